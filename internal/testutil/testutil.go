@@ -1,0 +1,69 @@
+// Package testutil holds helpers shared by the tests of every package:
+// leak checks for goroutines and file descriptors.
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// Main runs the tests of a package and fails the run if any goroutine
+// started by them is still running afterwards. Use it as the body of a
+// package's TestMain:
+//
+//	func TestMain(m *testing.M) { testutil.Main(m) }
+func Main(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// OpenFDs returns the number of file descriptors the process has open.
+func OpenFDs(tb testing.TB) int {
+	tb.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		tb.Fatalf("counting open fds: %v", err)
+	}
+	// ReadDir holds one fd of its own while it reads; it is closed again
+	// by the time it returns, but it is listed.
+	return len(ents) - 1
+}
+
+// CheckFDs records the process's open fd count and registers a cleanup that
+// fails the test if the count has not returned to it when the test ends.
+// Closing is sometimes completed by the kernel asynchronously (an io_uring
+// ring's fd, for example), so the cleanup gives it a moment.
+func CheckFDs(tb testing.TB) {
+	tb.Helper()
+	before := OpenFDs(tb)
+	tb.Cleanup(func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			after := OpenFDs(tb)
+			if after <= before {
+				return
+			}
+			if time.Now().After(deadline) {
+				tb.Errorf("fd leak: %d open before the test, %d after\n%s", before, after, listFDs())
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+func listFDs() string {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return err.Error()
+	}
+	s := ""
+	for _, e := range ents {
+		target, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		s += fmt.Sprintf("  fd %s -> %s\n", e.Name(), target)
+	}
+	return s
+}
