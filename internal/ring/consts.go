@@ -1,0 +1,225 @@
+package ring
+
+// Op is an io_uring opcode (enum io_uring_op).
+type Op uint8
+
+// Opcodes, in kernel order. The kernel version that added each is noted
+// where it is newer than 5.10.
+const (
+	IORING_OP_NOP              Op = 0
+	IORING_OP_READV            Op = 1
+	IORING_OP_WRITEV           Op = 2
+	IORING_OP_FSYNC            Op = 3
+	IORING_OP_READ_FIXED       Op = 4
+	IORING_OP_WRITE_FIXED      Op = 5
+	IORING_OP_POLL_ADD         Op = 6
+	IORING_OP_POLL_REMOVE      Op = 7
+	IORING_OP_SYNC_FILE_RANGE  Op = 8
+	IORING_OP_SENDMSG          Op = 9
+	IORING_OP_RECVMSG          Op = 10
+	IORING_OP_TIMEOUT          Op = 11
+	IORING_OP_TIMEOUT_REMOVE   Op = 12
+	IORING_OP_ACCEPT           Op = 13
+	IORING_OP_ASYNC_CANCEL     Op = 14
+	IORING_OP_LINK_TIMEOUT     Op = 15
+	IORING_OP_CONNECT          Op = 16
+	IORING_OP_FALLOCATE        Op = 17
+	IORING_OP_OPENAT           Op = 18
+	IORING_OP_CLOSE            Op = 19
+	IORING_OP_FILES_UPDATE     Op = 20
+	IORING_OP_STATX            Op = 21
+	IORING_OP_READ             Op = 22
+	IORING_OP_WRITE            Op = 23
+	IORING_OP_FADVISE          Op = 24
+	IORING_OP_MADVISE          Op = 25
+	IORING_OP_SEND             Op = 26
+	IORING_OP_RECV             Op = 27
+	IORING_OP_OPENAT2          Op = 28
+	IORING_OP_EPOLL_CTL        Op = 29
+	IORING_OP_SPLICE           Op = 30
+	IORING_OP_PROVIDE_BUFFERS  Op = 31
+	IORING_OP_REMOVE_BUFFERS   Op = 32
+	IORING_OP_TEE              Op = 33
+	IORING_OP_SHUTDOWN         Op = 34 // 5.11
+	IORING_OP_RENAMEAT         Op = 35 // 5.11
+	IORING_OP_UNLINKAT         Op = 36 // 5.11
+	IORING_OP_MKDIRAT          Op = 37 // 5.15
+	IORING_OP_SYMLINKAT        Op = 38 // 5.15
+	IORING_OP_LINKAT           Op = 39 // 5.15
+	IORING_OP_MSG_RING         Op = 40 // 5.18
+	IORING_OP_FSETXATTR        Op = 41 // 5.19
+	IORING_OP_SETXATTR         Op = 42 // 5.19
+	IORING_OP_FGETXATTR        Op = 43 // 5.19
+	IORING_OP_GETXATTR         Op = 44 // 5.19
+	IORING_OP_SOCKET           Op = 45 // 5.19
+	IORING_OP_URING_CMD        Op = 46 // 5.19
+	IORING_OP_SEND_ZC          Op = 47 // 6.0
+	IORING_OP_SENDMSG_ZC       Op = 48 // 6.1
+	IORING_OP_READ_MULTISHOT   Op = 49 // 6.7
+	IORING_OP_WAITID           Op = 50 // 6.7
+	IORING_OP_FUTEX_WAIT       Op = 51 // 6.7
+	IORING_OP_FUTEX_WAKE       Op = 52 // 6.7
+	IORING_OP_FUTEX_WAITV      Op = 53 // 6.7
+	IORING_OP_FIXED_FD_INSTALL Op = 54 // 6.8
+	IORING_OP_FTRUNCATE        Op = 55 // 6.9
+	IORING_OP_BIND             Op = 56 // 6.11
+	IORING_OP_LISTEN           Op = 57 // 6.11
+	IORING_OP_RECV_ZC          Op = 58 // 6.15
+	IORING_OP_EPOLL_WAIT       Op = 59 // 6.15
+	IORING_OP_READV_FIXED      Op = 60 // 6.15
+	IORING_OP_WRITEV_FIXED     Op = 61 // 6.15
+	IORING_OP_PIPE             Op = 62 // 6.16
+)
+
+// io_uring_sqe.flags.
+const (
+	IOSQE_FIXED_FILE       = 1 << 0
+	IOSQE_IO_DRAIN         = 1 << 1
+	IOSQE_IO_LINK          = 1 << 2
+	IOSQE_IO_HARDLINK      = 1 << 3
+	IOSQE_ASYNC            = 1 << 4
+	IOSQE_BUFFER_SELECT    = 1 << 5
+	IOSQE_CQE_SKIP_SUCCESS = 1 << 6
+)
+
+// io_uring_params.flags.
+const (
+	IORING_SETUP_IOPOLL             = 1 << 0
+	IORING_SETUP_SQPOLL             = 1 << 1
+	IORING_SETUP_SQ_AFF             = 1 << 2
+	IORING_SETUP_CQSIZE             = 1 << 3
+	IORING_SETUP_CLAMP              = 1 << 4
+	IORING_SETUP_ATTACH_WQ          = 1 << 5
+	IORING_SETUP_R_DISABLED         = 1 << 6
+	IORING_SETUP_SUBMIT_ALL         = 1 << 7
+	IORING_SETUP_COOP_TASKRUN       = 1 << 8  // 5.19
+	IORING_SETUP_TASKRUN_FLAG       = 1 << 9  // 5.19
+	IORING_SETUP_SQE128             = 1 << 10 // 5.19
+	IORING_SETUP_CQE32              = 1 << 11 // 5.19
+	IORING_SETUP_SINGLE_ISSUER      = 1 << 12 // 6.0
+	IORING_SETUP_DEFER_TASKRUN      = 1 << 13 // 6.1
+	IORING_SETUP_NO_MMAP            = 1 << 14 // 6.5
+	IORING_SETUP_REGISTERED_FD_ONLY = 1 << 15 // 6.5
+	IORING_SETUP_NO_SQARRAY         = 1 << 16 // 6.6
+)
+
+// io_uring_params.features.
+const (
+	IORING_FEAT_SINGLE_MMAP     = 1 << 0
+	IORING_FEAT_NODROP          = 1 << 1
+	IORING_FEAT_SUBMIT_STABLE   = 1 << 2
+	IORING_FEAT_RW_CUR_POS      = 1 << 3
+	IORING_FEAT_CUR_PERSONALITY = 1 << 4
+	IORING_FEAT_FAST_POLL       = 1 << 5
+	IORING_FEAT_POLL_32BITS     = 1 << 6
+	IORING_FEAT_SQPOLL_NONFIXED = 1 << 7
+	IORING_FEAT_EXT_ARG         = 1 << 8
+	IORING_FEAT_NATIVE_WORKERS  = 1 << 9
+	IORING_FEAT_RSRC_TAGS       = 1 << 10
+	IORING_FEAT_CQE_SKIP        = 1 << 11
+	IORING_FEAT_LINKED_FILE     = 1 << 12
+	IORING_FEAT_REG_REG_RING    = 1 << 13
+	IORING_FEAT_RECVSEND_BUNDLE = 1 << 14
+	IORING_FEAT_MIN_TIMEOUT     = 1 << 15
+)
+
+// io_uring_enter flags.
+const (
+	IORING_ENTER_GETEVENTS       = 1 << 0
+	IORING_ENTER_SQ_WAKEUP       = 1 << 1
+	IORING_ENTER_SQ_WAIT         = 1 << 2
+	IORING_ENTER_EXT_ARG         = 1 << 3
+	IORING_ENTER_REGISTERED_RING = 1 << 4
+)
+
+// sq_ring flags.
+const (
+	IORING_SQ_NEED_WAKEUP = 1 << 0
+	IORING_SQ_CQ_OVERFLOW = 1 << 1
+	IORING_SQ_TASKRUN     = 1 << 2
+)
+
+// cq_ring flags.
+const IORING_CQ_EVENTFD_DISABLED = 1 << 0
+
+// io_uring_cqe.flags.
+const (
+	IORING_CQE_F_BUFFER        = 1 << 0
+	IORING_CQE_F_MORE          = 1 << 1
+	IORING_CQE_F_SOCK_NONEMPTY = 1 << 2
+	IORING_CQE_F_NOTIF         = 1 << 3
+	IORING_CQE_BUFFER_SHIFT    = 16
+)
+
+// mmap offsets.
+const (
+	IORING_OFF_SQ_RING = 0
+	IORING_OFF_CQ_RING = 0x8000000
+	IORING_OFF_SQES    = 0x10000000
+)
+
+// io_uring_register opcodes.
+const (
+	IORING_REGISTER_BUFFERS          = 0
+	IORING_UNREGISTER_BUFFERS        = 1
+	IORING_REGISTER_FILES            = 2
+	IORING_UNREGISTER_FILES          = 3
+	IORING_REGISTER_EVENTFD          = 4
+	IORING_UNREGISTER_EVENTFD        = 5
+	IORING_REGISTER_FILES_UPDATE     = 6
+	IORING_REGISTER_EVENTFD_ASYNC    = 7
+	IORING_REGISTER_PROBE            = 8
+	IORING_REGISTER_PERSONALITY      = 9
+	IORING_UNREGISTER_PERSONALITY    = 10
+	IORING_REGISTER_RESTRICTIONS     = 11
+	IORING_REGISTER_ENABLE_RINGS     = 12
+	IORING_REGISTER_FILES2           = 13
+	IORING_REGISTER_FILES_UPDATE2    = 14
+	IORING_REGISTER_BUFFERS2         = 15
+	IORING_REGISTER_BUFFERS_UPDATE   = 16
+	IORING_REGISTER_IOWQ_AFF         = 17
+	IORING_UNREGISTER_IOWQ_AFF       = 18
+	IORING_REGISTER_IOWQ_MAX_WORKERS = 19
+	IORING_REGISTER_RING_FDS         = 20
+	IORING_UNREGISTER_RING_FDS       = 21
+	IORING_REGISTER_PBUF_RING        = 22
+	IORING_UNREGISTER_PBUF_RING      = 23
+	IORING_REGISTER_SYNC_CANCEL      = 24
+	IORING_REGISTER_FILE_ALLOC_RANGE = 25
+)
+
+// IORING_RSRC_REGISTER_SPARSE registers an empty resource table.
+const IORING_RSRC_REGISTER_SPARSE = 1 << 0
+
+// IO_URING_OP_SUPPORTED is set in ProbeOp.Flags for supported opcodes.
+const IO_URING_OP_SUPPORTED = 1 << 0
+
+// Per-operation flags.
+const (
+	IORING_FSYNC_DATASYNC = 1 << 0
+
+	IORING_TIMEOUT_ABS           = 1 << 0
+	IORING_TIMEOUT_UPDATE        = 1 << 1
+	IORING_TIMEOUT_BOOTTIME      = 1 << 2
+	IORING_TIMEOUT_REALTIME      = 1 << 3
+	IORING_LINK_TIMEOUT_UPDATE   = 1 << 4
+	IORING_TIMEOUT_ETIME_SUCCESS = 1 << 5
+
+	IORING_POLL_ADD_MULTI = 1 << 0
+
+	IORING_ASYNC_CANCEL_ALL      = 1 << 0
+	IORING_ASYNC_CANCEL_FD       = 1 << 1
+	IORING_ASYNC_CANCEL_ANY      = 1 << 2
+	IORING_ASYNC_CANCEL_FD_FIXED = 1 << 3
+
+	IORING_RECVSEND_POLL_FIRST  = 1 << 0
+	IORING_RECV_MULTISHOT       = 1 << 1
+	IORING_RECVSEND_FIXED_BUF   = 1 << 2
+	IORING_SEND_ZC_REPORT_USAGE = 1 << 3
+
+	IORING_ACCEPT_MULTISHOT = 1 << 0
+
+	SPLICE_F_FD_IN_FIXED = 1 << 31
+
+	IORING_FILE_INDEX_ALLOC = ^uint32(0)
+)
