@@ -1,0 +1,152 @@
+package uring
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// IovMax is the most buffers Readv and Writev accept (IOV_MAX).
+const IovMax = 1024
+
+// An offset of -1 for Read, Write, Readv and Writev means the file's
+// current position, which the operation then advances, as read(2) and
+// write(2) do. Sockets and pipes take 0.
+const CurrentPosition = -1
+
+// Read queues a read(2) of up to len(buf) bytes from fd at offset into buf.
+// The completion's result is the number of bytes read, 0 at end of file.
+func (r *Ring[T]) Read(fd int, buf []byte, offset int64, data T) (Job, error) {
+	return r.rw(OpRead, fd, buf, offset, 0, data)
+}
+
+// Write queues a write(2) of buf to fd at offset. The result is the number
+// of bytes written; a short write is not an error.
+func (r *Ring[T]) Write(fd int, buf []byte, offset int64, data T) (Job, error) {
+	return r.rw(OpWrite, fd, buf, offset, 0, data)
+}
+
+// RWFlags are the per-call flags of preadv2/pwritev2 (RWF_*).
+type RWFlags uint32
+
+// Flags for ReadFlags/WriteFlags and the vectored forms.
+const (
+	RWFHiPri  = RWFlags(unix.RWF_HIPRI)
+	RWFDsync  = RWFlags(unix.RWF_DSYNC)
+	RWFSync   = RWFlags(unix.RWF_SYNC)
+	RWFNowait = RWFlags(unix.RWF_NOWAIT)
+	RWFAppend = RWFlags(unix.RWF_APPEND)
+)
+
+func (r *Ring[T]) rw(op Op, fd int, buf []byte, offset int64, flags RWFlags, data T) (Job, error) {
+	sqe, s, j, err := r.prep(op, data)
+	if err != nil {
+		return j, err
+	}
+	s.buf = buf
+	sqe.Fd = int32(fd)
+	sqe.Addr = bufAddr(buf)
+	sqe.Len = uint32(len(buf))
+	sqe.Off = uint64(offset)
+	sqe.OpFlags = uint32(flags)
+	return j, nil
+}
+
+// Readv queues a readv(2) into bufs, filled in order. At most IovMax
+// buffers.
+func (r *Ring[T]) Readv(fd int, bufs [][]byte, offset int64, data T) (Job, error) {
+	return r.rwv(OpReadv, fd, bufs, offset, 0, data)
+}
+
+// Writev queues a writev(2) of bufs, in order. At most IovMax buffers.
+func (r *Ring[T]) Writev(fd int, bufs [][]byte, offset int64, data T) (Job, error) {
+	return r.rwv(OpWritev, fd, bufs, offset, 0, data)
+}
+
+// ReadvFlags is Readv with preadv2 flags.
+func (r *Ring[T]) ReadvFlags(fd int, bufs [][]byte, offset int64, flags RWFlags, data T) (Job, error) {
+	return r.rwv(OpReadv, fd, bufs, offset, flags, data)
+}
+
+// WritevFlags is Writev with pwritev2 flags (RWFDsync, for example).
+func (r *Ring[T]) WritevFlags(fd int, bufs [][]byte, offset int64, flags RWFlags, data T) (Job, error) {
+	return r.rwv(OpWritev, fd, bufs, offset, flags, data)
+}
+
+func (r *Ring[T]) rwv(op Op, fd int, bufs [][]byte, offset int64, flags RWFlags, data T) (Job, error) {
+	if len(bufs) > IovMax {
+		return Job{}, fmt.Errorf("uring: %s with %d buffers: at most %d (IOV_MAX)", op, len(bufs), IovMax)
+	}
+	if r.closed {
+		return Job{}, ErrClosed
+	}
+	iov := make([]unix.Iovec, len(bufs))
+	sqe, s, j, err := r.prep(op, data)
+	if err != nil {
+		return j, err
+	}
+	pinIovecs(s, iov, bufs)
+	s.keep = iov
+	sqe.Fd = int32(fd)
+	if len(iov) > 0 {
+		sqe.Addr = ptr(&iov[0])
+	}
+	sqe.Len = uint32(len(iov))
+	sqe.Off = uint64(offset)
+	sqe.OpFlags = uint32(flags)
+	return j, nil
+}
+
+// pinIovecs fills iov from bufs and pins each buffer: the kernel reads
+// their addresses from the iovec array, Go memory the garbage collector
+// knows nothing about the kernel's use of.
+func pinIovecs[T any](s *slot[T], iov []unix.Iovec, bufs [][]byte) {
+	for i, b := range bufs {
+		if len(b) > 0 {
+			p := unsafe.SliceData(b)
+			s.pin.Pin(p)
+			iov[i].Base = p
+		}
+		iov[i].SetLen(len(b))
+	}
+	if len(iov) > 0 {
+		s.pin.Pin(&iov[0])
+	}
+}
+
+// PollMask is a set of poll(2) events.
+type PollMask uint32
+
+// Poll events.
+const (
+	PollIn    = PollMask(unix.POLLIN)
+	PollOut   = PollMask(unix.POLLOUT)
+	PollPri   = PollMask(unix.POLLPRI)
+	PollErr   = PollMask(unix.POLLERR)
+	PollHup   = PollMask(unix.POLLHUP)
+	PollRdHup = PollMask(unix.POLLRDHUP)
+)
+
+// PollAdd queues a one-shot poll of fd for the events in mask. The result
+// is the events that occurred (a subset of mask, plus PollErr/PollHup).
+func (r *Ring[T]) PollAdd(fd int, mask PollMask, data T) (Job, error) {
+	sqe, _, j, err := r.prep(OpPollAdd, data)
+	if err != nil {
+		return j, err
+	}
+	sqe.Fd = int32(fd)
+	sqe.OpFlags = uint32(mask)
+	return j, nil
+}
+
+// CloseFd queues a close(2) of fd. Even if it fails the fd is closed; the
+// number is not reused before the completion.
+func (r *Ring[T]) CloseFd(fd int, data T) (Job, error) {
+	sqe, _, j, err := r.prep(OpClose, data)
+	if err != nil {
+		return j, err
+	}
+	sqe.Fd = int32(fd)
+	return j, nil
+}

@@ -1,0 +1,426 @@
+package uring
+
+import (
+	"errors"
+	"runtime"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/uring-go/uring/internal/ring"
+)
+
+// Ring is an io_uring instance whose operations carry user data of type T.
+// Create one with New. It is not safe for concurrent use.
+type Ring[T any] struct {
+	r      *ring.Ring
+	closed bool
+
+	slots  []slot[T]
+	free   []uint32 // indices of free slots, used as a stack
+	active int      // slots in use: queued, in flight, or completed but not collected
+
+	fixed    []byte // the registered fixed buffer, or nil
+	fixedPin runtime.Pinner
+
+	probe        Probe
+	sqpoll       bool
+	extArg       bool
+	taskrunCheck bool
+
+	stats counters
+}
+
+type counters struct {
+	submitted, completed, enters uint64
+	stray                        uint64
+}
+
+// slot holds what the ring keeps for one operation until its last
+// completion is collected: the user data and every Go value the kernel
+// may read or write.
+type slot[T any] struct {
+	data  T
+	gen   uint32 // distinguishes successive users of the slot; never 0 in use
+	seq   uint32 // the SQE's sequence number, to tell whether it was submitted
+	inUse bool
+	buf   []byte // the operation's buffer
+	keep  any    // other memory the kernel uses (iovecs, paths, sockaddrs, ...)
+	pin   runtime.Pinner
+}
+
+// Job identifies a queued operation, for Cancel and SetSQEFlags. The zero
+// Job is never valid.
+type Job struct {
+	idx uint32
+	gen uint32
+}
+
+func (j Job) userData() uint64 { return uint64(j.gen)<<32 | uint64(j.idx) }
+
+// Completion is the result of one operation.
+type Completion[T any] struct {
+	// Result is the operation's return value: a byte count, a new fd, 0,
+	// or a negated errno.
+	Result int32
+	// Flags are the CQE flags (see CQEFlags).
+	Flags CQEFlags
+	// Data is the value given when the operation was queued.
+	Data T
+	// Job is the handle the operation method returned.
+	Job Job
+}
+
+// Err returns nil if the operation succeeded, or its errno.
+func (c Completion[T]) Err() error {
+	if c.Result >= 0 {
+		return nil
+	}
+	return syscall.Errno(-c.Result)
+}
+
+// CQEFlags are the flags of a completion (IORING_CQE_F_*).
+type CQEFlags uint32
+
+// Completion flags.
+const (
+	// CQEBuffer: the operation picked a provided buffer; see BufferID.
+	CQEBuffer = CQEFlags(ring.IORING_CQE_F_BUFFER)
+	// CQEMore: the operation will post more completions (multishot, send_zc).
+	CQEMore = CQEFlags(ring.IORING_CQE_F_MORE)
+	// CQESockNonempty: more data is waiting in the socket after a recv.
+	CQESockNonempty = CQEFlags(ring.IORING_CQE_F_SOCK_NONEMPTY)
+	// CQENotif: a zero-copy send's notification that its buffer is free.
+	CQENotif = CQEFlags(ring.IORING_CQE_F_NOTIF)
+)
+
+// More reports whether the operation will post further completions.
+func (c Completion[T]) More() bool { return c.Flags&CQEMore != 0 }
+
+// BufferID returns the provided buffer the kernel chose, if any.
+func (c Completion[T]) BufferID() (uint16, bool) {
+	if c.Flags&CQEBuffer == 0 {
+		return 0, false
+	}
+	return uint16(c.Flags >> ring.IORING_CQE_BUFFER_SHIFT), true
+}
+
+// prep takes a free SQE and a slot for an operation. The caller fills in
+// the SQE's operation fields and stores in the slot what must stay alive.
+func (r *Ring[T]) prep(op Op, data T) (*ring.SQE, *slot[T], Job, error) {
+	if r.closed {
+		return nil, nil, Job{}, ErrClosed
+	}
+	if !r.probe.Supported(op) {
+		return nil, nil, Job{}, &UnsupportedOpError{Op: op}
+	}
+	sqe := r.r.GetSQE()
+	if sqe == nil {
+		return nil, nil, Job{}, ErrQueueFull
+	}
+	var idx uint32
+	if n := len(r.free); n > 0 {
+		idx = r.free[n-1]
+		r.free = r.free[:n-1]
+	} else {
+		idx = uint32(len(r.slots))
+		r.slots = append(r.slots, slot[T]{})
+	}
+	s := &r.slots[idx]
+	s.gen++
+	if s.gen == 0 {
+		s.gen = 1
+	}
+	s.inUse = true
+	s.data = data
+	s.seq = r.r.SQETail() - 1
+	r.active++
+	j := Job{idx: idx, gen: s.gen}
+	sqe.Opcode = ring.Op(op)
+	sqe.UserData = j.userData()
+	return sqe, s, j, nil
+}
+
+// lookup returns the in-use slot a job names, or nil.
+func (r *Ring[T]) lookup(j Job) *slot[T] {
+	if int(j.idx) >= len(r.slots) {
+		return nil
+	}
+	s := &r.slots[j.idx]
+	if !s.inUse || s.gen != j.gen {
+		return nil
+	}
+	return s
+}
+
+func (r *Ring[T]) release(idx uint32) {
+	s := &r.slots[idx]
+	var zero T
+	s.data = zero
+	s.buf = nil
+	s.keep = nil
+	s.pin.Unpin()
+	s.inUse = false
+	r.free = append(r.free, idx)
+	r.active--
+}
+
+// complete turns a CQE into a Completion, releasing the slot unless more
+// completions will follow.
+func (r *Ring[T]) complete(cqe ring.CQE) (Completion[T], bool) {
+	idx := uint32(cqe.UserData)
+	gen := uint32(cqe.UserData >> 32)
+	if int(idx) >= len(r.slots) || !r.slots[idx].inUse || r.slots[idx].gen != gen {
+		// Not ours: nothing we queued has this user data. Count it
+		// rather than hand the caller a completion with no job.
+		r.stats.stray++
+		return Completion[T]{}, false
+	}
+	s := &r.slots[idx]
+	c := Completion[T]{Result: cqe.Res, Flags: CQEFlags(cqe.Flags), Data: s.data, Job: Job{idx, gen}}
+	if cqe.Flags&ring.IORING_CQE_F_MORE == 0 {
+		r.release(idx)
+	}
+	r.stats.completed++
+	return c, true
+}
+
+// Submit hands every queued operation to the kernel and returns how many
+// it took. With SQPOLL it wakes the poller thread if it sleeps.
+func (r *Ring[T]) Submit() (int, error) {
+	if r.closed {
+		return 0, ErrClosed
+	}
+	return r.submit(0, 0)
+}
+
+func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
+	queued := r.r.Unflushed()
+	pending := r.r.Flush()
+	r.stats.submitted += uint64(queued)
+	if r.sqpoll {
+		// The kernel thread consumes the SQ by itself; it only needs a
+		// wake-up if it went to sleep (the read of the flags comes after
+		// the tail store in Flush, as liburing's io_uring_submit does).
+		if r.r.SQFlags()&ring.IORING_SQ_NEED_WAKEUP != 0 {
+			flags |= ring.IORING_ENTER_SQ_WAKEUP
+		}
+		if flags == 0 && minComplete == 0 {
+			return int(queued), nil
+		}
+		pending = 0
+	}
+	if pending == 0 && flags == 0 && minComplete == 0 {
+		return 0, nil
+	}
+	for {
+		r.stats.enters++
+		var n int
+		var err error
+		if minComplete == 0 && flags&ring.IORING_ENTER_GETEVENTS == 0 {
+			n, err = ring.EnterNoWait(r.r.Fd, pending, flags)
+		} else {
+			n, err = ring.Enter(r.r.Fd, pending, minComplete, flags, nil, 0)
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		if r.sqpoll {
+			return int(queued), err
+		}
+		return n, err
+	}
+}
+
+// Peek returns a completion if one is ready, without blocking and without
+// submitting (the Go name of get_cqe_nonblocking).
+func (r *Ring[T]) Peek() (Completion[T], bool, error) {
+	if r.closed {
+		return Completion[T]{}, false, ErrClosed
+	}
+	c, ok := r.peek()
+	return c, ok, nil
+}
+
+func (r *Ring[T]) peek() (Completion[T], bool) {
+	for {
+		cqe, ok := r.r.PeekCQE()
+		if !ok {
+			if !r.needFlush() {
+				return Completion[T]{}, false
+			}
+			// Completions are waiting on the kernel's overflow list or
+			// as deferred task work; entering with GETEVENTS (and no
+			// wait) moves them into the CQ.
+			r.stats.enters++
+			if _, err := ring.Enter(r.r.Fd, 0, 0, ring.IORING_ENTER_GETEVENTS, nil, 0); err != nil && err != syscall.EINTR {
+				return Completion[T]{}, false
+			}
+			cqe, ok = r.r.PeekCQE()
+			if !ok {
+				return Completion[T]{}, false
+			}
+		}
+		r.r.AdvanceCQ(1)
+		if c, ok := r.complete(cqe); ok {
+			return c, true
+		}
+	}
+}
+
+func (r *Ring[T]) needFlush() bool {
+	f := r.r.SQFlags()
+	if f&ring.IORING_SQ_CQ_OVERFLOW != 0 {
+		return true
+	}
+	return r.taskrunCheck && f&ring.IORING_SQ_TASKRUN != 0
+}
+
+// Wait submits any queued operations, then blocks until a completion is
+// ready and returns it. It returns ErrNoActiveOps if nothing is in flight.
+func (r *Ring[T]) Wait() (Completion[T], error) {
+	if r.closed {
+		return Completion[T]{}, ErrClosed
+	}
+	if r.r.Unflushed() > 0 {
+		if _, err := r.submit(0, 0); err != nil && err != syscall.EBUSY {
+			return Completion[T]{}, err
+		}
+	}
+	for {
+		if c, ok := r.peek(); ok {
+			return c, nil
+		}
+		if r.active == 0 {
+			return Completion[T]{}, ErrNoActiveOps
+		}
+		if _, err := r.submit(1, ring.IORING_ENTER_GETEVENTS); err != nil && err != syscall.EINTR && err != syscall.EBUSY {
+			return Completion[T]{}, err
+		}
+	}
+}
+
+// WaitTimeout is Wait with a time limit: it returns false if no completion
+// arrived within d. It needs IORING_FEAT_EXT_ARG (Linux 5.11).
+func (r *Ring[T]) WaitTimeout(d time.Duration) (Completion[T], bool, error) {
+	if r.closed {
+		return Completion[T]{}, false, ErrClosed
+	}
+	if !r.extArg {
+		return Completion[T]{}, false, errExtArg
+	}
+	if r.r.Unflushed() > 0 {
+		if _, err := r.submit(0, 0); err != nil && err != syscall.EBUSY {
+			return Completion[T]{}, false, err
+		}
+	}
+	deadline := time.Now().Add(d)
+	for {
+		if c, ok := r.peek(); ok {
+			return c, true, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return Completion[T]{}, false, nil
+		}
+		ts := ring.Timespec{Sec: int64(left / time.Second), Nsec: int64(left % time.Second)}
+		arg := ring.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
+		pending := r.r.Flush()
+		if r.sqpoll {
+			pending = 0
+		}
+		r.stats.enters++
+		_, err := ring.Enter(r.r.Fd, pending, 1, ring.IORING_ENTER_GETEVENTS|ring.IORING_ENTER_EXT_ARG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+		runtime.KeepAlive(&ts)
+		switch err {
+		case nil, syscall.ETIME, syscall.EINTR, syscall.EBUSY:
+		default:
+			return Completion[T]{}, false, err
+		}
+	}
+}
+
+var errExtArg = &UnsupportedFeatureError{Feature: "timed wait (IORING_FEAT_EXT_ARG)", Since: "5.11"}
+
+// UnsupportedFeatureError reports a ring feature the running kernel lacks.
+// It matches errors.ErrUnsupported.
+type UnsupportedFeatureError struct {
+	Feature string
+	Since   string
+}
+
+func (e *UnsupportedFeatureError) Error() string {
+	return "uring: " + e.Feature + " is not supported by this kernel (added in Linux " + e.Since + ")"
+}
+
+// Is reports whether target is errors.ErrUnsupported.
+func (e *UnsupportedFeatureError) Is(target error) bool { return target == errors.ErrUnsupported }
+
+// ActiveOps returns the number of operations queued, in flight, or
+// completed but not yet collected.
+func (r *Ring[T]) ActiveOps() int { return r.active }
+
+// SQEReady returns the number of queued operations not yet consumed by the
+// kernel: not yet submitted, or with SQPOLL not yet picked up by its
+// thread.
+func (r *Ring[T]) SQEReady() int {
+	if r.closed {
+		return 0
+	}
+	return int(r.r.Unflushed() + r.r.SQReady())
+}
+
+// Close releases the ring. It fails with an *ActiveOpsError, leaving the
+// ring open, while operations are active: their memory would otherwise be
+// released while the kernel may still use it. After Close every method
+// returns ErrClosed.
+func (r *Ring[T]) Close() error {
+	if r.closed {
+		return ErrClosed
+	}
+	if r.active > 0 {
+		return &ActiveOpsError{Active: r.active}
+	}
+	r.closed = true
+	err := r.r.Close()
+	r.fixed = nil
+	r.fixedPin.Unpin()
+	r.slots = nil
+	r.free = nil
+	return err
+}
+
+// Stats are counters describing a ring's state, for debugging.
+type Stats struct {
+	SQEReady  int    // queued, not yet consumed by the kernel
+	ActiveOps int    // queued, in flight, or completed but not collected
+	SQEntries int    // submission queue size
+	CQEntries int    // completion queue size
+	Slots     int    // size of the slot table (the most ever active at once)
+	Submitted uint64 // operations handed to the kernel
+	Completed uint64 // completions collected
+	Enters    uint64 // io_uring_enter calls
+	Overflow  uint32 // completions the kernel dropped (0 with IORING_FEAT_NODROP)
+	Dropped   uint32 // invalid SQEs the kernel skipped
+	Stray     uint64 // completions that named no operation of this ring
+}
+
+// Stats returns the ring's debug counters.
+func (r *Ring[T]) Stats() Stats {
+	s := Stats{
+		ActiveOps: r.active,
+		Slots:     len(r.slots),
+		Submitted: r.stats.submitted,
+		Completed: r.stats.completed,
+		Enters:    r.stats.enters,
+		Stray:     r.stats.stray,
+	}
+	if !r.closed {
+		s.SQEReady = r.SQEReady()
+		s.SQEntries = int(r.r.SQEntries())
+		s.CQEntries = int(r.r.CQEntries())
+		s.Overflow = r.r.Overflow()
+		s.Dropped = r.r.Dropped()
+	}
+	return s
+}
