@@ -1,0 +1,38 @@
+package uring
+
+import (
+	"testing"
+)
+
+// BenchmarkNoop measures queue + submit + collect of noops, batch at a
+// time, through the typed API. Compare with liburing's io_uring_prep_nop
+// loop at the same batch sizes.
+func BenchmarkNoop(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		b.Run(map[int]string{1: "batch=1", 64: "batch=64"}[batch], func(b *testing.B) {
+			r, err := New[int](64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += batch {
+				n := min(batch, b.N-i)
+				for j := range n {
+					if _, err := r.Noop(j); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := r.Submit(); err != nil {
+					b.Fatal(err)
+				}
+				for range n {
+					if _, err := r.Wait(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
