@@ -4,13 +4,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"syscall"
-)
 
-// The standard library's syscall package is used rather than
-// golang.org/x/sys/unix because go.mod does not require x/sys and this
-// package must not change it; the two Mmap wrappers are equivalent,
-// including the bookkeeping that lets Munmap take the slice back.
+	"golang.org/x/sys/unix"
+)
 
 // Mmap returns size bytes, rounded up to a whole number of pages, of
 // zeroed, page-aligned, anonymous private memory outside the Go heap. The
@@ -25,7 +21,7 @@ func Mmap(size int) ([]byte, error) {
 		return nil, fmt.Errorf("region: mmap size %d too large to round up to a page", size)
 	}
 	rounded := (size + page - 1) &^ (page - 1)
-	b, err := syscall.Mmap(-1, 0, rounded, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	b, err := unix.Mmap(-1, 0, rounded, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return nil, fmt.Errorf("region: mmap %d bytes (%d requested): %w", rounded, size, err)
 	}
@@ -38,7 +34,7 @@ func Mmap(size int) ([]byte, error) {
 // region over b may be in use, and b must no longer be registered with a
 // ring: the kernel would otherwise write into unmapped or reused memory.
 func Munmap(b []byte) error {
-	if err := syscall.Munmap(b); err != nil {
+	if err := unix.Munmap(b); err != nil {
 		return fmt.Errorf("region: munmap %d bytes: %w", len(b), err)
 	}
 	return nil
