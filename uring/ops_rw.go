@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/uring-go/uring/internal/ring"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -148,5 +150,18 @@ func (r *Ring[T]) CloseFd(fd int, data T) (Job, error) {
 		return j, err
 	}
 	sqe.Fd = int32(fd)
+	return j, nil
+}
+
+// PollMultishot queues a poll of fd that stays armed: it posts a completion
+// with CQEMore for every readiness event until cancelled or it fails.
+func (r *Ring[T]) PollMultishot(fd int, mask PollMask, data T) (Job, error) {
+	sqe, _, j, err := r.prep(OpPollAdd, data)
+	if err != nil {
+		return j, err
+	}
+	sqe.Fd = int32(fd)
+	sqe.OpFlags = uint32(mask)
+	sqe.Len = ring.IORING_POLL_ADD_MULTI
 	return j, nil
 }

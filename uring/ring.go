@@ -194,6 +194,32 @@ func (r *Ring[T]) Submit() (int, error) {
 	return r.submit(0, 0)
 }
 
+// Flush makes the queued operations visible to the kernel without
+// entering it, and returns how many the kernel has yet to consume. It is
+// for SQPOLL rings and for callers that make the io_uring_enter call
+// themselves (package internal/reactor enters outside its ring lock).
+func (r *Ring[T]) Flush() int {
+	if r.closed {
+		return 0
+	}
+	r.stats.submitted += uint64(r.r.Unflushed())
+	return int(r.r.Flush())
+}
+
+// SetEventfdEnabled turns the registered eventfd's notifications off and
+// on (IORING_CQ_EVENTFD_DISABLED, liburing's io_uring_cq_eventfd_toggle).
+// It touches only the CQ flags word, which the kernel reads and never
+// writes, with atomic loads and stores; so unlike other methods it may be
+// called while another goroutine uses the ring, provided only one goroutine
+// calls it at a time.
+func (r *Ring[T]) SetEventfdEnabled(on bool) {
+	if on {
+		r.r.SetCQFlags(r.r.CQFlags() &^ ring.IORING_CQ_EVENTFD_DISABLED)
+	} else {
+		r.r.SetCQFlags(r.r.CQFlags() | ring.IORING_CQ_EVENTFD_DISABLED)
+	}
+}
+
 func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
 	queued := r.r.Unflushed()
 	pending := r.r.Flush()

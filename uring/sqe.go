@@ -179,3 +179,27 @@ func (r *Ring[T]) Cancel(job Job, data T) (Job, error) {
 	sqe.Addr = job.userData()
 	return j, nil
 }
+
+// CancelFd queues a request to cancel every operation on fd. The result is
+// the number cancelled, or -ENOENT if there were none. Linux 5.19.
+func (r *Ring[T]) CancelFd(fd int, data T) (Job, error) {
+	sqe, _, j, err := r.prep(OpAsyncCancel, data)
+	if err != nil {
+		return j, err
+	}
+	sqe.Fd = int32(fd)
+	sqe.OpFlags = ring.IORING_ASYNC_CANCEL_FD | ring.IORING_ASYNC_CANCEL_ALL
+	return j, nil
+}
+
+// CancelAll queues a request to cancel every operation in flight on the
+// ring. The result is the number cancelled, or -ENOENT if there were none.
+// Linux 5.19.
+func (r *Ring[T]) CancelAll(data T) (Job, error) {
+	sqe, _, j, err := r.prep(OpAsyncCancel, data)
+	if err != nil {
+		return j, err
+	}
+	sqe.OpFlags = ring.IORING_ASYNC_CANCEL_ANY | ring.IORING_ASYNC_CANCEL_ALL
+	return j, nil
+}

@@ -1,0 +1,324 @@
+package reactor
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/uring-go/uring/internal/ring"
+	"github.com/uring-go/uring/uring"
+)
+
+// Op is one operation in flight. Ops are pooled: after Wait returns, the
+// Op belongs to the executor again and must not be used.
+type Op struct {
+	s   *shard
+	job uring.Job
+	res Result
+
+	// Guarded by s.mu.
+	done      bool
+	cancelled bool
+
+	ch chan struct{} // receives once when done, unless the starter saw it inline
+	// inline is set when the goroutine that started the op collected its
+	// completion itself; nothing is sent on ch then.
+	inline bool
+
+	deadline time.Time
+	timer    *time.Timer
+
+	hasRes bool // res was set by an earlier completion (send_zc)
+
+	// each, for a multishot operation, receives every completion but
+	// the last; see StartMultishot.
+	each func(Result)
+}
+
+var opPool = sync.Pool{New: func() any { return &Op{ch: make(chan struct{}, 1)} }}
+
+// ErrCanceled is what Wait returns for an operation stopped by Cancel.
+var ErrCanceled = errors.New("reactor: operation canceled")
+
+// ignored is the user data of operations whose completions nobody waits
+// for: cancel requests and link timeouts.
+var ignored = &Op{}
+
+// Do runs one operation on the shard for key and waits for it. If ctx is
+// cancelled first, the operation is cancelled; Do still waits for the
+// kernel to finish with it and returns ctx's error only if the operation
+// did not complete anyway. A non-zero deadline bounds the operation with a
+// link timeout; when it expires, Do returns os.ErrDeadlineExceeded.
+func (e *Executor) Do(ctx context.Context, key int, deadline time.Time, prep Prep) (Result, error) {
+	o, err := e.Start(key, deadline, prep)
+	if err != nil {
+		return Result{}, err
+	}
+	return o.Wait(ctx)
+}
+
+// Start queues and submits an operation without waiting for it. The caller
+// must call Wait exactly once.
+func (e *Executor) Start(key int, deadline time.Time, prep Prep) (*Op, error) {
+	return e.start(key, deadline, prep, nil)
+}
+
+// StartMultishot starts an operation that posts many completions
+// (multishot accept or recv). each is called with every completion that
+// has more to follow, in order, from whichever goroutine collects it, with
+// the shard locked: it must be quick and must not block or start
+// operations (hand the result to a buffered queue). The final completion,
+// which has no CQEMore flag, is what Wait returns. Cancel ends the stream.
+func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Op, error) {
+	if each == nil {
+		return nil, errors.New("reactor: StartMultishot needs a callback")
+	}
+	return e.start(key, time.Time{}, prep, each)
+}
+
+func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Result)) (*Op, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	s := e.shardFor(key)
+	o := opPool.Get().(*Op)
+	o.s = s
+	o.done, o.cancelled, o.inline, o.hasRes = false, false, false, false
+	o.res = Result{}
+	o.deadline = deadline
+	o.each = each
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		opPool.Put(o)
+		return nil, ErrClosed
+	}
+	if !deadline.IsZero() {
+		if d := time.Until(deadline); d <= 0 {
+			s.mu.Unlock()
+			opPool.Put(o)
+			return nil, os.ErrDeadlineExceeded
+		}
+	}
+	// An operation with a deadline takes two entries, queued together
+	// so that nothing is submitted between the op and its link timeout.
+	need := 1
+	if !deadline.IsZero() {
+		need = 2
+	}
+	for s.r.QueueDepth()-s.r.SQEReady() < need {
+		s.submitLocked()
+	}
+	j, err := prep(s.r, o)
+	if err != nil {
+		s.mu.Unlock()
+		opPool.Put(o)
+		return nil, err
+	}
+	o.job = j
+	if !deadline.IsZero() {
+		if _, err := s.r.LinkTimeout(time.Until(deadline), uring.Monotonic, ignored); err != nil {
+			// The op is queued and cannot be taken back; bound it with
+			// a runtime timer instead.
+			o.timer = time.AfterFunc(time.Until(deadline), o.Cancel)
+		}
+	}
+	s.r.Flush()
+	s.mu.Unlock()
+	s.dirty.Store(true)
+
+	if s.enterMu.TryLock() {
+		s.enter(o)
+	}
+	return o, nil
+}
+
+// enter submits every published entry, and keeps going while other
+// goroutines publish more. It holds enterMu, which it releases. The
+// eventfd is muted while it is in the kernel, so it collects what
+// completed meanwhile itself, self's completion among them.
+func (s *shard) enter(self *Op) {
+	for {
+		for s.dirty.Swap(false) {
+			// Completions posted during our own enter are drained by
+			// us right after; the eventfd would only wake the reaper
+			// to find them gone.
+			s.r.SetEventfdEnabled(false)
+			for {
+				_, err := ring.EnterNoWait(s.fd, s.depth, 0)
+				s.enters.Add(1)
+				if err == syscall.EINTR {
+					continue
+				}
+				if err == syscall.EBUSY || err == syscall.EAGAIN {
+					// The kernel wants completions reaped before it
+					// accepts more: drain and try again.
+					s.mu.Lock()
+					s.drainLocked(nil)
+					s.mu.Unlock()
+					continue
+				}
+				break
+			}
+			// Unmute before collecting: a completion posted after the
+			// drain then signals the eventfd, and one posted before
+			// it is collected by it.
+			s.r.SetEventfdEnabled(true)
+			s.mu.Lock()
+			s.drainLocked(self)
+			s.mu.Unlock()
+		}
+		s.enterMu.Unlock()
+		// A goroutine that published after our last Swap and failed
+		// TryLock before our Unlock left its entry to us.
+		if !s.dirty.Load() || !s.enterMu.TryLock() {
+			return
+		}
+	}
+}
+
+// submitLocked submits with the shard lock held, for when the SQ is full.
+func (s *shard) submitLocked() {
+	s.r.Flush()
+	for {
+		_, err := ring.EnterNoWait(s.fd, s.depth, 0)
+		s.enters.Add(1)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == syscall.EBUSY || err == syscall.EAGAIN {
+			s.drainLocked(nil)
+			continue
+		}
+		break
+	}
+	s.drainLocked(nil)
+}
+
+// drainLocked collects every completion in the CQ and readies the
+// goroutines waiting for them. self is the caller's own operation, whose
+// completion needs no wake-up.
+func (s *shard) drainLocked(self *Op) {
+	for {
+		c, ok, err := s.r.Peek()
+		if err != nil || !ok {
+			return
+		}
+		o := c.Data
+		if o == ignored || o == nil {
+			continue
+		}
+		if c.More() {
+			if o.each != nil {
+				o.each(Result{Res: c.Result, Flags: uint32(c.Flags)})
+			} else {
+				// A zero-copy send: this is its result, and the
+				// notification that the buffer is free follows.
+				o.res = Result{Res: c.Result, Flags: uint32(c.Flags)}
+				o.hasRes = true
+			}
+			continue
+		}
+		if !o.hasRes {
+			o.res = Result{Res: c.Result, Flags: uint32(c.Flags)}
+		}
+		o.done = true
+		if o == self {
+			o.inline = true
+			continue
+		}
+		o.ch <- struct{}{}
+	}
+}
+
+// reap is the shard's reaper: it sleeps in the netpoller until the kernel
+// signals the eventfd, then collects completions.
+func (s *shard) reap() {
+	defer s.exec.wg.Done()
+	var buf [8]byte
+	for {
+		if _, err := s.efd.Read(buf[:]); err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.drainLocked(nil)
+		s.mu.Unlock()
+	}
+}
+
+// Wait waits for the operation's completion and releases the Op. If ctx
+// is done first the operation is cancelled, and Wait still waits for the
+// kernel to finish with it.
+func (o *Op) Wait(ctx context.Context) (Result, error) {
+	s := o.s
+	if !o.inline {
+		select {
+		case <-o.ch:
+		case <-ctx.Done():
+			o.Cancel()
+			<-o.ch
+		}
+	}
+	reuse := true
+	if o.timer != nil {
+		// A timer that already fired may still be inside Cancel: this
+		// Op must not be handed to another operation then.
+		reuse = o.timer.Stop()
+		o.timer = nil
+	}
+	res := o.res
+	err := res.Err()
+	if err == syscall.ECANCELED || err == syscall.EINTR {
+		s.mu.Lock()
+		cancelled := o.cancelled
+		s.mu.Unlock()
+		switch {
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		case !o.deadline.IsZero() && !time.Now().Before(o.deadline):
+			err = os.ErrDeadlineExceeded
+		case cancelled:
+			err = ErrCanceled
+		}
+	}
+	if reuse {
+		o.s = nil
+		o.each = nil
+		opPool.Put(o)
+	}
+	return res, err
+}
+
+// Cancel asks the kernel to cancel the operation. It may be called from
+// any goroutine until Wait returns; the operation may still complete
+// normally, and Wait reports whichever happened.
+func (o *Op) Cancel() {
+	s := o.s
+	s.mu.Lock()
+	if o.done || o.cancelled {
+		s.mu.Unlock()
+		return
+	}
+	o.cancelled = true
+	s.cancelLocked(o)
+	s.r.Flush()
+	s.mu.Unlock()
+	s.dirty.Store(true)
+	if s.enterMu.TryLock() {
+		s.enter(nil)
+	}
+}
+
+func (s *shard) cancelLocked(o *Op) {
+	for {
+		_, err := s.r.Cancel(o.job, ignored)
+		if !errors.Is(err, uring.ErrQueueFull) {
+			return
+		}
+		s.submitLocked()
+	}
+}

@@ -1,0 +1,227 @@
+package reactor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
+)
+
+// Ring is the ring type operations are queued on.
+type Ring = uring.Ring[*Op]
+
+// Prep queues one operation on r, with o as its user data, and returns the
+// job. It runs with the shard locked and must not block. It may queue a
+// second operation only through LinkTimeout (the executor does that for
+// deadlines).
+type Prep func(r *Ring, o *Op) (uring.Job, error)
+
+// ErrClosed is returned for operations started after Close.
+var ErrClosed = errors.New("reactor: executor closed")
+
+// Config sets an executor's size.
+type Config struct {
+	// Shards is the number of rings. 0 means one per CPU, at most 4.
+	Shards int
+	// QueueDepth is each ring's submission queue size. 0 means 256.
+	QueueDepth int
+}
+
+// Executor runs io_uring operations for any number of goroutines.
+type Executor struct {
+	shards []*shard
+	closed atomic.Bool
+	wg     sync.WaitGroup
+}
+
+type shard struct {
+	mu     sync.Mutex
+	r      *Ring
+	fd     int // ring fd, for io_uring_enter outside mu
+	depth  uint32
+	closed bool
+
+	dirty   atomic.Bool // entries are published but maybe not yet submitted
+	enters  atomic.Uint64
+	enterMu sync.Mutex
+
+	efd  *os.File // eventfd the kernel signals on completions
+	exec *Executor
+}
+
+// New creates an executor with its rings and reaper goroutines.
+func New(cfg Config) (*Executor, error) {
+	n := cfg.Shards
+	if n <= 0 {
+		n = min(runtime.GOMAXPROCS(0), 4)
+	}
+	depth := cfg.QueueDepth
+	if depth <= 0 {
+		depth = 256
+	}
+	e := &Executor{}
+	for range n {
+		s, err := newShard(e, depth)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.shards = append(e.shards, s)
+	}
+	for _, s := range e.shards {
+		e.wg.Add(1)
+		go s.reap()
+	}
+	return e, nil
+}
+
+func newShard(e *Executor, depth int) (*shard, error) {
+	r, err := uring.New[*Op](depth)
+	if err != nil {
+		return nil, err
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("reactor: eventfd: %w", err)
+	}
+	if err := r.RegisterEventfd(efd); err != nil {
+		unix.Close(efd)
+		r.Close()
+		return nil, err
+	}
+	return &shard{
+		r:     r,
+		fd:    r.Fd(),
+		depth: uint32(r.QueueDepth()),
+		// A non-blocking fd given to os.NewFile is registered with the
+		// runtime netpoller, so a Read parks the goroutine, not a thread.
+		efd:  os.NewFile(uintptr(efd), "io_uring-eventfd"),
+		exec: e,
+	}, nil
+}
+
+var (
+	defaultOnce sync.Once
+	defaultExec *Executor
+	defaultErr  error
+)
+
+// Default returns the process-wide executor, creating it on first use.
+// It is never closed.
+func Default() (*Executor, error) {
+	defaultOnce.Do(func() {
+		defaultExec, defaultErr = New(Config{})
+	})
+	return defaultExec, defaultErr
+}
+
+// Close cancels every operation still in flight, waits for their
+// completions, stops the reapers and closes the rings.
+func (e *Executor) Close() error {
+	if e.closed.Swap(true) {
+		return ErrClosed
+	}
+	var errs []error
+	for _, s := range e.shards {
+		s.mu.Lock()
+		s.closed = true
+		if s.r.ActiveOps() > 0 {
+			s.cancelAllLocked()
+		}
+		s.mu.Unlock()
+	}
+	// Wait for the kernel to finish with cancelled operations; their
+	// goroutines are woken by the reapers, which are still running.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, s := range e.shards {
+		for {
+			s.mu.Lock()
+			active := s.r.ActiveOps()
+			s.mu.Unlock()
+			if active == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for _, s := range e.shards {
+		s.efd.Close() // wakes the reaper, which exits
+	}
+	e.wg.Wait()
+	for _, s := range e.shards {
+		s.mu.Lock()
+		if err := s.r.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+func (s *shard) cancelAllLocked() {
+	for {
+		if _, err := s.r.CancelAll(nil); !errors.Is(err, uring.ErrQueueFull) {
+			break
+		}
+		s.submitLocked()
+	}
+	s.submitLocked()
+}
+
+// shardFor picks the shard for key (an fd, say): operations on one fd
+// share a ring, so that cancelling by fd stays on one ring.
+func (e *Executor) shardFor(key int) *shard {
+	if key < 0 {
+		key = -key
+	}
+	return e.shards[key%len(e.shards)]
+}
+
+// Result is an operation's completion.
+type Result struct {
+	Res   int32
+	Flags uint32
+}
+
+// More reports whether a multishot operation will post more completions.
+func (r Result) More() bool { return r.Flags&uint32(uring.CQEMore) != 0 }
+
+// Err returns the operation's errno, or nil.
+func (r Result) Err() error {
+	if r.Res >= 0 {
+		return nil
+	}
+	return syscall.Errno(-r.Res)
+}
+
+// Stats are an executor's counters, summed over its shards.
+type Stats struct {
+	Shards    int
+	Submitted uint64 // operations handed to the kernel
+	Completed uint64 // completions collected
+	Enters    uint64 // io_uring_enter calls made to submit
+	Active    int    // operations in flight now
+}
+
+// Stats returns the executor's counters.
+func (e *Executor) Stats() Stats {
+	st := Stats{Shards: len(e.shards)}
+	for _, s := range e.shards {
+		s.mu.Lock()
+		rs := s.r.Stats()
+		st.Submitted += rs.Submitted
+		st.Completed += rs.Completed
+		st.Active += rs.ActiveOps
+		s.mu.Unlock()
+		st.Enters += s.enters.Load()
+	}
+	return st
+}
