@@ -104,6 +104,7 @@ func (r *Ring[T]) rwv(op Op, fd int, bufs [][]byte, offset int64, flags RWFlags,
 // their addresses from the iovec array, Go memory the garbage collector
 // knows nothing about the kernel's use of.
 func pinIovecs[T any](s *slot[T], iov []unix.Iovec, bufs [][]byte) {
+	s.pinned = true
 	for i, b := range bufs {
 		if len(b) > 0 {
 			p := unsafe.SliceData(b)

@@ -47,6 +47,9 @@ type slot[T any] struct {
 	buf   []byte // the operation's buffer
 	keep  any    // other memory the kernel uses (iovecs, paths, sockaddrs, ...)
 	pin   runtime.Pinner
+	// pinned is set by operations that pin, so that the common
+	// operation that pins nothing skips Unpin.
+	pinned bool
 }
 
 // Job identifies a queued operation, for Cancel and SetSQEFlags. The zero
@@ -159,7 +162,10 @@ func (r *Ring[T]) release(idx uint32) {
 	s.data = zero
 	s.buf = nil
 	s.keep = nil
-	s.pin.Unpin()
+	if s.pinned {
+		s.pin.Unpin()
+		s.pinned = false
+	}
 	s.inUse = false
 	r.free = append(r.free, idx)
 	r.active--

@@ -37,6 +37,9 @@ type Ring struct {
 	cqes       unsafe.Pointer // *CQE array of CQEntries
 	cqMask     uint32
 	cqEntries  uint32
+	// cqTailSeen is the last CQ tail read from the kernel: entries up to
+	// it are known to be posted without another acquire load.
+	cqTailSeen uint32
 
 	// sqeTail counts SQEs handed out by GetSQE; sqeHead counts SQEs
 	// published to the kernel by Flush. Both only grow (mod 2^32).
@@ -226,8 +229,11 @@ func (r *Ring) CQEAt(i uint32) CQE {
 // before that so the kernel can reuse the slot right away.
 func (r *Ring) PeekCQE() (CQE, bool) {
 	head := *r.cqHead
-	if atomic.LoadUint32(r.cqTail) == head {
-		return CQE{}, false
+	if r.cqTailSeen == head {
+		r.cqTailSeen = atomic.LoadUint32(r.cqTail)
+		if r.cqTailSeen == head {
+			return CQE{}, false
+		}
 	}
 	return *(*CQE)(unsafe.Add(r.cqes, uintptr(head&r.cqMask)*unsafe.Sizeof(CQE{}))), true
 }
