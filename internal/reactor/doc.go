@@ -19,10 +19,16 @@
 // is inside its own io_uring_enter the eventfd is muted, since that
 // goroutine drains whatever completes inline itself.
 //
-// Entering the kernel is combined: when one goroutine is already in
-// io_uring_enter for a shard, others publish their entries and leave them
-// for it; it enters again before it leaves, so under load many operations
-// share one system call, and a lone operation is never delayed.
+// Entering the kernel is combined: while one goroutine is inside
+// io_uring_enter for a shard, others publish their entries and wait for it
+// (on a mutex, which spins briefly before parking); before it leaves it
+// enters again for whatever was published meanwhile and collects what
+// completed, theirs included. A waiting goroutine whose operation was
+// submitted and completed that way finds it done and does not park; a lone
+// operation is never delayed. Measured here, blocking on the mutex beats
+// leaving the entry and parking at once (0.4-0.7 us against 0.9-1.0 us per
+// noop round trip with 64 goroutines on 2 CPUs), because a goroutine that
+// parks costs more than the system call it would wait for.
 //
 // # Lifetimes
 //
@@ -35,7 +41,7 @@
 // # Locks
 //
 // shard.mu guards the ring (queueing and collecting). shard.enterMu
-// serialises io_uring_enter calls made for submission; it is taken only
-// with TryLock, never while holding mu, and mu is never taken while
-// holding it, so the two never nest.
+// serialises io_uring_enter calls made for submission. enterMu is never
+// taken while holding mu; mu is taken while holding enterMu (to collect
+// completions), so the order is enterMu, then mu.
 package reactor

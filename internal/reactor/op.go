@@ -106,14 +106,18 @@ func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Resul
 	}
 	// An operation with a deadline takes two entries, queued together
 	// so that nothing is submitted between the op and its link timeout.
-	need := 1
 	if !deadline.IsZero() {
-		need = 2
-	}
-	for s.r.QueueDepth()-s.r.SQEReady() < need {
-		s.submitLocked()
+		for s.r.QueueDepth()-s.r.SQEReady() < 2 {
+			s.submitLocked()
+		}
 	}
 	j, err := prep(s.r, o)
+	for errors.Is(err, uring.ErrQueueFull) {
+		// The SQ is full of entries someone has yet to submit: submit
+		// them now, under the lock, to make room.
+		s.submitLocked()
+		j, err = prep(s.r, o)
+	}
 	if err != nil {
 		s.mu.Unlock()
 		opPool.Put(o)
@@ -131,9 +135,8 @@ func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Resul
 	s.mu.Unlock()
 	s.dirty.Store(true)
 
-	if s.enterMu.TryLock() {
-		s.enter(o)
-	}
+	s.enterMu.Lock()
+	s.enter(o)
 	return o, nil
 }
 
@@ -173,8 +176,9 @@ func (s *shard) enter(self *Op) {
 			s.mu.Unlock()
 		}
 		s.enterMu.Unlock()
-		// A goroutine that published after our last Swap and failed
-		// TryLock before our Unlock left its entry to us.
+		// Cancel publishes and only tries the lock: one that published
+		// after our last Swap and failed TryLock before our Unlock left
+		// its entry to us.
 		if !s.dirty.Load() || !s.enterMu.TryLock() {
 			return
 		}
@@ -256,11 +260,15 @@ func (s *shard) reap() {
 func (o *Op) Wait(ctx context.Context) (Result, error) {
 	s := o.s
 	if !o.inline {
-		select {
-		case <-o.ch:
-		case <-ctx.Done():
-			o.Cancel()
+		if done := ctx.Done(); done == nil {
 			<-o.ch
+		} else {
+			select {
+			case <-o.ch:
+			case <-done:
+				o.Cancel()
+				<-o.ch
+			}
 		}
 	}
 	reuse := true
