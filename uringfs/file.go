@@ -1,0 +1,425 @@
+package uringfs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
+)
+
+// maxRW caps one read or write, as os does: the kernel's length field is
+// 32 bits, and some file systems misbehave on larger transfers.
+const maxRW = 1 << 30
+
+// File is an open file descriptor whose I/O runs on io_uring. Its methods
+// behave like those of *os.File, and it is safe for concurrent use in the
+// same way: ReadAt, WriteAt, Stat, Sync and Truncate from any number of
+// goroutines at once; Read, Write and Seek share the file offset and are
+// serialised, as os serialises them.
+type File struct {
+	fd         int
+	name       string
+	exec       *reactor.Executor
+	execErr    error // why exec is nil, returned by every operation
+	appendMode bool
+
+	mu fdMu
+
+	// pos serialises the operations that use or move the file offset:
+	// Read, Write, Seek, ReadDir, WriteTo. Lock order: pos before
+	// anything the executor takes.
+	pos sync.Mutex
+	dir *dirInfo // guarded by pos
+
+	rings batchRings // private rings of ReadBatch and WriteBatch
+
+	cleanup runtime.Cleanup
+}
+
+// errClosing is what an operation cut short by Close reports before it is
+// wrapped into a *fs.PathError around fs.ErrClosed.
+var errClosing = errors.New("uringfs: file closing")
+
+// errWriteAtInAppendMode is os's error, word for word, for the same misuse.
+var errWriteAtInAppendMode = errors.New("os: invalid use of WriteAt on file opened with O_APPEND")
+
+var errNegativeOffset = errors.New("negative offset")
+
+func newFile(e *reactor.Executor, execErr error, fd int, name string, appendMode bool) *File {
+	f := &File{fd: fd, name: name, exec: e, execErr: execErr, appendMode: appendMode, mu: newFdMu()}
+	// Like os, close a File that is dropped without Close rather than
+	// leak its fd.
+	f.cleanup = runtime.AddCleanup(f, func(fd int) { unix.Close(fd) }, fd)
+	return f
+}
+
+// NewFile returns a File for the open file descriptor fd, which it then
+// owns: Close closes fd. Like os.NewFile it returns nil for an invalid fd.
+// WriteAt refuses to write to an fd opened with O_APPEND, as os does for
+// files it opened so.
+func NewFile(fd uintptr, name string) *File {
+	ifd := int(fd)
+	if ifd < 0 {
+		return nil
+	}
+	e, err := reactor.Default()
+	appendMode := false
+	if fl, ferr := unix.FcntlInt(fd, unix.F_GETFL, 0); ferr == nil {
+		appendMode = fl&unix.O_APPEND != 0
+	}
+	return newFile(e, err, ifd, name, appendMode)
+}
+
+// FromOS returns a File for a duplicate of f's descriptor. The two share
+// the file offset and status flags but are closed independently: the
+// caller still closes f.
+func FromOS(f *os.File) (*File, error) {
+	if f == nil {
+		return nil, fs.ErrInvalid
+	}
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return nil, &fs.PathError{Op: "dup", Path: f.Name(), Err: err}
+	}
+	var nfd int
+	var derr error
+	if err := sc.Control(func(fd uintptr) {
+		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return nil, &fs.PathError{Op: "dup", Path: f.Name(), Err: err}
+	}
+	if derr != nil {
+		return nil, &fs.PathError{Op: "dup", Path: f.Name(), Err: derr}
+	}
+	return NewFile(uintptr(nfd), f.Name()), nil
+}
+
+// Name returns the name the file was opened with.
+func (f *File) Name() string { return f.name }
+
+// Fd returns the file descriptor, or ^uintptr(0) after Close. As with
+// os.File.Fd, the number is only valid until Close, and an operation the
+// caller runs on it is not counted by Close: it must not race with Close.
+func (f *File) Fd() uintptr {
+	if f == nil || f.mu.closed() {
+		return ^uintptr(0)
+	}
+	return uintptr(f.fd)
+}
+
+// acquire takes a reference on the fd for one call named op.
+func (f *File) acquire(op string) error {
+	if f == nil {
+		return fs.ErrInvalid
+	}
+	if !f.mu.incref() {
+		return &fs.PathError{Op: op, Path: f.name, Err: fs.ErrClosed}
+	}
+	if f.exec == nil {
+		f.mu.decref()
+		return &fs.PathError{Op: op, Path: f.name, Err: f.execErr}
+	}
+	return nil
+}
+
+// wrapErr turns an error into what os returns for it.
+func (f *File) wrapErr(op string, err error) error {
+	switch err {
+	case nil, io.EOF:
+		return err
+	case errClosing:
+		err = fs.ErrClosed
+	}
+	return &fs.PathError{Op: op, Path: f.name, Err: err}
+}
+
+// run runs one operation naming f's fd and returns its result. The
+// caller holds a reference. An operation that starts after Close marked
+// the file closed cancels itself, since Close's cancel-by-fd may have been
+// processed before it.
+func (f *File) run(prep reactor.Prep) (int, error) {
+	o, err := f.start(prep)
+	if err != nil {
+		return 0, err
+	}
+	return f.wait(o)
+}
+
+// start starts one operation naming f's fd; the caller holds a reference
+// and must call wait.
+func (f *File) start(prep reactor.Prep) (*reactor.Op, error) {
+	o, err := f.exec.Start(f.fd, time.Time{}, prep)
+	if err != nil {
+		var ip *uring.InvalidPathError
+		if errors.As(err, &ip) {
+			return nil, syscall.EINVAL
+		}
+		return nil, err
+	}
+	if f.mu.closed() {
+		o.Cancel()
+	}
+	return o, nil
+}
+
+// wait waits for an operation begun by start.
+func (f *File) wait(o *reactor.Op) (int, error) {
+	res, err := o.Wait(context.Background())
+	if err != nil {
+		if f.mu.closed() && (err == reactor.ErrCanceled || err == syscall.ECANCELED || err == syscall.EINTR) {
+			return 0, errClosing
+		}
+		return 0, err
+	}
+	return int(res.Res), nil
+}
+
+// waitPoll waits until a non-blocking fd is ready for mask: io_uring
+// honours O_NONBLOCK and fails such an fd's read with EAGAIN.
+func (f *File) waitPoll(mask uring.PollMask) error {
+	fd := f.fd
+	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
+	return err
+}
+
+// pread reads once at off (-1: the file offset).
+func (f *File) pread(b []byte, off int64) (int, error) {
+	if len(b) > maxRW {
+		b = b[:maxRW]
+	}
+	fd := f.fd
+	for {
+		n, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, off, o) })
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if err := f.waitPoll(uring.PollIn); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+// pwrite writes once at off (-1: the file offset).
+func (f *File) pwrite(b []byte, off int64) (int, error) {
+	if len(b) > maxRW {
+		b = b[:maxRW]
+	}
+	fd := f.fd
+	for {
+		n, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Write(fd, b, off, o) })
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if err := f.waitPoll(uring.PollOut); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+// Read reads up to len(b) bytes at the file offset and advances it. At end
+// of file it returns 0, io.EOF.
+func (f *File) Read(b []byte) (int, error) {
+	if err := f.acquire("read"); err != nil {
+		return 0, err
+	}
+	defer f.mu.decref()
+	if len(b) == 0 {
+		return 0, nil
+	}
+	f.pos.Lock()
+	n, err := f.pread(b, -1)
+	f.pos.Unlock()
+	if n == 0 && err == nil {
+		return 0, io.EOF
+	}
+	return n, f.wrapErr("read", err)
+}
+
+// ReadAt reads len(b) bytes at off, without using or moving the file
+// offset. It returns a non-nil error, io.EOF at end of file, when it
+// reads fewer than len(b) bytes. Any number of goroutines may call it at
+// once.
+func (f *File) ReadAt(b []byte, off int64) (n int, err error) {
+	if err := f.acquire("read"); err != nil {
+		return 0, err
+	}
+	defer f.mu.decref()
+	if off < 0 {
+		return 0, &fs.PathError{Op: "readat", Path: f.name, Err: errNegativeOffset}
+	}
+	for len(b) > 0 {
+		m, e := f.pread(b, off)
+		if e != nil {
+			return n, f.wrapErr("read", e)
+		}
+		if m == 0 {
+			return n, io.EOF
+		}
+		n += m
+		b = b[m:]
+		off += int64(m)
+	}
+	return n, nil
+}
+
+// Write writes all of b at the file offset (or the end, with O_APPEND),
+// looping over short writes; it returns an error if it wrote less.
+func (f *File) Write(b []byte) (int, error) {
+	if err := f.acquire("write"); err != nil {
+		return 0, err
+	}
+	defer f.mu.decref()
+	f.pos.Lock()
+	defer f.pos.Unlock()
+	return f.writeAll(b, -1, "write")
+}
+
+func (f *File) writeAll(b []byte, off int64, op string) (n int, err error) {
+	for len(b) > 0 {
+		m, e := f.pwrite(b, off)
+		if e != nil {
+			return n, f.wrapErr(op, e)
+		}
+		if m == 0 {
+			return n, f.wrapErr(op, io.ErrUnexpectedEOF)
+		}
+		n += m
+		b = b[m:]
+		if off >= 0 {
+			off += int64(m)
+		}
+	}
+	return n, nil
+}
+
+// WriteAt writes all of b at off without using or moving the file offset.
+// Like os, it refuses a file opened with O_APPEND, where the kernel would
+// append instead. Any number of goroutines may call it at once.
+func (f *File) WriteAt(b []byte, off int64) (int, error) {
+	if err := f.acquire("write"); err != nil {
+		return 0, err
+	}
+	defer f.mu.decref()
+	if f.appendMode {
+		return 0, errWriteAtInAppendMode
+	}
+	if off < 0 {
+		return 0, &fs.PathError{Op: "writeat", Path: f.name, Err: errNegativeOffset}
+	}
+	return f.writeAll(b, off, "write")
+}
+
+// WriteString writes s, as Write.
+func (f *File) WriteString(s string) (int, error) {
+	return f.Write(unsafeBytes(s))
+}
+
+// Seek sets the file offset for the next Read or Write, as os.File.Seek.
+// io_uring has no lseek: this is the system call.
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	if err := f.acquire("seek"); err != nil {
+		return 0, err
+	}
+	defer f.mu.decref()
+	f.pos.Lock()
+	defer f.pos.Unlock()
+	r, err := unix.Seek(f.fd, offset, whence)
+	if err == nil && f.dir != nil {
+		// Buffered directory entries belong to the old offset.
+		f.dir = nil
+		if r != 0 {
+			err = syscall.EISDIR
+		}
+	}
+	if err != nil {
+		return 0, f.wrapErr("seek", err)
+	}
+	return r, nil
+}
+
+// Sync commits the file's contents to stable storage (fsync).
+func (f *File) Sync() error {
+	if err := f.acquire("sync"); err != nil {
+		return err
+	}
+	defer f.mu.decref()
+	fd := f.fd
+	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Fsync(fd, o) })
+	return f.wrapErr("sync", err)
+}
+
+// Truncate changes the file's size. It uses io_uring's ftruncate where the
+// kernel has it (Linux 6.9) and the system call otherwise.
+func (f *File) Truncate(size int64) error {
+	if err := f.acquire("truncate"); err != nil {
+		return err
+	}
+	defer f.mu.decref()
+	if size < 0 {
+		return f.wrapErr("truncate", syscall.EINVAL)
+	}
+	fd := f.fd
+	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Ftruncate(fd, size, o) })
+	if errors.Is(err, errors.ErrUnsupported) {
+		err = ignoringEINTR(func() error { return unix.Ftruncate(fd, size) })
+	}
+	return f.wrapErr("truncate", err)
+}
+
+func ignoringEINTR(fn func() error) error {
+	for {
+		if err := fn(); err != syscall.EINTR {
+			return err
+		}
+	}
+}
+
+// Close closes the file. Operations in flight on it are cancelled (those
+// the kernel cannot stop, such as a read already running on a regular
+// file, finish), each then returns an error matching fs.ErrClosed or its
+// real result, and close(2) runs after the last of them: the fd number is
+// not reused while an operation names it. A second Close returns an
+// error matching fs.ErrClosed.
+func (f *File) Close() error {
+	if f == nil {
+		return fs.ErrInvalid
+	}
+	first, busy := f.mu.markClosed()
+	if !first {
+		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
+	}
+	if busy {
+		if f.exec != nil {
+			fd := f.fd
+			// ENOENT (nothing to cancel) is expected and ignored.
+			f.exec.Do(context.Background(), fd, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+				return r.CancelFd(fd, o)
+			})
+		}
+		<-f.mu.idle
+	}
+	f.cleanup.Stop()
+	f.closeRings()
+	// Like os: close(2) is not retried on EINTR, since the fd is gone.
+	if err := unix.Close(f.fd); err != nil {
+		return &fs.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
+}
