@@ -16,8 +16,16 @@ import (
 // package's TestMain:
 //
 //	func TestMain(m *testing.M) { testutil.Main(m) }
-func Main(m *testing.M) {
-	goleak.VerifyTestMain(m)
+func Main(m *testing.M, opts ...goleak.Option) {
+	goleak.VerifyTestMain(m, append(opts, ignoreInit...)...)
+}
+
+// ignoreInit lists goroutines that packages start in their init, once per
+// process, and never stop: not leaks of any test. gnet v2 creates a
+// package-level ants goroutine pool with two housekeeping goroutines.
+var ignoreInit = []goleak.Option{
+	goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+	goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
 }
 
 // OpenFDs returns the number of file descriptors the process has open.

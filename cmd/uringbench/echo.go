@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+var (
+	flagAddr  = flag.String("addr", "127.0.0.1:0", "internal: address for -serve and -load")
+	flagConns = flag.Int("conns", 100, "internal: connections for -load")
+	flagSize  = flag.Int("size", 64, "internal: message size for -load")
+)
+
+// echoServers are the servers compared in the echo group, baseline first.
+// Each is a child process started with -serve NAME.
+var echoServers = []struct {
+	name, kind string
+}{
+	{"net", "echo-net"},
+	{"gnet", "echo-gnet"},
+}
+
+func echoCases() []benchCase {
+	var cs []benchCase
+	conns := []int{100, 1000}
+	sizes := []int{64, 4096}
+	if *flagShort {
+		conns, sizes = []int{100}, []int{64}
+	}
+	for _, c := range conns {
+		for _, s := range sizes {
+			bc := benchCase{name: fmt.Sprintf("echo %d conns, %d B", c, s)}
+			for i, srv := range echoServers {
+				bc.impls = append(bc.impls, impl{
+					name:     srv.name,
+					baseline: i == 0,
+					run: func(d time.Duration) (float64, time.Duration, time.Duration, error) {
+						return serverLoad(srv.kind, "echo", d, "-conns", strconv.Itoa(c), "-size", strconv.Itoa(s))
+					},
+				})
+			}
+			cs = append(cs, bc)
+		}
+	}
+	return cs
+}
+
+// serverLoad starts a server child and a load child and measures, after
+// a warm-up, the operations the client completes in d and the server's CPU
+// time over the same window.
+func serverLoad(serverKind, loadKind string, d time.Duration, loadArgs ...string) (float64, time.Duration, time.Duration, error) {
+	srv, addr, err := child("-serve", serverKind, "-addr", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer srv.stop()
+	if strings.HasPrefix(addr, "error") {
+		return 0, 0, 0, errors.New(addr)
+	}
+	scpu, ccpu, _ := cpus()
+	pin(srv.pid(), scpu)
+	args := append([]string{"-load", loadKind, "-addr", addr}, loadArgs...)
+	cl, ready, err := child(args...)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer cl.stop()
+	if ready != "ready" {
+		return 0, 0, 0, fmt.Errorf("load client: %s", ready)
+	}
+	pin(cl.pid(), ccpu)
+	time.Sleep(d / 4)
+	pin(srv.pid(), scpu) // threads started since
+	sample := func() (float64, time.Duration, time.Time, error) {
+		c, err := procCPU(srv.pid())
+		if err != nil {
+			return 0, 0, time.Time{}, err
+		}
+		t := time.Now()
+		line, err := cl.ask("sample")
+		if err != nil {
+			return 0, 0, t, fmt.Errorf("load client: %v", err)
+		}
+		n, err := strconv.ParseFloat(line, 64)
+		if err != nil {
+			return 0, 0, t, fmt.Errorf("load client: %s", line)
+		}
+		return n, c, t, nil
+	}
+	n0, c0, t0, err := sample()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	time.Sleep(d)
+	n1, c1, t1, err := sample()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return n1 - n0, c1 - c0, t1.Sub(t0), nil
+}
+
+// serve runs a benchmark server until stdin closes or a signal arrives,
+// after printing its address.
+func serve(kind string) error {
+	var (
+		addr    string
+		closeFn func()
+		err     error
+	)
+	switch kind {
+	case "echo-net":
+		addr, closeFn, err = serveEchoNet(*flagAddr)
+	case "echo-gnet":
+		addr, closeFn, err = serveEchoGnet(*flagAddr)
+	case "http-net":
+		addr, closeFn, err = serveHTTPNet(*flagAddr)
+	default:
+		if f, ok := extraServers[kind]; ok {
+			addr, closeFn, err = f(*flagAddr)
+		} else {
+			err = fmt.Errorf("unknown server %q", kind)
+		}
+	}
+	if err != nil {
+		fmt.Println("error:", err)
+		return err
+	}
+	fmt.Println(addr)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	eof := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(eof) }()
+	select {
+	case <-sig:
+	case <-eof:
+	}
+	closeFn()
+	return nil
+}
+
+// extraServers are servers registered by the adapters' files.
+var extraServers = map[string]func(addr string) (string, func(), error){}
+
+func serveEchoNet(addr string) (string, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	go acceptEcho(ln)
+	return ln.Addr().String(), func() { ln.Close() }, nil
+}
+
+// acceptEcho is the goroutine-per-connection echo server, for any
+// net.Listener.
+func acceptEcho(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 16<<10)
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					if _, werr := c.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+type gnetEcho struct {
+	gnet.BuiltinEventEngine
+	eng gnet.Engine
+}
+
+func (h *gnetEcho) OnBoot(e gnet.Engine) gnet.Action { h.eng = e; return gnet.None }
+
+func (h *gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
+	buf, _ := c.Next(-1)
+	c.Write(buf)
+	return gnet.None
+}
+
+func serveEchoGnet(addr string) (string, func(), error) {
+	// gnet needs a concrete port: take a free one first.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, err
+	}
+	a := ln.Addr().String()
+	ln.Close()
+	h := &gnetEcho{}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- gnet.Run(h, "tcp://"+a, gnet.WithNumEventLoop(1), gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithLogger(stderrLogger{}))
+	}()
+	if err := waitDial(a, errc); err != nil {
+		return "", nil, err
+	}
+	return a, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		h.eng.Stop(ctx)
+	}, nil
+}
+
+// waitDial waits until a server that starts in the background accepts
+// connections, or fails.
+func waitDial(addr string, errc <-chan error) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("server exited: %v", err)
+		default:
+		}
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("server at %s did not come up", addr)
+}
+
+// load runs a load client: it connects, prints "ready", and answers each
+// "sample" line on stdin with the operations completed so far, until stdin
+// closes.
+func load(kind string) error {
+	var count atomic.Int64
+	var stopLoad func()
+	var err error
+	switch kind {
+	case "echo":
+		stopLoad, err = loadEcho(*flagAddr, *flagConns, *flagSize, &count)
+	case "http":
+		stopLoad, err = loadHTTP(*flagAddr, *flagConns, &count)
+	default:
+		err = fmt.Errorf("unknown load %q", kind)
+	}
+	if err != nil {
+		fmt.Println("error:", err)
+		return err
+	}
+	defer stopLoad()
+	fmt.Println("ready")
+	in := bufioScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "sample" {
+			fmt.Println(count.Load())
+		}
+	}
+	return nil
+}
+
+// loadEcho keeps conns connections each doing write-then-read round trips
+// of size bytes, checking every byte.
+func loadEcho(addr string, conns, size int, count *atomic.Int64) (func(), error) {
+	cs := make([]net.Conn, 0, conns)
+	for range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			for _, c := range cs {
+				c.Close()
+			}
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	var stopped atomic.Bool
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := bytes.Repeat([]byte{byte(i)}, size)
+			buf := make([]byte, size)
+			for !stopped.Load() {
+				if _, err := c.Write(msg); err != nil {
+					return
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				if !bytes.Equal(buf, msg) {
+					fmt.Fprintln(os.Stderr, "echo: corrupted reply")
+					os.Exit(1)
+				}
+				count.Add(1)
+			}
+		}()
+	}
+	return func() {
+		stopped.Store(true)
+		for _, c := range cs {
+			c.Close()
+		}
+		wg.Wait()
+	}, nil
+}
+
+// stderrLogger keeps gnet's log lines off stdout, which carries the
+// child protocol, and drops all but errors.
+type stderrLogger struct{}
+
+func (stderrLogger) Debugf(string, ...any)        {}
+func (stderrLogger) Infof(string, ...any)         {}
+func (stderrLogger) Warnf(string, ...any)         {}
+func (stderrLogger) Errorf(f string, args ...any) { fmt.Fprintf(os.Stderr, "gnet: "+f+"\n", args...) }
+func (stderrLogger) Fatalf(f string, args ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: "+f+"\n", args...)
+	os.Exit(1)
+}

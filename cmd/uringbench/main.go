@@ -1,0 +1,245 @@
+// Command uringbench measures uring-go against what a Go developer would
+// pick instead: the standard library (net, os), gnet v2, and C liburing as
+// the limit. Every comparison runs side by side in one run and reports
+// throughput, CPU time per operation and the ratio to the baseline.
+//
+//	go run ./cmd/uringbench                 # everything, a table on stdout
+//	go run ./cmd/uringbench -only echo      # one group: ring, file, echo, http
+//	go run ./cmd/uringbench -short          # a quick pass
+//	go run ./cmd/uringbench -json out.json -svg out.svg
+//
+// Network servers run in child processes of this command, pinned to one
+// CPU, and the load client in another, pinned to the other CPU when there
+// is one; server CPU time comes from /proc/PID/stat. In-process cases take
+// the process's CPU time from getrusage.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+var (
+	flagOnly  = flag.String("only", "", "run only this group: ring, file, echo or http")
+	flagShort = flag.Bool("short", false, "a quick pass: shorter runs, fewer cases")
+	flagJSON  = flag.String("json", "", "write the raw figures to this file")
+	flagSVG   = flag.String("svg", "", "draw a chart of the ratios to this SVG file")
+	flagRuns  = flag.Int("runs", 3, "runs per case; the median is reported")
+	flagDur   = flag.Duration("duration", 2*time.Second, "measured time per run")
+
+	// Child-process roles; not for direct use.
+	flagServe = flag.String("serve", "", "internal: run a benchmark server of this kind")
+	flagLoad  = flag.String("load", "", "internal: run a load client of this kind")
+)
+
+// Result is one implementation's figures for one case.
+type Result struct {
+	Group    string  `json:"group"`
+	Case     string  `json:"case"`
+	Impl     string  `json:"impl"`
+	Baseline bool    `json:"baseline"`
+	OpsPerS  float64 `json:"ops_per_s"`
+	CPUNsOp  float64 `json:"cpu_ns_per_op"`
+	Runs     int     `json:"runs"`
+	Note     string  `json:"note,omitempty"`
+	// Ratios to the case's baseline, filled in at the end.
+	Speedup  float64 `json:"throughput_ratio,omitempty"`
+	CPURatio float64 `json:"cpu_ratio,omitempty"`
+}
+
+// group is a set of cases that run together.
+type group struct {
+	name  string
+	cases func() []benchCase
+}
+
+// benchCase is one comparison: the same work done by several impls.
+type benchCase struct {
+	name  string
+	impls []impl
+}
+
+// impl runs the work once for about d and reports operations done and the
+// CPU time spent on them (by the server, for network cases).
+type impl struct {
+	name     string
+	baseline bool
+	run      func(d time.Duration) (ops float64, cpu, wall time.Duration, err error)
+}
+
+var groups = []group{
+	{"ring", ringCases},
+	{"file", fileCases},
+	{"echo", echoCases},
+	{"http", httpCases},
+}
+
+func main() {
+	flag.Parse()
+	if *flagServe != "" {
+		if err := serve(*flagServe); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *flagLoad != "" {
+		if err := load(*flagLoad); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench load:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *flagShort {
+		*flagDur = 300 * time.Millisecond
+		*flagRuns = 1
+	}
+	raiseFileLimit()
+
+	var todo []struct {
+		g string
+		c benchCase
+	}
+	for _, g := range groups {
+		if *flagOnly != "" && *flagOnly != g.name {
+			continue
+		}
+		for _, c := range g.cases() {
+			todo = append(todo, struct {
+				g string
+				c benchCase
+			}{g.name, c})
+		}
+	}
+	if len(todo) == 0 {
+		fmt.Fprintf(os.Stderr, "uringbench: no group named %q (ring, file, echo, http)\n", *flagOnly)
+		os.Exit(2)
+	}
+	total := 0
+	for _, t := range todo {
+		total += len(t.c.impls) * *flagRuns
+	}
+	done := 0
+	start := time.Now()
+	var results []Result
+	for _, t := range todo {
+		for _, im := range t.c.impls {
+			var ops, cpus []float64
+			var note string
+			for run := 0; run < *flagRuns; run++ {
+				progress(done, total, start, t.g+"/"+t.c.name+" "+im.name)
+				o, cpu, wall, err := im.run(*flagDur)
+				done++
+				if err != nil {
+					note = err.Error()
+					break
+				}
+				ops = append(ops, o/wall.Seconds())
+				if o > 0 {
+					cpus = append(cpus, float64(cpu.Nanoseconds())/o)
+				}
+			}
+			results = append(results, Result{
+				Group: t.g, Case: t.c.name, Impl: im.name, Baseline: im.baseline,
+				OpsPerS: median(ops), CPUNsOp: median(cpus), Runs: len(ops), Note: note,
+			})
+		}
+	}
+	fmt.Fprint(os.Stderr, "\r\033[K")
+	ratios(results)
+	printTable(os.Stdout, results)
+	if *flagJSON != "" {
+		b, _ := json.MarshalIndent(struct {
+			Machine string   `json:"machine"`
+			Results []Result `json:"results"`
+		}{machine(), results}, "", "  ")
+		if err := os.WriteFile(*flagJSON, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench:", err)
+			os.Exit(1)
+		}
+	}
+	if *flagSVG != "" {
+		if err := os.WriteFile(*flagSVG, chart(results), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func progress(done, total int, start time.Time, what string) {
+	left := "?"
+	if done > 0 {
+		per := time.Since(start) / time.Duration(done)
+		left = (per * time.Duration(total-done)).Round(time.Second).String()
+	}
+	fmt.Fprintf(os.Stderr, "\r\033[K[%d/%d, %s left] %s", done+1, total, left, what)
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func ratios(rs []Result) {
+	base := map[string]Result{}
+	for _, r := range rs {
+		if r.Baseline && r.OpsPerS > 0 {
+			base[r.Group+"/"+r.Case] = r
+		}
+	}
+	for i, r := range rs {
+		b, ok := base[r.Group+"/"+r.Case]
+		if !ok || r.OpsPerS == 0 {
+			continue
+		}
+		rs[i].Speedup = r.OpsPerS / b.OpsPerS
+		if b.CPUNsOp > 0 && r.CPUNsOp > 0 {
+			rs[i].CPURatio = r.CPUNsOp / b.CPUNsOp
+		}
+	}
+}
+
+func printTable(w io.Writer, rs []Result) {
+	fmt.Fprintf(w, "machine: %s\n\n", machine())
+	fmt.Fprintf(w, "%-6s %-28s %-16s %14s %12s %10s %10s\n", "group", "case", "impl", "ops/s", "cpu/op", "x thrpt", "x cpu")
+	fmt.Fprintln(w, strings.Repeat("-", 102))
+	for _, r := range rs {
+		ratio, cpuRatio := "", ""
+		if r.Baseline {
+			ratio, cpuRatio = "base", "base"
+		} else {
+			if r.Speedup > 0 {
+				ratio = fmt.Sprintf("%.2f", r.Speedup)
+			}
+			if r.CPURatio > 0 {
+				cpuRatio = fmt.Sprintf("%.2f", r.CPURatio)
+			}
+		}
+		ops, cpu := "-", "-"
+		if r.OpsPerS > 0 {
+			ops = fmt.Sprintf("%.0f", r.OpsPerS)
+		}
+		if r.CPUNsOp > 0 {
+			cpu = time.Duration(r.CPUNsOp).Round(time.Nanosecond).String()
+		}
+		fmt.Fprintf(w, "%-6s %-28s %-16s %14s %12s %10s %10s", r.Group, r.Case, r.Impl, ops, cpu, ratio, cpuRatio)
+		if r.Note != "" {
+			fmt.Fprintf(w, "  (%s)", r.Note)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "\nops/s and cpu/op are medians of %d run(s); x thrpt is throughput / baseline (higher is better), x cpu is CPU per op / baseline (lower is better).\n", *flagRuns)
+}

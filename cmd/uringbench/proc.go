@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// clockTick is USER_HZ, the unit of /proc/PID/stat times; it is 100 on
+// every Linux architecture Go supports.
+const clockTick = 100
+
+// procCPU returns the user+system CPU time a process has used.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may
+	// contain spaces.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTick, nil
+}
+
+// selfCPU returns this process's CPU time, at finer grain than /proc.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpus are the CPUs for the server and the load client: different ones
+// when the machine has two or more.
+func cpus() (server, client int, separate bool) {
+	n := runtime.NumCPU()
+	if n >= 2 {
+		return 0, 1, true
+	}
+	return 0, 0, false
+}
+
+// pin restricts a process (and its future threads) to one CPU.
+func pin(pid, cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	// Threads already running keep their own mask; pin every one.
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return unix.SchedSetaffinity(pid, &set)
+	}
+	for _, e := range ents {
+		tid, _ := strconv.Atoi(e.Name())
+		unix.SchedSetaffinity(tid, &set)
+	}
+	return nil
+}
+
+// proc is a child process of this program in one of its roles. It speaks
+// a line protocol on stdin and stdout.
+type proc struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+// child starts this program in a child role and returns it with the first
+// line it printed (a server's address, "ready", or an error).
+func child(args ...string) (*proc, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	p := &proc{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	line, err := p.line()
+	if err != nil {
+		p.stop()
+		return nil, "", fmt.Errorf("%s did not start: %v", strings.Join(args, " "), err)
+	}
+	return p, line, nil
+}
+
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+func (p *proc) line() (string, error) {
+	l, err := p.out.ReadString('\n')
+	return strings.TrimSpace(l), err
+}
+
+// ask sends a request line and returns the reply line.
+func (p *proc) ask(req string) (string, error) {
+	if _, err := fmt.Fprintln(p.in, req); err != nil {
+		return "", err
+	}
+	return p.line()
+}
+
+// stop closes the child's stdin, which ends it, and kills it if it does
+// not exit promptly.
+func (p *proc) stop() {
+	p.in.Close()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func raiseFileLimit() {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	}
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				model = strings.TrimSpace(l[strings.IndexByte(l, ':')+1:])
+				break
+			}
+		}
+	}
+	var u unix.Utsname
+	unix.Uname(&u)
+	return fmt.Sprintf("%s, %d CPUs, Linux %s, %s", model, runtime.NumCPU(), unix.ByteSliceToString(u.Release[:]), runtime.Version())
+}
