@@ -1,0 +1,351 @@
+package engine
+
+import (
+	"io"
+	"net"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"github.com/panjf2000/gnet/v2/pkg/socket"
+	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/uring"
+)
+
+var _ gnet.Conn = (*conn)(nil)
+
+// conn is a connection on an event loop. The Reader and Writer methods,
+// Context and SetContext are for the loop goroutine (inside the
+// handler's callbacks), as in gnet; AsyncWrite, AsyncWritev, Wake, Close,
+// CloseWithCallback and the Socket methods are safe from any goroutine.
+type conn struct {
+	fd         int
+	loop       *loop
+	idx        int // position in loop.conns while open
+	proto      string
+	localAddr  net.Addr
+	remoteAddr net.Addr
+	ctx        any
+
+	// Inbound: buf is what the handler sees in OnTraffic; it is either
+	// the provided buffer the kernel filled (fromIn false) or in, which
+	// holds the bytes earlier callbacks left unread followed by the new
+	// ones (fromIn true).
+	buf    []byte
+	in     []byte
+	fromIn bool
+
+	// Outbound: out[head:] is queued; a send of out[head:len at send
+	// time] is in flight while sending is set.
+	out  []byte
+	head int
+
+	recvJob     uring.Job
+	sendJob     uring.Job
+	opened      bool // between OnOpen and OnClose
+	recvArmed   bool // a multishot receive is active
+	recvCancel  bool // its cancellation is queued
+	sending     bool // a send is in flight
+	paused      bool // reading stopped by backpressure
+	dirty       bool // queued in loop.dirty
+	rearmQueued bool // queued in loop.rearm
+	freed       bool // fd closed
+}
+
+func newConn(fd int, l *loop, local, remote net.Addr, proto string) *conn {
+	return &conn{fd: fd, loop: l, localAddr: local, remoteAddr: remote, proto: proto}
+}
+
+func (c *conn) pending() int { return len(c.out) - c.head }
+
+func (c *conn) queueOut(p []byte) {
+	c.out = append(c.out, p...)
+	c.loop.markDirty(c)
+}
+
+// keepUnread saves the bytes the handler left in buf for the next
+// OnTraffic, as gnet moves them to its inbound buffer.
+func (c *conn) keepUnread() {
+	rest := c.buf
+	c.buf = nil
+	switch {
+	case len(rest) == 0:
+		if cap(c.in) > c.loop.bufSize {
+			c.in = nil
+		} else {
+			c.in = c.in[:0]
+		}
+	case c.fromIn:
+		// rest is a suffix of in: move it to the front.
+		c.in = c.in[:copy(c.in, rest)]
+	default:
+		c.in = append(c.in[:0], rest...)
+	}
+}
+
+// flushDirect writes what the socket takes of the outbound buffer without
+// waiting, as gnet's close does before close(2); the rest is dropped.
+func (c *conn) flushDirect() {
+	for c.head < len(c.out) {
+		n, err := unix.Write(c.fd, c.out[c.head:])
+		if err != nil || n <= 0 {
+			break
+		}
+		c.head += n
+	}
+	c.out, c.head = nil, 0
+}
+
+// Reader.
+
+// Read copies unread inbound bytes into p. As in gnet, it returns
+// io.ErrShortBuffer when there is nothing to read.
+func (c *conn) Read(p []byte) (int, error) {
+	n := copy(p, c.buf)
+	c.buf = c.buf[n:]
+	if n == 0 && len(p) > 0 {
+		return 0, io.ErrShortBuffer
+	}
+	return n, nil
+}
+
+// WriteTo writes the unread inbound bytes to w.
+func (c *conn) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(c.buf)
+	c.buf = c.buf[n:]
+	return int64(n), err
+}
+
+// Next returns the next n bytes (all, if n <= 0) and consumes them. The
+// slice is valid only inside the current callback.
+func (c *conn) Next(n int) ([]byte, error) {
+	if n > len(c.buf) {
+		return nil, io.ErrShortBuffer
+	}
+	if n <= 0 {
+		n = len(c.buf)
+	}
+	b := c.buf[:n:n]
+	c.buf = c.buf[n:]
+	return b, nil
+}
+
+// Peek returns the next n bytes (all, if n <= 0) without consuming them.
+// The slice is valid only inside the current callback.
+func (c *conn) Peek(n int) ([]byte, error) {
+	if n > len(c.buf) {
+		return nil, io.ErrShortBuffer
+	}
+	if n <= 0 {
+		n = len(c.buf)
+	}
+	return c.buf[:n:n], nil
+}
+
+// Discard consumes n bytes (all, if n <= 0 or more than are buffered).
+func (c *conn) Discard(n int) (int, error) {
+	if n <= 0 || n >= len(c.buf) {
+		n = len(c.buf)
+	}
+	c.buf = c.buf[n:]
+	return n, nil
+}
+
+// InboundBuffered returns the number of unread inbound bytes.
+func (c *conn) InboundBuffered() int { return len(c.buf) }
+
+// Writer.
+
+// Write queues p for sending; it goes out after the callback returns.
+func (c *conn) Write(p []byte) (int, error) {
+	if !c.opened {
+		return 0, net.ErrClosed
+	}
+	c.queueOut(p)
+	return len(p), nil
+}
+
+// Writev queues bs for sending, in order.
+func (c *conn) Writev(bs [][]byte) (int, error) {
+	if !c.opened {
+		return 0, net.ErrClosed
+	}
+	n := 0
+	for _, b := range bs {
+		c.out = append(c.out, b...)
+		n += len(b)
+	}
+	c.loop.markDirty(c)
+	return n, nil
+}
+
+// ReadFrom queues everything r yields until io.EOF.
+func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	if !c.opened {
+		return 0, net.ErrClosed
+	}
+	var total int64
+	for {
+		if cap(c.out)-len(c.out) < 4096 {
+			c.out = append(c.out, make([]byte, 0, 32*1024)...)
+		}
+		n, err := r.Read(c.out[len(c.out):cap(c.out)])
+		c.out = c.out[:len(c.out)+n]
+		total += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			c.loop.markDirty(c)
+			return total, err
+		}
+	}
+	c.loop.markDirty(c)
+	return total, nil
+}
+
+// SendTo is for UDP; on a stream connection it returns gnet's
+// ErrUnsupportedOp, as gnet does.
+func (c *conn) SendTo([]byte, net.Addr) (int, error) { return 0, errorx.ErrUnsupportedOp }
+
+// Flush starts sending the outbound buffer now rather than after the
+// callback returns.
+func (c *conn) Flush() error {
+	if !c.opened {
+		return net.ErrClosed
+	}
+	if c.sending || c.pending() == 0 {
+		return nil
+	}
+	return c.loop.startSend(c)
+}
+
+// OutboundBuffered returns the number of bytes queued and not yet sent.
+func (c *conn) OutboundBuffered() int { return c.pending() }
+
+// AsyncWrite queues buf from any goroutine; callback, if not nil, runs on
+// the loop after the bytes are queued (or with net.ErrClosed if the
+// connection closed first).
+func (c *conn) AsyncWrite(buf []byte, callback gnet.AsyncCallback) error {
+	return c.loop.enqueue(func() {
+		var err error
+		if c.opened {
+			_, err = c.Write(buf)
+		} else {
+			err = net.ErrClosed
+		}
+		if callback != nil {
+			_ = callback(c, err)
+		}
+	})
+}
+
+// AsyncWritev is AsyncWrite for several buffers.
+func (c *conn) AsyncWritev(bs [][]byte, callback gnet.AsyncCallback) error {
+	return c.loop.enqueue(func() {
+		var err error
+		if c.opened {
+			_, err = c.Writev(bs)
+		} else {
+			err = net.ErrClosed
+		}
+		if callback != nil {
+			_ = callback(c, err)
+		}
+	})
+}
+
+// Socket.
+
+// Fd returns the connection's file descriptor.
+func (c *conn) Fd() int { return c.fd }
+
+// Dup returns a duplicate of the file descriptor; the caller closes it.
+func (c *conn) Dup() (int, error) { return socket.Dup(c.fd) }
+
+// SetReadBuffer sets SO_RCVBUF.
+func (c *conn) SetReadBuffer(bytes int) error { return socket.SetRecvBuffer(c.fd, bytes) }
+
+// SetWriteBuffer sets SO_SNDBUF.
+func (c *conn) SetWriteBuffer(bytes int) error { return socket.SetSendBuffer(c.fd, bytes) }
+
+// SetLinger sets SO_LINGER.
+func (c *conn) SetLinger(sec int) error { return socket.SetLinger(c.fd, sec) }
+
+// SetNoDelay sets TCP_NODELAY.
+func (c *conn) SetNoDelay(noDelay bool) error {
+	v := 0
+	if noDelay {
+		v = 1
+	}
+	return socket.SetNoDelay(c.fd, v)
+}
+
+// SetKeepAlivePeriod enables keep-alive with period d (TCP only).
+func (c *conn) SetKeepAlivePeriod(d time.Duration) error {
+	if c.proto != "tcp" {
+		return errorx.ErrUnsupportedOp
+	}
+	return socket.SetKeepAlivePeriod(c.fd, int(d.Seconds()))
+}
+
+// SetKeepAlive sets the keep-alive options (TCP only).
+func (c *conn) SetKeepAlive(enabled bool, idle, intvl time.Duration, cnt int) error {
+	if c.proto != "tcp" {
+		return errorx.ErrUnsupportedOp
+	}
+	return socket.SetKeepAlive(c.fd, enabled, int(idle.Seconds()), int(intvl.Seconds()), cnt)
+}
+
+// Context returns the user-defined context.
+func (c *conn) Context() any { return c.ctx }
+
+// SetContext sets the user-defined context.
+func (c *conn) SetContext(ctx any) { c.ctx = ctx }
+
+// EventLoop returns the connection's loop.
+func (c *conn) EventLoop() gnet.EventLoop { return c.loop }
+
+// LocalAddr returns the listener's address.
+func (c *conn) LocalAddr() net.Addr { return c.localAddr }
+
+// RemoteAddr returns the peer's address.
+func (c *conn) RemoteAddr() net.Addr { return c.remoteAddr }
+
+// Wake triggers OnTraffic for the connection with whatever it has
+// buffered; callback, if not nil, runs on the loop afterwards.
+func (c *conn) Wake(callback gnet.AsyncCallback) error {
+	return c.loop.enqueue(func() {
+		err := c.loop.wake(c)
+		if callback != nil {
+			_ = callback(c, err)
+		}
+	})
+}
+
+// CloseWithCallback closes the connection from any goroutine; callback,
+// if not nil, runs on the loop afterwards.
+func (c *conn) CloseWithCallback(callback gnet.AsyncCallback) error {
+	return c.loop.enqueue(func() {
+		_, err := c.loop.closeConn(c, nil)
+		if callback != nil {
+			_ = callback(c, err)
+		}
+	})
+}
+
+// Close closes the connection from any goroutine; OnClose runs with a nil
+// error.
+func (c *conn) Close() error {
+	return c.loop.enqueue(func() { c.loop.closeConn(c, nil) })
+}
+
+// SetDeadline is not supported, as in gnet.
+func (*conn) SetDeadline(time.Time) error { return errorx.ErrUnsupportedOp }
+
+// SetReadDeadline is not supported, as in gnet.
+func (*conn) SetReadDeadline(time.Time) error { return errorx.ErrUnsupportedOp }
+
+// SetWriteDeadline is not supported, as in gnet.
+func (*conn) SetWriteDeadline(time.Time) error { return errorx.ErrUnsupportedOp }

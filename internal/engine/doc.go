@@ -1,0 +1,50 @@
+// Package engine runs unmodified gnet v2 event handlers on io_uring event
+// loops. It is the implementation behind uringnet.Run: a program that
+// calls gnet.Run(h, "tcp://127.0.0.1:9000", opts...) can call Run with the
+// same handler, address and options instead.
+//
+// # Event loops
+//
+// Each event loop is one goroutine that owns one io_uring instance
+// (SINGLE_ISSUER|DEFER_TASKRUN where the kernel has them, so the loop
+// goroutine is locked to its OS thread for its whole life). A loop keeps a
+// multishot accept armed on its listener, a multishot receive on every
+// connection that takes its buffer from a provided-buffer ring only when
+// data arrives (an idle connection holds no read buffer), and at most one
+// send per connection in flight; what the handler writes meanwhile is
+// queued in the connection's outbound buffer and goes out in the next
+// send. Each iteration makes one io_uring_enter call that submits
+// everything queued and waits for at least one completion; an idle loop
+// sleeps in that call. There is no goroutine per connection.
+//
+// Other goroutines reach a loop (Conn.AsyncWrite, Wake, Close,
+// CloseWithCallback, Engine.Stop) through a mutex-protected task queue and
+// an eventfd whose read is kept armed in the loop's ring.
+//
+// # Differences from gnet
+//
+//   - OnBoot receives gnet's zero Engine: gnet.Engine is a struct with
+//     unexported fields that only package gnet can fill, so its methods
+//     (CountConnections, Stop, Dup, Register) report gnet's "empty engine"
+//     error. Use Start, Lookup or the Engine this package returns instead.
+//   - Conn.Write, Writev and ReadFrom inside a callback append to the
+//     outbound buffer; the bytes go out in one send after the callback
+//     returns, so OutboundBuffered counts them until the send completes.
+//   - WithWriteBufferCap is a backpressure threshold: while a connection
+//     has more than that many bytes queued for sending, the loop stops
+//     reading from it (its multishot receive is cancelled) and resumes
+//     when the queue has drained below half the cap. gnet instead keeps
+//     reading and lets the outbound buffer grow without bound.
+//   - OnTick runs on event loop 0 rather than on a separate goroutine.
+//   - Loops are always locked to their OS threads (SINGLE_ISSUER requires
+//     one submitting thread), whatever WithLockOSThread says.
+//   - Conn.LocalAddr is the listener's bound address, with the real port
+//     when the address asked for port 0.
+//   - UDP is not supported yet: Run returns an error for udp, udp4 and
+//     udp6 addresses. WithEdgeTriggeredIO and WithEdgeTriggeredIOChunk
+//     describe epoll modes that have no meaning for a completion ring, and
+//     WithMulticastInterfaceIndex applies only to UDP; Run rejects them
+//     rather than ignore them.
+//   - Conn.EventLoop's Register and Enroll are not supported (they return
+//     gnet's ErrUnsupportedOp); Execute is.
+package engine

@@ -1,0 +1,422 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+	gmath "github.com/panjf2000/gnet/v2/pkg/math"
+)
+
+// Engine is a running io_uring engine: the handle that gnet.Engine cannot
+// be for this package (see the package documentation). Get one from Start
+// or Lookup. Its methods are safe for concurrent use.
+type Engine struct {
+	handler   gnet.EventHandler
+	opts      *gnet.Options
+	logger    logging.Logger
+	logFlush  func() error
+	protoAddr string
+	network   string // "tcp" or "unix", as gnet reports it
+	addr      net.Addr
+	lns       []*listener
+	loops     []*loop
+	lb        balancer
+	cfg       config
+
+	stopOnce sync.Once
+	stopCh   chan struct{} // closed when shutdown is requested
+	done     chan struct{} // closed when every loop has ended and listeners are closed
+	shutDown atomic.Bool
+	err      error // the first fatal loop error; read after done
+	errMu    sync.Mutex
+}
+
+// config holds tunables that are not gnet options: the provided-buffer
+// ring's size and the ring's queue depth. Tests shrink them.
+type config struct {
+	bufRingEntries int
+	queueDepth     int
+}
+
+var defaultConfig = config{bufRingEntries: 256, queueDepth: 1024}
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]*Engine{}
+)
+
+// Run starts handler on protoAddr ("tcp://127.0.0.1:9000", "tcp6://[::1]:0",
+// "unix:///tmp/sock"; the scheme is required, as with gnet) with gnet's
+// options and blocks until the engine
+// shuts down, exactly as gnet.Run does. It returns nil after a shutdown
+// requested by a handler's Shutdown action or by Stop, and an error if the
+// engine could not start or an event loop failed.
+func Run(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) error {
+	e, err := Start(handler, protoAddr, opts...)
+	if err != nil {
+		return err
+	}
+	return e.Wait()
+}
+
+// Start is Run without the wait: it binds the listener, calls OnBoot,
+// starts the event loops and returns the running engine. If OnBoot returns
+// gnet.Shutdown, the engine is returned already stopped.
+func Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) (*Engine, error) {
+	return start(handler, protoAddr, defaultConfig, opts...)
+}
+
+func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet.Option) (*Engine, error) {
+	if handler == nil {
+		return nil, errors.New("engine: nil gnet.EventHandler")
+	}
+	o := new(gnet.Options)
+	for _, opt := range opts {
+		if opt != nil {
+			opt(o)
+		}
+	}
+	if err := checkOptions(o); err != nil {
+		return nil, err
+	}
+	network, address, err := parseProtoAddr(protoAddr)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		handler:   handler,
+		opts:      o,
+		protoAddr: protoAddr,
+		cfg:       cfg,
+		stopCh:    make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if err := e.setupLogger(); err != nil {
+		return nil, err
+	}
+	numLoops := 1
+	if o.Multicore {
+		numLoops = runtime.NumCPU()
+	}
+	if o.NumEventLoop > 0 {
+		numLoops = o.NumEventLoop
+	}
+	if numLoops > maxEventLoops {
+		numLoops = maxEventLoops
+	}
+	if network == "unix" {
+		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it too.
+		o.ReusePort = false
+	}
+	ln, err := listen(network, address, o)
+	if err != nil {
+		e.cleanupLogger()
+		return nil, err
+	}
+	e.lns = append(e.lns, ln)
+	e.network = ln.network
+	e.addr = ln.addr
+	if o.ReusePort {
+		// Each loop accepts on its own SO_REUSEPORT socket bound to the
+		// same address (the real port, if port 0 was asked for), and the
+		// kernel spreads connections over them.
+		for i := 1; i < numLoops; i++ {
+			l2, err := listen(network, ln.addr.String(), o)
+			if err != nil {
+				e.closeListeners()
+				e.cleanupLogger()
+				return nil, err
+			}
+			e.lns = append(e.lns, l2)
+		}
+	}
+	switch o.LB {
+	case gnet.RoundRobin, gnet.LeastConnections, gnet.SourceAddrHash:
+	default:
+		e.closeListeners()
+		e.cleanupLogger()
+		return nil, fmt.Errorf("engine: unknown load-balancing algorithm %d: use gnet.RoundRobin, LeastConnections or SourceAddrHash", o.LB)
+	}
+	e.lb = balancer{algo: o.LB}
+
+	switch handler.OnBoot(gnet.Engine{}) {
+	case gnet.Shutdown:
+		e.closeListeners()
+		e.cleanupLogger()
+		e.shutDown.Store(true)
+		e.stopOnce.Do(func() { close(e.stopCh) })
+		close(e.done)
+		return e, nil
+	}
+
+	for i := range numLoops {
+		var lln *listener
+		switch {
+		case o.ReusePort:
+			lln = e.lns[i]
+		case i == 0:
+			lln = ln
+		}
+		e.loops = append(e.loops, newLoop(e, i, lln))
+	}
+	e.lb.loops = e.loops
+	// Each loop creates its ring on its own locked thread (SINGLE_ISSUER
+	// ties the ring to the creating task) and reports back.
+	started := make(chan error, numLoops)
+	for _, l := range e.loops {
+		go l.run(started)
+	}
+	var startErr error
+	for range numLoops {
+		if err := <-started; err != nil && startErr == nil {
+			startErr = err
+		}
+	}
+	if startErr != nil {
+		for _, l := range e.loops {
+			l.stop()
+		}
+		for _, l := range e.loops {
+			<-l.exited
+		}
+		e.closeListeners()
+		e.cleanupLogger()
+		return nil, startErr
+	}
+	go e.supervise()
+
+	registryMu.Lock()
+	registry[protoAddr] = e
+	registryMu.Unlock()
+	return e, nil
+}
+
+// maxEventLoops is gnet's limit on event loops (gfd.EventLoopIndexMax).
+const maxEventLoops = 1 << 16
+
+// supervise carries out gnet's shutdown sequence once it is requested:
+// OnShutdown first, then every loop closes its connections (each one's
+// OnClose) and ends, then the listeners are closed.
+func (e *Engine) supervise() {
+	<-e.stopCh
+	e.handler.OnShutdown(gnet.Engine{})
+	for _, l := range e.loops {
+		l.stop()
+	}
+	for _, l := range e.loops {
+		<-l.exited
+	}
+	e.closeListeners()
+	e.cleanupLogger()
+	e.shutDown.Store(true)
+	registryMu.Lock()
+	if registry[e.protoAddr] == e {
+		delete(registry, e.protoAddr)
+	}
+	registryMu.Unlock()
+	close(e.done)
+}
+
+// shutdown requests the engine's shutdown; it returns at once.
+func (e *Engine) shutdown() {
+	e.stopOnce.Do(func() { close(e.stopCh) })
+}
+
+func (e *Engine) fail(err error) {
+	e.errMu.Lock()
+	if e.err == nil {
+		e.err = err
+	}
+	e.errMu.Unlock()
+	e.logger.Errorf("engine: event loop failed: %v", err)
+	e.shutdown()
+}
+
+// Wait blocks until the engine has shut down and returns the first error
+// that stopped an event loop, or nil.
+func (e *Engine) Wait() error {
+	<-e.done
+	e.errMu.Lock()
+	defer e.errMu.Unlock()
+	return e.err
+}
+
+// Done returns a channel closed when the engine has shut down.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+// Stop shuts the engine down as gnet's Engine.Stop does: it returns
+// gnet's ErrEngineInShutdown if the engine is already shut down, else
+// requests the shutdown and waits for it, or for ctx to end.
+func (e *Engine) Stop(ctx context.Context) error {
+	if e.shutDown.Load() {
+		return errorx.ErrEngineInShutdown
+	}
+	e.shutdown()
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CountConnections returns the number of open connections, or -1 once the
+// engine has shut down, as gnet's Engine.CountConnections does.
+func (e *Engine) CountConnections() int {
+	if e.shutDown.Load() {
+		return -1
+	}
+	n := 0
+	for _, l := range e.loops {
+		n += int(l.count.Load())
+	}
+	return n
+}
+
+// NumEventLoop returns the number of event loops the engine runs.
+func (e *Engine) NumEventLoop() int { return len(e.loops) }
+
+// Addr returns the address the listener is bound to, with the real port
+// when port 0 was asked for.
+func (e *Engine) Addr() net.Addr { return e.addr }
+
+// Dup returns a duplicate of the listening socket's file descriptor, as
+// gnet's Engine.Dup does; the caller must close it. With WithReusePort
+// there is one listener per loop, and Dup returns the first.
+func (e *Engine) Dup() (int, error) {
+	if e.shutDown.Load() {
+		return -1, errorx.ErrEngineInShutdown
+	}
+	return dupFd(e.lns[0].fd)
+}
+
+// Lookup returns the engine started on protoAddr and still running.
+func Lookup(protoAddr string) (*Engine, bool) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	e, ok := registry[protoAddr]
+	return e, ok
+}
+
+// Stop shuts down the engine started on protoAddr, as gnet.Stop does: it
+// returns gnet's ErrEngineInShutdown if no running engine has that
+// address, else waits for the shutdown or for ctx to end.
+func Stop(ctx context.Context, protoAddr string) error {
+	registryMu.Lock()
+	e, ok := registry[protoAddr]
+	registryMu.Unlock()
+	if !ok {
+		return errorx.ErrEngineInShutdown
+	}
+	return e.Stop(ctx)
+}
+
+func (e *Engine) closeListeners() {
+	for _, ln := range e.lns {
+		ln.close()
+	}
+}
+
+func (e *Engine) setupLogger() error {
+	switch {
+	case e.opts.Logger != nil:
+		e.logger = e.opts.Logger
+	case e.opts.LogPath != "":
+		lg, flush, err := logging.CreateLoggerAsLocalFile(e.opts.LogPath, e.opts.LogLevel)
+		if err != nil {
+			return fmt.Errorf("engine: creating the log file %s: %w", e.opts.LogPath, err)
+		}
+		e.logger, e.logFlush = lg, flush
+	default:
+		e.logger = logging.GetDefaultLogger()
+	}
+	return nil
+}
+
+func (e *Engine) cleanupLogger() {
+	if e.logFlush != nil {
+		_ = e.logFlush()
+		e.logFlush = nil
+	}
+}
+
+// checkOptions rejects options this engine cannot honor and normalises
+// the buffer caps the way gnet does.
+func checkOptions(o *gnet.Options) error {
+	if o.EdgeTriggeredIO || o.EdgeTriggeredIOChunk > 0 {
+		return errors.New("engine: WithEdgeTriggeredIO/WithEdgeTriggeredIOChunk select an epoll mode; io_uring completions have no edge- or level-triggered mode, so remove the option")
+	}
+	if o.MulticastInterfaceIndex != 0 {
+		return errors.New("engine: WithMulticastInterfaceIndex applies to UDP, which this engine does not support yet; remove the option or use gnet.Run")
+	}
+	if o.LockOSThread && o.NumEventLoop > 10000 {
+		return errorx.ErrTooManyEventLoopThreads
+	}
+	if o.NumEventLoop < 0 {
+		return fmt.Errorf("engine: WithNumEventLoop(%d): the number of event loops cannot be negative", o.NumEventLoop)
+	}
+	o.ReadBufferCap = normCap(o.ReadBufferCap)
+	o.WriteBufferCap = normCap(o.WriteBufferCap)
+	if o.ReadBufferCap > 1<<30 {
+		return fmt.Errorf("engine: WithReadBufferCap(%d) is too large: at most 1 GiB", o.ReadBufferCap)
+	}
+	if o.SocketRecvBuffer < 0 || o.SocketSendBuffer < 0 {
+		return errors.New("engine: socket buffer sizes cannot be negative")
+	}
+	return nil
+}
+
+// normCap rounds a buffer cap as gnet's createListeners does.
+func normCap(n int) int {
+	switch {
+	case n <= 0:
+		return gnet.MaxStreamBufferCap
+	case n <= 1024:
+		return 1024
+	default:
+		return gmath.CeilToPowerOfTwo(n)
+	}
+}
+
+// ErrUDPUnsupported is returned by Run and Start for udp, udp4 and udp6
+// addresses.
+var ErrUDPUnsupported = errors.New("engine: UDP is not supported yet by the io_uring engine; use gnet.Run for udp addresses")
+
+// parseProtoAddr splits "tcp://host:port" or "unix:///path" as gnet does,
+// returning gnet's errors for malformed addresses.
+func parseProtoAddr(protoAddr string) (network, address string, err error) {
+	u, err := url.Parse(strings.ReplaceAll(protoAddr, "%", "%25"))
+	if err != nil {
+		return "", "", err
+	}
+	switch u.Scheme {
+	case "":
+		return "", "", errorx.ErrInvalidNetworkAddress
+	case "tcp", "tcp4", "tcp6":
+		if u.Host == "" || u.Path != "" {
+			return "", "", errorx.ErrInvalidNetworkAddress
+		}
+		return u.Scheme, u.Host, nil
+	case "udp", "udp4", "udp6":
+		return "", "", ErrUDPUnsupported
+	case "unix":
+		p := path.Join(u.Host, u.Path)
+		if p == "" {
+			return "", "", errorx.ErrInvalidNetworkAddress
+		}
+		return "unix", p, nil
+	default:
+		return "", "", errorx.ErrUnsupportedProtocol
+	}
+}

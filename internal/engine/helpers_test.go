@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+
+	"github.com/uring-go/uring/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// runner is an engine under test: gnet's own or this package's.
+type runner struct {
+	name string
+	run  func(gnet.EventHandler, string, ...gnet.Option) error
+	stop func(context.Context, string) error
+}
+
+var runners = []runner{
+	{"gnet", gnet.Run, gnet.Stop},
+	{"uring", Run, Stop},
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// server is a running engine and the address to dial it.
+type server struct {
+	protoAddr string
+	network   string
+	addr      string
+	errc      chan error
+	r         runner
+}
+
+// serve runs h on r over network ("tcp" or "unix") and returns once the
+// listener accepts connections. Cleanup stops it and checks that Run
+// returned.
+func serve(t testing.TB, r runner, network string, h gnet.EventHandler, opts ...gnet.Option) *server {
+	t.Helper()
+	s := &server{network: network, errc: make(chan error, 1), r: r}
+	switch network {
+	case "unix":
+		s.addr = filepath.Join(t.TempDir(), "s")
+		s.protoAddr = "unix://" + s.addr
+	case "tcp6":
+		s.addr = "[::1]:" + strconv.Itoa(freePort(t))
+		s.protoAddr = "tcp6://" + s.addr
+		s.network = "tcp6"
+	default:
+		s.addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		s.protoAddr = "tcp://" + s.addr
+	}
+	go func() { s.errc <- r.run(h, s.protoAddr, opts...) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout(s.netw(), s.addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case err := <-s.errc:
+			t.Fatalf("%s: Run returned before serving: %v", r.name, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: server on %s not ready: %v", r.name, s.protoAddr, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Cleanup(func() { s.shutdown(t) })
+	return s
+}
+
+func (s *server) netw() string {
+	if s.network == "unix" {
+		return "unix"
+	}
+	return "tcp"
+}
+
+// shutdown stops the engine if it still runs and waits for Run to return.
+func (s *server) shutdown(t testing.TB) {
+	t.Helper()
+	if s.errc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.r.stop(ctx, s.protoAddr); err != nil && !errors.Is(err, errorx.ErrEngineInShutdown) {
+		t.Errorf("%s: Stop: %v", s.r.name, err)
+	}
+	s.wait(t)
+}
+
+// wait waits for Run to return and checks it returned nil.
+func (s *server) wait(t testing.TB) {
+	t.Helper()
+	if s.errc == nil {
+		return
+	}
+	select {
+	case err := <-s.errc:
+		if err != nil {
+			t.Errorf("%s: Run: %v", s.r.name, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: Run did not return", s.r.name)
+	}
+	s.errc = nil
+}
+
+func (s *server) dial(t testing.TB) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout(s.netw(), s.addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("%s: dial: %v", s.r.name, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c
+}

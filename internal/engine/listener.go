@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// listener is a bound, listening socket.
+type listener struct {
+	fd        int
+	network   string // "tcp" or "unix"
+	addr      net.Addr
+	unixPath  string // the socket file to remove on close
+	closeOnce sync.Once
+}
+
+// listenBacklog follows net: the kernel's somaxconn.
+var listenBacklog = func() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return unix.SOMAXCONN
+	}
+	var n int
+	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &n); err != nil || n <= 0 {
+		return unix.SOMAXCONN
+	}
+	return n
+}()
+
+// listen creates the listening socket with gnet's socket options. On
+// Linux, accepted sockets inherit TCP_NODELAY, keep-alive and the buffer
+// sizes from the listener, so they are set once here, as gnet does.
+func listen(network, address string, o *gnet.Options) (*listener, error) {
+	var (
+		family int
+		sa     unix.Sockaddr
+		v6only bool
+	)
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		ta, err := net.ResolveTCPAddr(network, address)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case ta.IP.To4() != nil && network != "tcp6":
+			family = unix.AF_INET
+			s := &unix.SockaddrInet4{Port: ta.Port}
+			copy(s.Addr[:], ta.IP.To4())
+			sa = s
+		case ta.IP.To4() != nil:
+			return nil, &net.AddrError{Err: "IPv4 address on a tcp6 network", Addr: address}
+		case ta.IP == nil && network == "tcp4":
+			family = unix.AF_INET
+			sa = &unix.SockaddrInet4{Port: ta.Port}
+		default:
+			if network == "tcp4" {
+				return nil, &net.AddrError{Err: "IPv6 address on a tcp4 network", Addr: address}
+			}
+			family = unix.AF_INET6
+			s := &unix.SockaddrInet6{Port: ta.Port}
+			copy(s.Addr[:], ta.IP.To16())
+			if ta.Zone != "" {
+				ifi, err := net.InterfaceByName(ta.Zone)
+				if err != nil {
+					return nil, err
+				}
+				s.ZoneId = uint32(ifi.Index)
+			}
+			sa = s
+			v6only = network == "tcp6"
+		}
+		network = "tcp"
+	case "unix":
+		family = unix.AF_UNIX
+		sa = &unix.SockaddrUnix{Name: address}
+		// gnet removes a stale socket file before binding.
+		_ = os.RemoveAll(address)
+	default:
+		return nil, fmt.Errorf("engine: network %q is not supported", network)
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	ln := &listener{fd: fd, network: network}
+	fail := func(call string, err error) (*listener, error) {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: nil, Err: os.NewSyscallError(call, err)}
+	}
+	if v6only {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if o.ReusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if o.ReuseAddr {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if network == "tcp" && o.TCPNoDelay == gnet.TCPNoDelay {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if o.SocketRecvBuffer > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.SocketRecvBuffer); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if o.SocketSendBuffer > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, o.SocketSendBuffer); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if o.BindToDevice != "" {
+		if err := unix.BindToDevice(fd, o.BindToDevice); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if network == "tcp" && o.TCPKeepAlive > 0 {
+		if err := setKeepAlive(fd, true, o.TCPKeepAlive, o.TCPKeepInterval, o.TCPKeepCount); err != nil {
+			return fail("setsockopt", err)
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if err := unix.Listen(fd, listenBacklog); err != nil {
+		return fail("listen", err)
+	}
+	bound, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	ln.addr = sockaddrToAddr(bound)
+	if network == "unix" {
+		ln.unixPath = address
+		if ln.addr == nil || ln.addr.String() == "" {
+			ln.addr = &net.UnixAddr{Name: address, Net: "unix"}
+		}
+	}
+	return ln, nil
+}
+
+func (ln *listener) close() {
+	ln.closeOnce.Do(func() {
+		unix.Close(ln.fd)
+		if ln.unixPath != "" {
+			_ = os.RemoveAll(ln.unixPath)
+		}
+	})
+}
+
+// setKeepAlive applies gnet's keep-alive defaults: the interval is a fifth
+// of the idle time and the count 5 unless given.
+func setKeepAlive(fd int, enabled bool, idle, intvl time.Duration, cnt int) error {
+	if !enabled {
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0)
+	}
+	if intvl == 0 {
+		intvl = idle / 5
+	}
+	if cnt == 0 {
+		cnt = 5
+	}
+	secs := func(d time.Duration) int { return max(1, int(d/time.Second)) }
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
+		return err
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs(idle)); err != nil {
+		return err
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs(intvl)); err != nil {
+		return err
+	}
+	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, cnt)
+}
+
+// sockaddrToAddr converts a kernel address to gnet's net.Addr types.
+func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+	case *unix.SockaddrInet6:
+		a := &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+		if sa.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
+				a.Zone = ifi.Name
+			}
+		}
+		return a
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
+	}
+	return nil
+}
+
+func dupFd(fd int) (int, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("fcntl", err)
+	}
+	return nfd, nil
+}

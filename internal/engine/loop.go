@@ -1,0 +1,869 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/panjf2000/gnet/v2"
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/internal/ring"
+	"github.com/uring-go/uring/uring"
+)
+
+// opKind says what a completion belongs to.
+type opKind uint8
+
+const (
+	opAccept      opKind = iota + 1 // multishot accept on the loop's listener
+	opAcceptRetry                   // timer before re-arming a failed accept
+	opWake                          // read of the loop's eventfd
+	opRecv                          // multishot receive of a connection
+	opSend                          // send of a connection's outbound buffer
+	opCancel                        // cancellation of another operation
+)
+
+// opData is the user data of every operation a loop queues.
+type opData struct {
+	kind opKind
+	c    *conn
+}
+
+// loop is one event loop: a goroutine locked to its thread, owning one
+// ring. Every field without a comment saying otherwise is touched only by
+// that goroutine.
+type loop struct {
+	eng     *Engine
+	idx     int
+	ln      *listener // the listener this loop accepts on, or nil
+	handler gnet.EventHandler
+
+	ring    *uring.Ring[opData]
+	br      *uring.BufRing
+	cqSize  int
+	efd     int
+	efdBuf  []byte // the eventfd read's target
+	bufSize int    // provided buffer size: gnet's ReadBufferCap
+	wcap    int    // gnet's WriteBufferCap: the backpressure threshold
+
+	acceptArmed bool
+	wakeArmed   bool
+
+	conns []*conn
+	dirty []*conn // conns with outbound bytes and no send in flight yet
+	rearm []*conn // conns whose multishot receive must be armed again
+
+	ticker    bool
+	nextTick  time.Time
+	stopping  bool // the loop is ending: no callbacks for new events
+	quiescing bool // a handler asked for Shutdown: no more events dispatched
+
+	count atomic.Int32 // connections assigned to this loop; any goroutine
+
+	// Cross-goroutine task queue. Lock order: mu is a leaf lock.
+	mu          sync.Mutex
+	tasks       []func()
+	tasksClosed bool
+	stopReq     bool
+	notified    atomic.Bool // an eventfd write is pending or in progress
+	spare       []func()
+
+	rr     atomic.Uint64 // round-robin cursor, for the accepting loop
+	exited chan struct{}
+}
+
+func newLoop(e *Engine, idx int, ln *listener) *loop {
+	return &loop{
+		eng:     e,
+		idx:     idx,
+		ln:      ln,
+		handler: e.handler,
+		efd:     -1,
+		bufSize: e.opts.ReadBufferCap,
+		wcap:    e.opts.WriteBufferCap,
+		ticker:  e.opts.Ticker && idx == 0,
+		exited:  make(chan struct{}),
+	}
+}
+
+var wakeWord = [8]byte{1} // eventfd counters are host-endian; 1 is 1 on little-endian
+
+func init() {
+	// Put 1 in the eventfd's native byte order.
+	v := uint64(1)
+	wakeWord = *(*[8]byte)(unsafe.Pointer(&v))
+}
+
+// run is the loop goroutine. It reports on started whether its ring could
+// be set up, then runs until stopped.
+func (l *loop) run(started chan<- error) {
+	// SINGLE_ISSUER: only the task that created the ring may submit to it,
+	// so the goroutine stays on this thread for the ring's whole life.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer close(l.exited)
+	if err := l.init(); err != nil {
+		l.release()
+		l.mu.Lock()
+		l.tasksClosed = true
+		l.mu.Unlock()
+		started <- err
+		return
+	}
+	started <- nil
+	if err := l.serve(); err != nil {
+		l.eng.fail(err)
+	}
+	l.teardown()
+}
+
+func (l *loop) init() error {
+	depth := l.eng.cfg.queueDepth
+	r, err := uring.New[opData](depth,
+		uring.WithFlags(uring.SetupSingleIssuer|uring.SetupDeferTaskrun|uring.SetupSubmitAll),
+		uring.WithCQSize(depth*8))
+	if errors.Is(err, syscall.EINVAL) {
+		// A kernel without SINGLE_ISSUER (6.0) or DEFER_TASKRUN (6.1).
+		r, err = uring.New[opData](depth, uring.WithCQSize(depth*8))
+	}
+	if err != nil {
+		return fmt.Errorf("engine: creating the io_uring of event loop %d: %w", l.idx, err)
+	}
+	l.ring = r
+	l.cqSize = r.CQSize()
+	if l.ticker && r.Features()&ring.IORING_FEAT_EXT_ARG == 0 {
+		return fmt.Errorf("engine: WithTicker needs timed waits (IORING_FEAT_EXT_ARG, Linux 5.11): %w", errors.ErrUnsupported)
+	}
+	for _, op := range []uring.Op{uring.OpAccept, uring.OpRecv, uring.OpSend, uring.OpRead, uring.OpAsyncCancel} {
+		if !r.OpSupported(op) {
+			return fmt.Errorf("engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
+		}
+	}
+	l.br, err = r.NewBufRing(0, l.eng.cfg.bufRingEntries, l.bufSize)
+	if err != nil {
+		return fmt.Errorf("engine: event loop %d: %w", l.idx, err)
+	}
+	l.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("eventfd", err)
+	}
+	l.efdBuf = make([]byte, 8)
+	if err := l.armWake(); err != nil {
+		return err
+	}
+	if l.ln != nil {
+		if err := l.armAccept(); err != nil {
+			return err
+		}
+	}
+	// Submit now so that a kernel lacking multishot accept fails here.
+	if _, err := r.Submit(); err != nil {
+		return fmt.Errorf("engine: event loop %d: submitting: %w", l.idx, err)
+	}
+	return nil
+}
+
+// release frees what init created, once nothing is in flight.
+func (l *loop) release() {
+	if l.ring != nil && l.ring.ActiveOps() > 0 {
+		l.ring.CancelAll(opData{kind: opCancel})
+		deadline := time.Now().Add(2 * time.Second)
+		for l.ring.ActiveOps() > 0 && time.Now().Before(deadline) {
+			if _, _, err := l.ring.WaitTimeout(100 * time.Millisecond); err != nil {
+				break
+			}
+		}
+	}
+	if l.ring != nil && l.ring.ActiveOps() > 0 {
+		// The kernel still holds memory the ring keeps alive: leak the
+		// ring rather than free memory the kernel may write.
+		l.eng.logger.Errorf("engine: event loop %d: %d operations still active at exit; leaking the ring", l.idx, l.ring.ActiveOps())
+	} else {
+		if l.br != nil {
+			l.br.Close()
+		}
+		if l.ring != nil {
+			l.ring.Close()
+		}
+	}
+	l.mu.Lock()
+	if l.efd >= 0 {
+		unix.Close(l.efd)
+		l.efd = -1
+	}
+	l.mu.Unlock()
+}
+
+// serve is the event loop proper.
+func (l *loop) serve() error {
+	if l.ticker {
+		l.nextTick = time.Now()
+	}
+	for {
+		if l.runTasks() {
+			return nil
+		}
+		timeout := time.Duration(-1)
+		if l.ticker && !l.quiescing {
+			now := time.Now()
+			if !now.Before(l.nextTick) {
+				delay, action := l.handler.OnTick()
+				if action == gnet.Shutdown {
+					l.quiesce()
+				}
+				l.nextTick = now.Add(delay)
+			}
+			timeout = max(0, time.Until(l.nextTick))
+		}
+		if err := l.flush(); err != nil {
+			return err
+		}
+		if err := l.enter(timeout); err != nil {
+			return err
+		}
+		if err := l.drain(); err != nil {
+			return err
+		}
+	}
+}
+
+// enter submits everything queued and waits for at least one completion
+// (or the timeout, if not negative) in a single io_uring_enter call.
+func (l *loop) enter(timeout time.Duration) error {
+	pending := uint32(l.ring.Flush())
+	var err error
+	if timeout >= 0 {
+		ts := ring.Timespec{Sec: int64(timeout / time.Second), Nsec: int64(timeout % time.Second)}
+		arg := ring.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
+		_, err = ring.Enter(l.ring.Fd(), pending, 1, ring.IORING_ENTER_GETEVENTS|ring.IORING_ENTER_EXT_ARG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+		runtime.KeepAlive(&ts)
+	} else {
+		_, err = ring.Enter(l.ring.Fd(), pending, 1, ring.IORING_ENTER_GETEVENTS, nil, 0)
+	}
+	switch err {
+	case nil, syscall.EINTR, syscall.ETIME, syscall.EBUSY, syscall.EAGAIN:
+		return nil
+	}
+	return fmt.Errorf("engine: event loop %d: io_uring_enter: %w", l.idx, os.NewSyscallError("io_uring_enter", err))
+}
+
+// drain handles the completions that are ready, at most a CQ's worth so
+// that sends queued by the handlers go out without waiting for the rest.
+func (l *loop) drain() error {
+	for range l.cqSize {
+		c, ok, err := l.ring.Peek()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		if err := l.handle(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handle dispatches one completion. Its error is fatal to the loop; a
+// handler's Shutdown action is not an error here (quiesce has taken care
+// of it).
+func (l *loop) handle(cqe uring.Completion[opData]) error {
+	err := l.handle1(cqe)
+	if errors.Is(err, errorx.ErrEngineShutdown) {
+		return nil
+	}
+	return err
+}
+
+func (l *loop) handle1(cqe uring.Completion[opData]) error {
+	switch cqe.Data.kind {
+	case opWake:
+		l.wakeArmed = false
+		l.notified.Store(false)
+		if !l.stopping {
+			return l.armWake()
+		}
+	case opAccept:
+		return l.onAccept(cqe.Result, cqe.More())
+	case opAcceptRetry:
+		if !l.stopping && !l.acceptArmed {
+			return l.armAccept()
+		}
+	case opRecv:
+		return l.onRecv(cqe.Data.c, cqe)
+	case opSend:
+		return l.onSend(cqe.Data.c, cqe.Result)
+	case opCancel:
+	}
+	return nil
+}
+
+// queue runs prep, submitting first if the submission queue is full.
+func (l *loop) queue(prep func() (uring.Job, error)) (uring.Job, error) {
+	j, err := prep()
+	if errors.Is(err, uring.ErrQueueFull) {
+		if _, err := l.ring.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EINTR {
+			return j, fmt.Errorf("engine: event loop %d: submitting: %w", l.idx, err)
+		}
+		j, err = prep()
+	}
+	if err != nil {
+		return j, fmt.Errorf("engine: event loop %d: %w", l.idx, err)
+	}
+	return j, nil
+}
+
+func (l *loop) armWake() error {
+	_, err := l.queue(func() (uring.Job, error) { return l.ring.Read(l.efd, l.efdBuf, 0, opData{kind: opWake}) })
+	if err == nil {
+		l.wakeArmed = true
+	}
+	return err
+}
+
+func (l *loop) armAccept() error {
+	_, err := l.queue(func() (uring.Job, error) {
+		return l.ring.AcceptMultishot(l.ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept})
+	})
+	if err == nil {
+		l.acceptArmed = true
+	}
+	return err
+}
+
+func (l *loop) cancel(j uring.Job) error {
+	_, err := l.queue(func() (uring.Job, error) { return l.ring.Cancel(j, opData{kind: opCancel}) })
+	if errors.Is(err, uring.ErrJobDone) {
+		return nil
+	}
+	return err
+}
+
+func (l *loop) onAccept(res int32, more bool) error {
+	if !more {
+		l.acceptArmed = false
+	}
+	if res >= 0 {
+		l.accepted(int(res))
+	} else {
+		switch e := syscall.Errno(-res); e {
+		case syscall.ECANCELED, syscall.EINTR, syscall.EAGAIN, syscall.ECONNABORTED, syscall.ECONNRESET:
+		default:
+			l.eng.logger.Errorf("engine: event loop %d: accept: %v", l.idx, e)
+			if !more && !l.stopping {
+				// EMFILE and the like fail again at once: retry after a
+				// pause instead of spinning.
+				_, err := l.queue(func() (uring.Job, error) {
+					return l.ring.Timeout(100*time.Millisecond, uring.Monotonic, opData{kind: opAcceptRetry})
+				})
+				return err
+			}
+		}
+	}
+	if !more && !l.stopping && !l.acceptArmed {
+		return l.armAccept()
+	}
+	return nil
+}
+
+// accepted hands a new connection to the loop the load balancer picks.
+func (l *loop) accepted(fd int) {
+	if l.stopping || l.quiescing {
+		unix.Close(fd)
+		return
+	}
+	var remote net.Addr
+	if sa, err := unix.Getpeername(fd); err == nil {
+		remote = sockaddrToAddr(sa)
+	}
+	if remote == nil {
+		if l.ln.network == "unix" {
+			remote = &net.UnixAddr{Net: "unix"}
+		} else {
+			// The peer is already gone (ENOTCONN); the first receive
+			// will report it.
+			remote = &net.TCPAddr{}
+		}
+	}
+	target := l
+	if !l.eng.opts.ReusePort {
+		target = l.eng.lb.next(l, remote)
+	}
+	c := newConn(fd, target, l.ln.addr, remote, l.ln.network)
+	target.count.Add(1)
+	if target == l {
+		l.register(c)
+		return
+	}
+	if err := target.enqueue(func() { target.register(c) }); err != nil {
+		target.count.Add(-1)
+		unix.Close(fd)
+	}
+}
+
+// register opens a connection on its loop: OnOpen, its reply, its receive.
+func (l *loop) register(c *conn) {
+	if l.stopping || l.quiescing {
+		l.count.Add(-1)
+		unix.Close(c.fd)
+		return
+	}
+	c.idx = len(l.conns)
+	l.conns = append(l.conns, c)
+	c.opened = true
+	out, action := l.handler.OnOpen(c)
+	if len(out) > 0 && c.opened {
+		c.queueOut(out)
+	}
+	if err := l.handleAction(c, action); err != nil {
+		return
+	}
+	if c.opened && !c.recvArmed && !c.paused {
+		l.needRearm(c)
+	}
+}
+
+func (l *loop) needRearm(c *conn) {
+	if !c.rearmQueued {
+		c.rearmQueued = true
+		l.rearm = append(l.rearm, c)
+	}
+}
+
+func (l *loop) markDirty(c *conn) {
+	if !c.dirty {
+		c.dirty = true
+		l.dirty = append(l.dirty, c)
+	}
+	l.checkPause(c)
+}
+
+// flush queues a send for every connection with new outbound bytes and
+// re-arms the receives that ended.
+func (l *loop) flush() error {
+	for i, c := range l.dirty {
+		l.dirty[i] = nil
+		c.dirty = false
+		if c.opened && !c.sending && c.pending() > 0 {
+			if err := l.startSend(c); err != nil {
+				return err
+			}
+		}
+	}
+	l.dirty = l.dirty[:0]
+	for i, c := range l.rearm {
+		l.rearm[i] = nil
+		c.rearmQueued = false
+		if c.opened && !c.recvArmed && !c.paused && !l.stopping {
+			j, err := l.queue(func() (uring.Job, error) {
+				return l.ring.RecvMultishot(c.fd, l.br, 0, opData{kind: opRecv, c: c})
+			})
+			if err != nil {
+				return err
+			}
+			c.recvArmed, c.recvJob = true, j
+		}
+	}
+	l.rearm = l.rearm[:0]
+	return nil
+}
+
+func (l *loop) startSend(c *conn) error {
+	if c.head > 0 && c.head >= len(c.out)/2 {
+		// No send is in flight, so the sent prefix can be reclaimed.
+		n := copy(c.out, c.out[c.head:])
+		c.out = c.out[:n]
+		c.head = 0
+	}
+	j, err := l.queue(func() (uring.Job, error) {
+		return l.ring.Send(c.fd, c.out[c.head:], unix.MSG_NOSIGNAL, opData{kind: opSend, c: c})
+	})
+	if err != nil {
+		return err
+	}
+	c.sending, c.sendJob = true, j
+	return nil
+}
+
+func (l *loop) onSend(c *conn, res int32) error {
+	c.sending = false
+	if res > 0 {
+		c.head += int(res)
+	}
+	if !c.opened {
+		// Closed while the send was in flight: finish as gnet's close
+		// does, writing what the socket takes now, then release.
+		c.flushDirect()
+		l.maybeFree(c)
+		return nil
+	}
+	if res < 0 {
+		_, err := l.closeConn(c, os.NewSyscallError("write", syscall.Errno(-res)))
+		return err
+	}
+	if c.head >= len(c.out) {
+		c.head = 0
+		if cap(c.out) > 4*l.wcap {
+			c.out = nil
+		} else {
+			c.out = c.out[:0]
+		}
+	} else if err := l.startSend(c); err != nil {
+		return err
+	}
+	if c.paused && c.pending() <= l.wcap/2 {
+		c.paused = false
+		if !c.recvArmed {
+			l.needRearm(c)
+		}
+	}
+	return nil
+}
+
+// checkPause stops reading from a connection whose outbound queue has
+// passed the write buffer cap, until sends drain it.
+func (l *loop) checkPause(c *conn) {
+	if c.paused || !c.opened || c.pending() <= l.wcap {
+		return
+	}
+	c.paused = true
+	if c.recvArmed && !c.recvCancel {
+		c.recvCancel = true
+		if err := l.cancel(c.recvJob); err != nil {
+			l.eng.logger.Errorf("engine: %v", err)
+		}
+	}
+}
+
+func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
+	more := cqe.More()
+	if !more {
+		c.recvArmed = false
+		c.recvCancel = false
+	}
+	res := cqe.Result
+	if bid, ok := cqe.BufferID(); ok {
+		if res > 0 && c.opened && !l.quiescing && !l.stopping {
+			data := l.br.Buf(bid, int(res))
+			err := l.deliver(c, data)
+			l.br.Recycle(bid)
+			if err != nil {
+				return err
+			}
+		} else {
+			l.br.Recycle(bid)
+		}
+	}
+	if !c.opened {
+		l.maybeFree(c)
+		return nil
+	}
+	if more {
+		return nil
+	}
+	switch {
+	case res > 0:
+		// The kernel ended the multishot receive (a full CQ, say):
+		// arm it again.
+		if !c.paused {
+			l.needRearm(c)
+		}
+	case res == 0:
+		_, err := l.closeConn(c, os.NewSyscallError("read", io.EOF))
+		return err
+	default:
+		switch e := syscall.Errno(-res); e {
+		case syscall.ENOBUFS:
+			// The buffer ring ran dry; the data waits in the socket.
+			// Every buffer handed out this round is recycled by the
+			// time flush re-arms, so nothing is lost.
+			if !c.paused {
+				l.needRearm(c)
+			}
+		case syscall.ECANCELED:
+			if !c.paused {
+				l.needRearm(c)
+			}
+		default:
+			_, err := l.closeConn(c, os.NewSyscallError("read", e))
+			return err
+		}
+	}
+	return nil
+}
+
+// deliver presents data, after any bytes the handler left unread last
+// time, to OnTraffic, then keeps what it leaves unread.
+func (l *loop) deliver(c *conn, data []byte) error {
+	if len(c.in) > 0 {
+		c.in = append(c.in, data...)
+		c.buf, c.fromIn = c.in, true
+	} else {
+		c.buf, c.fromIn = data, false
+	}
+	action := l.handler.OnTraffic(c)
+	if action == gnet.None {
+		c.keepUnread()
+	}
+	return l.handleAction(c, action)
+}
+
+// wake runs OnTraffic for Conn.Wake, with whatever is buffered.
+func (l *loop) wake(c *conn) error {
+	if !c.opened || l.quiescing || l.stopping {
+		return nil
+	}
+	c.buf, c.fromIn = c.in, true
+	action := l.handler.OnTraffic(c)
+	if action == gnet.None {
+		c.keepUnread()
+	}
+	return l.handleAction(c, action)
+}
+
+// handleAction applies a callback's action. Its error is what gnet
+// reports to AsyncCallbacks: ErrEngineShutdown after Shutdown.
+func (l *loop) handleAction(c *conn, a gnet.Action) error {
+	switch a {
+	case gnet.Close:
+		if c != nil {
+			_, err := l.closeConn(c, nil)
+			return err
+		}
+	case gnet.Shutdown:
+		l.quiesce()
+		return errorx.ErrEngineShutdown
+	}
+	return nil
+}
+
+// quiesce stops dispatching events after a handler asked for Shutdown;
+// the engine then calls OnShutdown and stops every loop.
+func (l *loop) quiesce() {
+	l.quiescing = true
+	l.eng.shutdown()
+}
+
+// closeConn closes c as gnet's eventloop.close does: OnClose with err,
+// then whatever the socket takes of the outbound buffer, then close(2).
+// It reports whether c was open, and ErrEngineShutdown if OnClose asked
+// for Shutdown.
+func (l *loop) closeConn(c *conn, err error) (bool, error) {
+	if !c.opened {
+		return false, nil
+	}
+	c.opened = false
+	last := len(l.conns) - 1
+	l.conns[c.idx] = l.conns[last]
+	l.conns[c.idx].idx = c.idx
+	l.conns[last] = nil
+	l.conns = l.conns[:last]
+	l.count.Add(-1)
+	action := l.handler.OnClose(c, err)
+	c.ctx = nil
+	c.buf, c.in = nil, nil
+	if c.sending {
+		// The send's completion finishes the flush and the close.
+		if err := l.cancel(c.sendJob); err != nil {
+			return true, err
+		}
+	} else {
+		c.flushDirect()
+	}
+	if c.recvArmed && !c.recvCancel {
+		c.recvCancel = true
+		if err := l.cancel(c.recvJob); err != nil {
+			return true, err
+		}
+	}
+	l.maybeFree(c)
+	if action == gnet.Shutdown {
+		l.quiesce()
+		return true, errorx.ErrEngineShutdown
+	}
+	return true, nil
+}
+
+// maybeFree closes a closed connection's fd once no operation names it,
+// so the number cannot be reused under an operation still in flight.
+func (l *loop) maybeFree(c *conn) {
+	if c.opened || c.recvArmed || c.sending || c.freed {
+		return
+	}
+	c.freed = true
+	c.out, c.head = nil, 0
+	unix.Close(c.fd)
+}
+
+// enqueue runs fn on the loop goroutine soon. It fails with gnet's
+// ErrEngineInShutdown once the loop has ended.
+func (l *loop) enqueue(fn func()) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tasksClosed {
+		return errorx.ErrEngineInShutdown
+	}
+	l.tasks = append(l.tasks, fn)
+	l.notifyLocked()
+	return nil
+}
+
+// notifyLocked wakes the loop through its eventfd, once per batch of
+// tasks. The write happens under mu so that it cannot reach an eventfd
+// the ending loop has closed.
+func (l *loop) notifyLocked() {
+	if l.notified.CompareAndSwap(false, true) {
+		if _, err := unix.Write(l.efd, wakeWord[:]); err != nil {
+			l.notified.Store(false)
+		}
+	}
+}
+
+// stop asks the loop to end; it returns at once.
+func (l *loop) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tasksClosed {
+		return
+	}
+	l.stopReq = true
+	l.notifyLocked()
+}
+
+// runTasks runs the queued tasks and reports whether the loop must stop.
+func (l *loop) runTasks() bool {
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = l.spare[:0]
+	stop := l.stopReq
+	l.mu.Unlock()
+	for i, fn := range tasks {
+		tasks[i] = nil
+		fn()
+	}
+	l.spare = tasks[:0]
+	return stop
+}
+
+// teardown closes every connection (OnClose for each, as gnet's
+// closeConns does), runs the tasks still queued, cancels what is armed
+// and waits for the kernel to finish with every buffer before releasing
+// the ring.
+func (l *loop) teardown() {
+	l.stopping = true
+	for len(l.conns) > 0 {
+		l.closeConn(l.conns[len(l.conns)-1], nil)
+	}
+	l.mu.Lock()
+	l.tasksClosed = true
+	tasks := l.tasks
+	l.tasks = nil
+	l.mu.Unlock()
+	for _, fn := range tasks {
+		fn()
+	}
+	_ = l.flush()
+	if l.ring.ActiveOps() > 0 {
+		l.queue(func() (uring.Job, error) { return l.ring.CancelAll(opData{kind: opCancel}) })
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l.ring.ActiveOps() > 0 && time.Now().Before(deadline) {
+		if err := l.enter(100 * time.Millisecond); err != nil {
+			break
+		}
+		if err := l.drain(); err != nil {
+			break
+		}
+	}
+	l.release()
+}
+
+// The gnet.EventLoop interface, for Conn.EventLoop.
+
+// Register is not supported: it returns gnet's ErrUnsupportedOp.
+func (l *loop) Register(context.Context, net.Addr) (<-chan gnet.RegisteredResult, error) {
+	return nil, errorx.ErrUnsupportedOp
+}
+
+// Enroll is not supported: it returns gnet's ErrUnsupportedOp.
+func (l *loop) Enroll(context.Context, net.Conn) (<-chan gnet.RegisteredResult, error) {
+	return nil, errorx.ErrUnsupportedOp
+}
+
+// Execute runs runnable on the loop. An error it returns is logged;
+// ErrEngineShutdown shuts the engine down, as in gnet.
+func (l *loop) Execute(ctx context.Context, runnable gnet.Runnable) error {
+	if l.eng.shutDown.Load() {
+		return errorx.ErrEngineInShutdown
+	}
+	if runnable == nil {
+		return errorx.ErrNilRunnable
+	}
+	return l.enqueue(func() {
+		if err := runnable.Run(ctx); err != nil {
+			if errors.Is(err, errorx.ErrEngineShutdown) {
+				l.quiesce()
+				return
+			}
+			l.eng.logger.Errorf("engine: event loop %d: runnable: %v", l.idx, err)
+		}
+	})
+}
+
+// Schedule is not supported, as in gnet.
+func (l *loop) Schedule(context.Context, gnet.Runnable, time.Duration) error {
+	return errorx.ErrUnsupportedOp
+}
+
+// Close closes c, which must belong to this loop; call it on the loop.
+func (l *loop) Close(c gnet.Conn) error {
+	cc, ok := c.(*conn)
+	if !ok || cc.loop != l {
+		return errorx.ErrUnsupportedOp
+	}
+	_, err := l.closeConn(cc, nil)
+	return err
+}
+
+// balancer is gnet's load balancing over the loops, used by the accepting
+// loop when there is one listener.
+type balancer struct {
+	algo  gnet.LoadBalancing
+	loops []*loop
+}
+
+func (b *balancer) next(from *loop, remote net.Addr) *loop {
+	switch b.algo {
+	case gnet.LeastConnections:
+		best := b.loops[0]
+		n := best.count.Load()
+		for _, l := range b.loops[1:] {
+			if m := l.count.Load(); m < n {
+				best, n = l, m
+			}
+		}
+		return best
+	case gnet.SourceAddrHash:
+		h := int(crc32.ChecksumIEEE([]byte(remote.String())))
+		if h < 0 {
+			h = -h
+		}
+		return b.loops[h%len(b.loops)]
+	default:
+		i := from.rr.Add(1) - 1
+		return b.loops[i%uint64(len(b.loops))]
+	}
+}
