@@ -227,6 +227,9 @@ func (r *Ring[T]) SetEventfdEnabled(on bool) {
 }
 
 func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
+	// The kernel posts into CQ slots we have consumed only once it
+	// knows.
+	r.r.PublishCQ()
 	queued := r.r.Unflushed()
 	pending := r.r.Flush()
 	r.stats.submitted += uint64(queued)

@@ -40,6 +40,14 @@ type Ring struct {
 	// cqTailSeen is the last CQ tail read from the kernel: entries up to
 	// it are known to be posted without another acquire load.
 	cqTailSeen uint32
+	// cqHeadLocal counts CQEs consumed; the shared head is moved to it
+	// lazily (PublishCQ), since Go's atomic store is a full barrier and
+	// costs as much as the rest of collecting a completion.
+	cqHeadLocal uint32
+
+	// sqHeadSeen is the last SQ head read from the kernel; GetSQE only
+	// reads the shared head again when the queue looks full.
+	sqHeadSeen uint32
 
 	// sqeTail counts SQEs handed out by GetSQE; sqeHead counts SQEs
 	// published to the kernel by Flush. Both only grow (mod 2^32).
@@ -153,9 +161,11 @@ func (r *Ring) CQEntries() uint32 { return r.cqEntries }
 // GetSQE returns the next free SQE, zeroed, or nil if the submission queue
 // is full. The SQE becomes visible to the kernel at the next Flush.
 func (r *Ring) GetSQE() *SQE {
-	head := r.sqeHeadKernel()
-	if r.sqeTail-head >= r.sqEntries {
-		return nil
+	if r.sqeTail-r.sqHeadSeen >= r.sqEntries {
+		r.sqHeadSeen = r.sqeHeadKernel()
+		if r.sqeTail-r.sqHeadSeen >= r.sqEntries {
+			return nil
+		}
 	}
 	sqe := (*SQE)(unsafe.Add(r.sqes, uintptr(r.sqeTail&r.sqMask)*unsafe.Sizeof(SQE{})))
 	r.sqeTail++
@@ -213,23 +223,27 @@ func (r *Ring) Dropped() uint32 { return atomic.LoadUint32(r.sqDropped) }
 
 // CQReady is the number of CQEs posted and not yet consumed.
 func (r *Ring) CQReady() uint32 {
+	r.PublishCQ()
 	// Acquire: CQE contents written by the kernel before it moved the
 	// tail are visible once we see the tail.
-	return atomic.LoadUint32(r.cqTail) - *r.cqHead
+	r.cqTailSeen = atomic.LoadUint32(r.cqTail)
+	return r.cqTailSeen - r.cqHeadLocal
 }
 
 // CQEAt copies the CQE at head+i. i must be below CQReady().
 func (r *Ring) CQEAt(i uint32) CQE {
-	head := *r.cqHead
-	return *(*CQE)(unsafe.Add(r.cqes, uintptr((head+i)&r.cqMask)*unsafe.Sizeof(CQE{})))
+	return *(*CQE)(unsafe.Add(r.cqes, uintptr((r.cqHeadLocal+i)&r.cqMask)*unsafe.Sizeof(CQE{})))
 }
 
 // PeekCQE copies the oldest unconsumed CQE, if any. The caller advances
 // past it with AdvanceCQ once it has what it needs; the copy is taken
 // before that so the kernel can reuse the slot right away.
 func (r *Ring) PeekCQE() (CQE, bool) {
-	head := *r.cqHead
+	head := r.cqHeadLocal
 	if r.cqTailSeen == head {
+		// Everything seen so far is consumed: hand the slots back
+		// before looking for more.
+		r.PublishCQ()
 		r.cqTailSeen = atomic.LoadUint32(r.cqTail)
 		if r.cqTailSeen == head {
 			return CQE{}, false
@@ -238,11 +252,20 @@ func (r *Ring) PeekCQE() (CQE, bool) {
 	return *(*CQE)(unsafe.Add(r.cqes, uintptr(head&r.cqMask)*unsafe.Sizeof(CQE{}))), true
 }
 
-// AdvanceCQ marks n CQEs consumed.
+// AdvanceCQ marks n CQEs consumed. The kernel learns of it at the next
+// PublishCQ, which PeekCQE calls once it has consumed all it has seen;
+// callers must call PublishCQ before waiting in io_uring_enter.
 func (r *Ring) AdvanceCQ(n uint32) {
-	// Release: our reads of the CQEs happen before the kernel may
-	// overwrite them.
-	atomic.StoreUint32(r.cqHead, *r.cqHead+n)
+	r.cqHeadLocal += n
+}
+
+// PublishCQ hands consumed CQ slots back to the kernel.
+func (r *Ring) PublishCQ() {
+	if *r.cqHead != r.cqHeadLocal {
+		// Release: our reads of the CQEs happen before the kernel may
+		// overwrite them.
+		atomic.StoreUint32(r.cqHead, r.cqHeadLocal)
+	}
 }
 
 // Overflow is the kernel's count of CQEs it could not post or keep. With
