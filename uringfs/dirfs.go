@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
@@ -22,7 +23,8 @@ type dirFS string
 // first checked with fs.ValidPath, as fs.FS requires.
 //
 // As with os.DirFS, dir itself is resolved afresh for each call. The
-// result implements fs.StatFS, fs.ReadFileFS and fs.ReadDirFS; its files
+// result implements fs.StatFS, fs.ReadFileFS, fs.ReadDirFS and
+// fs.ReadLinkFS; its files
 // are *File.
 func DirFS(dir string) fs.FS { return dirFS(dir) }
 
@@ -30,6 +32,7 @@ var (
 	_ fs.StatFS     = dirFS("")
 	_ fs.ReadFileFS = dirFS("")
 	_ fs.ReadDirFS  = dirFS("")
+	_ fs.ReadLinkFS = dirFS("")
 )
 
 const beneath = uring.ResolveBeneath | uring.ResolveNoMagiclinks
@@ -128,4 +131,48 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// Lstat describes name without following a final symlink.
+func (d dirFS) Lstat(name string) (fs.FileInfo, error) {
+	f, err := d.open("lstat", name, unix.O_PATH|unix.O_NOFOLLOW)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: name, Err: unwrapPath(err)}
+	}
+	return fi, nil
+}
+
+// ReadLink returns the target of the symlink name, as it is written: the
+// target itself is not checked, and following it through this fs.FS is
+// confined as any other name.
+func (d dirFS) ReadLink(name string) (string, error) {
+	f, err := d.open("readlink", name, unix.O_PATH|unix.O_NOFOLLOW)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	for n := 256; ; n *= 2 {
+		b := make([]byte, n)
+		// An empty path reads the link the O_PATH fd itself names.
+		m, err := unix.Readlinkat(f.fd, "", b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			if err == syscall.ENOENT {
+				// readlinkat on a non-link O_PATH fd says ENOENT;
+				// readlink(2) on a path says EINVAL, as os does.
+				err = syscall.EINVAL
+			}
+			return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+		}
+		if m < n {
+			return string(b[:m]), nil
+		}
+	}
 }
