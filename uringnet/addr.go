@@ -1,0 +1,204 @@
+package uringnet
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// checkNetwork returns net.UnknownNetworkError for networks other than
+// tcp, tcp4, tcp6 and unix.
+func checkNetwork(network string) error {
+	switch network {
+	case "tcp", "tcp4", "tcp6", "unix":
+		return nil
+	}
+	return net.UnknownNetworkError(network)
+}
+
+// tcpFamily picks the address family for ip on network, as net does:
+// IPv4 addresses use AF_INET unless tcp6 was asked for.
+func tcpFamily(network string, ip net.IP) (int, error) {
+	switch network {
+	case "tcp4":
+		if ip != nil && ip.To4() == nil {
+			return 0, &net.AddrError{Err: "non-IPv4 address", Addr: ip.String()}
+		}
+		return unix.AF_INET, nil
+	case "tcp6":
+		if ip != nil && ip.To4() != nil && !ip.Equal(net.IPv4zero) {
+			return 0, &net.AddrError{Err: "non-IPv6 address", Addr: ip.String()}
+		}
+		return unix.AF_INET6, nil
+	}
+	if ip != nil && ip.To4() != nil {
+		return unix.AF_INET, nil
+	}
+	return unix.AF_INET6, nil
+}
+
+// tcpSockaddr builds the kernel address for ip:port in family.
+func tcpSockaddr(family int, ip net.IP, port int, zone string) (unix.Sockaddr, error) {
+	switch family {
+	case unix.AF_INET:
+		sa := &unix.SockaddrInet4{Port: port}
+		if ip4 := ip.To4(); ip4 != nil {
+			copy(sa.Addr[:], ip4)
+		} else if ip != nil && !ip.IsUnspecified() {
+			return nil, &net.AddrError{Err: "non-IPv4 address", Addr: ip.String()}
+		}
+		return sa, nil
+	default:
+		sa := &unix.SockaddrInet6{Port: port, ZoneId: zoneIndex(zone)}
+		if ip != nil && !ip.Equal(net.IPv4zero) {
+			copy(sa.Addr[:], ip.To16())
+		}
+		return sa, nil
+	}
+}
+
+func zoneIndex(zone string) uint32 {
+	if zone == "" {
+		return 0
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	n, _ := strconv.Atoi(zone)
+	return uint32(n)
+}
+
+func zoneName(index uint32) string {
+	if index == 0 {
+		return ""
+	}
+	if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
+		return ifi.Name
+	}
+	return strconv.Itoa(int(index))
+}
+
+// sockaddrToAddr converts a kernel address to the net.Addr package net
+// would report for it.
+func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+	case *unix.SockaddrInet6:
+		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port, Zone: zoneName(sa.ZoneId)}
+	case *unix.SockaddrUnix:
+		name := sa.Name
+		if name == "" {
+			// An unnamed socket, which package net (through getsockname)
+			// reports as "@".
+			name = "@"
+		}
+		return &net.UnixAddr{Name: name, Net: "unix"}
+	}
+	return nil
+}
+
+func localAddr(fd int) net.Addr {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil
+	}
+	return sockaddrToAddr(sa)
+}
+
+func remoteAddr(fd int) net.Addr {
+	sa, err := unix.Getpeername(fd)
+	if err != nil {
+		return nil
+	}
+	return sockaddrToAddr(sa)
+}
+
+// resolveDial resolves address for dialing through the standard
+// resolver. A missing host means the local system, as with net.Dial.
+func resolveDial(ctx context.Context, network, address string) ([]net.Addr, error) {
+	if network == "unix" {
+		a, err := net.ResolveUnixAddr(network, address)
+		if err != nil {
+			return nil, err
+		}
+		return []net.Addr{a}, nil
+	}
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	p, err := net.DefaultResolver.LookupPort(ctx, network, port)
+	if err != nil {
+		return nil, err
+	}
+	if host == "" {
+		ip := net.IPv4(127, 0, 0, 1)
+		if network == "tcp6" {
+			ip = net.IPv6loopback
+		}
+		return []net.Addr{&net.TCPAddr{IP: ip, Port: p}}, nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []net.Addr{&net.TCPAddr{IP: net.IP(a.AsSlice()), Port: p, Zone: a.Zone()}}, nil
+	}
+	ipNet := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network]
+	ips, err := net.DefaultResolver.LookupIP(ctx, ipNet, host)
+	if err != nil {
+		return nil, err
+	}
+	// IPv4 first, as net's default (non-Happy-Eyeballs) order does for
+	// hosts like localhost.
+	var v4, v6 []net.Addr
+	for _, ip := range ips {
+		if ip.To4() != nil {
+			v4 = append(v4, &net.TCPAddr{IP: ip, Port: p})
+		} else {
+			v6 = append(v6, &net.TCPAddr{IP: ip, Port: p})
+		}
+	}
+	addrs := append(v4, v6...)
+	if len(addrs) == 0 {
+		return nil, &net.DNSError{Err: "no suitable address found", Name: host, IsNotFound: true}
+	}
+	return addrs, nil
+}
+
+// addrSockaddr converts a resolved address to the socket family and kernel
+// address to connect or bind to.
+func addrSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		fam, err := tcpFamily(network, a.IP)
+		if err != nil {
+			return 0, nil, err
+		}
+		sa, err := tcpSockaddr(fam, a.IP, a.Port, a.Zone)
+		return fam, sa, err
+	case *net.UnixAddr:
+		return unix.AF_UNIX, &unix.SockaddrUnix{Name: a.Name}, nil
+	}
+	return 0, nil, &net.AddrError{Err: "unexpected address type", Addr: a.String()}
+}
+
+// newSocket creates a non-blocking, close-on-exec stream socket.
+func newSocket(family int, network string) (int, error) {
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if family == unix.AF_INET6 {
+		v6only := 0
+		if network == "tcp6" {
+			v6only = 1
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+	}
+	return fd, nil
+}

@@ -1,0 +1,193 @@
+package uringnet
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
+)
+
+// maxRW bounds one send or recv: the length travels in 32 bits, and
+// larger writes are looped anyway.
+const maxRW = 1 << 30
+
+// Conn is a stream connection (TCP or Unix) whose reads and writes run on
+// io_uring. It implements net.Conn; like *net.TCPConn it is safe for
+// concurrent use, with one Read and one Write running at a time.
+type Conn struct {
+	fd *netFD
+}
+
+var (
+	_ net.Conn      = (*Conn)(nil)
+	_ io.ReaderFrom = (*Conn)(nil)
+	_ syscall.Conn  = (*Conn)(nil)
+)
+
+// Read reads up to len(b) bytes. It returns io.EOF, unwrapped, once the
+// peer has closed its end and everything it sent has been read.
+func (c *Conn) Read(b []byte) (int, error) {
+	fd := c.fd
+	if !fd.incref() {
+		return 0, fd.opError("read", "read", net.ErrClosed)
+	}
+	defer fd.decref()
+	fd.rmu.Lock()
+	defer fd.rmu.Unlock()
+	if len(b) == 0 {
+		if err := fd.rd.check(); err != nil {
+			return 0, fd.opError("read", "read", err)
+		}
+		return 0, nil
+	}
+	if len(b) > maxRW {
+		b = b[:maxRW]
+	}
+	res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return r.Recv(fd.sysfd, b, 0, o)
+	})
+	if err != nil {
+		return 0, fd.opError("read", "read", err)
+	}
+	if res.Res == 0 {
+		return 0, io.EOF
+	}
+	return int(res.Res), nil
+}
+
+// Write writes all of b, looping over short sends; it returns fewer bytes
+// only with an error.
+func (c *Conn) Write(b []byte) (int, error) {
+	fd := c.fd
+	if !fd.incref() {
+		return 0, fd.opError("write", "write", net.ErrClosed)
+	}
+	defer fd.decref()
+	fd.wmu.Lock()
+	defer fd.wmu.Unlock()
+	if len(b) == 0 {
+		if err := fd.wr.check(); err != nil {
+			return 0, fd.opError("write", "write", err)
+		}
+		return 0, nil
+	}
+	nn := 0
+	for nn < len(b) {
+		chunk := b[nn:min(len(b), nn+maxRW)]
+		res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			// MSG_NOSIGNAL: a send to a peer that has gone fails with
+			// EPIPE instead of raising SIGPIPE.
+			return r.Send(fd.sysfd, chunk, unix.MSG_NOSIGNAL, o)
+		})
+		if err != nil {
+			return nn, fd.opError("write", "write", err)
+		}
+		if res.Res == 0 {
+			return nn, fd.opError("write", "write", io.ErrUnexpectedEOF)
+		}
+		nn += int(res.Res)
+	}
+	return nn, nil
+}
+
+// Close closes the connection. Blocked reads and writes return
+// net.ErrClosed; Close returns once they have and the fd is closed.
+func (c *Conn) Close() error {
+	if err := c.fd.Close(); err != nil {
+		return c.fd.opError("close", "close", err)
+	}
+	return nil
+}
+
+// CloseRead shuts down the reading side (shutdown(2) with SHUT_RD).
+func (c *Conn) CloseRead() error { return c.shutdown(unix.SHUT_RD) }
+
+// CloseWrite shuts down the writing side (SHUT_WR): the peer reads EOF
+// after what was written, and this side can still read.
+func (c *Conn) CloseWrite() error { return c.shutdown(unix.SHUT_WR) }
+
+func (c *Conn) shutdown(how int) error {
+	fd := c.fd
+	if !fd.incref() {
+		return fd.opError("close", "shutdown", net.ErrClosed)
+	}
+	defer fd.decref()
+	if err := unix.Shutdown(fd.sysfd, how); err != nil {
+		return fd.opError("close", "shutdown", err)
+	}
+	return nil
+}
+
+// LocalAddr returns the local address: a *net.TCPAddr or *net.UnixAddr.
+func (c *Conn) LocalAddr() net.Addr { return c.fd.laddr }
+
+// RemoteAddr returns the peer's address: a *net.TCPAddr or *net.UnixAddr.
+func (c *Conn) RemoteAddr() net.Addr { return c.fd.raddr }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if !c.fd.incref() {
+		return c.fd.opError("set", "", net.ErrClosed)
+	}
+	defer c.fd.decref()
+	c.fd.rd.setDeadline(t)
+	c.fd.wr.setDeadline(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read calls, pending ones
+// included. A time in the past wakes a pending Read at once with an
+// error matching os.ErrDeadlineExceeded; bytes that arrive meanwhile are
+// returned by the next Read once the deadline is moved or cleared.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if !c.fd.incref() {
+		return c.fd.opError("set", "", net.ErrClosed)
+	}
+	defer c.fd.decref()
+	c.fd.rd.setDeadline(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write calls, pending ones
+// included. A Write stopped by it may have written part of its buffer,
+// as the count it returns says.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if !c.fd.incref() {
+		return c.fd.opError("set", "", net.ErrClosed)
+	}
+	defer c.fd.decref()
+	c.fd.wr.setDeadline(t)
+	return nil
+}
+
+// File returns a duplicate of the connection's fd as an *os.File, as
+// net's File does. Closing one does not affect the other.
+func (c *Conn) File() (*os.File, error) {
+	fd := c.fd
+	if !fd.incref() {
+		return nil, fd.opError("file", "", net.ErrClosed)
+	}
+	defer fd.decref()
+	nfd, err := unix.FcntlInt(uintptr(fd.sysfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fd.opError("file", "fcntl", err)
+	}
+	return os.NewFile(uintptr(nfd), "uringnet-"+fd.net+"-"+addrString(fd.laddr)+"->"+addrString(fd.raddr)), nil
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "<nil>"
+	}
+	return a.String()
+}
+
+// setErr is the error of a failed socket option, as net reports it.
+func (fd *netFD) setErr(err error) error {
+	return fd.opError("set", "setsockopt", err)
+}

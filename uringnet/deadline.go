@@ -1,0 +1,126 @@
+package uringnet
+
+import (
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// pollCtx is the state one direction (reading or writing) of an fd waits
+// on: it is a context.Context whose Done channel is closed when the
+// direction's deadline passes or the fd is closed. Operations wait with it
+// (reactor.Op.Wait), so a deadline or Close cancels the operation in the
+// kernel from the waiting goroutine itself, which is the only goroutine
+// allowed to touch the Op. Err tells which of the two happened.
+//
+// The channel is replaced only after it was closed by a deadline and the
+// deadline is moved again, so an operation that picked up the old channel
+// returns and re-checks the state.
+type pollCtx struct {
+	mu       sync.Mutex
+	done     chan struct{}
+	err      error // nil, os.ErrDeadlineExceeded or net.ErrClosed; non-nil iff done is closed
+	deadline time.Time
+	timer    *time.Timer
+}
+
+func (p *pollCtx) init() { p.done = make(chan struct{}) }
+
+// Deadline is part of context.Context; the deadline is enforced through
+// Done instead, since it can move while an operation waits.
+func (p *pollCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done is part of context.Context.
+func (p *pollCtx) Done() <-chan struct{} {
+	p.mu.Lock()
+	d := p.done
+	p.mu.Unlock()
+	return d
+}
+
+// Err is part of context.Context.
+func (p *pollCtx) Err() error {
+	p.mu.Lock()
+	err := p.err
+	p.mu.Unlock()
+	return err
+}
+
+// Value is part of context.Context.
+func (p *pollCtx) Value(any) any { return nil }
+
+// check returns the error an operation starting now gets: net.ErrClosed,
+// os.ErrDeadlineExceeded, or nil. It notices a passed deadline even if
+// the timer has not run yet.
+func (p *pollCtx) check() error {
+	p.mu.Lock()
+	if p.err == nil && !p.deadline.IsZero() && !time.Now().Before(p.deadline) {
+		p.fireLocked(os.ErrDeadlineExceeded)
+	}
+	err := p.err
+	p.mu.Unlock()
+	return err
+}
+
+func (p *pollCtx) fireLocked(err error) {
+	if p.err == nil {
+		close(p.done)
+	}
+	p.err = err
+}
+
+// setDeadline sets the deadline for future and pending operations. A zero
+// t means none; a t in the past wakes pending operations at once.
+func (p *pollCtx) setDeadline(t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == net.ErrClosed {
+		return
+	}
+	p.deadline = t
+	if p.err == os.ErrDeadlineExceeded {
+		// Re-arm: operations from now on wait on a fresh channel.
+		p.err = nil
+		p.done = make(chan struct{})
+	}
+	if t.IsZero() {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		return
+	}
+	d := time.Until(t)
+	if d <= 0 {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+		p.fireLocked(os.ErrDeadlineExceeded)
+		return
+	}
+	if p.timer == nil {
+		p.timer = time.AfterFunc(d, p.expire)
+	} else {
+		p.timer.Reset(d)
+	}
+}
+
+// expire runs from the timer. A timer left over from an earlier deadline
+// may run late; it fires only if the current deadline has passed.
+func (p *pollCtx) expire() {
+	p.mu.Lock()
+	if p.err == nil && !p.deadline.IsZero() && !time.Now().Before(p.deadline) {
+		p.fireLocked(os.ErrDeadlineExceeded)
+	}
+	p.mu.Unlock()
+}
+
+// close wakes every pending operation for good.
+func (p *pollCtx) close() {
+	p.mu.Lock()
+	p.fireLocked(net.ErrClosed)
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Unlock()
+}

@@ -1,0 +1,163 @@
+package uringnet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
+)
+
+// Dialer holds options for connecting, as net.Dialer does.
+type Dialer struct {
+	// Timeout bounds the whole dial, name resolution included.
+	Timeout time.Duration
+	// Deadline is an absolute time after which the dial fails.
+	Deadline time.Time
+	// LocalAddr, if not nil, is the local address to bind before
+	// connecting: a *net.TCPAddr or *net.UnixAddr.
+	LocalAddr net.Addr
+	// KeepAlive is the keep-alive period of the TCP connection: 0 means
+	// the default (15s), negative turns keep-alive off.
+	KeepAlive time.Duration
+	// Control, if not nil, is called after the socket is created and
+	// before it connects, as with net.Dialer.
+	Control func(network, address string, c syscall.RawConn) error
+}
+
+// Dial connects to the address on the named network ("tcp", "tcp4",
+// "tcp6" or "unix"), like net.Dial.
+func Dial(network, address string) (*Conn, error) {
+	var d Dialer
+	return d.DialContext(context.Background(), network, address)
+}
+
+// DialContext connects with a context, like net.DialContext.
+func DialContext(ctx context.Context, network, address string) (*Conn, error) {
+	var d Dialer
+	return d.DialContext(ctx, network, address)
+}
+
+// Dial connects to the address on the named network.
+func (d *Dialer) Dial(network, address string) (*Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+// DialContext connects to the address on the named network. The context
+// bounds the dial (not the connection); cancelling it cancels the connect
+// operation in the kernel. Host names go through the standard resolver
+// and the addresses are tried in turn.
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (*Conn, error) {
+	deadline := d.deadline(time.Now())
+	if !deadline.IsZero() {
+		if cd, ok := ctx.Deadline(); !ok || deadline.Before(cd) {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+	}
+	dialErr := func(raddr net.Addr, err error) error {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+			err = timeoutError{}
+		}
+		return &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Addr: raddr, Err: err}
+	}
+	if err := checkNetwork(network); err != nil {
+		return nil, dialErr(nil, err)
+	}
+	addrs, err := resolveDial(ctx, network, address)
+	if err != nil {
+		return nil, dialErr(nil, err)
+	}
+	e, err := executor()
+	if err != nil {
+		return nil, dialErr(nil, err)
+	}
+	var first error
+	for _, a := range addrs {
+		c, err := d.dialOne(ctx, e, network, a)
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = dialErr(a, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+func (d *Dialer) deadline(now time.Time) time.Time {
+	dl := d.Deadline
+	if d.Timeout > 0 {
+		if t := now.Add(d.Timeout); dl.IsZero() || t.Before(dl) {
+			dl = t
+		}
+	}
+	return dl
+}
+
+func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network string, raddr net.Addr) (*Conn, error) {
+	family, sa, err := addrSockaddr(network, raddr)
+	if err != nil {
+		return nil, err
+	}
+	sysfd, err := newSocket(family, network)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	fd := newFD(e, sysfd, family, network)
+	fd.raddr = raddr
+	ok := false
+	defer func() {
+		if !ok {
+			fd.Close()
+		}
+	}()
+	if d.Control != nil {
+		if err := d.Control(network, raddr.String(), &rawConn{fd: fd}); err != nil {
+			return nil, err
+		}
+	}
+	if d.LocalAddr != nil {
+		_, lsa, err := addrSockaddr(network, d.LocalAddr)
+		if err != nil {
+			return nil, err
+		}
+		if err := unix.Bind(sysfd, lsa); err != nil {
+			return nil, os.NewSyscallError("bind", err)
+		}
+	}
+	for {
+		_, err = e.Do(ctx, sysfd, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			return r.Connect(sysfd, sa, o)
+		})
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, wrapErr("connect", err)
+	}
+	if family != unix.AF_UNIX {
+		if err := setNoDelay(sysfd, true); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
+		if err := setKeepAlive(sysfd, d.KeepAlive); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
+	}
+	fd.laddr = localAddr(sysfd)
+	if ra := remoteAddr(sysfd); ra != nil {
+		fd.raddr = ra
+	}
+	ok = true
+	return &Conn{fd: fd}, nil
+}

@@ -1,0 +1,51 @@
+package uringnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/uring-go/uring/internal/reactor"
+)
+
+// opError wraps err as package net does for an operation on fd: errnos go
+// inside an *os.SyscallError named for the system call, and everything in
+// a *net.OpError naming the operation and the addresses.
+func (fd *netFD) opError(op, syscallName string, err error) error {
+	return &net.OpError{Op: op, Net: fd.net, Source: fd.laddr, Addr: fd.raddr, Err: wrapErr(syscallName, err)}
+}
+
+// wrapErr turns what the executor returned into what net would return.
+func wrapErr(syscallName string, err error) error {
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &errno):
+		return os.NewSyscallError(syscallName, errno)
+	case errors.Is(err, reactor.ErrClosed):
+		return errExecutorClosed
+	}
+	return err
+}
+
+var errExecutorClosed = errors.New("uringnet: the io_uring executor is closed")
+
+// ioUringError explains a failure to set up io_uring, which is what fails
+// when the kernel or a container forbids it.
+func ioUringError(err error) error {
+	return fmt.Errorf("uringnet: io_uring is not available (%w); check the kernel.io_uring_disabled sysctl, the container's seccomp profile and RLIMIT_MEMLOCK, or use package net instead", err)
+}
+
+// timeoutError is a dial that ran out of time, whether by the Dialer's
+// deadline or the context's: it matches both os.ErrDeadlineExceeded and
+// context.DeadlineExceeded, as net's does.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+func (timeoutError) Is(target error) bool {
+	return target == os.ErrDeadlineExceeded || target == context.DeadlineExceeded
+}

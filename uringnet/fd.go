@@ -1,0 +1,167 @@
+package uringnet
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
+)
+
+// closingBit marks an fd whose Close has begun; the bits below it count
+// references (the owner's own, plus one per operation in progress).
+const closingBit = 1 << 62
+
+// netFD is a socket: its fd, reference count, addresses and the state its
+// operations wait on.
+type netFD struct {
+	e      *reactor.Executor
+	sysfd  int
+	family int
+	net    string
+	laddr  net.Addr
+	raddr  net.Addr
+
+	refs   atomic.Int64
+	closed chan struct{} // closed after close(2)
+
+	rd, wr   pollCtx
+	rmu, wmu sync.Mutex // one reader and one writer at a time, as in net
+
+	// onClose runs after the last reference is dropped, before close(2).
+	onClose func()
+}
+
+func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
+	fd := &netFD{e: e, sysfd: sysfd, family: family, net: network, closed: make(chan struct{})}
+	fd.refs.Store(1)
+	fd.rd.init()
+	fd.wr.init()
+	return fd
+}
+
+// incref takes a reference for an operation; false means the fd is
+// closing and the operation must fail with net.ErrClosed.
+func (fd *netFD) incref() bool {
+	for {
+		v := fd.refs.Load()
+		if v&closingBit != 0 {
+			return false
+		}
+		if fd.refs.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// decref drops a reference; the last one closes the fd.
+func (fd *netFD) decref() {
+	if fd.refs.Add(-1) == closingBit {
+		if fd.onClose != nil {
+			fd.onClose()
+		}
+		unix.Close(fd.sysfd)
+		close(fd.closed)
+	}
+}
+
+// Close wakes every pending operation, which cancels its io_uring
+// operation and waits for the kernel to finish with it, and returns once
+// the last one has and the fd is closed.
+func (fd *netFD) Close() error {
+	for {
+		v := fd.refs.Load()
+		if v&closingBit != 0 {
+			return net.ErrClosed
+		}
+		if fd.refs.CompareAndSwap(v, v|closingBit) {
+			break
+		}
+	}
+	fd.rd.close()
+	fd.wr.close()
+	fd.decref()
+	<-fd.closed
+	return nil
+}
+
+// run runs one operation on the fd, waiting on p (the direction's
+// deadline and close state). It returns the completion, or
+// net.ErrClosed, os.ErrDeadlineExceeded, a syscall.Errno, or an executor
+// error. An operation stopped by a deadline that was moved meanwhile is
+// started again; one that completed anyway returns its real result, so
+// nothing read is lost.
+func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
+	for {
+		if err := p.check(); err != nil {
+			return reactor.Result{}, err
+		}
+		o, err := fd.e.Start(fd.sysfd, time.Time{}, prep)
+		if err != nil {
+			return reactor.Result{}, err
+		}
+		res, err := o.Wait(p)
+		if err == nil {
+			return res, nil
+		}
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			switch errno {
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				// The kernel hands EAGAIN back only when it could not
+				// arm its own poll; wait for readiness, then retry.
+				if err := fd.waitReady(p); err != nil {
+					return reactor.Result{}, err
+				}
+				continue
+			case syscall.ECANCELED:
+				// Cancelled by someone else (an executor shutting
+				// down, a cancel by fd): say why if we know.
+				if err := p.check(); err != nil {
+					return reactor.Result{}, err
+				}
+			}
+			return res, errno
+		}
+		if err := p.check(); err != nil {
+			return reactor.Result{}, err
+		}
+		if err == reactor.ErrCanceled || err == os.ErrDeadlineExceeded || err == net.ErrClosed {
+			// Woken by a deadline that has since moved: go again.
+			continue
+		}
+		return res, err
+	}
+}
+
+// waitReady waits, through the executor, for the fd to become readable
+// (if p is the read side) or writable.
+func (fd *netFD) waitReady(p *pollCtx) error {
+	mask := pollIn
+	if p == &fd.wr {
+		mask = pollOut
+	}
+	_, err := fd.poll(p, mask)
+	return err
+}
+
+const (
+	pollIn  = uring.PollIn
+	pollOut = uring.PollOut
+)
+
+// poll waits for the events in mask with a poll operation, the io_uring
+// counterpart of the runtime netpoller.
+func (fd *netFD) poll(p *pollCtx, mask uring.PollMask) (reactor.Result, error) {
+	return fd.run(p, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return r.PollAdd(fd.sysfd, mask, o)
+	})
+}

@@ -1,0 +1,392 @@
+package uringnet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
+)
+
+// ListenConfig holds options for listening, as net.ListenConfig does.
+type ListenConfig struct {
+	// Control, if not nil, is called after the socket is created and
+	// before it is bound, as with net.ListenConfig.
+	Control func(network, address string, c syscall.RawConn) error
+
+	// KeepAlive is the keep-alive period of accepted TCP connections: 0
+	// means the default (15s), negative turns keep-alive off.
+	KeepAlive time.Duration
+
+	// singleShot makes the listener accept with one operation per
+	// Accept even where multishot accept exists (for tests).
+	singleShot bool
+}
+
+// Listen announces on the local address, like net.Listen. The network
+// must be "tcp", "tcp4", "tcp6" or "unix".
+func Listen(network, address string) (*Listener, error) {
+	var lc ListenConfig
+	return lc.Listen(context.Background(), network, address)
+}
+
+// Listen announces on the local address. The context is checked before
+// the socket is created; it does not affect the listener afterwards.
+func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (*Listener, error) {
+	ln, err := lc.listen(ctx, network, address)
+	if err != nil {
+		var src net.Addr
+		if a, rerr := resolveListen(network, address); rerr == nil {
+			src = a
+		}
+		return nil, &net.OpError{Op: "listen", Net: network, Source: nil, Addr: src, Err: err}
+	}
+	return ln, nil
+}
+
+func resolveListen(network, address string) (net.Addr, error) {
+	if network == "unix" {
+		return net.ResolveUnixAddr(network, address)
+	}
+	return net.ResolveTCPAddr(network, address)
+}
+
+func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
+	if err := checkNetwork(network); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a, err := resolveListen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	family, sa, err := listenSockaddr(network, a)
+	if err != nil {
+		return nil, err
+	}
+	e, err := executor()
+	if err != nil {
+		return nil, err
+	}
+	sysfd, err := newSocket(family, network)
+	if err != nil && family == unix.AF_INET6 && network == "tcp" && errors.Is(err, syscall.EAFNOSUPPORT) {
+		// No IPv6 on this host: a wildcard "tcp" listener falls back to
+		// IPv4, as net's does.
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: sa.(*unix.SockaddrInet6).Port}
+		sysfd, err = newSocket(family, network)
+	}
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	fd := newFD(e, sysfd, family, network)
+	ok := false
+	defer func() {
+		if !ok {
+			fd.onClose = nil
+			fd.Close()
+		}
+	}()
+	if family != unix.AF_UNIX {
+		// As net does: lets a restarted server bind while old
+		// connections sit in TIME_WAIT.
+		if err := unix.SetsockoptInt(sysfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
+	}
+	if lc.Control != nil {
+		if err := lc.Control(network, a.String(), &rawConn{fd: fd}); err != nil {
+			return nil, err
+		}
+	}
+	if err := unix.Bind(sysfd, sa); err != nil {
+		return nil, os.NewSyscallError("bind", err)
+	}
+	if err := unix.Listen(sysfd, somaxconn()); err != nil {
+		return nil, os.NewSyscallError("listen", err)
+	}
+	fd.laddr = localAddr(sysfd)
+	if u, isUnix := sa.(*unix.SockaddrUnix); isUnix {
+		// The laddr keeps the name as given (net does the same), and the
+		// socket file goes away with the listener.
+		fd.laddr = &net.UnixAddr{Name: u.Name, Net: "unix"}
+		if name := u.Name; name != "" && name[0] != '@' {
+			fd.onClose = func() { unix.Unlink(name) }
+		}
+	}
+	l := &Listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
+	l.multishot = !lc.singleShot && multishotAccept()
+	ok = true
+	return l, nil
+}
+
+// listenSockaddr picks the family and address to bind: a "tcp" listener
+// on the wildcard address is dual-stack (AF_INET6 without V6ONLY), as
+// net's is.
+func listenSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
+	if ta, ok := a.(*net.TCPAddr); ok && network == "tcp" && (ta.IP == nil || ta.IP.IsUnspecified()) {
+		sa, err := tcpSockaddr(unix.AF_INET6, nil, ta.Port, "")
+		return unix.AF_INET6, sa, err
+	}
+	return addrSockaddr(network, a)
+}
+
+// Listener is a stream listener whose accepts run on io_uring. It
+// implements net.Listener.
+type Listener struct {
+	fd        *netFD
+	lc        ListenConfig
+	multishot bool
+
+	// Guarded by mu. With multishot accept, connections the kernel has
+	// accepted wait in queue until Accept takes them; armed says whether
+	// the multishot operation is running.
+	mu    sync.Mutex
+	queue []acceptResult
+	armed bool
+	sig   chan struct{} // a non-blocking nudge to a waiting Accept
+}
+
+type acceptResult struct {
+	fd  int
+	err error
+}
+
+var _ net.Listener = (*Listener)(nil)
+
+// Addr returns the listener's address, with the port the kernel chose if
+// the address asked for port 0.
+func (l *Listener) Addr() net.Addr { return l.fd.laddr }
+
+// Close stops listening. Blocked Accept calls return net.ErrClosed; a
+// Unix socket's file is removed.
+func (l *Listener) Close() error {
+	if err := l.fd.Close(); err != nil {
+		return l.fd.opError("close", "close", err)
+	}
+	// No operation is left to add to the queue.
+	l.mu.Lock()
+	q := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	for _, r := range q {
+		if r.err == nil {
+			unix.Close(r.fd)
+		}
+	}
+	return nil
+}
+
+// SetDeadline sets the deadline for Accept calls, pending ones included,
+// as net.TCPListener's does.
+func (l *Listener) SetDeadline(t time.Time) error {
+	if !l.fd.incref() {
+		return l.fd.opError("set", "", net.ErrClosed)
+	}
+	defer l.fd.decref()
+	l.fd.rd.setDeadline(t)
+	return nil
+}
+
+// Accept waits for and returns the next connection. Errors are
+// *net.OpError with Op "accept"; running out of fds (EMFILE, ENFILE)
+// gives a temporary one, and the listener works again once fds are
+// freed.
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.AcceptUring()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// AcceptUring is Accept returning the concrete *Conn.
+func (l *Listener) AcceptUring() (*Conn, error) {
+	fd := l.fd
+	if !fd.incref() {
+		return nil, fd.opError("accept", "accept", net.ErrClosed)
+	}
+	defer fd.decref()
+	for {
+		var (
+			sysfd int
+			peer  *uring.Sockaddr
+			err   error
+		)
+		if l.multishot {
+			sysfd, err = l.acceptMultishot()
+		} else {
+			sysfd, peer, err = l.acceptOnce()
+		}
+		if err != nil {
+			if err == syscall.ECONNABORTED {
+				// The peer went away before we got to it; net
+				// moves on to the next, and so do we.
+				continue
+			}
+			return nil, fd.opError("accept", "accept", err)
+		}
+		return l.newConn(sysfd, peer)
+	}
+}
+
+func (l *Listener) acceptOnce() (int, *uring.Sockaddr, error) {
+	fd := l.fd
+	peer := new(uring.Sockaddr)
+	res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return r.Accept(fd.sysfd, peer, unix.SOCK_NONBLOCK, o)
+	})
+	if err != nil {
+		return -1, nil, err
+	}
+	return int(res.Res), peer, nil
+}
+
+func (l *Listener) acceptMultishot() (int, error) {
+	fd := l.fd
+	for {
+		if err := fd.rd.check(); err != nil {
+			return -1, err
+		}
+		l.mu.Lock()
+		if len(l.queue) > 0 {
+			r := l.queue[0]
+			l.queue[0] = acceptResult{}
+			l.queue = l.queue[1:]
+			if len(l.queue) > 0 {
+				l.nudge() // for another waiting Accept
+			}
+			l.mu.Unlock()
+			return r.fd, r.err
+		}
+		arm := !l.armed
+		l.armed = true
+		l.mu.Unlock()
+		if arm {
+			// Outside mu: the completion callback takes mu with the
+			// executor's shard locked, so mu must never be held
+			// while entering the executor.
+			l.arm()
+			continue
+		}
+		select {
+		case <-l.sig:
+		case <-fd.rd.Done():
+		}
+	}
+}
+
+func (l *Listener) nudge() {
+	select {
+	case l.sig <- struct{}{}:
+	default:
+	}
+}
+
+// arm starts a multishot accept and a goroutine that waits for its final
+// completion. The operation holds a reference on the fd until then; a
+// deadline or Close ends it through the read side's context.
+func (l *Listener) arm() {
+	fd := l.fd
+	if !fd.incref() {
+		l.disarm(acceptResult{fd: -1, err: net.ErrClosed})
+		return
+	}
+	o, err := fd.e.StartMultishot(fd.sysfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return r.AcceptMultishot(fd.sysfd, unix.SOCK_NONBLOCK, o)
+	}, l.push)
+	if err != nil {
+		fd.decref()
+		l.disarm(acceptResult{fd: -1, err: err})
+		return
+	}
+	go func() {
+		defer fd.decref()
+		res, err := o.Wait(&fd.rd)
+		switch {
+		case err == nil && res.Res >= 0:
+			// The last connection, posted without CQEMore (the
+			// kernel ends a multishot on CQ overflow, say).
+			l.disarm(acceptResult{fd: int(res.Res)})
+		case err == reactor.ErrCanceled || err == os.ErrDeadlineExceeded || err == net.ErrClosed || err == syscall.ECANCELED:
+			l.disarm(acceptResult{fd: -1})
+		default:
+			l.disarm(acceptResult{fd: -1, err: err})
+		}
+	}()
+}
+
+// push receives each connection of the multishot accept. It runs with the
+// executor's shard locked: it only queues.
+func (l *Listener) push(res reactor.Result) {
+	r := acceptResult{fd: int(res.Res)}
+	if res.Res < 0 {
+		r = acceptResult{fd: -1, err: res.Err()}
+	}
+	l.mu.Lock()
+	l.queue = append(l.queue, r)
+	l.nudge()
+	l.mu.Unlock()
+}
+
+// disarm records that the multishot accept has ended, queueing its last
+// result if it has one.
+func (l *Listener) disarm(r acceptResult) {
+	l.mu.Lock()
+	l.armed = false
+	if r.fd >= 0 || r.err != nil {
+		l.queue = append(l.queue, r)
+	}
+	l.nudge()
+	l.mu.Unlock()
+}
+
+// newConn wraps an accepted fd.
+func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
+	lfd := l.fd
+	if lfd.family != unix.AF_UNIX {
+		if err := setNoDelay(sysfd, true); err != nil {
+			unix.Close(sysfd)
+			return nil, lfd.opError("accept", "setsockopt", err)
+		}
+		if err := setKeepAlive(sysfd, l.lc.KeepAlive); err != nil {
+			unix.Close(sysfd)
+			return nil, lfd.opError("accept", "setsockopt", err)
+		}
+	}
+	fd := newFD(lfd.e, sysfd, lfd.family, lfd.net)
+	fd.laddr = localAddr(sysfd)
+	if peer != nil {
+		if sa, err := peer.Sockaddr(); err == nil {
+			fd.raddr = sockaddrToAddr(sa)
+		}
+	}
+	if fd.raddr == nil {
+		fd.raddr = remoteAddr(sysfd)
+	}
+	if fd.raddr == nil && lfd.family == unix.AF_UNIX {
+		fd.raddr = &net.UnixAddr{Name: "@", Net: "unix"}
+	}
+	return &Conn{fd: fd}, nil
+}
+
+func readSysctlInt(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	return n
+}

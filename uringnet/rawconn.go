@@ -1,0 +1,77 @@
+package uringnet
+
+import (
+	"net"
+	"syscall"
+)
+
+// rawConn is a syscall.RawConn over a socket whose waits for readiness go
+// through io_uring poll operations.
+type rawConn struct {
+	fd *netFD
+}
+
+// SyscallConn returns a raw connection for socket options and for I/O the
+// package does not offer. Its Read and Write callbacks run as with net:
+// f is called with the fd, and while it returns false the goroutine waits
+// for readiness (with the read or write deadline) and calls it again.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	return &rawConn{fd: c.fd}, nil
+}
+
+// Control calls f with the fd, which stays open until f returns.
+func (rc *rawConn) Control(f func(fd uintptr)) error {
+	fd := rc.fd
+	if !fd.incref() {
+		return fd.opError("raw-control", "", net.ErrClosed)
+	}
+	defer fd.decref()
+	f(uintptr(fd.sysfd))
+	return nil
+}
+
+// Read calls f until it returns true, waiting for the fd to be readable
+// in between.
+func (rc *rawConn) Read(f func(fd uintptr) (done bool)) error {
+	fd := rc.fd
+	if !fd.incref() {
+		return fd.opError("raw-read", "", net.ErrClosed)
+	}
+	defer fd.decref()
+	fd.rmu.Lock()
+	defer fd.rmu.Unlock()
+	for {
+		if err := fd.rd.check(); err != nil {
+			return fd.opError("raw-read", "", err)
+		}
+		if f(uintptr(fd.sysfd)) {
+			return nil
+		}
+		if _, err := fd.poll(&fd.rd, pollIn); err != nil {
+			return fd.opError("raw-read", "poll", err)
+		}
+	}
+}
+
+// Write calls f until it returns true, waiting for the fd to be writable
+// in between.
+func (rc *rawConn) Write(f func(fd uintptr) (done bool)) error {
+	fd := rc.fd
+	if !fd.incref() {
+		return fd.opError("raw-write", "", net.ErrClosed)
+	}
+	defer fd.decref()
+	fd.wmu.Lock()
+	defer fd.wmu.Unlock()
+	for {
+		if err := fd.wr.check(); err != nil {
+			return fd.opError("raw-write", "", err)
+		}
+		if f(uintptr(fd.sysfd)) {
+			return nil
+		}
+		if _, err := fd.poll(&fd.wr, pollOut); err != nil {
+			return fd.opError("raw-write", "poll", err)
+		}
+	}
+}
