@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/uring-go/uring/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.Main(m) }
+
+// build compiles the command once per test binary into dir.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "cat")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestCat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
+	}
+	bin := build(t)
+	dir := t.TempDir()
+	big := make([]byte, 5<<20+123)
+	for i := range big {
+		big[i] = byte(i*131 + i>>12)
+	}
+	files := map[string][]byte{
+		"empty": nil,
+		"small": []byte("hello\n"),
+		"big":   big,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Mkdir(filepath.Join(dir, "adir"), 0755)
+	p := func(name string) string { return filepath.Join(dir, name) }
+
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		stdin  string
+		stdout []byte
+		stderr string
+		status int
+	}{
+		{"one", []string{p("small")}, "", files["small"], "", 0},
+		{"several", []string{p("small"), p("empty"), p("big"), p("small")},
+			"", bytes.Join([][]byte{files["small"], files["big"], files["small"]}, nil), "", 0},
+		{"stdin", []string{p("small"), "-", p("small")}, "from stdin\n",
+			[]byte("hello\nfrom stdin\nhello\n"), "", 0},
+		{"no args", nil, "only stdin", []byte("only stdin"), "", 0},
+		{"missing", []string{p("small"), p("nope"), p("small")}, "",
+			[]byte("hello\nhello\n"), "cat: " + p("nope") + ": No such file or directory\n", 1},
+		{"directory", []string{p("adir"), p("small")}, "",
+			[]byte("hello\n"), "cat: " + p("adir") + ": Is a directory\n", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Stdin = strings.NewReader(tc.stdin)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			status := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				status = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(stdout.Bytes(), tc.stdout) {
+				t.Errorf("stdout: %d bytes, want %d (equal prefix: %v)", stdout.Len(), len(tc.stdout),
+					bytes.HasPrefix(tc.stdout, stdout.Bytes()))
+			}
+			if stderr.String() != tc.stderr {
+				t.Errorf("stderr = %q, want %q", stderr.String(), tc.stderr)
+			}
+			if status != tc.status {
+				t.Errorf("exit status %d, want %d", status, tc.status)
+			}
+			// The same as coreutils cat, where it is installed.
+			if sys, err := exec.LookPath("cat"); err == nil && tc.name != "no args" {
+				ref := exec.Command(sys, tc.args...)
+				ref.Args[0] = "cat" // its messages start with argv[0]
+				ref.Stdin = strings.NewReader(tc.stdin)
+				var rout, rerr bytes.Buffer
+				ref.Stdout, ref.Stderr = &rout, &rerr
+				ref.Run()
+				if !bytes.Equal(rout.Bytes(), stdout.Bytes()) {
+					t.Errorf("stdout differs from %s's", sys)
+				}
+				if rerr.String() != stderr.String() {
+					t.Errorf("stderr %q, %s gives %q", stderr.String(), sys, rerr.String())
+				}
+			}
+		})
+	}
+}
+
+// TestCatToFile writes to a regular file and through a pipe, where
+// stdout is not a terminal.
+func TestCatToPipe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
+	}
+	bin := build(t)
+	p := filepath.Join(t.TempDir(), "f")
+	data := bytes.Repeat([]byte("0123456789"), 300000)
+	os.WriteFile(p, data, 0644)
+	cmd := exec.Command(bin, p, p)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	got.ReadFrom(out)
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), append(append([]byte{}, data...), data...)) {
+		t.Fatalf("got %d bytes, want %d", got.Len(), 2*len(data))
+	}
+}
