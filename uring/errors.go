@@ -70,7 +70,7 @@ func (e *SetupError) Error() string {
 	case syscall.ENOMEM:
 		why = "the kernel could not allocate the ring: RLIMIT_MEMLOCK may be too low (raise it with ulimit -l or LimitMEMLOCK=), or use a smaller queue depth"
 	case syscall.EINVAL:
-		why = "the kernel rejected the setup parameters (a setup flag this kernel lacks, or a queue depth above 32768)"
+		why = "the kernel rejected the setup parameters (a setup flag this kernel lacks, or a flag combination it refuses, such as DEFER_TASKRUN without SINGLE_ISSUER)"
 	case syscall.EMFILE, syscall.ENFILE:
 		why = "out of file descriptors"
 	default:

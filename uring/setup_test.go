@@ -49,7 +49,7 @@ func TestSetupErrorMessages(t *testing.T) {
 		{syscall.ENOSYS, []string{`kernel has no io_uring`, `Linux \d+\.\d+ or later is required`}},
 		{syscall.EPERM, []string{`kernel\.io_uring_disabled sysctl \(set it to 0\)`, `seccomp`, `allow io_uring_setup, io_uring_enter and io_uring_register`}},
 		{syscall.ENOMEM, []string{`RLIMIT_MEMLOCK`, `ulimit -l`, `LimitMEMLOCK=`, `smaller queue depth`}},
-		{syscall.EINVAL, []string{`setup flag`, `queue depth above 32768`}},
+		{syscall.EINVAL, []string{`setup flag`, `SINGLE_ISSUER`}},
 		{syscall.EMFILE, []string{`out of file descriptors`}},
 		{syscall.ENFILE, []string{`out of file descriptors`}},
 		{syscall.EFAULT, []string{`io_uring_setup failed`}},
