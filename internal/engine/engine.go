@@ -284,6 +284,15 @@ func (e *Engine) CountConnections() int {
 	return n
 }
 
+// counters sums the loops' debug counters.
+func (e *Engine) counters() (enobufs, pauses uint64) {
+	for _, l := range e.loops {
+		enobufs += l.enobufs.Load()
+		pauses += l.pauses.Load()
+	}
+	return
+}
+
 // NumEventLoop returns the number of event loops the engine runs.
 func (e *Engine) NumEventLoop() int { return len(e.loops) }
 

@@ -80,8 +80,12 @@ type loop struct {
 	notified    atomic.Bool // an eventfd write is pending or in progress
 	spare       []func()
 
-	rr     atomic.Uint64 // round-robin cursor, for the accepting loop
-	exited chan struct{}
+	rr atomic.Uint64 // round-robin cursor, for the accepting loop
+
+	// Counters for tests and debugging; any goroutine may read them.
+	enobufs atomic.Uint64 // receives ended because the buffer ring ran dry
+	pauses  atomic.Uint64 // times reading stopped for backpressure
+	exited  chan struct{}
 }
 
 func newLoop(e *Engine, idx int, ln *listener) *loop {
@@ -540,6 +544,7 @@ func (l *loop) checkPause(c *conn) {
 		return
 	}
 	c.paused = true
+	l.pauses.Add(1)
 	if c.recvArmed && !c.recvCancel {
 		c.recvCancel = true
 		if err := l.cancel(c.recvJob); err != nil {
@@ -587,6 +592,7 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 	default:
 		switch e := syscall.Errno(-res); e {
 		case syscall.ENOBUFS:
+			l.enobufs.Add(1)
 			// The buffer ring ran dry; the data waits in the socket.
 			// Every buffer handed out this round is recycled by the
 			// time flush re-arms, so nothing is lost.
