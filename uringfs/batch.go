@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"github.com/uring-go/uring/uring"
 )
@@ -118,7 +119,17 @@ func (f *File) batch(reqs []Request, depth int, write bool) error {
 		return &fs.PathError{Op: op, Path: f.name, Err: err}
 	}
 	defer f.putRing(br)
-	r := br.r
+	return f.runBatch(br.r, nil, reqs, depth, write)
+}
+
+// runBatch runs reqs on r, a ring only this call uses. With fixed set
+// (r's registered buffer), every Buf lies inside it and the transfers are
+// read_fixed/write_fixed. The caller holds a reference on f.
+func (f *File) runBatch(r *uring.Ring[int32], fixed []byte, reqs []Request, depth int, write bool) error {
+	op := "read"
+	if write {
+		op = "write"
+	}
 	depth = min(depth, r.QueueDepth())
 
 	// retry holds requests that need another transfer after a short one;
@@ -135,9 +146,14 @@ func (f *File) batch(reqs []Request, depth int, write bool) error {
 			b = b[:maxRW]
 		}
 		var err error
-		if write {
+		switch {
+		case fixed != nil && write:
+			_, err = r.WriteFixed(f.fd, q.Off+int64(q.N), fixedOffset(fixed, b), len(b), i)
+		case fixed != nil:
+			_, err = r.ReadFixed(f.fd, q.Off+int64(q.N), fixedOffset(fixed, b), len(b), i)
+		case write:
 			_, err = r.Write(f.fd, b, q.Off+int64(q.N), i)
-		} else {
+		default:
 			_, err = r.Read(f.fd, b, q.Off+int64(q.N), i)
 		}
 		if errors.Is(err, uring.ErrQueueFull) {
@@ -212,4 +228,18 @@ func (f *File) batch(reqs []Request, depth int, write bool) error {
 		}
 	}
 	return nil
+}
+
+// fixedOffset is b's offset inside fixed, or -1 (which ReadFixed refuses)
+// if b is not inside it.
+func fixedOffset(fixed, b []byte) int {
+	if len(b) == 0 || len(fixed) == 0 {
+		return -1
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(fixed)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	if p < start || p-start+uintptr(len(b)) > uintptr(len(fixed)) {
+		return -1
+	}
+	return int(p - start)
 }

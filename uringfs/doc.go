@@ -1,0 +1,48 @@
+// Package uringfs gives Go programs files whose I/O runs on io_uring,
+// behind the API of package os, and a confined fs.FS.
+//
+// # Files
+//
+// Open, Create and OpenFile open files with os's flags and permission
+// semantics (the open itself is an io_uring openat2; the fd is always
+// close-on-exec). A *File has os.File's methods and behaviour: Read,
+// Write, ReadAt, WriteAt, Seek, Stat (statx), Sync (fsync), Truncate
+// (ftruncate), ReadDir, Readdirnames, Close, Fd, Name, ReadFrom and
+// WriteTo. Errors are *fs.PathError around the errno, so errors.Is(err,
+// fs.ErrNotExist) works as with os; use after Close gives fs.ErrClosed.
+// NewFile and FromOS wrap descriptors opened elsewhere.
+//
+// Operations run on the process-wide executor shared with uringnet: the
+// calling goroutine submits and, for a page-cache hit, collects its own
+// completion in the same system call; only operations that really wait
+// park the goroutine, never an OS thread. So 64 goroutines reading one
+// file cost 64 parked goroutines, not 64 blocked threads.
+//
+// Directory listing is getdents64(2), not io_uring: mainline kernels have
+// no io_uring getdents. Seek is lseek(2), which io_uring lacks too.
+//
+// # Concurrency and lifetimes
+//
+// A File is safe for concurrent use where *os.File is: ReadAt, WriteAt,
+// Stat, Sync, Truncate and the batch calls from any number of goroutines;
+// Read, Write, Seek, ReadDir and WriteTo serialised on the file offset.
+// Every call holds a reference on the fd; Close marks the file closed,
+// cancels the operations in flight on it, and calls close(2) only after
+// the last of them has finished, so the number is never reused while an
+// operation names it.
+//
+// # Depth from one goroutine
+//
+// ReadBatch and WriteBatch run many positioned transfers from one
+// goroutine at a chosen queue depth on a private ring, one system call
+// per batch of submissions. BufferPool adds registered memory
+// (read_fixed/write_fixed) from page-aligned off-heap chunks, which also
+// suit O_DIRECT. WriteTo pipelines reads of a regular file: examples/cat
+// is built on it.
+//
+// # DirFS
+//
+// DirFS is os.DirFS confined by the kernel: names are opened with
+// openat2 and RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS relative to the root,
+// so "..", absolute paths and symlinks leading outside are refused.
+package uringfs
