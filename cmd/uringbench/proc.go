@@ -87,6 +87,12 @@ func child(args ...string) (*proc, string, error) {
 		return nil, "", err
 	}
 	cmd := exec.Command(self, args...)
+	if _, _, separate := cpus(); separate && args[0] == "-serve" {
+		// A server is pinned to one CPU right after it starts; give it
+		// the GOMAXPROCS a Go program started on one CPU would pick, so
+		// that two Ps do not time-slice one CPU.
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	}
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

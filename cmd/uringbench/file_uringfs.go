@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/uring-go/uring/uringfs"
+)
+
+func init() {
+	fileImpls = append(fileImpls, struct {
+		name string
+		open func(path string) (readerAt, error)
+	}{"uringfs.File", func(p string) (readerAt, error) { return uringfs.Open(p) }})
+	extraFileCases = append(extraFileCases, benchCase{
+		name: "4 KiB random reads, batch depth 64",
+		impls: []impl{{name: "uringfs batch", run: func(d time.Duration) (float64, time.Duration, time.Duration, error) {
+			return batchReads(64, 4096, d)
+		}}},
+	})
+}
+
+// batchReads reads random blocks from one goroutine through ReadBatch,
+// depth at a time.
+func batchReads(depth, size int, d time.Duration) (float64, time.Duration, time.Duration, error) {
+	path, err := hotFile()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	f, err := uringfs.Open(path)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer f.Close()
+	blocks := fileSize() / int64(size)
+	reqs := make([]uringfs.Request, depth)
+	for i := range reqs {
+		reqs[i].Buf = make([]byte, size)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ops float64
+	start, cpu0 := time.Now(), selfCPU()
+	for time.Since(start) < d {
+		for i := range reqs {
+			reqs[i].Off = rng.Int64N(blocks) * int64(size)
+		}
+		if err := f.ReadBatch(reqs, depth); err != nil {
+			return 0, 0, 0, err
+		}
+		for i := range reqs {
+			if reqs[i].Err != nil || reqs[i].N != size {
+				return 0, 0, 0, fmt.Errorf("batch read at %d: %d bytes, %v", reqs[i].Off, reqs[i].N, reqs[i].Err)
+			}
+		}
+		ops += float64(depth)
+	}
+	return ops, selfCPU() - cpu0, time.Since(start), nil
+}
