@@ -2,10 +2,13 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +17,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"golang.org/x/sys/unix"
 
 	"github.com/uring-go/uring/internal/testutil"
 )
@@ -364,6 +369,218 @@ func TestOnCloseReset(t *testing.T) {
 			}
 			if err != nil && !strings.Contains(err.Error(), "read") {
 				t.Errorf("OnClose error %q does not name the read, as gnet's does", err)
+			}
+		})
+	}
+}
+
+// wakeHandler exercises the concurrency-safe Conn methods: a goroutine
+// started in OnTraffic calls Wake, AsyncWritev and finally
+// CloseWithCallback, each callback reporting on the loop.
+type wakeHandler struct {
+	gnet.BuiltinEventEngine
+	wg     sync.WaitGroup
+	events chan string
+}
+
+func (h *wakeHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	if c.InboundBuffered() == 0 {
+		h.events <- "woken"
+		return gnet.None
+	}
+	b, _ := c.Next(-1)
+	cmd := string(b)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		cb := func(what string) gnet.AsyncCallback {
+			return func(_ gnet.Conn, err error) error {
+				h.events <- fmt.Sprintf("%s:%v", what, err)
+				return nil
+			}
+		}
+		var err error
+		switch cmd {
+		case "wake":
+			err = c.Wake(cb("wake"))
+		case "writev":
+			err = c.AsyncWritev([][]byte{[]byte("a"), []byte("bc"), []byte("def")}, cb("writev"))
+		case "close":
+			err = c.CloseWithCallback(cb("close"))
+		}
+		if err != nil {
+			h.events <- "error:" + err.Error()
+		}
+	}()
+	return gnet.None
+}
+
+func TestWakeWritevCloseWithCallback(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			h := &wakeHandler{events: make(chan string, 16)}
+			s := serve(t, r, "tcp", h)
+			c := s.dial(t)
+			next := func() string {
+				select {
+				case e := <-h.events:
+					return e
+				case <-time.After(10 * time.Second):
+					t.Fatal("no event")
+					return ""
+				}
+			}
+			c.Write([]byte("wake"))
+			if a, b := next(), next(); a != "woken" || b != "wake:<nil>" {
+				t.Errorf("Wake: events %q, %q", a, b)
+			}
+			c.Write([]byte("writev"))
+			got := make([]byte, 6)
+			if _, err := io.ReadFull(c, got); err != nil || string(got) != "abcdef" {
+				t.Errorf("AsyncWritev: %q, %v", got, err)
+			}
+			if e := next(); e != "writev:<nil>" {
+				t.Errorf("AsyncWritev callback: %q", e)
+			}
+			c.Write([]byte("close"))
+			if e := next(); e != "close:<nil>" {
+				t.Errorf("CloseWithCallback callback: %q", e)
+			}
+			if n, err := c.Read(got); err != io.EOF {
+				t.Errorf("read after CloseWithCallback: %d, %v; want EOF", n, err)
+			}
+			h.wg.Wait()
+		})
+	}
+}
+
+// loopHandler records which event loop each connection landed on.
+type loopHandler struct {
+	echoHandler
+	mu    sync.Mutex
+	loops map[gnet.EventLoop]int
+}
+
+func (h *loopHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	h.mu.Lock()
+	h.loops[c.EventLoop()]++
+	h.mu.Unlock()
+	return nil, gnet.None
+}
+
+func TestLoadBalancing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []gnet.Option
+	}{
+		{"round-robin", []gnet.Option{gnet.WithLoadBalancing(gnet.RoundRobin)}},
+		{"least-connections", []gnet.Option{gnet.WithLoadBalancing(gnet.LeastConnections)}},
+		{"source-addr-hash", []gnet.Option{gnet.WithLoadBalancing(gnet.SourceAddrHash)}},
+		{"reuse-port", []gnet.Option{gnet.WithReusePort(true), gnet.WithReuseAddr(true)}},
+		{"multicore-locked", []gnet.Option{gnet.WithMulticore(true), gnet.WithLockOSThread(true)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			h := &loopHandler{echoHandler: *newEcho(), loops: map[gnet.EventLoop]int{}}
+			opts := append([]gnet.Option{gnet.WithNumEventLoop(4), gnet.WithTCPKeepAlive(time.Minute),
+				gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithSocketRecvBuffer(1 << 16), gnet.WithSocketSendBuffer(1 << 16)}, tc.opts...)
+			if tc.name == "multicore-locked" {
+				opts = tc.opts
+			}
+			e, addr := startOwn(t, h, defaultConfig, opts...)
+			var cs []net.Conn
+			for i := range 40 {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				msg := []byte{byte(i)}
+				if got := exchange(t, c, msg); got[0] != byte(i) {
+					t.Fatal("echo differs")
+				}
+				cs = append(cs, c)
+			}
+			if n := e.CountConnections(); n != 40 {
+				t.Errorf("CountConnections = %d, want 40", n)
+			}
+			h.mu.Lock()
+			used := len(h.loops)
+			h.mu.Unlock()
+			t.Logf("%d loops used: %v", used, h.loops)
+			switch tc.name {
+			case "round-robin", "least-connections":
+				if used != e.NumEventLoop() {
+					t.Errorf("%d of %d loops used", used, e.NumEventLoop())
+				}
+			}
+		})
+	}
+}
+
+func TestEngineHandle(t *testing.T) {
+	testutil.CheckFDs(t)
+	h := newEcho()
+	addr := "tcp://127.0.0.1:" + strconv.Itoa(freePort(t))
+	e, err := Start(h, addr, gnet.WithLogger(quietLogger{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := Lookup(addr); !ok || got != e {
+		t.Fatal("Lookup does not find the running engine")
+	}
+	fd, err := e.Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	unix.Close(fd)
+	if err != nil || sa.(*unix.SockaddrInet4).Port != e.Addr().(*net.TCPAddr).Port {
+		t.Errorf("Dup'd listener: %v, %v; Addr %v", sa, err, e.Addr())
+	}
+	c, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, c, []byte("x"))
+	if n := e.CountConnections(); n != 1 {
+		t.Errorf("CountConnections = %d, want 1", n)
+	}
+	if err := Stop(context.Background(), addr); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := e.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.CountConnections(); n != -1 {
+		t.Errorf("CountConnections after shutdown = %d, want -1", n)
+	}
+	if err := e.Stop(context.Background()); !errors.Is(err, errorx.ErrEngineInShutdown) {
+		t.Errorf("second Stop: %v", err)
+	}
+	if err := Stop(context.Background(), addr); !errors.Is(err, errorx.ErrEngineInShutdown) {
+		t.Errorf("Stop of a stopped address: %v", err)
+	}
+	if _, ok := Lookup(addr); ok {
+		t.Error("Lookup finds a stopped engine")
+	}
+}
+
+// bootShutdown returns Shutdown from OnBoot.
+type bootShutdown struct{ gnet.BuiltinEventEngine }
+
+func (bootShutdown) OnBoot(gnet.Engine) gnet.Action { return gnet.Shutdown }
+
+func TestOnBootShutdown(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			addr := "tcp://127.0.0.1:" + strconv.Itoa(freePort(t))
+			if err := r.run(&bootShutdown{}, addr, gnet.WithLogger(quietLogger{})); err != nil {
+				t.Errorf("Run: %v, want nil", err)
 			}
 		})
 	}

@@ -25,6 +25,7 @@ import (
 func startOwn(t testing.TB, h gnet.EventHandler, cfg config, opts ...gnet.Option) (*Engine, string) {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	opts = append([]gnet.Option{gnet.WithLogger(quietLogger{})}, opts...)
 	e, err := start(h, "tcp://"+addr, cfg, opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,7 @@ func serve(t testing.TB, r runner, network string, h gnet.EventHandler, opts ...
 		s.addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
 		s.protoAddr = "tcp://" + s.addr
 	}
+	opts = append([]gnet.Option{gnet.WithLogger(quietLogger{})}, opts...)
 	go func() { s.errc <- r.run(h, s.protoAddr, opts...) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
