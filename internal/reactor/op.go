@@ -239,6 +239,11 @@ func (s *shard) drainLocked(self *Op) {
 	}
 }
 
+// reapForever is reap for the process-wide executor, which is never
+// closed: its own name lets leak checks tell these goroutines, which live
+// as long as the process by design, from a private executor's.
+func (s *shard) reapForever() { s.reap() }
+
 // reap is the shard's reaper: it sleeps in the netpoller until the kernel
 // signals the eventfd, then collects completions.
 func (s *shard) reap() {

@@ -58,6 +58,10 @@ type shard struct {
 
 // New creates an executor with its rings and reaper goroutines.
 func New(cfg Config) (*Executor, error) {
+	return newExecutor(cfg, false)
+}
+
+func newExecutor(cfg Config, forever bool) (*Executor, error) {
 	n := cfg.Shards
 	if n <= 0 {
 		n = min(runtime.GOMAXPROCS(0), 4)
@@ -77,7 +81,11 @@ func New(cfg Config) (*Executor, error) {
 	}
 	for _, s := range e.shards {
 		e.wg.Add(1)
-		go s.reap()
+		if forever {
+			go s.reapForever()
+		} else {
+			go s.reap()
+		}
 	}
 	return e, nil
 }
@@ -118,7 +126,7 @@ var (
 // It is never closed.
 func Default() (*Executor, error) {
 	defaultOnce.Do(func() {
-		defaultExec, defaultErr = New(Config{})
+		defaultExec, defaultErr = newExecutor(Config{}, true)
 	})
 	return defaultExec, defaultErr
 }

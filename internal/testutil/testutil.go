@@ -20,10 +20,12 @@ func Main(m *testing.M, opts ...goleak.Option) {
 	goleak.VerifyTestMain(m, append(opts, ignoreInit...)...)
 }
 
-// ignoreInit lists goroutines that packages start in their init, once per
-// process, and never stop: not leaks of any test. gnet v2 creates a
-// package-level ants goroutine pool with two housekeeping goroutines.
+// ignoreInit lists goroutines that live as long as the process by design,
+// not leaks of any test: the reapers of the process-wide executor
+// (reactor.Default), and gnet v2's package-level ants goroutine pool,
+// created in its init.
 var ignoreInit = []goleak.Option{
+	goleak.IgnoreAnyFunction("github.com/uring-go/uring/internal/reactor.(*shard).reapForever"),
 	goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
 	goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
 }
