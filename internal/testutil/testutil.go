@@ -44,6 +44,9 @@ func OpenFDs(tb testing.TB) int {
 
 // CheckFDs records the process's open fd count and registers a cleanup that
 // fails the test if the count has not returned to it when the test ends.
+// The process-wide executor (reactor.Default) keeps its ring and eventfd
+// fds open for good: a package whose code uses it should create it in
+// TestMain, before any test records a baseline.
 // Closing is sometimes completed by the kernel asynchronously (an io_uring
 // ring's fd, for example), so the cleanup gives it a moment.
 func CheckFDs(tb testing.TB) {
