@@ -25,13 +25,15 @@
 #   VMTEST_LOG          full console log (default /tmp/vmtest.log)
 #   VMTEST_ACCEL        qemu accelerator (default tcg: no KVM needed)
 #   VMTEST_APPEND       extra kernel command line
+#   VMTEST_DISK_GB      size of the sparse ext4 disk behind /tmp (default 8)
+#   VMTEST_TMPFS        if set, no disk: /tmp and /var/tmp are tmpfs
 #   VMTEST_VERBOSE      if set, print every package's whole test output
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 mod=$(cd "$here/../.." && pwd)
 cd "$mod"
-export PATH="$PATH:/usr/local/go/bin"
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 
 pkgs=${VMTEST_PKGS:-./...}
 cache=${VMTEST_CACHE:-${HOME:-/root}/.cache/uring-vmtest}
@@ -46,13 +48,13 @@ die() { echo "vmtest: $*" >&2; exit 1; }
 
 t0=$(date +%s)
 
-# Tools: qemu and cpio from Debian.
-if ! command -v qemu-system-x86_64 >/dev/null || ! command -v cpio >/dev/null; then
-	say "installing qemu-system-x86 and cpio"
-	command -v apt-get >/dev/null || die "qemu-system-x86_64 and cpio are missing and there is no apt-get to install them"
+# Tools: qemu, cpio and mkfs.ext4 from Debian.
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v cpio >/dev/null || ! command -v mkfs.ext4 >/dev/null; then
+	say "installing qemu-system-x86, cpio and e2fsprogs"
+	command -v apt-get >/dev/null || die "qemu-system-x86_64, cpio or mkfs.ext4 is missing and there is no apt-get to install them"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >/dev/null
-	apt-get install -y -qq qemu-system-x86 cpio >/dev/null
+	apt-get install -y -qq qemu-system-x86 cpio e2fsprogs >/dev/null
 fi
 
 # Kernel: the image package the metapackage depends on, fetched once with
@@ -121,6 +123,17 @@ echo 'hosts: files dns' >"$root/etc/nsswitch.conf"
 echo 'root:x:0:0:root:/tmp:/bin/false' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 
+# A scratch ext4 disk for /tmp and /var/tmp (sparse: only what the tests
+# write takes space).
+disk=()
+if [ -z "${VMTEST_TMPFS:-}" ]; then
+	truncate -s "${VMTEST_DISK_GB:-8}G" "$work/disk.img"
+	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$work/disk.img"
+	disk=(-drive "file=$work/disk.img,if=none,id=scratch,format=raw,cache=unsafe"
+		-device nvme,drive=scratch,serial=vmtest)
+	: >"$root/vmtest/disk"
+fi
+
 # Uncompressed: the kernel unpacks it faster than it would inflate it
 # under emulation.
 initrd=$work/initrd.cpio
@@ -134,6 +147,7 @@ set +e
 timeout -k 10 "$vm_timeout" qemu-system-x86_64 \
 	-accel "$accel" -cpu max -smp 2 -m 4096 \
 	-nodefaults -no-user-config -display none -serial stdio -no-reboot \
+	"${disk[@]}" \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 quiet mitigations=off ${VMTEST_APPEND:-}" \
 	</dev/null 2>&1 | tr -d '\r' | tee "$log" | sed -n '/vmtest: kernel/,$p'
