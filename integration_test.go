@@ -317,4 +317,3 @@ func TestUringfsFileOverUringnet(t *testing.T) {
 		}
 	})
 }
-
