@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,12 +41,20 @@ func runEchoServerChild(server, addr string) int {
 		fmt.Println("error:", err)
 		return 1
 	}
+	if path := os.Getenv("SERVER_CPUPROFILE"); path != "" {
+		// A profile of the server alone, for finding where its time goes.
+		f, err := os.Create(path)
+		if err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	fmt.Println(ln.Addr())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	go func() { <-sig; ln.Close() }()
 	if os.Getenv("PROTO") == "http" {
-		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "Hello, World!")
 		}))
 		return 0
@@ -53,7 +62,7 @@ func runEchoServerChild(server, addr string) int {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			return 0
+			break
 		}
 		go func() {
 			defer c.Close()
@@ -69,6 +78,7 @@ func runEchoServerChild(server, addr string) int {
 			}
 		}()
 	}
+	return 0
 }
 
 // childServer is a running server child.

@@ -70,6 +70,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (*Con
 	if err := checkNetwork(network); err != nil {
 		return nil, dialErr(nil, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, dialErr(nil, err)
+	}
 	addrs, err := resolveDial(ctx, network, address)
 	if err != nil {
 		return nil, dialErr(nil, err)

@@ -1,0 +1,48 @@
+package uringnet_test
+
+import (
+	"io"
+	"log"
+	"net/http"
+
+	"github.com/uring-go/uring/uringnet"
+)
+
+// Serving net/http on io_uring takes one changed line: the listener.
+func ExampleListen() {
+	ln, err := uringnet.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
+		log.Fatal(err)
+	}
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello from io_uring\n")
+	}))
+}
+
+// An echo server with a goroutine per connection, as with package net.
+func ExampleListener_Accept() {
+	ln, err := uringnet.Listen("tcp", "127.0.0.1:7000")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			io.Copy(c, c)
+		}()
+	}
+}
+
+func ExampleDial() {
+	c, err := uringnet.Dial("tcp", "127.0.0.1:7000")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "ping")
+}
