@@ -94,8 +94,9 @@ while read -r ip dir; do
 	rel=${dir#"$mod"}
 	rel=${rel#/}
 	rel=${rel:-.}
+	[ -n "$dir" ] || rel=$ip
 	bin=/vmtest/bin/$(echo "$rel" | tr '/.' '__').test
-	if ! CGO_ENABLED=0 go test -c -o "$root$bin" "$ip" 2>"$work/build.err"; then
+	if ! CGO_ENABLED=0 go test -c -o "$root$bin" "$ip" >"$work/build.err" 2>&1; then
 		say "BUILD FAIL $rel"
 		sed 's/^/  | /' "$work/build.err"
 		build_failed+=("$rel")
@@ -108,7 +109,9 @@ while read -r ip dir; do
 	[ -d "$dir/testdata" ] && cp -r "$dir/testdata" "$root/src/$rel/"
 	printf '%s\t%s\n' "$rel" "$bin" >>"$root/vmtest/pkgs"
 	n=$((n + 1))
-done < <(CGO_ENABLED=0 go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}' $pkgs)
+# go list -e: a package that does not even parse is listed too and fails
+# to build above, instead of being silently left out.
+done < <(CGO_ENABLED=0 go list -e -f '{{if or .TestGoFiles .XTestGoFiles .Error}}{{.ImportPath}} {{.Dir}}{{end}}' $pkgs)
 [ "$n" -gt 0 ] || die "no test binary built"
 
 printf '%s\n' "$@" >"$root/vmtest/args"
