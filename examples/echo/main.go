@@ -10,6 +10,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,13 +21,33 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
+	"github.com/panjf2000/gnet/v2"
 	"github.com/uring-go/uring/uringnet"
 )
 
-// runEngine serves in engine mode; it is replaced once the engine exists.
-var runEngine = func(addr string, stop <-chan os.Signal) error {
-	return errors.New("engine mode is not available yet")
+// echoHandler is a gnet v2 event handler, the same one gnet.Run would take.
+type echoHandler struct{ gnet.BuiltinEventEngine }
+
+func (*echoHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	c.Write(b)
+	return gnet.None
+}
+
+// runEngine serves with the gnet-compatible engine until a signal
+// arrives, then stops it.
+func runEngine(addr string, stop <-chan os.Signal) error {
+	eng, err := uringnet.Start(&echoHandler{}, "tcp://"+addr, gnet.WithMulticore(true))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("echo: listening on %s (engine, %d event loops)\n", eng.Addr(), eng.NumEventLoop())
+	<-stop
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return eng.Stop(ctx)
 }
 
 func main() {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -30,82 +29,72 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestEchoCommand builds the command, runs it on a free port, echoes
-// through it and stops it with each signal.
+// TestEchoCommand builds the command, runs it in each mode on a free
+// port, echoes through it and stops it with each signal.
 func TestEchoCommand(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "echo")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
-			addr := freePort(t)
-			cmd := exec.Command(bin, "-addr", addr)
-			out, _ := cmd.StdoutPipe()
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			r := bufio.NewReader(out)
-			line, err := r.ReadString('\n')
-			if err != nil || !strings.Contains(line, addr) {
-				t.Fatalf("first line %q, %v; want the listening address %s", line, err, addr)
-			}
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			for i := 0; i < 20; i++ {
-				msg := fmt.Sprintf("message %d %s", i, strings.Repeat("x", i*500))
-				if _, err := io.WriteString(c, msg); err != nil {
+	for _, mode := range []string{"conn", "engine"} {
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+			t.Run(mode+"/"+sig.String(), func(t *testing.T) {
+				addr := freePort(t)
+				cmd := exec.Command(bin, "-mode", mode, "-addr", addr)
+				out, _ := cmd.StdoutPipe()
+				cmd.Stderr = os.Stderr
+				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
-				got := make([]byte, len(msg))
-				c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
-					t.Fatalf("echo of message %d: %v", i, err)
+				defer cmd.Process.Kill()
+				r := bufio.NewReader(out)
+				line, err := r.ReadString('\n')
+				if err != nil || !strings.Contains(line, addr) {
+					t.Fatalf("first line %q, %v; want the listening address %s", line, err, addr)
 				}
-			}
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			go io.Copy(io.Discard, r)
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
+				c, err := net.Dial("tcp", addr)
 				if err != nil {
-					t.Fatalf("after %v: %v, want exit status 0", sig, err)
+					t.Fatal(err)
 				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("still running 10s after %v", sig)
-			}
-			// The connection was closed by the server.
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			if _, err := c.Read(make([]byte, 1)); err == nil {
-				t.Fatal("connection still open after the server exited")
-			}
-		})
+				defer c.Close()
+				for i := 0; i < 20; i++ {
+					msg := fmt.Sprintf("message %d %s", i, strings.Repeat("x", i*500))
+					if _, err := io.WriteString(c, msg); err != nil {
+						t.Fatal(err)
+					}
+					got := make([]byte, len(msg))
+					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+						t.Fatalf("echo of message %d: %v", i, err)
+					}
+				}
+				if err := cmd.Process.Signal(sig); err != nil {
+					t.Fatal(err)
+				}
+				go io.Copy(io.Discard, r)
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatalf("after %v: %v, want exit status 0", sig, err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("still running 10s after %v", sig)
+				}
+				// The connection was closed by the server.
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := c.Read(make([]byte, 1)); err == nil {
+					t.Fatal("connection still open after the server exited")
+				}
+			})
+		}
 	}
 }
 
-func TestEngineModeNotYet(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "echo")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	// Until the engine exists the command reports that and fails; once
-	// it exists it serves until stopped.
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, "-mode", "engine", "-addr", freePort(t)).CombinedOutput()
-	switch {
-	case ctx.Err() != nil:
-		// Still serving after 5s: engine mode works.
-	case err != nil && strings.Contains(string(out), "engine mode is not available yet"):
-	default:
-		t.Fatalf("engine mode: %v\n%s", err, out)
+func TestUnknownMode(t *testing.T) {
+	out, err := exec.Command("go", "run", ".", "-mode", "bogus").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `unknown -mode "bogus"`) {
+		t.Fatalf("-mode bogus: %v\n%s", err, out)
 	}
 }
