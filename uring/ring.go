@@ -312,24 +312,22 @@ func (r *Ring[T]) needFlush() bool {
 }
 
 // Wait submits any queued operations, then blocks until a completion is
-// ready and returns it. It returns ErrNoActiveOps if nothing is in flight.
+// ready and returns it. Submitting and waiting take one io_uring_enter
+// call. It returns ErrNoActiveOps if nothing is in flight.
 func (r *Ring[T]) Wait() (Completion[T], error) {
 	if r.closed {
 		return Completion[T]{}, ErrClosed
 	}
-	if r.r.Unflushed() > 0 {
-		if _, err := r.submit(0, 0); err != nil && err != syscall.EBUSY {
-			return Completion[T]{}, err
-		}
-	}
 	for {
-		if c, ok := r.peek(); ok {
-			return c, nil
+		if r.r.Unflushed() == 0 {
+			if c, ok := r.peek(); ok {
+				return c, nil
+			}
+			if r.active == 0 {
+				return Completion[T]{}, ErrNoActiveOps
+			}
 		}
-		if r.active == 0 {
-			return Completion[T]{}, ErrNoActiveOps
-		}
-		if _, err := r.submit(1, ring.IORING_ENTER_GETEVENTS); err != nil && err != syscall.EINTR && err != syscall.EBUSY {
+		if err := r.enterWait(-1); err != nil {
 			return Completion[T]{}, err
 		}
 	}
@@ -344,35 +342,75 @@ func (r *Ring[T]) WaitTimeout(d time.Duration) (Completion[T], bool, error) {
 	if !r.extArg {
 		return Completion[T]{}, false, errExtArg
 	}
-	if r.r.Unflushed() > 0 {
-		if _, err := r.submit(0, 0); err != nil && err != syscall.EBUSY {
-			return Completion[T]{}, false, err
-		}
-	}
 	deadline := time.Now().Add(d)
 	for {
-		if c, ok := r.peek(); ok {
-			return c, true, nil
+		if r.r.Unflushed() == 0 {
+			if c, ok := r.peek(); ok {
+				return c, true, nil
+			}
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
+			if r.r.Unflushed() > 0 {
+				if _, err := r.submit(0, 0); err != nil {
+					return Completion[T]{}, false, err
+				}
+			}
 			return Completion[T]{}, false, nil
 		}
-		ts := ring.Timespec{Sec: int64(left / time.Second), Nsec: int64(left % time.Second)}
-		arg := ring.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
-		pending := r.r.Flush()
-		if r.sqpoll {
-			pending = 0
-		}
-		r.stats.enters++
-		_, err := ring.Enter(r.r.Fd, pending, 1, ring.IORING_ENTER_GETEVENTS|ring.IORING_ENTER_EXT_ARG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
-		runtime.KeepAlive(&ts)
-		switch err {
-		case nil, syscall.ETIME, syscall.EINTR, syscall.EBUSY:
-		default:
+		if err := r.enterWait(left); err != nil {
 			return Completion[T]{}, false, err
 		}
 	}
+}
+
+// SubmitAndWait submits the queued operations and waits until at least one
+// completion is ready, or timeout passes (a negative timeout waits without
+// limit), in a single io_uring_enter call: the step of an event loop.
+// Collect the completions with Peek. It returns how many operations were
+// submitted; a timeout is not an error.
+func (r *Ring[T]) SubmitAndWait(timeout time.Duration) (int, error) {
+	if r.closed {
+		return 0, ErrClosed
+	}
+	if timeout >= 0 && !r.extArg {
+		return 0, errExtArg
+	}
+	n := int(r.r.Unflushed())
+	return n, r.enterWait(timeout)
+}
+
+// enterWait flushes and submits what is queued and waits for one
+// completion, for at most timeout if it is not negative. Interruptions,
+// timeouts and EBUSY (the kernel wants completions reaped first) are not
+// errors: the caller looks at the CQ again either way.
+func (r *Ring[T]) enterWait(timeout time.Duration) error {
+	r.r.PublishCQ()
+	queued := r.r.Unflushed()
+	pending := r.r.Flush()
+	r.stats.submitted += uint64(queued)
+	flags := uint32(ring.IORING_ENTER_GETEVENTS)
+	if r.sqpoll {
+		pending = 0
+		if r.r.SQFlags()&ring.IORING_SQ_NEED_WAKEUP != 0 {
+			flags |= ring.IORING_ENTER_SQ_WAKEUP
+		}
+	}
+	r.stats.enters++
+	var err error
+	if timeout >= 0 {
+		ts := ring.Timespec{Sec: int64(timeout / time.Second), Nsec: int64(timeout % time.Second)}
+		arg := ring.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
+		_, err = ring.Enter(r.r.Fd, pending, 1, flags|ring.IORING_ENTER_EXT_ARG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+		runtime.KeepAlive(&ts)
+	} else {
+		_, err = ring.Enter(r.r.Fd, pending, 1, flags, nil, 0)
+	}
+	switch err {
+	case nil, syscall.ETIME, syscall.EINTR, syscall.EBUSY, syscall.EAGAIN:
+		return nil
+	}
+	return err
 }
 
 var errExtArg = &UnsupportedFeatureError{Feature: "timed wait (IORING_FEAT_EXT_ARG)", Since: "5.11"}

@@ -146,3 +146,39 @@ func TestSQPoll(t *testing.T) {
 		time.Sleep(30 * time.Millisecond)
 	}
 }
+
+// SubmitAndWait hands over what is queued and waits in one system call;
+// with a timeout and nothing completing it returns after the timeout.
+func TestSubmitAndWait(t *testing.T) {
+	r := newRing[int](t, 8)
+	rfd, wfd := pipe(t)
+	buf := make([]byte, 1)
+	r.Read(rfd, buf, 0, 1)
+	before := r.Stats().Enters
+	start := time.Now()
+	n, err := r.SubmitAndWait(20 * time.Millisecond)
+	if err != nil || n != 1 {
+		t.Fatalf("SubmitAndWait = %d, %v", n, err)
+	}
+	if time.Since(start) < 20*time.Millisecond {
+		t.Fatal("returned before the timeout with nothing complete")
+	}
+	if got := r.Stats().Enters - before; got != 1 {
+		t.Fatalf("%d enters, want 1", got)
+	}
+	if _, ok, _ := r.Peek(); ok {
+		t.Fatal("a completion with no data written")
+	}
+	r.Noop(2)
+	if n, err := r.SubmitAndWait(-1); err != nil || n != 1 {
+		t.Fatalf("SubmitAndWait(-1) = %d, %v", n, err)
+	}
+	if c, ok, _ := r.Peek(); !ok || c.Data != 2 {
+		t.Fatalf("Peek = %+v %v", c, ok)
+	}
+	unixWrite(wfd, "x")
+	c := wait(t, r)
+	if c.Data != 1 || c.Result != 1 {
+		t.Fatalf("read: %+v", c)
+	}
+}

@@ -246,21 +246,10 @@ func (l *loop) serve() error {
 // enter submits everything queued and waits for at least one completion
 // (or the timeout, if not negative) in a single io_uring_enter call.
 func (l *loop) enter(timeout time.Duration) error {
-	pending := uint32(l.ring.Flush())
-	var err error
-	if timeout >= 0 {
-		ts := ring.Timespec{Sec: int64(timeout / time.Second), Nsec: int64(timeout % time.Second)}
-		arg := ring.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
-		_, err = ring.Enter(l.ring.Fd(), pending, 1, ring.IORING_ENTER_GETEVENTS|ring.IORING_ENTER_EXT_ARG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
-		runtime.KeepAlive(&ts)
-	} else {
-		_, err = ring.Enter(l.ring.Fd(), pending, 1, ring.IORING_ENTER_GETEVENTS, nil, 0)
+	if _, err := l.ring.SubmitAndWait(timeout); err != nil {
+		return fmt.Errorf("engine: event loop %d: io_uring_enter: %w", l.idx, os.NewSyscallError("io_uring_enter", err))
 	}
-	switch err {
-	case nil, syscall.EINTR, syscall.ETIME, syscall.EBUSY, syscall.EAGAIN:
-		return nil
-	}
-	return fmt.Errorf("engine: event loop %d: io_uring_enter: %w", l.idx, os.NewSyscallError("io_uring_enter", err))
+	return nil
 }
 
 // drain handles the completions that are ready, at most a CQ's worth so
