@@ -21,7 +21,9 @@
 // operation's last completion has been collected by Wait or Peek. The caller
 // must not reuse or modify a buffer before then; a ring may be closed only
 // when no operation is active, so Go memory is never released while the
-// kernel may still write to it.
+// kernel may still write to it. For the same reason a ring that is never
+// closed is never freed: always Close a ring once its operations are
+// collected.
 //
 // # Concurrency
 //

@@ -131,13 +131,12 @@ func (r *Ring[T]) rwvFixed(op Op, fd int, bufs [][]byte, fileOffset int64, data 
 			return Job{}, fmt.Errorf("uring: %s buffer %d is not inside the fixed buffer", op, i)
 		}
 	}
-	iov := make([]unix.Iovec, len(bufs))
 	sqe, s, j, err := r.prep(op, data)
 	if err != nil {
 		return j, err
 	}
+	iov := s.iovecs(len(bufs))
 	pinIovecs(s, iov, bufs)
-	s.keep = iov
 	s.buf = r.fixed
 	sqe.Fd = int32(fd)
 	if len(iov) > 0 {

@@ -83,13 +83,12 @@ func (r *Ring[T]) rwv(op Op, fd int, bufs [][]byte, offset int64, flags RWFlags,
 	if r.closed {
 		return Job{}, ErrClosed
 	}
-	iov := make([]unix.Iovec, len(bufs))
 	sqe, s, j, err := r.prep(op, data)
 	if err != nil {
 		return j, err
 	}
+	iov := s.iovecs(len(bufs))
 	pinIovecs(s, iov, bufs)
-	s.keep = iov
 	sqe.Fd = int32(fd)
 	if len(iov) > 0 {
 		sqe.Addr = ptr(&iov[0])

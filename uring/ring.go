@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/uring-go/uring/internal/ring"
+	"golang.org/x/sys/unix"
 )
 
 // Ring is an io_uring instance whose operations carry user data of type T.
@@ -50,6 +51,17 @@ type slot[T any] struct {
 	// pinned is set by operations that pin, so that the common
 	// operation that pins nothing skips Unpin.
 	pinned bool
+	// iov is the slot's iovec array, kept across uses so that vectored
+	// operations do not allocate one per call.
+	iov []unix.Iovec
+}
+
+// iovecs returns the slot's iovec array resized to n.
+func (s *slot[T]) iovecs(n int) []unix.Iovec {
+	if cap(s.iov) < n {
+		s.iov = make([]unix.Iovec, n)
+	}
+	return s.iov[:n]
 }
 
 // Job identifies a queued operation, for Cancel and SetSQEFlags. The zero
@@ -165,6 +177,8 @@ func (r *Ring[T]) release(idx uint32) {
 	if s.pinned {
 		s.pin.Unpin()
 		s.pinned = false
+		// Drop the iovecs' references to the buffers.
+		clear(s.iov[:cap(s.iov)])
 	}
 	s.inUse = false
 	r.free = append(r.free, idx)
@@ -455,6 +469,7 @@ func (r *Ring[T]) Close() error {
 		return &ActiveOpsError{Active: r.active}
 	}
 	r.closed = true
+	liveRings.Delete(r)
 	err := r.r.Close()
 	r.fixed = nil
 	r.fixedPin.Unpin()

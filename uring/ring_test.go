@@ -53,6 +53,21 @@ func pipe(t *testing.T) (rfd, wfd int) {
 	return p[0], p[1]
 }
 
+// nbpipe is pipe with O_NONBLOCK, which lets io_uring complete a read or
+// write inline or wait with a poll. A blocking pipe's I/O goes to io-wq
+// worker threads on older kernels (6.1), which behaves differently: there
+// the operation is not done within Submit, and Linux may cancel it if it
+// cannot start a worker.
+func nbpipe(t *testing.T) (rfd, wfd int) {
+	t.Helper()
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	return p[0], p[1]
+}
+
 func TestQueueDepthZeroRejected(t *testing.T) {
 	for _, d := range []int{0, -1, 1 << 20} {
 		if r, err := New[int](d); err == nil {

@@ -3,6 +3,7 @@ package uring
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -105,8 +106,16 @@ func New[T any](queueDepth int, opts ...Option) (*Ring[T], error) {
 		rr.Close()
 		return nil, err
 	}
+	liveRings.Store(r, struct{}{})
 	return r, nil
 }
+
+// liveRings holds every ring from New until Close. The kernel may write
+// into memory an operation handed it for as long as the ring is open, so a
+// ring dropped without Close must not be collected with that memory: it
+// and everything its slots keep alive stay reachable, leaked rather than
+// freed under the kernel. (Close refuses while operations are active.)
+var liveRings sync.Map
 
 // QueueDepth returns the number of submission queue entries the kernel
 // allocated.

@@ -35,7 +35,7 @@ func TestGCStressVectored(t *testing.T) {
 	type end struct{ r, w int }
 	ends := make([]end, pipes)
 	for i := range ends {
-		ends[i].r, ends[i].w = pipe(t)
+		ends[i].r, ends[i].w = nbpipe(t)
 	}
 	bufsFor := func(p, i int) [][]byte {
 		// Buffers made fresh each round and dropped by this function, so
@@ -109,6 +109,20 @@ func TestNoAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per noop+write+read round", allocs)
+	}
+	bufs := [][]byte{msg[:3], msg[3:]}
+	rbufs := [][]byte{buf[:5], buf[5:]}
+	allocs = testing.AllocsPerRun(1000, func() {
+		r.Writev(wfd, bufs, 0, 1)
+		r.Readv(rfd, rbufs, 0, 2)
+		for range 2 {
+			if c, err := r.Wait(); err != nil || c.Result != 8 {
+				t.Fatalf("%+v %v", c, err)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per writev+readv round", allocs)
 	}
 }
 

@@ -38,7 +38,7 @@ func TestCancelBlockedRead(t *testing.T) {
 // is refused at once.
 func TestCancelCompleted(t *testing.T) {
 	r := newRing[string](t, 4)
-	rfd, wfd := pipe(t)
+	rfd, wfd := nbpipe(t)
 	unix.Write(wfd, []byte("x"))
 	read, _ := r.Read(rfd, make([]byte, 1), 0, "read")
 	r.Submit()

@@ -32,6 +32,9 @@ func freePort(t *testing.T) string {
 // TestEchoCommand builds the command, runs it in each mode on a free
 // port, echoes through it and stops it with each signal.
 func TestEchoCommand(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go tool to build the command")
+	}
 	bin := filepath.Join(t.TempDir(), "echo")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -93,6 +96,9 @@ func TestEchoCommand(t *testing.T) {
 }
 
 func TestUnknownMode(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go tool to build the command")
+	}
 	out, err := exec.Command("go", "run", ".", "-mode", "bogus").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `unknown -mode "bogus"`) {
 		t.Fatalf("-mode bogus: %v\n%s", err, out)

@@ -52,12 +52,36 @@ var ignored = &Op{}
 // kernel to finish with it and returns ctx's error only if the operation
 // did not complete anyway. A non-zero deadline bounds the operation with a
 // link timeout; when it expires, Do returns os.ErrDeadlineExceeded.
+//
+// An operation the kernel cancelled on its own, before it ran, is queued
+// again: see Spurious.
 func (e *Executor) Do(ctx context.Context, key int, deadline time.Time, prep Prep) (Result, error) {
-	o, err := e.Start(key, deadline, prep)
-	if err != nil {
-		return Result{}, err
+	for attempt := 1; ; attempt++ {
+		o, err := e.Start(key, deadline, prep)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := o.Wait(ctx)
+		if !Spurious(err) || attempt == maxRequeue {
+			return res, err
+		}
+		e.requeued.Add(1)
 	}
-	return o.Wait(ctx)
+}
+
+// maxRequeue bounds how often Do queues an operation again after a
+// spurious cancellation.
+const maxRequeue = 8
+
+// Spurious reports whether err, from Wait, is a cancellation that nobody
+// asked for: ECANCELED with no Cancel, context or deadline behind it.
+// Linux cancels work it queued for an io-wq worker thread that it then
+// failed to start (seen on 6.1, where Go's preemption signals interrupt
+// the worker's creation); such an operation never ran, so running it
+// again is safe. Callers that use Start and Wait should do what Do does:
+// start it again.
+func Spurious(err error) bool {
+	return err == syscall.ECANCELED
 }
 
 // Start queues and submits an operation without waiting for it. The caller

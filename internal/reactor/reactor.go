@@ -36,9 +36,10 @@ type Config struct {
 
 // Executor runs io_uring operations for any number of goroutines.
 type Executor struct {
-	shards []*shard
-	closed atomic.Bool
-	wg     sync.WaitGroup
+	shards   []*shard
+	closed   atomic.Bool
+	wg       sync.WaitGroup
+	requeued atomic.Uint64 // operations queued again after a spurious cancel
 }
 
 type shard struct {
@@ -217,11 +218,12 @@ type Stats struct {
 	Completed uint64 // completions collected
 	Enters    uint64 // io_uring_enter calls made to submit
 	Active    int    // operations in flight now
+	Requeued  uint64 // operations queued again after the kernel cancelled them unasked
 }
 
 // Stats returns the executor's counters.
 func (e *Executor) Stats() Stats {
-	st := Stats{Shards: len(e.shards)}
+	st := Stats{Shards: len(e.shards), Requeued: e.requeued.Load()}
 	for _, s := range e.shards {
 		s.mu.Lock()
 		rs := s.r.Stats()
