@@ -200,7 +200,10 @@ func (f *File) runBatch(r *uring.Ring[int32], fixed []byte, reqs []Request, dept
 			q := &reqs[c.Data]
 			switch {
 			case c.Result < 0:
-				if errno := c.Err(); errno == syscall.EINTR {
+				// EINTR, or ECANCELED from Linux cancelling work it
+				// could not start a worker thread for (6.1): the
+				// transfer did not happen, so it is queued again.
+				if errno := c.Err(); errno == syscall.EINTR || errno == syscall.ECANCELED {
 					retry = append(retry, c.Data)
 				} else {
 					q.Err = f.wrapErr(op, errno)

@@ -146,12 +146,21 @@ func (f *File) wrapErr(op string, err error) error {
 // caller holds a reference. An operation that starts after Close marked
 // the file closed cancels itself, since Close's cancel-by-fd may have been
 // processed before it.
+//
+// An operation Linux cancelled unasked (reactor.Spurious) never ran, and
+// is started again.
 func (f *File) run(prep reactor.Prep) (int, error) {
-	o, err := f.start(prep)
-	if err != nil {
-		return 0, err
+	for attempt := 1; ; attempt++ {
+		o, err := f.start(prep)
+		if err != nil {
+			return 0, err
+		}
+		n, err := f.wait(o)
+		if reactor.Spurious(err) && attempt < 8 {
+			continue
+		}
+		return n, err
 	}
-	return f.wait(o)
 }
 
 // start starts one operation naming f's fd; the caller holds a reference
