@@ -522,6 +522,10 @@ func (l *loop) onSend(c *conn, res int32) error {
 		if !c.recvArmed {
 			l.needRearm(c)
 		}
+		if len(c.in) > 0 {
+			// Data held back while paused.
+			return l.wake(c)
+		}
 	}
 	return nil
 }
@@ -552,7 +556,16 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 	if bid, ok := cqe.BufferID(); ok {
 		if res > 0 && c.opened && !l.quiescing && !l.stopping {
 			data := l.br.Buf(bid, int(res))
-			err := l.deliver(c, data)
+			var err error
+			if c.paused {
+				// Received before the cancel of the receive took
+				// effect: keep it inbound, undelivered, so that the
+				// handler's replies cannot grow the outbound queue
+				// past the cap. It is delivered on resume.
+				c.in = append(c.in, data...)
+			} else {
+				err = l.deliver(c, data)
+			}
 			l.br.Recycle(bid)
 			if err != nil {
 				return err
