@@ -27,13 +27,19 @@ var (
 )
 
 // echoServers are the servers compared in the echo group, baseline first.
-// Each is a child process started with -serve NAME.
+// Each is a child process started with -serve NAME, or a C reference
+// program (cServers).
 var echoServers = []struct {
 	name, kind string
 }{
 	{"net", "echo-net"},
 	{"gnet", "echo-gnet"},
+	{"C liburing", "echo-c"},
 }
+
+// cServers maps server kinds to C reference programs in cref/, which print
+// their address and serve until stdin closes, as a -serve child does.
+var cServers = map[string]string{"echo-c": "echo"}
 
 func echoCases() []benchCase {
 	var cs []benchCase
@@ -64,7 +70,20 @@ func echoCases() []benchCase {
 // a warm-up, the operations the client completes in d and the server's CPU
 // time over the same window.
 func serverLoad(serverKind, loadKind string, d time.Duration, loadArgs ...string) (float64, time.Duration, time.Duration, error) {
-	srv, addr, err := child("-serve", serverKind, "-addr", "127.0.0.1:0")
+	var (
+		srv  *proc
+		addr string
+		err  error
+	)
+	if c, ok := cServers[serverKind]; ok {
+		bin, berr := cBinary(c)
+		if berr != nil {
+			return 0, 0, 0, berr
+		}
+		srv, addr, err = startProc(bin)
+	} else {
+		srv, addr, err = child("-serve", serverKind, "-addr", "127.0.0.1:0")
+	}
 	if err != nil {
 		return 0, 0, 0, err
 	}

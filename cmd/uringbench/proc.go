@@ -86,8 +86,14 @@ func child(args ...string) (*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(self, args...)
-	if _, _, separate := cpus(); separate && args[0] == "-serve" {
+	return startProc(self, args...)
+}
+
+// startProc starts a program that speaks the child protocol: this one in a
+// child role, or a C reference server.
+func startProc(path string, args ...string) (*proc, string, error) {
+	cmd := exec.Command(path, args...)
+	if _, _, separate := cpus(); separate && len(args) > 0 && args[0] == "-serve" {
 		// A server is pinned to one CPU right after it starts; give it
 		// the GOMAXPROCS a Go program started on one CPU would pick, so
 		// that two Ps do not time-slice one CPU.
