@@ -48,9 +48,17 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) > maxRW {
 		b = b[:maxRW]
 	}
-	res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-		return r.Recv(fd.sysfd, b, 0, o)
-	})
+	var (
+		res reactor.Result
+		err error
+	)
+	if fd.raw != nil {
+		res, err = fd.dontWait(&fd.rio, b)
+	} else {
+		res, err = fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			return r.Recv(fd.sysfd, b, 0, o)
+		})
+	}
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
 	}
@@ -79,11 +87,19 @@ func (c *Conn) Write(b []byte) (int, error) {
 	nn := 0
 	for nn < len(b) {
 		chunk := b[nn:min(len(b), nn+maxRW)]
-		res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-			// MSG_NOSIGNAL: a send to a peer that has gone fails with
-			// EPIPE instead of raising SIGPIPE.
-			return r.Send(fd.sysfd, chunk, unix.MSG_NOSIGNAL, o)
-		})
+		var (
+			res reactor.Result
+			err error
+		)
+		if fd.raw != nil {
+			res, err = fd.dontWait(&fd.wio, chunk)
+		} else {
+			res, err = fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+				// MSG_NOSIGNAL: a send to a peer that has gone fails
+				// with EPIPE instead of raising SIGPIPE.
+				return r.Send(fd.sysfd, chunk, unix.MSG_NOSIGNAL, o)
+			})
+		}
 		if err != nil {
 			return nn, fd.opError("write", "write", err)
 		}

@@ -23,6 +23,12 @@ type pollCtx struct {
 	err      error // nil, os.ErrDeadlineExceeded or net.ErrClosed; non-nil iff done is closed
 	deadline time.Time
 	timer    *time.Timer
+
+	// mirror, if set, gives every deadline to the runtime netpoller
+	// too (an *os.File's SetReadDeadline or SetWriteDeadline), where
+	// reads and writes wait; close gives it one in the past to wake
+	// them.
+	mirror func(time.Time) error
 }
 
 func (p *pollCtx) init() { p.done = make(chan struct{}) }
@@ -79,6 +85,9 @@ func (p *pollCtx) setDeadline(t time.Time) {
 		return
 	}
 	p.deadline = t
+	if p.mirror != nil {
+		p.mirror(t)
+	}
 	if p.err == os.ErrDeadlineExceeded {
 		// Re-arm: operations from now on wait on a fresh channel.
 		p.err = nil
@@ -115,12 +124,18 @@ func (p *pollCtx) expire() {
 	p.mu.Unlock()
 }
 
+// pastDeadline is a deadline that has always passed.
+var pastDeadline = time.Unix(1, 0)
+
 // close wakes every pending operation for good.
 func (p *pollCtx) close() {
 	p.mu.Lock()
 	p.fireLocked(net.ErrClosed)
 	if p.timer != nil {
 		p.timer.Stop()
+	}
+	if p.mirror != nil {
+		p.mirror(pastDeadline)
 	}
 	p.mu.Unlock()
 }

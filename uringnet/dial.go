@@ -161,6 +161,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 	if ra := remoteAddr(sysfd); ra != nil {
 		fd.raddr = ra
 	}
+	fd.attachPoller()
 	ok = true
 	return &Conn{fd: fd}, nil
 }

@@ -34,6 +34,17 @@ type netFD struct {
 	rd, wr   pollCtx
 	rmu, wmu sync.Mutex // one reader and one writer at a time, as in net
 
+	// file, for a connected socket, registers the fd with the runtime
+	// netpoller, where reads and writes that would block wait (see
+	// doc.go), and raw is its RawConn. The file owns the fd: the last
+	// decref closes the fd through it. file is nil for listeners; raw is
+	// nil also if the netpoller would not take the fd, and reads and
+	// writes then wait inside io_uring.
+	file *os.File
+	raw  syscall.RawConn
+	rio  ioDir
+	wio  ioDir
+
 	// onClose runs after the last reference is dropped, before close(2).
 	onClose func()
 }
@@ -66,7 +77,13 @@ func (fd *netFD) decref() {
 		if fd.onClose != nil {
 			fd.onClose()
 		}
-		unix.Close(fd.sysfd)
+		if fd.file != nil {
+			// No operation holds the file now, so this closes the fd
+			// at once (and takes it out of the netpoller).
+			fd.file.Close()
+		} else {
+			unix.Close(fd.sysfd)
+		}
 		close(fd.closed)
 	}
 }

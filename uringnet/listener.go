@@ -364,6 +364,7 @@ func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
 		}
 	}
 	fd := newFD(lfd.e, sysfd, lfd.family, lfd.net)
+	fd.attachPoller()
 	fd.laddr = localAddr(sysfd)
 	if peer != nil {
 		if sa, err := peer.Sockaddr(); err == nil {

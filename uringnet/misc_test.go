@@ -89,7 +89,7 @@ func TestSyscallConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Read with the callback protocol: the first call finds nothing
-	// (EAGAIN), then the wait through io_uring lets it see the data.
+	// (EAGAIN), then the wait for readiness lets it see the data.
 	go func() {
 		time.Sleep(20 * time.Millisecond)
 		c.Write([]byte("raw"))

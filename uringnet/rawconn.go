@@ -5,8 +5,9 @@ import (
 	"syscall"
 )
 
-// rawConn is a syscall.RawConn over a socket whose waits for readiness go
-// through io_uring poll operations.
+// rawConn is a syscall.RawConn over a socket. A connection's waits for
+// readiness go through the runtime netpoller, as its reads and writes
+// do; a listener's through io_uring poll operations.
 type rawConn struct {
 	fd *netFD
 }
@@ -40,6 +41,12 @@ func (rc *rawConn) Read(f func(fd uintptr) (done bool)) error {
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
+	if fd.raw != nil {
+		if err := fd.raw.Read(f); err != nil {
+			return fd.opError("raw-read", "", waitErr(&fd.rd, err))
+		}
+		return nil
+	}
 	for {
 		if err := fd.rd.check(); err != nil {
 			return fd.opError("raw-read", "", err)
@@ -63,6 +70,12 @@ func (rc *rawConn) Write(f func(fd uintptr) (done bool)) error {
 	defer fd.decref()
 	fd.wmu.Lock()
 	defer fd.wmu.Unlock()
+	if fd.raw != nil {
+		if err := fd.raw.Write(f); err != nil {
+			return fd.opError("raw-write", "", waitErr(&fd.wr, err))
+		}
+		return nil
+	}
 	for {
 		if err := fd.wr.check(); err != nil {
 			return fd.opError("raw-write", "", err)

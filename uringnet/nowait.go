@@ -1,0 +1,153 @@
+package uringnet
+
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
+)
+
+// ioDir is one direction of a connected socket's I/O: a recv or send
+// submitted with MSG_DONTWAIT, so that io_uring completes it with EAGAIN
+// instead of arming a poll of its own, and the goroutine then waits for
+// readiness in the runtime netpoller, as package net does. Its fields
+// are the arguments and results of the attempt in progress, which the
+// direction's mutex (rmu or wmu) makes one at a time; prep and try are
+// made once per connection so that an attempt allocates nothing.
+type ioDir struct {
+	fd    *netFD
+	p     *pollCtx
+	buf   []byte
+	flags int
+	send  bool
+
+	res reactor.Result
+	err error
+
+	prep reactor.Prep
+	try  func(uintptr) bool
+}
+
+func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
+	d.fd, d.p, d.send = fd, p, send
+	d.flags = unix.MSG_DONTWAIT
+	if send {
+		// A send to a peer that has gone fails with EPIPE instead of
+		// raising SIGPIPE.
+		d.flags |= unix.MSG_NOSIGNAL
+	}
+	d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		if d.send {
+			return r.Send(d.fd.sysfd, d.buf, d.flags, o)
+		}
+		return r.Recv(d.fd.sysfd, d.buf, d.flags, o)
+	}
+	d.try = d.attempt
+}
+
+// attempt runs the operation once through the executor. It returns false
+// when the socket was not ready (EAGAIN), for the netpoller to wait and
+// call it again, and true with res and err set otherwise.
+func (d *ioDir) attempt(uintptr) bool {
+	for {
+		o, err := d.fd.e.Start(d.fd.sysfd, time.Time{}, d.prep)
+		if err == nil {
+			// The kernel completes a MSG_DONTWAIT operation during
+			// the submitting enter, so this normally returns at once;
+			// waiting on p still lets a deadline or Close stop it
+			// where the kernel parks it anyway (kernels that ignore
+			// MSG_DONTWAIT for io_uring).
+			d.res, err = o.Wait(d.p)
+		}
+		if errno, ok := err.(syscall.Errno); ok {
+			switch errno {
+			case syscall.EAGAIN:
+				return false
+			case syscall.EINTR:
+				continue
+			}
+		}
+		d.err = err
+		return true
+	}
+}
+
+// attachPoller registers a connected socket with the runtime netpoller
+// and makes its reads and writes wait there. Sockets that cannot be
+// registered keep waiting inside io_uring.
+func (fd *netFD) attachPoller() {
+	f := os.NewFile(uintptr(fd.sysfd), "uringnet-"+fd.net)
+	if f == nil {
+		return
+	}
+	// From here on the file owns the fd, registered or not: dropping it
+	// would let its cleanup close the fd under us.
+	fd.file = f
+	// SetDeadline fails for a file the netpoller does not watch.
+	if f.SetDeadline(time.Time{}) != nil {
+		return
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	fd.raw = raw
+	fd.rio.init(fd, &fd.rd, false)
+	fd.wio.init(fd, &fd.wr, true)
+	fd.rd.mirror = f.SetReadDeadline
+	fd.wr.mirror = f.SetWriteDeadline
+}
+
+// dontWait runs d's operation on buf, waiting in the netpoller while the
+// socket is not ready. Errors are net.ErrClosed, os.ErrDeadlineExceeded,
+// a syscall.Errno or an executor error.
+func (fd *netFD) dontWait(d *ioDir, buf []byte) (reactor.Result, error) {
+	for {
+		d.buf = buf
+		d.res, d.err = reactor.Result{}, nil
+		var err error
+		if d.send {
+			err = fd.raw.Write(d.try)
+		} else {
+			err = fd.raw.Read(d.try)
+		}
+		d.buf = nil
+		res, oerr := d.res, d.err
+		d.err = nil
+		if err != nil {
+			return reactor.Result{}, waitErr(d.p, err)
+		}
+		if oerr == nil {
+			return res, nil
+		}
+		if oerr == reactor.ErrCanceled || oerr == os.ErrDeadlineExceeded || oerr == net.ErrClosed || oerr == syscall.ECANCELED {
+			// Stopped inside io_uring (see attempt): say why, or go
+			// again if the deadline has moved since.
+			if perr := d.p.check(); perr != nil {
+				return reactor.Result{}, perr
+			}
+			if oerr != syscall.ECANCELED {
+				continue
+			}
+		}
+		return res, oerr
+	}
+}
+
+// waitErr is the error of a wait in the netpoller, which ends by the
+// direction's deadline; Close wakes it with a past one, and p tells the
+// two apart.
+func waitErr(p *pollCtx, err error) error {
+	switch {
+	case p.Err() == net.ErrClosed, errors.Is(err, os.ErrClosed):
+		return net.ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return os.ErrDeadlineExceeded
+	}
+	return err
+}

@@ -1,0 +1,146 @@
+package uringnet
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/testutil"
+	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
+)
+
+// TestDontWaitCompletesWithEAGAIN checks the kernel behaviour reads and
+// writes rely on: a recv or send with MSG_DONTWAIT that would block
+// completes at once with EAGAIN instead of arming a poll inside io_uring.
+// An armed poll would leave the operation pending until the link timeout.
+func TestDontWaitCompletesWithEAGAIN(t *testing.T) {
+	ln := listenLocal(t, "tcp", ListenConfig{})
+	client, server := pair(t, ln)
+	e, err := reactor.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sysfd := server.fd.sysfd
+	buf := make([]byte, 64)
+	res, err := e.Do(t.Context(), sysfd, time.Now().Add(5*time.Second), func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return r.Recv(sysfd, buf, unix.MSG_DONTWAIT, o)
+	})
+	if err != syscall.EAGAIN {
+		t.Fatalf("recv on an empty socket: res %d, err %v; want EAGAIN", res.Res, err)
+	}
+	// Fill the client's send buffer (the server does not read) until a
+	// send would block.
+	csysfd := client.fd.sysfd
+	big := make([]byte, 1<<20)
+	for i := 0; ; i++ {
+		if i > 1000 {
+			t.Fatal("send never filled the socket buffer")
+		}
+		res, err = e.Do(t.Context(), csysfd, time.Now().Add(5*time.Second), func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			return r.Send(csysfd, big, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, o)
+		})
+		if err == syscall.EAGAIN {
+			break
+		}
+		if err != nil {
+			t.Fatalf("send: res %d, err %v; want a count or EAGAIN", res.Res, err)
+		}
+	}
+}
+
+// TestConnsWaitInNetpoller checks that connected sockets, accepted and
+// dialed, TCP and Unix, take the MSG_DONTWAIT path.
+func TestConnsWaitInNetpoller(t *testing.T) {
+	for _, network := range networks {
+		t.Run(network, func(t *testing.T) {
+			ln := listenLocal(t, network, ListenConfig{})
+			c, s := pair(t, ln)
+			if c.fd.raw == nil || s.fd.raw == nil {
+				t.Fatalf("dialed conn in netpoller: %v, accepted: %v; want both", c.fd.raw != nil, s.fd.raw != nil)
+			}
+			if ln.fd.file != nil {
+				t.Fatal("listener has an *os.File; accepts run on io_uring")
+			}
+		})
+	}
+}
+
+// TestCloseClosesFdOnce checks that a conn's fd has exactly one owner:
+// an fd closed twice (by Close and again by a forgotten *os.File's
+// cleanup) would close whatever file reused the number.
+func TestCloseClosesFdOnce(t *testing.T) {
+	testutil.CheckFDs(t)
+	ln := listenLocal(t, "tcp", ListenConfig{})
+	var files []*os.File
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for range 20 {
+		// Not pair: its cleanup would keep the conns reachable.
+		c, err := Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			c.Close()
+			t.Fatal(err)
+		}
+		c.Close()
+		s.Close()
+		// These take the numbers just freed.
+		for range 2 {
+			f, err := os.Open(os.DevNull)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, f)
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
+	for _, f := range files {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			t.Fatalf("file opened after closing conns: fstat(%d): %v; a conn's fd was closed twice", f.Fd(), err)
+		}
+	}
+}
+
+// TestWriteDeadlineLosesNoBytes stops a blocked Write with a deadline:
+// the count it returns is exactly what the peer receives.
+func TestWriteDeadlineLosesNoBytes(t *testing.T) {
+	ln := listenLocal(t, "tcp", ListenConfig{})
+	c, s := pair(t, ln)
+	c.SetWriteBuffer(8192)
+	s.SetReadBuffer(8192)
+	src := bytes.Repeat([]byte("0123456789abcdef"), 1<<18)
+	c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	n, err := c.Write(src)
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Write past its deadline: %d, %v; want os.ErrDeadlineExceeded", n, err)
+	}
+	if n <= 0 || n >= len(src) {
+		t.Fatalf("Write wrote %d of %d bytes before its deadline; want a part", n, len(src))
+	}
+	c.CloseWrite()
+	got, err := io.ReadAll(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, src[:n]) {
+		t.Fatalf("peer read %d bytes, want the %d the Write reported", len(got), n)
+	}
+}
