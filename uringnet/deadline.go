@@ -17,12 +17,18 @@ import (
 // The channel is replaced only after it was closed by a deadline and the
 // deadline is moved again, so an operation that picked up the old channel
 // returns and re-checks the state.
+//
+// The channel and the deadline's timer are made only once something
+// waits on Done: a connection's reads and writes wait in the netpoller
+// instead (see mirror), and net/http moves deadlines several times per
+// request, so setting a deadline nobody waits on here only records it.
 type pollCtx struct {
 	mu       sync.Mutex
-	done     chan struct{}
-	err      error // nil, os.ErrDeadlineExceeded or net.ErrClosed; non-nil iff done is closed
+	done     chan struct{} // nil until Done is called; then closed iff err != nil
+	err      error         // nil, os.ErrDeadlineExceeded or net.ErrClosed
 	deadline time.Time
-	timer    *time.Timer
+	// timer, while done is not nil, fires at or before the deadline.
+	timer *time.Timer
 
 	// mirror, if set, gives every deadline to the runtime netpoller
 	// too (an *os.File's SetReadDeadline or SetWriteDeadline), where
@@ -31,7 +37,13 @@ type pollCtx struct {
 	mirror func(time.Time) error
 }
 
-func (p *pollCtx) init() { p.done = make(chan struct{}) }
+// closedChan is Done's answer once the state has fired before anyone
+// asked for a channel.
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // Deadline is part of context.Context; the deadline is enforced through
 // Done instead, since it can move while an operation waits.
@@ -40,9 +52,21 @@ func (p *pollCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 // Done is part of context.Context.
 func (p *pollCtx) Done() <-chan struct{} {
 	p.mu.Lock()
-	d := p.done
-	p.mu.Unlock()
-	return d
+	defer p.mu.Unlock()
+	if p.err == nil && !p.deadline.IsZero() {
+		if d := time.Until(p.deadline); d <= 0 {
+			p.fireLocked(os.ErrDeadlineExceeded)
+		} else if p.done == nil {
+			p.armLocked(d)
+		}
+	}
+	if p.err != nil && p.done == nil {
+		return closedChan
+	}
+	if p.done == nil {
+		p.done = make(chan struct{})
+	}
+	return p.done
 }
 
 // Err is part of context.Context.
@@ -70,10 +94,18 @@ func (p *pollCtx) check() error {
 }
 
 func (p *pollCtx) fireLocked(err error) {
-	if p.err == nil {
+	if p.err == nil && p.done != nil {
 		close(p.done)
 	}
 	p.err = err
+}
+
+func (p *pollCtx) armLocked(d time.Duration) {
+	if p.timer == nil {
+		p.timer = time.AfterFunc(d, p.expire)
+	} else {
+		p.timer.Reset(d)
+	}
 }
 
 // setDeadline sets the deadline for future and pending operations. A zero
@@ -91,7 +123,7 @@ func (p *pollCtx) setDeadline(t time.Time) {
 	if p.err == os.ErrDeadlineExceeded {
 		// Re-arm: operations from now on wait on a fresh channel.
 		p.err = nil
-		p.done = make(chan struct{})
+		p.done = nil
 	}
 	if t.IsZero() {
 		if p.timer != nil {
@@ -99,19 +131,18 @@ func (p *pollCtx) setDeadline(t time.Time) {
 		}
 		return
 	}
-	d := time.Until(t)
-	if d <= 0 {
-		if p.timer != nil {
-			p.timer.Stop()
-		}
-		p.fireLocked(os.ErrDeadlineExceeded)
+	if p.done == nil {
+		// Nothing waits on Done: check and Done see the deadline.
 		return
 	}
-	if p.timer == nil {
-		p.timer = time.AfterFunc(d, p.expire)
-	} else {
-		p.timer.Reset(d)
+	if d := time.Until(t); d > 0 {
+		p.armLocked(d)
+		return
 	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.fireLocked(os.ErrDeadlineExceeded)
 }
 
 // expire runs from the timer. A timer left over from an earlier deadline

@@ -52,8 +52,6 @@ type netFD struct {
 func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
 	fd := &netFD{e: e, sysfd: sysfd, family: family, net: network, closed: make(chan struct{})}
 	fd.refs.Store(1)
-	fd.rd.init()
-	fd.wr.init()
 	return fd
 }
 

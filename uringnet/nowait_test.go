@@ -144,3 +144,103 @@ func TestWriteDeadlineLosesNoBytes(t *testing.T) {
 		t.Fatalf("peer read %d bytes, want the %d the Write reported", len(got), n)
 	}
 }
+
+// TestIoUringWaits runs conns whose reads and writes wait inside
+// io_uring (as they do where the netpoller will not take the fd, and as
+// splice and accept always do) through deadlines and Close.
+func TestIoUringWaits(t *testing.T) {
+	detached := func(t *testing.T) (c, s *Conn) {
+		ln := listenLocal(t, "tcp", ListenConfig{})
+		c, s = pair(t, ln)
+		for _, x := range []*Conn{c, s} {
+			x.fd.raw = nil
+			x.fd.rd.mirror, x.fd.wr.mirror = nil, nil
+		}
+		return c, s
+	}
+	t.Run("deadline", func(t *testing.T) {
+		_, s := detached(t)
+		s.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+		if _, err := s.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read past its deadline: %v", err)
+		}
+	})
+	t.Run("set while blocked", func(t *testing.T) {
+		c, s := detached(t)
+		errc := make(chan error, 1)
+		go func() { _, err := s.Read(make([]byte, 4)); errc <- err }()
+		time.Sleep(20 * time.Millisecond)
+		// The read waits with no deadline: setting one must arm it.
+		s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read given a deadline while blocked: %v", err)
+		}
+		// Moved far off while blocked: the read waits for data.
+		s.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+		buf := make([]byte, 4)
+		go func() { _, err := io.ReadFull(s, buf); errc <- err }()
+		s.SetReadDeadline(time.Now().Add(time.Hour))
+		time.Sleep(60 * time.Millisecond)
+		c.Write([]byte("ping"))
+		if err := <-errc; err != nil || string(buf) != "ping" {
+			t.Fatalf("Read after the deadline was extended = %q, %v", buf, err)
+		}
+	})
+	t.Run("past deadline then cleared", func(t *testing.T) {
+		c, s := detached(t)
+		errc := make(chan error, 1)
+		go func() { _, err := s.Read(make([]byte, 10)); errc <- err }()
+		time.Sleep(20 * time.Millisecond)
+		s.SetReadDeadline(pastDeadline)
+		if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read woken by a past deadline: %v", err)
+		}
+		c.Write([]byte("after"))
+		s.SetReadDeadline(time.Time{})
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(s, buf); err != nil || string(buf) != "after" {
+			t.Fatalf("Read after clearing the deadline = %q, %v", buf, err)
+		}
+	})
+	t.Run("close", func(t *testing.T) {
+		c, _ := detached(t)
+		c.SetWriteBuffer(4096)
+		readErr, writeErr := make(chan error, 1), make(chan error, 1)
+		go func() { _, err := c.Read(make([]byte, 10)); readErr <- err }()
+		go func() { _, err := c.Write(make([]byte, 16<<20)); writeErr <- err }()
+		time.Sleep(30 * time.Millisecond)
+		c.Close()
+		for what, ch := range map[string]chan error{"Read": readErr, "Write": writeErr} {
+			if err := <-ch; !errors.Is(err, net.ErrClosed) {
+				t.Errorf("%s after Close: %v, want net.ErrClosed", what, err)
+			}
+		}
+	})
+	t.Run("no bytes lost", func(t *testing.T) {
+		c, s := detached(t)
+		const total = 256 << 10
+		src := make([]byte, total)
+		for i := range src {
+			src[i] = byte(i * 7)
+		}
+		go func() {
+			for off := 0; off < total; off += 997 {
+				c.Write(src[off:min(total, off+997)])
+			}
+		}()
+		var got bytes.Buffer
+		buf := make([]byte, 1500)
+		stop := time.Now().Add(20 * time.Second)
+		for i := 0; got.Len() < total && time.Now().Before(stop); i++ {
+			s.SetReadDeadline(time.Now().Add(time.Duration(i%50) * time.Microsecond))
+			n, err := s.Read(buf)
+			got.Write(buf[:n])
+			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("Read: %v", err)
+			}
+		}
+		if !bytes.Equal(got.Bytes(), src) {
+			t.Fatalf("read %d bytes, want %d equal to what was written", got.Len(), total)
+		}
+	})
+}
