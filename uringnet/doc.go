@@ -23,13 +23,18 @@
 // waits for readiness in the runtime netpoller (the socket is registered
 // with it through an *os.File, which owns the fd) and submits again, as
 // package net retries its read(2). Letting io_uring wait was measured to
-// cost 2 to 3.9 times net's server CPU per echo round trip (one CPU,
-// GOMAXPROCS=1, cmd/uringbench): when data arrived the kernel queued task
-// work to the thread that had submitted, which re-issued the recv while
-// the receive path on the other CPU held the socket lock (over half the
-// server's time spinning on it), and the completion then went eventfd,
-// netpoller, reaper goroutine, channel, parked goroutine. Waiting in the
-// netpoller brought it to 0.95 to 1.3 times net's.
+// cost 3 to 4 times net's server CPU per echo round trip (cmd/uringbench:
+// server on one CPU with GOMAXPROCS=1, 100 and 1000 conns, 64 B and
+// 4 KiB): when data arrived the kernel queued task work to the thread
+// that had submitted, which re-issued the recv while the receive path on
+// the other CPU held the socket lock (over half the server's time spent
+// spinning on it), and the completion then went eventfd, netpoller,
+// reaper goroutine, channel, parked goroutine. Waiting in the netpoller
+// brought it to 1.1 to 1.4 times net's, and net/http hello-world from
+// 1.7 to 1.15 times. What remains is that an io_uring_enter carrying one
+// recv or send costs more than the read(2) or write(2) net makes; with
+// one P nothing runs while it is in the kernel, so there is nothing to
+// combine it with.
 //
 // # Semantics
 //
