@@ -180,6 +180,56 @@ func benchEcho(b *testing.B, server string, conns, size int) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "server-ns/rt")
 }
 
+// BenchmarkConnChurn measures short connections: 16 clients each dial,
+// exchange one byte and close, over and over. b.N is the number of
+// connections; the metric that matters is the server's CPU time per
+// connection (accept, a read, a write, the EOF read and close).
+func BenchmarkConnChurn(b *testing.B) {
+	for _, server := range []string{"net", "uring"} {
+		b.Run(server, func(b *testing.B) {
+			s := startServer(b, server, "echo")
+			const clients = 16
+			b.ResetTimer()
+			cpu0 := s.cpu(b)
+			t0 := time.Now()
+			var wg sync.WaitGroup
+			for i := range clients {
+				k := b.N / clients
+				if i < b.N%clients {
+					k++
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var one [1]byte
+					for range k {
+						c, err := net.Dial("tcp", s.addr)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						_, err = c.Write(one[:])
+						if err == nil {
+							_, err = io.ReadFull(c, one[:])
+						}
+						c.Close()
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			el := time.Since(t0)
+			cpu := s.cpu(b) - cpu0
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/el.Seconds(), "conn/s")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "server-ns/conn")
+		})
+	}
+}
+
 // pingPong runs n round trips spread over the connections.
 func pingPong(b *testing.B, cs []net.Conn, size, n int) {
 	var wg sync.WaitGroup
