@@ -32,6 +32,7 @@ var (
 	flagSVG   = flag.String("svg", "", "draw a chart of the ratios to this SVG file")
 	flagRuns  = flag.Int("runs", 3, "runs per case; the median is reported")
 	flagDur   = flag.Duration("duration", 2*time.Second, "measured time per run")
+	flagFrom  = flag.String("from", "", "print the table (and -svg chart) of an earlier -json file instead of measuring")
 
 	// Child-process roles; not for direct use.
 	flagServe = flag.String("serve", "", "internal: run a benchmark server of this kind")
@@ -96,6 +97,13 @@ func main() {
 		}
 		return
 	}
+	if *flagFrom != "" {
+		if err := replay(*flagFrom); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *flagShort {
 		*flagDur = 300 * time.Millisecond
 		*flagRuns = 1
@@ -155,10 +163,7 @@ func main() {
 	ratios(results)
 	printTable(os.Stdout, results)
 	if *flagJSON != "" {
-		b, _ := json.MarshalIndent(struct {
-			Machine string   `json:"machine"`
-			Results []Result `json:"results"`
-		}{machine(), results}, "", "  ")
+		b, _ := json.MarshalIndent(report{machine(), *flagRuns, results}, "", "  ")
 		if err := os.WriteFile(*flagJSON, append(b, '\n'), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "uringbench:", err)
 			os.Exit(1)
@@ -170,6 +175,34 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// report is the -json file.
+type report struct {
+	Machine string   `json:"machine"`
+	Runs    int      `json:"runs"`
+	Results []Result `json:"results"`
+}
+
+// replay prints the table of a -json file and draws its chart.
+func replay(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if rep.Runs > 0 {
+		*flagRuns = rep.Runs
+	}
+	machineOverride = rep.Machine
+	printTable(os.Stdout, rep.Results)
+	if *flagSVG != "" {
+		return os.WriteFile(*flagSVG, chart(rep.Results), 0o644)
+	}
+	return nil
 }
 
 func progress(done, total int, start time.Time, what string) {

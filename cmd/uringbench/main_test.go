@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +90,30 @@ func TestMedian(t *testing.T) {
 		if got := median(tc.in); got != tc.want {
 			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
+	}
+}
+
+// A -json file read back with -from gives the same table and a chart.
+func TestReplay(t *testing.T) {
+	dir := t.TempDir()
+	rs := []Result{
+		{Group: "ring", Case: "noop", Impl: "C", Baseline: true, OpsPerS: 10, CPUNsOp: 100, Runs: 3},
+		{Group: "ring", Case: "noop", Impl: "Go", OpsPerS: 9, CPUNsOp: 110, Runs: 3, Speedup: 0.9, CPURatio: 1.1},
+	}
+	b, _ := json.Marshal(report{"test machine", 3, rs})
+	in := filepath.Join(dir, "in.json")
+	os.WriteFile(in, b, 0o644)
+	svg := filepath.Join(dir, "out.svg")
+	*flagSVG = svg
+	defer func() { *flagSVG = "" }()
+	if err := replay(in); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.ReadFile(svg)
+	if err != nil || !strings.Contains(string(out), "ring / noop: Go") {
+		t.Fatalf("chart: %v\n%s", err, out)
+	}
+	if err := replay(filepath.Join(dir, "missing.json")); err == nil {
+		t.Fatal("replay of a missing file succeeded")
 	}
 }

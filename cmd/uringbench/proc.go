@@ -158,7 +158,13 @@ func raiseFileLimit() {
 	}
 }
 
+// machineOverride, when set, is the machine an earlier run was made on.
+var machineOverride string
+
 func machine() string {
+	if machineOverride != "" {
+		return machineOverride
+	}
 	model := "unknown CPU"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
