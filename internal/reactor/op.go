@@ -234,6 +234,10 @@ func (s *shard) drainLocked(self *Op) {
 	for {
 		c, ok, err := s.r.Peek()
 		if err != nil || !ok {
+			if s.drained != nil && s.r.ActiveOps() == 0 {
+				close(s.drained)
+				s.drained = nil
+			}
 			return
 		}
 		o := c.Data

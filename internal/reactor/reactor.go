@@ -49,6 +49,9 @@ type shard struct {
 	depth  uint32
 	closed bool
 
+	// drained is made by Close and closed once no operation is active.
+	drained chan struct{}
+
 	dirty   atomic.Bool // entries are published but maybe not yet submitted
 	enters  atomic.Uint64
 	enterMu sync.Mutex
@@ -139,26 +142,32 @@ func (e *Executor) Close() error {
 		return ErrClosed
 	}
 	var errs []error
-	for _, s := range e.shards {
+	drained := make([]chan struct{}, len(e.shards))
+	for i, s := range e.shards {
 		s.mu.Lock()
 		s.closed = true
+		drained[i] = make(chan struct{})
+		s.drained = drained[i]
 		if s.r.ActiveOps() > 0 {
 			s.cancelAllLocked()
 		}
+		if s.drained != nil && s.r.ActiveOps() == 0 {
+			close(s.drained)
+			s.drained = nil
+		}
 		s.mu.Unlock()
 	}
-	// Wait for the kernel to finish with cancelled operations; their
-	// goroutines are woken by the reapers, which are still running.
-	deadline := time.Now().Add(10 * time.Second)
-	for _, s := range e.shards {
-		for {
-			s.mu.Lock()
-			active := s.r.ActiveOps()
-			s.mu.Unlock()
-			if active == 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(time.Millisecond)
+	// Wait for the kernel to finish with the cancelled operations: the
+	// reapers, still running, collect their completions and wake their
+	// goroutines, and the last one closes drained. An operation the
+	// kernel cannot cancel keeps its ring open (Close then reports it)
+	// rather than free memory it may still write.
+	timeout := time.NewTimer(10 * time.Second)
+	defer timeout.Stop()
+	for _, d := range drained {
+		select {
+		case <-d:
+		case <-timeout.C:
 		}
 	}
 	for _, s := range e.shards {
