@@ -340,13 +340,25 @@ func echoClient(ctx context.Context, f failer, addr string, id int) {
 	}
 }
 
-// startHTTPServer serves /blob (a body of n pattern bytes) and /sum
-// (checks a posted body against its pattern) on a uringnet listener.
+// startHTTPServer serves patternMux on a uringnet listener.
 func startHTTPServer(t *testing.T, f failer) (*http.Server, string) {
 	ln, err := uringnet.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
+	mux := patternMux()
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != http.ErrServerClosed {
+			f.fail("http Serve: %v", err)
+		}
+	}()
+	return srv, ln.Addr().String()
+}
+
+// patternMux serves /blob (a body of n pattern bytes) and /sum (checks a
+// posted body against its pattern and answers with its length).
+func patternMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /blob", func(w http.ResponseWriter, r *http.Request) {
 		seed, _ := strconv.ParseUint(r.FormValue("seed"), 10, 64)
@@ -383,13 +395,7 @@ func startHTTPServer(t *testing.T, f failer) (*http.Server, string) {
 		}
 		fmt.Fprintf(w, "%d", off)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != http.ErrServerClosed {
-			f.fail("http Serve: %v", err)
-		}
-	}()
-	return srv, ln.Addr().String()
+	return mux
 }
 
 // httpClient makes keep-alive requests: small and large GETs whose bodies
