@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"github.com/uring-go/uring/internal/testutil"
 	"github.com/uring-go/uring/uringfs"
 	"github.com/uring-go/uring/uringnet"
@@ -119,12 +121,23 @@ func TestSoak(t *testing.T) {
 
 	stopEcho := startEchoServer(t, f)
 	echoAddr := stopEcho.addr
+	eng, err := uringnet.Start(&gnetEcho{}, "tcp://127.0.0.1:0", gnet.WithMulticore(true), gnet.WithLogger(quietLogger{f}))
+	if err != nil {
+		t.Fatalf("uringnet.Start: %v", err)
+	}
+	gnetAddr := eng.Addr().String()
 	httpSrv, httpAddr := startHTTPServer(t, f)
 	files := makeFiles(t, f)
 
 	var wg sync.WaitGroup
 	for i := range echoClients {
-		wg.Go(func() { echoClient(ctx, f, echoAddr, i) })
+		// One client in four talks to the gnet engine, the rest to the
+		// conn-per-goroutine server.
+		addr := echoAddr
+		if i%4 == 2 {
+			addr = gnetAddr
+		}
+		wg.Go(func() { echoClient(ctx, f, addr, i) })
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: httpIdleConn, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -161,6 +174,9 @@ func TestSoak(t *testing.T) {
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := httpSrv.Shutdown(sctx); err != nil {
 		f.fail("http Shutdown: %v", err)
+	}
+	if err := eng.Stop(sctx); err != nil {
+		f.fail("engine Stop: %v", err)
 	}
 	scancel()
 	stopEcho.stop()
@@ -218,6 +234,27 @@ func maxOf(s []int64) int64 {
 	}
 	return m
 }
+
+// gnetEcho is a gnet v2 echo handler, run by uringnet.Start.
+type gnetEcho struct{ gnet.BuiltinEventEngine }
+
+func (*gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	c.Write(b)
+	return gnet.None
+}
+
+// quietLogger drops gnet's informational lines and fails the test on its
+// errors.
+type quietLogger struct{ f failer }
+
+func (quietLogger) Debugf(string, ...any)            {}
+func (quietLogger) Infof(string, ...any)             {}
+func (quietLogger) Warnf(string, ...any)             {}
+func (l quietLogger) Errorf(format string, a ...any) { l.f.fail("gnet engine: "+format, a...) }
+func (l quietLogger) Fatalf(format string, a ...any) { l.f.fail("gnet engine: "+format, a...) }
+
+var _ logging.Logger = quietLogger{}
 
 // echoServer is a uringnet listener whose conns echo everything back.
 type echoServer struct {
