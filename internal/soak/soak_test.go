@@ -38,6 +38,8 @@ const (
 	echoMsgsPerConn = 200
 	echoMaxMsg      = 64 << 10
 
+	echoStall = 30 * time.Second // a message not echoed by then is a stall
+
 	httpClients  = 16
 	httpMaxBlob  = 2 << 20
 	httpMaxPost  = 1 << 20
@@ -64,6 +66,8 @@ type soakStats struct {
 	httpGets, httpPosts, httpBytes       atomic.Int64
 	fileWrites, fileReads, batchReads    atomic.Int64
 	fileReopens, fileBytesRead, failures atomic.Int64
+
+	dumpOnce sync.Once
 }
 
 // failer reports errors from any goroutine, the first few in full.
@@ -75,6 +79,30 @@ type failer struct {
 func (f failer) fail(format string, args ...any) {
 	if f.stats.failures.Add(1) <= 20 {
 		f.t.Errorf(format, args...)
+	}
+}
+
+// stalled records every goroutine's stack, once per run, when an operation
+// has timed out: a stall is rare and the stacks at that moment are what
+// shows where it hangs. They go to a file, whose name is logged, because
+// they run to hundreds of kilobytes.
+func (f failer) stalled(what string) {
+	f.stats.dumpOnce.Do(func() {
+		fh, err := os.CreateTemp("", "soak-stall-*.txt")
+		if err != nil {
+			f.t.Logf("%s stalled; could not save the goroutine stacks: %v", what, err)
+			return
+		}
+		pprof.Lookup("goroutine").WriteTo(fh, 2)
+		fh.Close()
+		f.t.Logf("%s stalled; every goroutine's stack at that moment is in %s", what, fh.Name())
+	})
+}
+
+func (f failer) stalledIfTimeout(what string, err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		f.stalled(what)
 	}
 }
 
@@ -342,7 +370,7 @@ func echoClient(ctx context.Context, f failer, addr string, id int) {
 			return
 		}
 		f.stats.echoConns.Add(1)
-		c.SetDeadline(time.Now().Add(30 * time.Second))
+		c.SetDeadline(time.Now().Add(echoStall))
 		seed := uint64(id)<<32 | uint64(conn)
 		var off int64
 		nmsg := 1 + rng.IntN(echoMsgsPerConn)
@@ -353,11 +381,17 @@ func echoClient(ctx context.Context, f failer, addr string, id int) {
 			}
 			fill(out[:n], seed, off)
 			if _, err := c.Write(out[:n]); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					f.stalled(fmt.Sprintf("echo client %d (%v to %v)", id, c.LocalAddr(), c.RemoteAddr()))
+				}
 				f.fail("echo client %d: Write: %v", id, err)
 				c.Close()
 				return
 			}
 			if _, err := io.ReadFull(c, in[:n]); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					f.stalled(fmt.Sprintf("echo client %d (%v to %v)", id, c.LocalAddr(), c.RemoteAddr()))
+				}
 				f.fail("echo client %d: Read: %v", id, err)
 				c.Close()
 				return
@@ -451,6 +485,7 @@ func httpClient(ctx context.Context, f failer, client *http.Client, addr string,
 			}
 			resp, err := client.Get(fmt.Sprintf("http://%s/blob?seed=%d&n=%d", addr, seed, n))
 			if err != nil {
+				f.stalledIfTimeout("http client", err)
 				f.fail("http client %d: GET: %v", id, err)
 				return
 			}
@@ -467,6 +502,7 @@ func httpClient(ctx context.Context, f failer, client *http.Client, addr string,
 					break
 				}
 				if err != nil {
+					f.stalledIfTimeout("http client", err)
 					f.fail("http client %d: reading a GET body: %v", id, err)
 					resp.Body.Close()
 					return
@@ -484,6 +520,7 @@ func httpClient(ctx context.Context, f failer, client *http.Client, addr string,
 			fill(post[:n], seed, 0)
 			resp, err := client.Post(fmt.Sprintf("http://%s/sum?seed=%d", addr, seed), "application/octet-stream", bytes.NewReader(post[:n]))
 			if err != nil {
+				f.stalledIfTimeout("http client", err)
 				f.fail("http client %d: POST: %v", id, err)
 				return
 			}
