@@ -36,10 +36,17 @@ type conn struct {
 	in     []byte
 	fromIn bool
 
-	// Outbound: out[head:] is queued; a send of out[head:len at send
-	// time] is in flight while sending is set.
-	out  []byte
-	head int
+	// Outbound: zc, then out[head:], is queued. zc is a slice of
+	// provided buffer zcBid that the handler wrote back unchanged: it is
+	// sent from there, and the buffer recycled once it has gone, rather
+	// than copied into out. zc is only set while out is empty, and only
+	// while a send is in flight does out grow behind it. A send of zc, or
+	// else of out[head:len at send time], is in flight while sending is
+	// set.
+	zc    []byte
+	zcBid uint16
+	out   []byte
+	head  int
 
 	recvJob     uring.Job
 	sendJob     uring.Job
@@ -57,11 +64,35 @@ func newConn(fd int, l *loop, local, remote net.Addr, proto string) *conn {
 	return &conn{fd: fd, loop: l, localAddr: local, remoteAddr: remote, proto: proto}
 }
 
-func (c *conn) pending() int { return len(c.out) - c.head }
+func (c *conn) pending() int { return len(c.zc) + len(c.out) - c.head }
 
 func (c *conn) queueOut(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	if !c.sending {
+		if c.zc != nil {
+			c.unpinOut()
+		} else if c.head == len(c.out) && c.loop.pinnable(c, p) {
+			c.zc, c.zcBid = p, c.loop.curBid
+			c.loop.pin()
+			c.loop.markDirty(c)
+			return
+		}
+	}
 	c.out = append(c.out, p...)
 	c.loop.markDirty(c)
+}
+
+// unpinOut moves zc, not yet being sent, into out, so that what is
+// written after it goes in the same send rather than a second one.
+func (c *conn) unpinOut() {
+	if c.zc == nil || c.sending {
+		return
+	}
+	c.out = append(c.out[:0], c.zc...)
+	c.head = 0
+	c.loop.unpin(c)
 }
 
 // keepUnread saves the bytes the handler left in buf for the next
@@ -87,7 +118,18 @@ func (c *conn) keepUnread() {
 // flushDirect writes what the socket takes of the outbound buffer without
 // waiting, as gnet's close does before close(2); the rest is dropped.
 func (c *conn) flushDirect() {
-	for c.head < len(c.out) {
+	ok := true
+	for ok && len(c.zc) > 0 {
+		n, err := unix.Write(c.fd, c.zc)
+		ok = err == nil && n > 0
+		if ok {
+			c.zc = c.zc[n:]
+		}
+	}
+	if c.zc != nil {
+		c.loop.unpin(c)
+	}
+	for ok && c.head < len(c.out) {
 		n, err := unix.Write(c.fd, c.out[c.head:])
 		if err != nil || n <= 0 {
 			break
@@ -173,10 +215,9 @@ func (c *conn) Writev(bs [][]byte) (int, error) {
 	}
 	n := 0
 	for _, b := range bs {
-		c.out = append(c.out, b...)
+		c.queueOut(b)
 		n += len(b)
 	}
-	c.loop.markDirty(c)
 	return n, nil
 }
 
@@ -186,6 +227,7 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 		return 0, net.ErrClosed
 	}
 	var total int64
+	c.unpinOut()
 	for {
 		if cap(c.out)-len(c.out) < 4096 {
 			c.out = append(c.out, make([]byte, 0, 32*1024)...)

@@ -13,7 +13,8 @@
 // data arrives (an idle connection holds no read buffer), and at most one
 // send per connection in flight; what the handler writes meanwhile is
 // queued in the connection's outbound buffer and goes out in the next
-// send. Each iteration makes one io_uring_enter call that submits
+// send, which takes the bytes straight from the receive's provided buffer
+// when the handler wrote back a slice of it. Each iteration makes one io_uring_enter call that submits
 // everything queued and waits for at least one completion; an idle loop
 // sleeps in that call. There is no goroutine per connection.
 //
@@ -30,6 +31,13 @@
 //   - Conn.Write, Writev and ReadFrom inside a callback append to the
 //     outbound buffer; the bytes go out in one send after the callback
 //     returns, so OutboundBuffered counts them until the send completes.
+//   - A Write of bytes from Next or Peek, with nothing else queued, is
+//     sent straight from the provided buffer the kernel received them
+//     into, which is recycled when the send completes, instead of being
+//     copied (at most half the ring's buffers are held this way; beyond
+//     that, and for every other Write, the bytes are copied). So a
+//     handler must not modify those bytes after writing them, even
+//     within the callback; gnet copies them at once.
 //   - WithWriteBufferCap is a backpressure threshold: while a connection
 //     has more than that many bytes queued for sending, the loop stops
 //     reading from it (its multishot receive is cancelled) and resumes

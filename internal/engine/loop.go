@@ -61,6 +61,16 @@ type loop struct {
 	acceptArmed bool
 	wakeArmed   bool
 
+	// The provided buffer being delivered to OnTraffic, so that a Write
+	// of a slice of it can be sent from it (conn.zc).
+	curConn   *conn
+	curBuf    []byte
+	curBid    uint16
+	curPinned bool   // a conn's zc holds it: onRecv must not recycle it
+	pinned    int    // provided buffers held by sends
+	maxPinned int    // bound on pinned, so receives always have buffers
+	pins      uint64 // writes sent from their provided buffer; read after exit
+
 	conns []*conn
 	dirty []*conn // conns with outbound bytes and no send in flight yet
 	rearm []*conn // conns whose multishot receive must be armed again
@@ -159,6 +169,7 @@ func (l *loop) init() error {
 	if err != nil {
 		return fmt.Errorf("engine: event loop %d: %w", l.idx, err)
 	}
+	l.maxPinned = l.eng.cfg.bufRingEntries / 2
 	l.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC)
 	if err != nil {
 		return os.NewSyscallError("eventfd", err)
@@ -475,6 +486,16 @@ func (l *loop) flush() error {
 }
 
 func (l *loop) startSend(c *conn) error {
+	if c.zc != nil {
+		j, err := l.queue(func() (uring.Job, error) {
+			return l.ring.Send(c.fd, c.zc, unix.MSG_NOSIGNAL, opData{kind: opSend, c: c})
+		})
+		if err != nil {
+			return err
+		}
+		c.sending, c.sendJob = true, j
+		return nil
+	}
 	if c.head > 0 && c.head >= len(c.out)/2 {
 		// No send is in flight, so the sent prefix can be reclaimed.
 		n := copy(c.out, c.out[c.head:])
@@ -494,7 +515,12 @@ func (l *loop) startSend(c *conn) error {
 func (l *loop) onSend(c *conn, res int32) error {
 	c.sending = false
 	if res > 0 {
-		c.head += int(res)
+		if c.zc != nil {
+			// The send in flight was of zc: see conn.zc.
+			c.zc = c.zc[res:]
+		} else {
+			c.head += int(res)
+		}
 	}
 	if !c.opened {
 		// Closed while the send was in flight: finish as gnet's close
@@ -506,6 +532,12 @@ func (l *loop) onSend(c *conn, res int32) error {
 	if res < 0 {
 		_, err := l.closeConn(c, os.NewSyscallError("write", syscall.Errno(-res)))
 		return err
+	}
+	if c.zc != nil {
+		if len(c.zc) > 0 {
+			return l.startSend(c)
+		}
+		l.unpin(c)
 	}
 	if c.head >= len(c.out) {
 		c.head = 0
@@ -528,6 +560,38 @@ func (l *loop) onSend(c *conn, res int32) error {
 		}
 	}
 	return nil
+}
+
+// pinnable reports whether p, written to c, can be sent from the provided
+// buffer being delivered to c rather than copied: it lies within that
+// buffer, the buffer is not held already, and sends hold fewer than
+// maxPinned buffers.
+func (l *loop) pinnable(c *conn, p []byte) bool {
+	if c != l.curConn || l.curPinned || l.pinned >= l.maxPinned {
+		return false
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(l.curBuf)))
+	q := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	return q >= base && q+uintptr(len(p)) <= base+uintptr(len(l.curBuf))
+}
+
+// pin marks the buffer being delivered as held by a send.
+func (l *loop) pin() {
+	l.pins++
+	l.pinned++
+	l.curPinned = true
+}
+
+// unpin drops c.zc and hands its buffer back to the kernel, or to onRecv
+// to recycle if it is the one being delivered.
+func (l *loop) unpin(c *conn) {
+	l.pinned--
+	if c == l.curConn && c.zcBid == l.curBid && l.curPinned {
+		l.curPinned = false
+	} else {
+		l.br.Recycle(c.zcBid)
+	}
+	c.zc = nil
 }
 
 // checkPause stops reading from a connection whose outbound queue has
@@ -564,9 +628,15 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 				// past the cap. It is delivered on resume.
 				c.in = append(c.in, data...)
 			} else {
+				l.curConn, l.curBuf, l.curBid = c, data, bid
 				err = l.deliver(c, data)
+				l.curConn, l.curBuf = nil, nil
 			}
-			l.br.Recycle(bid)
+			if l.curPinned {
+				l.curPinned = false
+			} else {
+				l.br.Recycle(bid)
+			}
 			if err != nil {
 				return err
 			}
@@ -597,7 +667,8 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 			l.enobufs.Add(1)
 			// The buffer ring ran dry; the data waits in the socket.
 			// Every buffer handed out this round is recycled by the
-			// time flush re-arms, so nothing is lost.
+			// time flush re-arms, but for those held by sends (at most
+			// maxPinned, half the ring), so nothing is lost.
 			if !c.paused {
 				l.needRearm(c)
 			}
