@@ -22,9 +22,7 @@ var _ gnet.Conn = (*conn)(nil)
 type conn struct {
 	fd         int
 	loop       *loop
-	idx        int // position in loop.conns while open
-	proto      string
-	localAddr  net.Addr
+	ln         *listener // the listener that accepted it
 	remoteAddr net.Addr
 	ctx        any
 
@@ -32,9 +30,8 @@ type conn struct {
 	// the provided buffer the kernel filled (fromIn false) or in, which
 	// holds the bytes earlier callbacks left unread followed by the new
 	// ones (fromIn true).
-	buf    []byte
-	in     []byte
-	fromIn bool
+	buf []byte
+	in  []byte
 
 	// Outbound: zc, then out[head:], is queued. zc is a slice of
 	// provided buffer zcBid that the handler wrote back unchanged: it is
@@ -43,13 +40,15 @@ type conn struct {
 	// while a send is in flight does out grow behind it. A send of zc, or
 	// else of out[head:len at send time], is in flight while sending is
 	// set.
-	zc    []byte
-	zcBid uint16
-	out   []byte
-	head  int
+	zc   []byte
+	out  []byte
+	head int
 
 	recvJob     uring.Job
 	sendJob     uring.Job
+	idx         int32 // position in loop.conns while open
+	zcBid       uint16
+	fromIn      bool
 	opened      bool // between OnOpen and OnClose
 	recvArmed   bool // a multishot receive is active
 	recvCancel  bool // its cancellation is queued
@@ -60,8 +59,8 @@ type conn struct {
 	freed       bool // fd closed
 }
 
-func newConn(fd int, l *loop, local, remote net.Addr, proto string) *conn {
-	return &conn{fd: fd, loop: l, localAddr: local, remoteAddr: remote, proto: proto}
+func newConn(fd int, l *loop, ln *listener, remote net.Addr) *conn {
+	return &conn{fd: fd, loop: l, ln: ln, remoteAddr: remote}
 }
 
 func (c *conn) pending() int { return len(c.zc) + len(c.out) - c.head }
@@ -326,7 +325,7 @@ func (c *conn) SetNoDelay(noDelay bool) error {
 
 // SetKeepAlivePeriod enables keep-alive with period d (TCP only).
 func (c *conn) SetKeepAlivePeriod(d time.Duration) error {
-	if c.proto != "tcp" {
+	if c.ln.network != "tcp" {
 		return errorx.ErrUnsupportedOp
 	}
 	return socket.SetKeepAlivePeriod(c.fd, int(d.Seconds()))
@@ -334,7 +333,7 @@ func (c *conn) SetKeepAlivePeriod(d time.Duration) error {
 
 // SetKeepAlive sets the keep-alive options (TCP only).
 func (c *conn) SetKeepAlive(enabled bool, idle, intvl time.Duration, cnt int) error {
-	if c.proto != "tcp" {
+	if c.ln.network != "tcp" {
 		return errorx.ErrUnsupportedOp
 	}
 	return socket.SetKeepAlive(c.fd, enabled, int(idle.Seconds()), int(intvl.Seconds()), cnt)
@@ -350,7 +349,7 @@ func (c *conn) SetContext(ctx any) { c.ctx = ctx }
 func (c *conn) EventLoop() gnet.EventLoop { return c.loop }
 
 // LocalAddr returns the listener's address.
-func (c *conn) LocalAddr() net.Addr { return c.localAddr }
+func (c *conn) LocalAddr() net.Addr { return c.ln.addr }
 
 // RemoteAddr returns the peer's address.
 func (c *conn) RemoteAddr() net.Addr { return c.remoteAddr }

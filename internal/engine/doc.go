@@ -14,9 +14,9 @@
 // send per connection in flight; what the handler writes meanwhile is
 // queued in the connection's outbound buffer and goes out in the next
 // send, which takes the bytes straight from the receive's provided buffer
-// when the handler wrote back a slice of it. Each iteration makes one io_uring_enter call that submits
-// everything queued and waits for at least one completion; an idle loop
-// sleeps in that call. There is no goroutine per connection.
+// when the handler wrote back a slice of it. Each iteration makes one
+// io_uring_enter call that submits everything queued and waits for at
+// least one completion; an idle loop sleeps in that call. There is no goroutine per connection.
 //
 // Other goroutines reach a loop (Conn.AsyncWrite, Wake, Close,
 // CloseWithCallback, Engine.Stop) through a mutex-protected task queue and

@@ -406,7 +406,7 @@ func (l *loop) accepted(fd int) {
 	if !l.eng.opts.ReusePort {
 		target = l.eng.lb.next(l, remote)
 	}
-	c := newConn(fd, target, l.ln.addr, remote, l.ln.network)
+	c := newConn(fd, target, l.ln, remote)
 	target.count.Add(1)
 	if target == l {
 		l.register(c)
@@ -425,7 +425,7 @@ func (l *loop) register(c *conn) {
 		unix.Close(c.fd)
 		return
 	}
-	c.idx = len(l.conns)
+	c.idx = int32(len(l.conns))
 	l.conns = append(l.conns, c)
 	c.opened = true
 	out, action := l.handler.OnOpen(c)
