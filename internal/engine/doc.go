@@ -31,10 +31,10 @@
 //   - Conn.Write, Writev and ReadFrom inside a callback append to the
 //     outbound buffer; the bytes go out in one send after the callback
 //     returns, so OutboundBuffered counts them until the send completes.
-//   - A Write of bytes from Next or Peek, with nothing else queued, is
-//     sent straight from the provided buffer the kernel received them
-//     into, which is recycled when the send completes, instead of being
-//     copied (at most half the ring's buffers are held this way; beyond
+//   - A Write of 1 KiB or more from Next or Peek, with nothing else
+//     queued, is sent straight from the provided buffer the kernel
+//     received it into, which is recycled when the send completes,
+//     instead of being copied (at most half the ring's buffers are held this way; beyond
 //     that, and for every other Write, the bytes are copied). So a
 //     handler must not modify those bytes after writing them, even
 //     within the callback; gnet copies them at once.

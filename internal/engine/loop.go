@@ -564,16 +564,21 @@ func (l *loop) onSend(c *conn, res int32) error {
 
 // pinnable reports whether p, written to c, can be sent from the provided
 // buffer being delivered to c rather than copied: it lies within that
-// buffer, the buffer is not held already, and sends hold fewer than
-// maxPinned buffers.
+// buffer, is at least minPinWrite bytes, the buffer is not held already,
+// and sends hold fewer than maxPinned buffers.
 func (l *loop) pinnable(c *conn, p []byte) bool {
-	if c != l.curConn || l.curPinned || l.pinned >= l.maxPinned {
+	if len(p) < minPinWrite || c != l.curConn || l.curPinned || l.pinned >= l.maxPinned {
 		return false
 	}
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(l.curBuf)))
 	q := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
 	return q >= base && q+uintptr(len(p)) <= base+uintptr(len(l.curBuf))
 }
+
+// minPinWrite is the smallest write sent from its provided buffer: below
+// it, copying costs less than holding the buffer until the send completes
+// (measured with 64-byte echoes).
+const minPinWrite = 1024
 
 // pin marks the buffer being delivered as held by a send.
 func (l *loop) pin() {
