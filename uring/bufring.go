@@ -34,7 +34,9 @@ type BufRing struct {
 	entries []ring.Buf
 	tailW   *uint32 // the word holding entry 0's bid and the ring's tail
 	tail    uint16
-	closed  bool
+	// published is the tail the kernel was last given.
+	published uint16
+	closed    bool
 
 	owner      any                // the *Ring[T] it is registered with
 	ringClosed func() bool        // whether that ring has been closed
@@ -155,6 +157,23 @@ func (br *BufRing) Recycle(bid uint16) {
 	br.publish()
 }
 
+// Add is Recycle without telling the kernel yet: the buffer is queued
+// until Publish, which hands back everything added since with a single
+// store. An event loop adds the buffers of a batch of completions and
+// publishes once, before it next enters the kernel.
+func (br *BufRing) Add(bid uint16) {
+	br.check(bid)
+	br.add(bid)
+}
+
+// Publish hands the buffers queued by Add to the kernel.
+func (br *BufRing) Publish() {
+	if br.closed {
+		panic("uring: use of a closed BufRing")
+	}
+	br.publish()
+}
+
 func (br *BufRing) check(bid uint16) {
 	if br.closed {
 		panic("uring: use of a closed BufRing")
@@ -190,6 +209,10 @@ func (br *BufRing) add(bid uint16) {
 // rather than by shifting, which keeps the code right on either
 // byte order.
 func (br *BufRing) publish() {
+	if br.tail == br.published {
+		return
+	}
+	br.published = br.tail
 	var w [2]uint16
 	*(*uint32)(unsafe.Pointer(&w)) = *br.tailW
 	w[1] = br.tail

@@ -160,12 +160,20 @@ func TestRecvBufSelect(t *testing.T) {
 	if c := wait(t, r); !errors.Is(c.Err(), syscall.ENOBUFS) {
 		t.Fatalf("recv with the only buffer out = %+v, want ENOBUFS", c)
 	}
-	br.Recycle(bid)
+	// Added but not yet published, the buffer is still not the kernel's.
+	br.Add(bid)
+	r.RecvBufSelect(b, br, 0, "recv")
+	if c := wait(t, r); !errors.Is(c.Err(), syscall.ENOBUFS) {
+		t.Fatalf("recv with the buffer added but unpublished = %+v, want ENOBUFS", c)
+	}
+	br.Publish()
+	br.Publish() // nothing new: no second store, no harm
 	r.RecvBufSelect(b, br, 0, "recv")
 	c = waitOK(t, r, "recv")
 	if bid, ok := c.BufferID(); !ok || string(br.Buf(bid, int(c.Result))) != "more" {
-		t.Fatalf("recv after recycling = %+v", c)
+		t.Fatalf("recv after publishing = %+v", c)
 	}
+	br.Recycle(bid)
 }
 
 // Close refuses while a receive selecting from the ring is armed: the

@@ -458,6 +458,9 @@ func (l *loop) markDirty(c *conn) {
 // flush queues a send for every connection with new outbound bytes and
 // re-arms the receives that ended.
 func (l *loop) flush() error {
+	// Buffers the last batch of completions handed back go to the kernel
+	// with one store, before the receives that need them are re-armed.
+	l.br.Publish()
 	for i, c := range l.dirty {
 		l.dirty[i] = nil
 		c.dirty = false
@@ -594,7 +597,7 @@ func (l *loop) unpin(c *conn) {
 	if c == l.curConn && c.zcBid == l.curBid && l.curPinned {
 		l.curPinned = false
 	} else {
-		l.br.Recycle(c.zcBid)
+		l.br.Add(c.zcBid)
 	}
 	c.zc = nil
 }
@@ -640,13 +643,13 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 			if l.curPinned {
 				l.curPinned = false
 			} else {
-				l.br.Recycle(bid)
+				l.br.Add(bid)
 			}
 			if err != nil {
 				return err
 			}
 		} else {
-			l.br.Recycle(bid)
+			l.br.Add(bid)
 		}
 	}
 	if !c.opened {
