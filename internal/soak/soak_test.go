@@ -370,7 +370,6 @@ func echoClient(ctx context.Context, f failer, addr string, id int) {
 			return
 		}
 		f.stats.echoConns.Add(1)
-		c.SetDeadline(time.Now().Add(echoStall))
 		seed := uint64(id)<<32 | uint64(conn)
 		var off int64
 		nmsg := 1 + rng.IntN(echoMsgsPerConn)
@@ -380,6 +379,10 @@ func echoClient(ctx context.Context, f failer, addr string, id int) {
 				n = 1 + rng.IntN(256)
 			}
 			fill(out[:n], seed, off)
+			// Per message: a conn lives for up to echoMsgsPerConn of
+			// them, which under -race on a loaded machine can take
+			// longer than echoStall in total.
+			c.SetDeadline(time.Now().Add(echoStall))
 			if _, err := c.Write(out[:n]); err != nil {
 				if errors.Is(err, os.ErrDeadlineExceeded) {
 					f.stalled(fmt.Sprintf("echo client %d (%v to %v)", id, c.LocalAddr(), c.RemoteAddr()))
