@@ -30,6 +30,32 @@
 // noop round trip with 64 goroutines on 2 CPUs), because a goroutine that
 // parks costs more than the system call it would wait for.
 //
+// The eventfd is registered with IORING_REGISTER_EVENTFD, not the _ASYNC
+// variant: that one signals only completions posted by io-wq worker
+// threads, and misses those that arrive as task work (a socket that became
+// readable), which would then wait for the next unrelated wake-up.
+//
+// # What waits well here, and what does not
+//
+// An operation that waits inside io_uring for a socket is armed with an
+// internal poll; when the socket is ready, the kernel finishes it as task
+// work on the thread that submitted it, which is whichever Go thread ran
+// that goroutine at the time: that thread is interrupted, and on loopback
+// it then spins on the socket lock held by the receive path. Measured,
+// this made an echo server cost 3 to 4 times net's CPU per round trip.
+// uringnet therefore submits socket reads and writes with MSG_DONTWAIT
+// (io_uring completes them with EAGAIN instead of arming a poll) and waits
+// for readiness in the Go netpoller. IORING_SETUP_COOP_TASKRUN would stop
+// the interruptions, but then a thread asleep in the Go scheduler never
+// runs its task work and the operation never completes; DEFER_TASKRUN
+// needs a single submitting thread, which is the engine's model
+// (internal/engine), not this one's.
+//
+// Linux also cancels, with ECANCELED, work it queued for an io-wq worker
+// thread that it then failed to start (seen on 6.1, where Go's preemption
+// signals interrupt the worker's creation). Such an operation never ran:
+// Do queues it again, and Spurious tells Start/Wait users to do the same.
+//
 // # Lifetimes
 //
 // The ring's slot table keeps each operation's Go memory reachable until
