@@ -154,6 +154,13 @@ func (r *Ring[T]) SendZC(fd int, buf []byte, flags int, data T) (Job, error) {
 // as the destination (for unconnected datagram sockets). The result is the
 // number of bytes sent. At most IovMax buffers.
 func (r *Ring[T]) SendMsg(fd int, bufs [][]byte, fds []int, to unix.Sockaddr, data T) (Job, error) {
+	return r.SendMsgFlags(fd, bufs, fds, to, 0, data)
+}
+
+// SendMsgFlags is SendMsg with sendmsg(2) flags: unix.MSG_DONTWAIT, for
+// instance, makes a send that would block complete with EAGAIN instead of
+// waiting inside io_uring.
+func (r *Ring[T]) SendMsgFlags(fd int, bufs [][]byte, fds []int, to unix.Sockaddr, flags int, data T) (Job, error) {
 	if r.closed {
 		return Job{}, ErrClosed
 	}
@@ -170,6 +177,7 @@ func (r *Ring[T]) SendMsg(fd int, bufs [][]byte, fds []int, to unix.Sockaddr, da
 	sqe.Fd = int32(fd)
 	sqe.Addr = ptr(&m.hdr)
 	sqe.Len = 1
+	sqe.OpFlags = uint32(flags)
 	return j, nil
 }
 
@@ -178,6 +186,13 @@ func (r *Ring[T]) SendMsg(fd int, bufs [][]byte, fds []int, to unix.Sockaddr, da
 // Fds, Source and Flags tell the rest. Received descriptors are
 // close-on-exec (MSG_CMSG_CLOEXEC), as with package net.
 func (r *Ring[T]) RecvMsg(fd int, m *Msghdr, data T) (Job, error) {
+	return r.RecvMsgFlags(fd, m, 0, data)
+}
+
+// RecvMsgFlags is RecvMsg with recvmsg(2) flags (MSG_CMSG_CLOEXEC is
+// always added): unix.MSG_DONTWAIT, for instance, makes a receive from an
+// empty socket complete with EAGAIN instead of waiting inside io_uring.
+func (r *Ring[T]) RecvMsgFlags(fd int, m *Msghdr, flags int, data T) (Job, error) {
 	if r.closed {
 		return Job{}, ErrClosed
 	}
@@ -197,7 +212,7 @@ func (r *Ring[T]) RecvMsg(fd int, m *Msghdr, data T) (Job, error) {
 	sqe.Fd = int32(fd)
 	sqe.Addr = ptr(&m.hdr)
 	sqe.Len = 1
-	sqe.OpFlags = unix.MSG_CMSG_CLOEXEC
+	sqe.OpFlags = uint32(flags | unix.MSG_CMSG_CLOEXEC)
 	return j, nil
 }
 

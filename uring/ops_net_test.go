@@ -278,6 +278,21 @@ func TestSendMsgToRecvMsgSource(t *testing.T) {
 		t.Errorf("recvmsg of 10 bytes into 4 = %d, flags %#x; want 4 with MSG_TRUNC", c.Result, small.Flags())
 	}
 
+	// With MSG_DONTWAIT an empty socket answers EAGAIN at once instead of
+	// the receive waiting inside io_uring; the next datagram is then
+	// received whole.
+	dw := NewMsghdr([][]byte{make([]byte, 16)}, 0)
+	r.RecvMsgFlags(b, dw, unix.MSG_DONTWAIT, "recv")
+	if c := wait(t, r); !errors.Is(c.Err(), syscall.EAGAIN) {
+		t.Fatalf("recvmsg MSG_DONTWAIT on an empty socket = %+v, want EAGAIN", c)
+	}
+	r.SendMsgFlags(a, [][]byte{[]byte("later")}, nil, bAddr, unix.MSG_DONTWAIT, "send")
+	waitOK(t, r, "sendmsg")
+	r.RecvMsgFlags(b, dw, unix.MSG_DONTWAIT, "recv")
+	if c := waitOK(t, r, "recvmsg"); c.Result != 5 {
+		t.Fatalf("recvmsg MSG_DONTWAIT with a datagram queued = %d", c.Result)
+	}
+
 	// Bad arguments are refused before anything is queued.
 	if _, err := r.SendMsg(a, make([][]byte, IovMax+1), nil, nil, "x"); err == nil {
 		t.Error("SendMsg with too many buffers accepted")
