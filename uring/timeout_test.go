@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uring-go/uring/internal/ring"
 	"golang.org/x/sys/unix"
 )
 
@@ -194,6 +195,11 @@ func TestCQOverflowNoLoss(t *testing.T) {
 		}
 	}
 	r.Submit()
+	// The kernel flags the CQ as overflowed while completions wait on its
+	// overflow list; without that the test would prove nothing.
+	if r.r.SQFlags()&ring.IORING_SQ_CQ_OVERFLOW == 0 {
+		t.Fatal("the CQ never overflowed")
+	}
 	seen := make([]bool, total)
 	for range total {
 		c := wait(t, r)
