@@ -7,8 +7,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/uring-go/uring/internal/reactor"
-	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,17 +46,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) > maxRW {
 		b = b[:maxRW]
 	}
-	var (
-		res reactor.Result
-		err error
-	)
-	if fd.raw != nil {
-		res, err = fd.dontWait(&fd.rio, b)
-	} else {
-		res, err = fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-			return r.Recv(fd.sysfd, b, 0, o)
-		})
-	}
+	res, err := fd.recv(b)
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
 	}
@@ -87,19 +75,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	nn := 0
 	for nn < len(b) {
 		chunk := b[nn:min(len(b), nn+maxRW)]
-		var (
-			res reactor.Result
-			err error
-		)
-		if fd.raw != nil {
-			res, err = fd.dontWait(&fd.wio, chunk)
-		} else {
-			res, err = fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-				// MSG_NOSIGNAL: a send to a peer that has gone fails
-				// with EPIPE instead of raising SIGPIPE.
-				return r.Send(fd.sysfd, chunk, unix.MSG_NOSIGNAL, o)
-			})
-		}
+		res, err := fd.send(chunk)
 		if err != nil {
 			return nn, fd.opError("write", "write", err)
 		}

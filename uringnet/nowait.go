@@ -103,6 +103,28 @@ func (fd *netFD) attachPoller() {
 	fd.wr.mirror = f.SetWriteDeadline
 }
 
+// recv runs one recv(2) into b: with MSG_DONTWAIT and the netpoller when
+// the socket is registered there, else waiting inside io_uring.
+func (fd *netFD) recv(b []byte) (reactor.Result, error) {
+	if fd.raw != nil {
+		return fd.dontWait(&fd.rio, b)
+	}
+	return fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return r.Recv(fd.sysfd, b, 0, o)
+	})
+}
+
+// send runs one send(2) of b, as recv does: MSG_NOSIGNAL, so that a send
+// to a peer that has gone fails with EPIPE instead of raising SIGPIPE.
+func (fd *netFD) send(b []byte) (reactor.Result, error) {
+	if fd.raw != nil {
+		return fd.dontWait(&fd.wio, b)
+	}
+	return fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return r.Send(fd.sysfd, b, unix.MSG_NOSIGNAL, o)
+	})
+}
+
 // dontWait runs d's operation on buf, waiting in the netpoller while the
 // socket is not ready. Errors are net.ErrClosed, os.ErrDeadlineExceeded,
 // a syscall.Errno or an executor error.

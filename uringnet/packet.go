@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/uring-go/uring/internal/reactor"
-	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
 
@@ -300,17 +298,7 @@ func (c *PacketConn) Read(b []byte) (int, error) {
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-	var (
-		res reactor.Result
-		err error
-	)
-	if fd.raw != nil {
-		res, err = fd.dontWait(&fd.rio, b)
-	} else {
-		res, err = fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-			return r.Recv(fd.sysfd, b, 0, o)
-		})
-	}
+	res, err := fd.recv(b)
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
 	}
