@@ -156,7 +156,7 @@ func (f *File) run(prep reactor.Prep) (int, error) {
 			return 0, err
 		}
 		n, err := f.wait(o)
-		if reactor.Spurious(err) && attempt < 8 {
+		if reactor.Spurious(err) && attempt < reactor.MaxRequeue {
 			continue
 		}
 		return n, err

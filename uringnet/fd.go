@@ -113,7 +113,7 @@ func (fd *netFD) Close() error {
 // started again; one that completed anyway returns its real result, so
 // nothing read is lost.
 func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
-	for {
+	for attempt := 1; ; attempt++ {
 		if err := p.check(); err != nil {
 			return reactor.Result{}, err
 		}
@@ -139,9 +139,14 @@ func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 				continue
 			case syscall.ECANCELED:
 				// Cancelled by someone else (an executor shutting
-				// down, a cancel by fd): say why if we know.
+				// down, a cancel by fd): say why if we know; else the
+				// kernel cancelled it before it ran (reactor.Spurious)
+				// and it goes again.
 				if err := p.check(); err != nil {
 					return reactor.Result{}, err
+				}
+				if attempt < reactor.MaxRequeue {
+					continue
 				}
 			}
 			return res, errno
@@ -179,4 +184,10 @@ func (fd *netFD) poll(p *pollCtx, mask uring.PollMask) (reactor.Result, error) {
 	return fd.run(p, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
 		return r.PollAdd(fd.sysfd, mask, o)
 	})
+}
+
+// stopped reports whether err means the operation was stopped before it
+// did anything: by a deadline, Close, or the kernel on its own.
+func stopped(err error) bool {
+	return err == reactor.ErrCanceled || err == os.ErrDeadlineExceeded || err == net.ErrClosed || err == syscall.ECANCELED
 }

@@ -317,7 +317,7 @@ func (l *Listener) arm() {
 			// The last connection, posted without CQEMore (the
 			// kernel ends a multishot on CQ overflow, say).
 			l.disarm(acceptResult{fd: int(res.Res)})
-		case err == reactor.ErrCanceled || err == os.ErrDeadlineExceeded || err == net.ErrClosed || err == syscall.ECANCELED:
+		case stopped(err):
 			l.disarm(acceptResult{fd: -1})
 		default:
 			l.disarm(acceptResult{fd: -1, err: err})

@@ -129,7 +129,7 @@ func (fd *netFD) send(b []byte) (reactor.Result, error) {
 // socket is not ready. Errors are net.ErrClosed, os.ErrDeadlineExceeded,
 // a syscall.Errno or an executor error.
 func (fd *netFD) dontWait(d *ioDir, buf []byte) (reactor.Result, error) {
-	for {
+	for attempt := 1; ; attempt++ {
 		d.buf = buf
 		d.res, d.err = reactor.Result{}, nil
 		var err error
@@ -147,13 +147,14 @@ func (fd *netFD) dontWait(d *ioDir, buf []byte) (reactor.Result, error) {
 		if oerr == nil {
 			return res, nil
 		}
-		if oerr == reactor.ErrCanceled || oerr == os.ErrDeadlineExceeded || oerr == net.ErrClosed || oerr == syscall.ECANCELED {
+		if stopped(oerr) {
 			// Stopped inside io_uring (see attempt): say why, or go
-			// again if the deadline has moved since.
+			// again if the deadline has moved since or the kernel
+			// cancelled it before it ran.
 			if perr := d.p.check(); perr != nil {
 				return reactor.Result{}, perr
 			}
-			if oerr != syscall.ECANCELED {
+			if !reactor.Spurious(oerr) || attempt < reactor.MaxRequeue {
 				continue
 			}
 		}

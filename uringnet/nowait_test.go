@@ -218,29 +218,6 @@ func TestIoUringWaits(t *testing.T) {
 	})
 	t.Run("no bytes lost", func(t *testing.T) {
 		c, s := detached(t)
-		const total = 256 << 10
-		src := make([]byte, total)
-		for i := range src {
-			src[i] = byte(i * 7)
-		}
-		go func() {
-			for off := 0; off < total; off += 997 {
-				c.Write(src[off:min(total, off+997)])
-			}
-		}()
-		var got bytes.Buffer
-		buf := make([]byte, 1500)
-		stop := time.Now().Add(20 * time.Second)
-		for i := 0; got.Len() < total && time.Now().Before(stop); i++ {
-			s.SetReadDeadline(time.Now().Add(time.Duration(i%50) * time.Microsecond))
-			n, err := s.Read(buf)
-			got.Write(buf[:n])
-			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("Read: %v", err)
-			}
-		}
-		if !bytes.Equal(got.Bytes(), src) {
-			t.Fatalf("read %d bytes, want %d equal to what was written", got.Len(), total)
-		}
+		checkDeadlinesLoseNoBytes(t, c, s, 256<<10)
 	})
 }

@@ -2,8 +2,6 @@ package uringnet
 
 import (
 	"errors"
-	"net"
-	"os"
 	"syscall"
 	"time"
 
@@ -15,10 +13,6 @@ import (
 // peekScratch receives the byte a readiness probe peeks at. The kernel
 // writes it and nothing reads it, so every socket can share it.
 var peekScratch [1]byte
-
-// maxSpurious bounds how often a message operation cancelled by the
-// kernel on its own is started again (see reactor.Spurious).
-const maxSpurious = 8
 
 // once runs one operation through the executor, waiting on p for the
 // deadline or Close while the kernel holds it.
@@ -34,12 +28,6 @@ func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 		}
 		return res, err
 	}
-}
-
-// stopped reports whether err means the operation was stopped before it
-// did anything: by a deadline, Close, or the kernel on its own.
-func stopped(err error) bool {
-	return err == reactor.ErrCanceled || err == os.ErrDeadlineExceeded || err == net.ErrClosed || err == syscall.ECANCELED
 }
 
 // recvMsg runs one recvmsg(2) into m through io_uring. The caller holds
@@ -102,7 +90,7 @@ func (fd *netFD) recvMsg(m *uring.Msghdr) (reactor.Result, error) {
 			if perr := fd.rd.check(); perr != nil {
 				return reactor.Result{}, perr
 			}
-			if oerr != syscall.ECANCELED || attempt < maxSpurious {
+			if !reactor.Spurious(oerr) || attempt < reactor.MaxRequeue {
 				// The deadline moved meanwhile, or the kernel
 				// cancelled the operation before it ran.
 				continue
@@ -125,7 +113,7 @@ func (fd *netFD) sendMsg(b []byte, fds []int, to unix.Sockaddr) (int, error) {
 		res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
 			return r.SendMsg(fd.sysfd, bufs, fds, to, o)
 		})
-		if err == syscall.ECANCELED && attempt < maxSpurious {
+		if reactor.Spurious(err) && attempt < reactor.MaxRequeue {
 			continue
 		}
 		if err != nil {

@@ -62,16 +62,16 @@ func (e *Executor) Do(ctx context.Context, key int, deadline time.Time, prep Pre
 			return Result{}, err
 		}
 		res, err := o.Wait(ctx)
-		if !Spurious(err) || attempt == maxRequeue {
+		if !Spurious(err) || attempt == MaxRequeue {
 			return res, err
 		}
 		e.requeued.Add(1)
 	}
 }
 
-// maxRequeue bounds how often Do queues an operation again after a
-// spurious cancellation.
-const maxRequeue = 8
+// MaxRequeue bounds how often an operation is started again after a
+// spurious cancellation (Do's own bound, and the one for Start/Wait users).
+const MaxRequeue = 8
 
 // Spurious reports whether err, from Wait, is a cancellation that nobody
 // asked for: ECANCELED with no Cancel, context or deadline behind it.
