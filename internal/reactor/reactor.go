@@ -244,3 +244,20 @@ func (e *Executor) Stats() Stats {
 	}
 	return st
 }
+
+// Unavailable reports whether err says that io_uring cannot be used in this
+// process at all, as opposed to a transient failure: the kernel lacks it
+// (ENOSYS), a seccomp profile or the kernel.io_uring_disabled sysctl forbids
+// it (EPERM, EACCES), or RLIMIT_MEMLOCK is too low for a ring (ENOMEM).
+// Adapters that offer a fallback to the standard library take it only then.
+func Unavailable(err error) bool {
+	var se *uring.SetupError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Errno {
+	case syscall.ENOSYS, syscall.EPERM, syscall.EACCES, syscall.ENOMEM:
+		return true
+	}
+	return false
+}

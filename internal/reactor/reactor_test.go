@@ -486,3 +486,22 @@ func TestDoNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per write+read round trip", allocsInline)
 	}
 }
+
+func TestUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&uring.SetupError{Errno: syscall.ENOSYS}, true},
+		{fmt.Errorf("reactor: ring: %w", &uring.SetupError{Errno: syscall.EPERM}), true},
+		{&uring.SetupError{Errno: syscall.ENOMEM}, true},
+		{&uring.SetupError{Errno: syscall.EINVAL}, false}, // a bad flag, not a missing io_uring
+		{&uring.SetupError{Errno: syscall.EMFILE}, false}, // out of fds: transient
+		{syscall.EPERM, false},                            // not from io_uring_setup
+		{nil, false},
+	} {
+		if got := Unavailable(tc.err); got != tc.want {
+			t.Errorf("Unavailable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
