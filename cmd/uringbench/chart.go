@@ -59,7 +59,11 @@ func chart(rs []Result) []byte {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">1.0</text>`+"\n", x1, top+rowH*len(rows)+16)
 	}
 	for i, r := range rows {
-		label := html.EscapeString(fmt.Sprintf("%s / %s: %s", r.Group, r.Case, r.Impl))
+		label := fmt.Sprintf("%s / %s: %s", r.Group, r.Case, r.Impl)
+		if r.Client != "" {
+			label += " (" + r.Client + " client)"
+		}
+		label = html.EscapeString(label)
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-6, top+i*rowH+14, label)
 	}
 	b.WriteString("</svg>\n")

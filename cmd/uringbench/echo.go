@@ -51,12 +51,13 @@ func echoCases() []benchCase {
 	for _, c := range conns {
 		for _, s := range sizes {
 			bc := benchCase{name: fmt.Sprintf("echo %d conns, %d B", c, s)}
+			client := echoClient(c, s)
 			for i, srv := range echoServers {
 				bc.impls = append(bc.impls, impl{
 					name:     srv.name,
 					baseline: i == 0,
-					run: func(d time.Duration) (float64, time.Duration, time.Duration, error) {
-						return serverLoad(srv.kind, "echo", d, "-conns", strconv.Itoa(c), "-size", strconv.Itoa(s))
+					run: func(d time.Duration) (measurement, error) {
+						return serverLoad(srv.kind, client, d)
 					},
 				})
 			}
@@ -66,10 +67,52 @@ func echoCases() []benchCase {
 	return cs
 }
 
-// serverLoad starts a server child and a load child and measures, after
-// a warm-up, the operations the client completes in d and the server's CPU
-// time over the same window.
-func serverLoad(serverKind, loadKind string, d time.Duration, loadArgs ...string) (float64, time.Duration, time.Duration, error) {
+// Load client names, as the table shows them.
+const (
+	clientC   = "C"
+	clientGo  = "Go"
+	clientWrk = "wrk"
+)
+
+// loadClient is a program that loads a server at an address and speaks
+// the child protocol: it prints "ready" once connected, then answers each
+// "sample" line with the operations completed so far, until stdin closes.
+type loadClient struct {
+	name string
+	argv func(addr string) (path string, args []string, err error)
+}
+
+// goLoad is this program in its -load role.
+func goLoad(name, kind string, args ...string) loadClient {
+	return loadClient{name, func(addr string) (string, []string, error) {
+		self, err := os.Executable()
+		return self, append([]string{"-load", kind, "-addr", addr}, args...), err
+	}}
+}
+
+var echoClientWarn sync.Once
+
+// echoClient is the echo group's load client: the C one (cref/loadc.c),
+// which costs the client CPU less per round trip than any server spends,
+// so that the server sets the pace; the Go one when no C compiler is at
+// hand, with a warning, since then the client may be what is measured.
+func echoClient(conns, size int) loadClient {
+	if _, err := cBinary("loadc"); err != nil {
+		echoClientWarn.Do(func() {
+			fmt.Fprintf(os.Stderr, "uringbench: echo falls back to the Go load client, which may saturate before the servers do: %v\n", err)
+		})
+		return goLoad(clientGo, "echo", "-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size))
+	}
+	return loadClient{clientC, func(addr string) (string, []string, error) {
+		bin, err := cBinary("loadc")
+		return bin, []string{addr, strconv.Itoa(conns), strconv.Itoa(size)}, err
+	}}
+}
+
+// serverLoad starts a server child and a load client and measures, after
+// a warm-up, the operations the client completes in d and the CPU time
+// the server and the client spend over the same window.
+func serverLoad(serverKind string, client loadClient, d time.Duration) (measurement, error) {
 	var (
 		srv  *proc
 		addr string
@@ -78,59 +121,75 @@ func serverLoad(serverKind, loadKind string, d time.Duration, loadArgs ...string
 	if c, ok := cServers[serverKind]; ok {
 		bin, berr := cBinary(c)
 		if berr != nil {
-			return 0, 0, 0, berr
+			return measurement{}, berr
 		}
 		srv, addr, err = startProc(bin)
 	} else {
 		srv, addr, err = child("-serve", serverKind, "-addr", "127.0.0.1:0")
 	}
 	if err != nil {
-		return 0, 0, 0, err
+		return measurement{}, err
 	}
 	defer srv.stop()
 	if strings.HasPrefix(addr, "error") {
-		return 0, 0, 0, errors.New(addr)
+		return measurement{}, errors.New(addr)
 	}
 	scpu, ccpu, _ := cpus()
 	pin(srv.pid(), scpu)
-	args := append([]string{"-load", loadKind, "-addr", addr}, loadArgs...)
-	cl, ready, err := child(args...)
+	path, args, err := client.argv(addr)
 	if err != nil {
-		return 0, 0, 0, err
+		return measurement{}, err
+	}
+	cl, ready, err := startProc(path, args...)
+	if err != nil {
+		return measurement{}, err
 	}
 	defer cl.stop()
 	if ready != "ready" {
-		return 0, 0, 0, fmt.Errorf("load client: %s", ready)
+		return measurement{}, fmt.Errorf("load client: %s", ready)
 	}
 	pin(cl.pid(), ccpu)
 	time.Sleep(d / 4)
 	pin(srv.pid(), scpu) // threads started since
-	sample := func() (float64, time.Duration, time.Time, error) {
-		c, err := procCPU(srv.pid())
-		if err != nil {
-			return 0, 0, time.Time{}, err
+	pin(cl.pid(), ccpu)
+	type sample struct {
+		ops     float64
+		srv, cl time.Duration
+		t       time.Time
+	}
+	take := func() (sample, error) {
+		var s sample
+		var err error
+		if s.srv, err = procCPU(srv.pid(), false); err != nil {
+			return s, err
 		}
-		t := time.Now()
+		// A client's children (wrk) count once it has reaped them.
+		if s.cl, err = procCPU(cl.pid(), true); err != nil {
+			return s, err
+		}
+		s.t = time.Now()
 		line, err := cl.ask("sample")
 		if err != nil {
-			return 0, 0, t, fmt.Errorf("load client: %v", err)
+			return s, fmt.Errorf("load client: %v", err)
 		}
-		n, err := strconv.ParseFloat(line, 64)
-		if err != nil {
-			return 0, 0, t, fmt.Errorf("load client: %s", line)
+		if s.ops, err = strconv.ParseFloat(line, 64); err != nil {
+			return s, fmt.Errorf("load client: %s", line)
 		}
-		return n, c, t, nil
+		return s, nil
 	}
-	n0, c0, t0, err := sample()
+	s0, err := take()
 	if err != nil {
-		return 0, 0, 0, err
+		return measurement{}, err
 	}
 	time.Sleep(d)
-	n1, c1, t1, err := sample()
+	s1, err := take()
 	if err != nil {
-		return 0, 0, 0, err
+		return measurement{}, err
 	}
-	return n1 - n0, c1 - c0, t1.Sub(t0), nil
+	return measurement{
+		ops: s1.ops - s0.ops, cpu: s1.srv - s0.srv, wall: s1.t.Sub(s0.t),
+		client: client.name, clientCPU: s1.cl - s0.cl,
+	}, nil
 }
 
 // serve runs a benchmark server until stdin closes or a signal arrives,

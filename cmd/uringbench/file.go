@@ -74,15 +74,15 @@ func fileCases() []benchCase {
 	for i, im := range fileImpls {
 		random.impls = append(random.impls, impl{
 			name: im.name, baseline: i == 0,
-			run: func(d time.Duration) (float64, time.Duration, time.Duration, error) {
+			run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) {
 				return randomReads(im.open, 64, 4096, d)
-			},
+			}),
 		})
 		seq.impls = append(seq.impls, impl{
 			name: im.name, baseline: i == 0,
-			run: func(d time.Duration) (float64, time.Duration, time.Duration, error) {
+			run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) {
 				return randomReads(im.open, 1, 1<<20, d)
-			},
+			}),
 		})
 	}
 	cs := []benchCase{random, seq}

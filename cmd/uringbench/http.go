@@ -24,12 +24,18 @@ var httpServers = []struct {
 func httpCases() []benchCase {
 	conns := 64
 	bc := benchCase{name: fmt.Sprintf("hello, keep-alive, %d conns", conns)}
+	// The -load child runs wrk when it finds it, as loadHTTP does.
+	name := clientGo
+	if _, err := exec.LookPath("wrk"); err == nil {
+		name = clientWrk
+	}
+	client := goLoad(name, "http", "-conns", strconv.Itoa(conns))
 	for i, srv := range httpServers {
 		bc.impls = append(bc.impls, impl{
 			name:     srv.name,
 			baseline: i == 0,
-			run: func(d time.Duration) (float64, time.Duration, time.Duration, error) {
-				return serverLoad(srv.kind, "http", d, "-conns", strconv.Itoa(conns))
+			run: func(d time.Duration) (measurement, error) {
+				return serverLoad(srv.kind, client, d)
 			},
 		})
 	}

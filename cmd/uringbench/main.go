@@ -48,7 +48,15 @@ type Result struct {
 	OpsPerS  float64 `json:"ops_per_s"`
 	CPUNsOp  float64 `json:"cpu_ns_per_op"`
 	Runs     int     `json:"runs"`
-	Note     string  `json:"note,omitempty"`
+	// Busy is the CPU time the measured process (the server, for network
+	// cases) used per second of wall time: near 1 on one CPU means it was
+	// saturated and cpu/op is the most it could do.
+	Busy float64 `json:"cpu_busy,omitempty"`
+	// Client names the load client of a network case; ClientBusy is its
+	// CPU time per second of wall time, near 1 when it set the pace.
+	Client     string  `json:"client,omitempty"`
+	ClientBusy float64 `json:"client_busy,omitempty"`
+	Note       string  `json:"note,omitempty"`
 	// Ratios to the case's baseline, filled in at the end.
 	Speedup  float64 `json:"throughput_ratio,omitempty"`
 	CPURatio float64 `json:"cpu_ratio,omitempty"`
@@ -66,12 +74,30 @@ type benchCase struct {
 	impls []impl
 }
 
-// impl runs the work once for about d and reports operations done and the
-// CPU time spent on them (by the server, for network cases).
+// impl runs the work once for about d.
 type impl struct {
 	name     string
 	baseline bool
-	run      func(d time.Duration) (ops float64, cpu, wall time.Duration, err error)
+	run      func(d time.Duration) (measurement, error)
+}
+
+// measurement is one run's figures: the operations done in wall time and
+// the CPU time spent on them (by the server, for network cases, and then
+// by the load client too).
+type measurement struct {
+	ops       float64
+	cpu, wall time.Duration
+	client    string
+	clientCPU time.Duration
+}
+
+// inProcess adapts a case measured in this process, whose CPU time is all
+// that counts.
+func inProcess(f func(d time.Duration) (ops float64, cpu, wall time.Duration, err error)) func(time.Duration) (measurement, error) {
+	return func(d time.Duration) (measurement, error) {
+		ops, cpu, wall, err := f(d)
+		return measurement{ops: ops, cpu: cpu, wall: wall}, err
+	}
 }
 
 var groups = []group{
@@ -138,28 +164,35 @@ func main() {
 	var results []Result
 	for _, t := range todo {
 		for _, im := range t.c.impls {
-			var ops, cpus []float64
-			var note string
+			var ops, cpus, busy, clBusy []float64
+			var note, client string
 			for run := 0; run < *flagRuns; run++ {
 				progress(done, total, start, t.g+"/"+t.c.name+" "+im.name)
-				o, cpu, wall, err := im.run(*flagDur)
+				m, err := im.run(*flagDur)
 				done++
 				if err != nil {
 					note = err.Error()
 					break
 				}
-				ops = append(ops, o/wall.Seconds())
-				if o > 0 {
-					cpus = append(cpus, float64(cpu.Nanoseconds())/o)
+				ops = append(ops, m.ops/m.wall.Seconds())
+				if m.ops > 0 {
+					cpus = append(cpus, float64(m.cpu.Nanoseconds())/m.ops)
+				}
+				busy = append(busy, m.cpu.Seconds()/m.wall.Seconds())
+				if m.client != "" {
+					client = m.client
+					clBusy = append(clBusy, m.clientCPU.Seconds()/m.wall.Seconds())
 				}
 			}
 			results = append(results, Result{
 				Group: t.g, Case: t.c.name, Impl: im.name, Baseline: im.baseline,
-				OpsPerS: median(ops), CPUNsOp: median(cpus), Runs: len(ops), Note: note,
+				OpsPerS: median(ops), CPUNsOp: median(cpus), Runs: len(ops),
+				Busy: median(busy), Client: client, ClientBusy: median(clBusy), Note: note,
 			})
 		}
 	}
 	fmt.Fprint(os.Stderr, "\r\033[K")
+	removeCBinaries()
 	ratios(results)
 	printTable(os.Stdout, results)
 	if *flagJSON != "" {
@@ -247,8 +280,9 @@ func ratios(rs []Result) {
 
 func printTable(w io.Writer, rs []Result) {
 	fmt.Fprintf(w, "machine: %s\n\n", machine())
-	fmt.Fprintf(w, "%-6s %-28s %-16s %14s %12s %10s %10s\n", "group", "case", "impl", "ops/s", "cpu/op", "x thrpt", "x cpu")
-	fmt.Fprintln(w, strings.Repeat("-", 102))
+	fmt.Fprintf(w, "%-6s %-28s %-14s %-6s %12s %11s %5s %5s %7s %7s\n", "group", "case", "impl", "client", "ops/s", "cpu/op", "busy", "cl", "x thrpt", "x cpu")
+	fmt.Fprintln(w, strings.Repeat("-", 110))
+	clients := map[string]bool{}
 	for _, r := range rs {
 		ratio, cpuRatio := "", ""
 		if r.Baseline {
@@ -261,18 +295,48 @@ func printTable(w io.Writer, rs []Result) {
 				cpuRatio = fmt.Sprintf("%.2f", r.CPURatio)
 			}
 		}
-		ops, cpu := "-", "-"
+		ops, cpu, busy, clBusy, client := "-", "-", "", "", "-"
 		if r.OpsPerS > 0 {
 			ops = fmt.Sprintf("%.0f", r.OpsPerS)
 		}
 		if r.CPUNsOp > 0 {
 			cpu = time.Duration(r.CPUNsOp).Round(time.Nanosecond).String()
 		}
-		fmt.Fprintf(w, "%-6s %-28s %-16s %14s %12s %10s %10s", r.Group, r.Case, r.Impl, ops, cpu, ratio, cpuRatio)
+		if r.Busy > 0 {
+			busy = fmt.Sprintf("%.2f", r.Busy)
+		}
+		if r.Client != "" {
+			client = r.Client
+			clients[r.Client] = true
+			if r.ClientBusy > 0 {
+				clBusy = fmt.Sprintf("%.2f", r.ClientBusy)
+			}
+		}
+		fmt.Fprintf(w, "%-6s %-28s %-14s %-6s %12s %11s %5s %5s %7s %7s", r.Group, r.Case, r.Impl, client, ops, cpu, busy, clBusy, ratio, cpuRatio)
 		if r.Note != "" {
 			fmt.Fprintf(w, "  (%s)", r.Note)
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "\nops/s and cpu/op are medians of %d run(s); x thrpt is throughput / baseline (higher is better), x cpu is CPU per op / baseline (lower is better).\n", *flagRuns)
+	fmt.Fprintf(w, "\nops/s, cpu/op and busy are medians of %d run(s); x thrpt is throughput / baseline (higher is better), x cpu is CPU per op / baseline (lower is better).\n", *flagRuns)
+	fmt.Fprintln(w, "cpu/op and busy are the server's for network cases (busy: CPU seconds per second, 1.00 = its whole CPU), this process's otherwise; cl is the load client's busy.")
+	var names []string
+	for c := range clients {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	for _, c := range names {
+		doc := clientDocs[c]
+		if doc == "" {
+			doc = "a load client"
+		}
+		fmt.Fprintf(w, "client %s: %s\n", c, doc)
+	}
+}
+
+// clientDocs say what each load client is, for the table's footer.
+var clientDocs = map[string]string{
+	clientC:   "cref/loadc.c, one thread on non-blocking sockets and epoll, every echoed byte checked",
+	clientGo:  "goroutine per connection in a child of this program (the fallback when the C client cannot be built)",
+	clientWrk: "wrk -t1, one thread",
 }

@@ -3,8 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,21 +44,179 @@ func TestSmoke(t *testing.T) {
 	d := 100 * time.Millisecond
 	for _, tc := range []struct {
 		name string
-		run  func(time.Duration) (float64, time.Duration, time.Duration, error)
+		run  func(time.Duration) (measurement, error)
 	}{
-		{"ring", func(d time.Duration) (float64, time.Duration, time.Duration, error) { return goNoop(64, d) }},
-		{"executor", func(d time.Duration) (float64, time.Duration, time.Duration, error) { return execNoop(8, d) }},
-		{"echo-net", func(d time.Duration) (float64, time.Duration, time.Duration, error) {
-			return serverLoad("echo-net", "echo", d, "-conns", "4", "-size", "64")
+		{"ring", inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) { return goNoop(64, d) })},
+		{"executor", inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) { return execNoop(8, d) })},
+		{"echo-net, Go client", func(d time.Duration) (measurement, error) {
+			return serverLoad("echo-net", goLoad(clientGo, "echo", "-conns", "4", "-size", "64"), d)
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ops, cpu, wall, err := tc.run(d)
+			m, err := tc.run(d)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ops <= 0 || wall <= 0 || cpu < 0 {
-				t.Fatalf("ops %v, cpu %v, wall %v", ops, cpu, wall)
+			if m.ops <= 0 || m.wall <= 0 || m.cpu < 0 || m.clientCPU < 0 {
+				t.Fatalf("%+v", m)
+			}
+		})
+	}
+}
+
+// needC skips a test when the C reference cannot be built here.
+func needC(t *testing.T, name string) string {
+	t.Helper()
+	bin, err := cBinary(name)
+	if err != nil {
+		t.Skip(err)
+	}
+	return bin
+}
+
+// The C load client drives real servers, Go and C, through the harness:
+// it connects, counts round trips, and its CPU time is read.
+func TestCLoadClient(t *testing.T) {
+	needC(t, "loadc")
+	defer removeCBinaries()
+	for _, srv := range []string{"echo-net", "echo-engine", "echo-c"} {
+		for _, size := range []int{64, 4096} {
+			t.Run(fmt.Sprintf("%s/%d", srv, size), func(t *testing.T) {
+				if srv == "echo-c" {
+					needC(t, "echo")
+				}
+				client := echoClient(20, size)
+				if client.name != clientC {
+					t.Fatalf("echo group client %q with loadc built", client.name)
+				}
+				m, err := serverLoad(srv, client, 200*time.Millisecond)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.ops <= 0 || m.wall <= 0 || m.client != clientC {
+					t.Fatalf("%+v", m)
+				}
+			})
+		}
+	}
+}
+
+// Without a C compiler the echo group says so and loads with Go.
+func TestEchoClientFallback(t *testing.T) {
+	cMu.Lock()
+	saved, had := cBuilt["loadc"]
+	cBuilt["loadc"] = cBuild{err: errors.New("no C compiler")}
+	cMu.Unlock()
+	defer func() {
+		cMu.Lock()
+		if had {
+			cBuilt["loadc"] = saved
+		} else {
+			delete(cBuilt, "loadc")
+		}
+		cMu.Unlock()
+	}()
+	client := echoClient(4, 64)
+	if client.name != clientGo {
+		t.Fatalf("client %q, want the Go fallback", client.name)
+	}
+	m, err := serverLoad("echo-net", client, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ops <= 0 || m.client != clientGo {
+		t.Fatalf("%+v", m)
+	}
+}
+
+// faultyEcho serves one connection on ln, writing back what reply makes
+// of each read (total is the bytes read before it), and hangs up when
+// reply returns nil.
+func faultyEcho(ln net.Listener, reply func(total int, b []byte) []byte) {
+	c, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	buf := make([]byte, 64<<10)
+	total := 0
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			out := reply(total, buf[:n])
+			if out == nil {
+				return
+			}
+			total += n
+			if _, err := c.Write(out); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// The C load client checks every byte it gets back: a changed or extra
+// byte, or a server hanging up, ends it with an error that says what went
+// wrong, rather than counting a round trip.
+func TestCLoadClientChecks(t *testing.T) {
+	bin := needC(t, "loadc")
+	defer removeCBinaries()
+	const size = 4096
+	for _, tc := range []struct {
+		name  string
+		reply func(total int, b []byte) []byte
+		want  string
+	}{
+		{"changed byte", func(total int, b []byte) []byte {
+			if at := 10*size + 1000 - total; at >= 0 && at < len(b) {
+				b[at]++
+			}
+			return b
+		}, "round 10: echoed byte 1000 "},
+		// An echo written twice puts its copy where the next round's
+		// message belongs.
+		{"duplicate", func(total int, b []byte) []byte {
+			if total <= 3*size && 3*size < total+len(b) {
+				return append(b, b...)
+			}
+			return b
+		}, "round 4: echoed byte"},
+		{"hang-up", func(total int, b []byte) []byte {
+			if total >= 5*size {
+				return nil
+			}
+			return b
+		}, "server closed the connection after 0 of 4096 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); faultyEcho(ln, tc.reply) }()
+			defer func() { ln.Close(); <-done }()
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, ln.Addr().String(), "1", strconv.Itoa(size))
+			cmd.Stderr = &stderr
+			// A stdin that stays open: the client runs until it fails.
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			cmd.Stdin = pr
+			out, err := cmd.Output()
+			pr.Close()
+			if err == nil {
+				t.Fatalf("loadc exited cleanly:\n%s", out)
+			}
+			if string(out) != "ready\n" || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("stdout %q, stderr %q, want %q", out, stderr.String(), tc.want)
 			}
 		})
 	}

@@ -19,8 +19,9 @@ import (
 // every Linux architecture Go supports.
 const clockTick = 100
 
-// procCPU returns the user+system CPU time a process has used.
-func procCPU(pid int) (time.Duration, error) {
+// procCPU returns the user+system CPU time a process has used and, with
+// children, that of the children it has waited for.
+func procCPU(pid int, children bool) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -30,12 +31,19 @@ func procCPU(pid int) (time.Duration, error) {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0, fmt.Errorf("short /proc/%d/stat", pid)
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTick, nil
+	n := int64(0)
+	last := 12 // utime, stime
+	if children {
+		last = 14 // cutime, cstime
+	}
+	for _, x := range f[11 : last+1] {
+		v, _ := strconv.ParseInt(x, 10, 64)
+		n += v
+	}
+	return time.Duration(n) * time.Second / clockTick, nil
 }
 
 // selfCPU returns this process's CPU time, at finer grain than /proc.
@@ -93,10 +101,10 @@ func child(args ...string) (*proc, string, error) {
 // child role, or a C reference server.
 func startProc(path string, args ...string) (*proc, string, error) {
 	cmd := exec.Command(path, args...)
-	if _, _, separate := cpus(); separate && len(args) > 0 && args[0] == "-serve" {
-		// A server is pinned to one CPU right after it starts; give it
-		// the GOMAXPROCS a Go program started on one CPU would pick, so
-		// that two Ps do not time-slice one CPU.
+	if _, _, separate := cpus(); separate && len(args) > 0 && (args[0] == "-serve" || args[0] == "-load") {
+		// A server or a load client is pinned to one CPU right after
+		// it starts; give it the GOMAXPROCS a Go program started on one
+		// CPU would pick, so that two Ps do not time-slice one CPU.
 		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 	}
 	cmd.Stderr = os.Stderr

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -27,8 +28,8 @@ func ringCases() []benchCase {
 		cs = append(cs, benchCase{
 			name: fmt.Sprintf("noop batch=%d", batch),
 			impls: []impl{
-				{name: "C liburing", baseline: true, run: func(d time.Duration) (float64, time.Duration, time.Duration, error) { return cNoop(batch, d) }},
-				{name: "uring.Ring", run: func(d time.Duration) (float64, time.Duration, time.Duration, error) { return goNoop(batch, d) }},
+				{name: "C liburing", baseline: true, run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) { return cNoop(batch, d) })},
+				{name: "uring.Ring", run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) { return goNoop(batch, d) })},
 			},
 		})
 	}
@@ -36,7 +37,7 @@ func ringCases() []benchCase {
 		cs = append(cs, benchCase{
 			name: fmt.Sprintf("executor noop, %d goroutine(s)", g),
 			impls: []impl{
-				{name: "reactor", run: func(d time.Duration) (float64, time.Duration, time.Duration, error) { return execNoop(g, d) }},
+				{name: "reactor", run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) { return execNoop(g, d) })},
 			},
 		})
 	}
@@ -75,36 +76,71 @@ func goNoop(batch int, d time.Duration) (float64, time.Duration, time.Duration, 
 }
 
 var (
-	cBuildOnce sync.Once
-	cDir       string
-	cBuildErr  error
+	cMu     sync.Mutex
+	cDir    string
+	cBuilt  = map[string]cBuild{}
+	ccFound = sync.OnceValue(func() error {
+		_, err := exec.LookPath("cc")
+		return err
+	})
 )
 
-// cBinary compiles a C reference program (liburing, from Debian's
-// liburing-dev) once per run.
+type cBuild struct {
+	path string
+	err  error
+}
+
+// cBinary compiles a C reference program from cref/ once per run. Each
+// program builds on its own, so that one that needs only libc (the load
+// client) still builds where liburing-dev is missing.
 func cBinary(name string) (string, error) {
-	cBuildOnce.Do(func() {
-		cDir, cBuildErr = os.MkdirTemp("", "uringbench-c")
-		if cBuildErr != nil {
-			return
-		}
-		ents, _ := crefs.ReadDir("cref")
-		for _, e := range ents {
-			src, _ := crefs.ReadFile("cref/" + e.Name())
-			p := filepath.Join(cDir, e.Name())
-			os.WriteFile(p, src, 0o644)
-			out := strings.TrimSuffix(p, ".c")
-			cmd := exec.Command("cc", "-O2", "-o", out, p, "-luring")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				cBuildErr = fmt.Errorf("C reference unavailable (needs cc and liburing-dev: apt-get install gcc liburing-dev): %v: %s", err, strings.TrimSpace(string(b)))
-				return
-			}
-		}
-	})
-	if cBuildErr != nil {
-		return "", cBuildErr
+	cMu.Lock()
+	defer cMu.Unlock()
+	if b, ok := cBuilt[name]; ok {
+		return b.path, b.err
 	}
-	return filepath.Join(cDir, name), nil
+	path, err := buildC(name)
+	cBuilt[name] = cBuild{path, err}
+	return path, err
+}
+
+func buildC(name string) (string, error) {
+	src, err := crefs.ReadFile("cref/" + name + ".c")
+	if err != nil {
+		return "", fmt.Errorf("no C reference named %q", name)
+	}
+	if err := ccFound(); err != nil {
+		return "", fmt.Errorf("C reference %s unavailable: no C compiler (apt-get install gcc): %v", name, err)
+	}
+	if cDir == "" {
+		if cDir, err = os.MkdirTemp("", "uringbench-c"); err != nil {
+			return "", err
+		}
+	}
+	p := filepath.Join(cDir, name+".c")
+	if err := os.WriteFile(p, src, 0o644); err != nil {
+		return "", err
+	}
+	out := strings.TrimSuffix(p, ".c")
+	args := []string{"-O2", "-o", out, p}
+	if bytes.Contains(src, []byte("<liburing.h>")) {
+		args = append(args, "-luring")
+	}
+	if b, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("C reference %s unavailable (needs cc and liburing-dev: apt-get install gcc liburing-dev): %v: %s", name, err, strings.TrimSpace(string(b)))
+	}
+	return out, nil
+}
+
+// removeCBinaries removes what cBinary built.
+func removeCBinaries() {
+	cMu.Lock()
+	defer cMu.Unlock()
+	if cDir != "" {
+		os.RemoveAll(cDir)
+		cDir = ""
+		clear(cBuilt)
+	}
 }
 
 func cNoop(batch int, d time.Duration) (float64, time.Duration, time.Duration, error) {
