@@ -90,23 +90,34 @@ func goLoad(name, kind string, args ...string) loadClient {
 	}}
 }
 
+var flagClient = flag.String("client", "auto", "echo load client: c (cref/loadc.c), go, or auto (c when it builds, else go)")
+
 var echoClientWarn sync.Once
 
-// echoClient is the echo group's load client: the C one (cref/loadc.c),
-// which costs the client CPU less per round trip than any server spends,
-// so that the server sets the pace; the Go one when no C compiler is at
-// hand, with a warning, since then the client may be what is measured.
+// echoClient is the echo group's load client (see -client). On loopback
+// each side pays for its sends and for the receive path they set off on
+// the other's socket, so a client costs about what a server does per
+// round trip: the C one about what the C server costs, the Go one more,
+// enough that with one CPU each it, not the server, may set the pace.
 func echoClient(conns, size int) loadClient {
+	goClient := goLoad(clientGo, "echo", "-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size))
+	cClient := loadClient{clientC, func(addr string) (string, []string, error) {
+		bin, err := cBinary("loadc")
+		return bin, []string{addr, strconv.Itoa(conns), strconv.Itoa(size)}, err
+	}}
+	switch *flagClient {
+	case "go":
+		return goClient
+	case "c":
+		return cClient
+	}
 	if _, err := cBinary("loadc"); err != nil {
 		echoClientWarn.Do(func() {
 			fmt.Fprintf(os.Stderr, "uringbench: echo falls back to the Go load client, which may saturate before the servers do: %v\n", err)
 		})
-		return goLoad(clientGo, "echo", "-conns", strconv.Itoa(conns), "-size", strconv.Itoa(size))
+		return goClient
 	}
-	return loadClient{clientC, func(addr string) (string, []string, error) {
-		bin, err := cBinary("loadc")
-		return bin, []string{addr, strconv.Itoa(conns), strconv.Itoa(size)}, err
-	}}
+	return cClient
 }
 
 // serverLoad starts a server child and a load client and measures, after

@@ -7,10 +7,13 @@
 //	go run ./cmd/uringbench -only echo      # one group: ring, file, echo, http
 //	go run ./cmd/uringbench -short          # a quick pass
 //	go run ./cmd/uringbench -json out.json -svg out.svg
+//	go run ./cmd/uringbench -only echo -client go   # the Go load client
 //
 // Network servers run in child processes of this command, pinned to one
 // CPU, and the load client in another, pinned to the other CPU when there
-// is one; server CPU time comes from /proc/PID/stat. In-process cases take
+// is one; server and client CPU time come from /proc/PID/stat. The echo
+// group's client is C (cref/loadc.c) when a C compiler is at hand, else Go;
+// the http group's is wrk when installed, else Go. In-process cases take
 // the process's CPU time from getrusage.
 package main
 
@@ -129,6 +132,12 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	switch *flagClient {
+	case "auto", "c", "go":
+	default:
+		fmt.Fprintf(os.Stderr, "uringbench: -client %q: want c, go or auto\n", *flagClient)
+		os.Exit(2)
 	}
 	if *flagShort {
 		*flagDur = 300 * time.Millisecond
@@ -336,7 +345,7 @@ func printTable(w io.Writer, rs []Result) {
 
 // clientDocs say what each load client is, for the table's footer.
 var clientDocs = map[string]string{
-	clientC:   "cref/loadc.c, one thread on non-blocking sockets and epoll, every echoed byte checked",
+	clientC:   "cref/loadc.c, one thread, io_uring multishot recv and send, every echoed byte checked",
 	clientGo:  "goroutine per connection in a child of this program (the fallback when the C client cannot be built)",
 	clientWrk: "wrk -t1, one thread",
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,7 +176,7 @@ func TestCLoadClientChecks(t *testing.T) {
 				b[at]++
 			}
 			return b
-		}, "round 10: echoed byte 1000 "},
+		}, `round 10: echoed byte 1000 `},
 		// An echo written twice puts its copy where the next round's
 		// message belongs.
 		{"duplicate", func(total int, b []byte) []byte {
@@ -183,13 +184,13 @@ func TestCLoadClientChecks(t *testing.T) {
 				return append(b, b...)
 			}
 			return b
-		}, "round 4: echoed byte"},
+		}, `round 4: echoed byte|round 3: \d+ bytes echoed, only 4096 sent`},
 		{"hang-up", func(total int, b []byte) []byte {
 			if total >= 5*size {
 				return nil
 			}
 			return b
-		}, "server closed the connection after 0 of 4096 bytes"},
+		}, `server closed the connection after 0 of 4096 bytes`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testutil.CheckFDs(t)
@@ -215,7 +216,7 @@ func TestCLoadClientChecks(t *testing.T) {
 			if err == nil {
 				t.Fatalf("loadc exited cleanly:\n%s", out)
 			}
-			if string(out) != "ready\n" || !strings.Contains(stderr.String(), tc.want) {
+			if string(out) != "ready\n" || !regexp.MustCompile(tc.want).MatchString(stderr.String()) {
 				t.Fatalf("stdout %q, stderr %q, want %q", out, stderr.String(), tc.want)
 			}
 		})

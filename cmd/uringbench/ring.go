@@ -91,8 +91,8 @@ type cBuild struct {
 }
 
 // cBinary compiles a C reference program from cref/ once per run. Each
-// program builds on its own, so that one that needs only libc (the load
-// client) still builds where liburing-dev is missing.
+// program builds on its own, when first needed, so that one that does not
+// build leaves the others be.
 func cBinary(name string) (string, error) {
 	cMu.Lock()
 	defer cMu.Unlock()
