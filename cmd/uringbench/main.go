@@ -346,6 +346,6 @@ func printTable(w io.Writer, rs []Result) {
 // clientDocs say what each load client is, for the table's footer.
 var clientDocs = map[string]string{
 	clientC:   "cref/loadc.c, one thread, io_uring multishot recv and send, every echoed byte checked",
-	clientGo:  "goroutine per connection in a child of this program (the fallback when the C client cannot be built)",
+	clientGo:  "goroutine per connection in a child of this program; echo uses it with -client go or when the C client does not build, http when wrk is not installed",
 	clientWrk: "wrk -t1, one thread",
 }

@@ -225,8 +225,8 @@ func TestCLoadClientChecks(t *testing.T) {
 
 func TestTableAndChart(t *testing.T) {
 	rs := []Result{
-		{Group: "echo", Case: "c", Impl: "net", Baseline: true, OpsPerS: 100, CPUNsOp: 10},
-		{Group: "echo", Case: "c", Impl: "uringnet", OpsPerS: 150, CPUNsOp: 5},
+		{Group: "echo", Case: "c", Impl: "net", Baseline: true, OpsPerS: 100, CPUNsOp: 10, Busy: 0.97, Client: clientC, ClientBusy: 0.61},
+		{Group: "echo", Case: "c", Impl: "uringnet", OpsPerS: 150, CPUNsOp: 5, Busy: 0.75, Client: clientC, ClientBusy: 0.92},
 		{Group: "echo", Case: "c", Impl: "broken", Note: "failed"},
 	}
 	ratios(rs)
@@ -235,13 +235,13 @@ func TestTableAndChart(t *testing.T) {
 	}
 	var b bytes.Buffer
 	printTable(&b, rs)
-	for _, want := range []string{"base", "1.50", "0.50", "(failed)"} {
+	for _, want := range []string{"base", "1.50", "0.50", "(failed)", " C ", "0.97", "0.61", "client C: cref/loadc.c"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
 	}
 	svg := string(chart(rs))
-	if !strings.HasPrefix(svg, "<svg") || !strings.Contains(svg, "uringnet") || strings.Contains(svg, "broken") {
+	if !strings.HasPrefix(svg, "<svg") || !strings.Contains(svg, "echo / c: uringnet (C client)") || strings.Contains(svg, "broken") {
 		t.Errorf("chart:\n%s", svg)
 	}
 }
