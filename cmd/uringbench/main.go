@@ -289,8 +289,8 @@ func ratios(rs []Result) {
 
 func printTable(w io.Writer, rs []Result) {
 	fmt.Fprintf(w, "machine: %s\n\n", machine())
-	fmt.Fprintf(w, "%-6s %-28s %-14s %-6s %12s %11s %5s %5s %7s %7s\n", "group", "case", "impl", "client", "ops/s", "cpu/op", "busy", "cl", "x thrpt", "x cpu")
-	fmt.Fprintln(w, strings.Repeat("-", 110))
+	fmt.Fprintf(w, "%-6s %-34s %-14s %-6s %12s %11s %5s %5s %7s %7s\n", "group", "case", "impl", "client", "ops/s", "cpu/op", "busy", "cl", "x thrpt", "x cpu")
+	fmt.Fprintln(w, strings.Repeat("-", 116))
 	clients := map[string]bool{}
 	for _, r := range rs {
 		ratio, cpuRatio := "", ""
@@ -321,7 +321,7 @@ func printTable(w io.Writer, rs []Result) {
 				clBusy = fmt.Sprintf("%.2f", r.ClientBusy)
 			}
 		}
-		fmt.Fprintf(w, "%-6s %-28s %-14s %-6s %12s %11s %5s %5s %7s %7s", r.Group, r.Case, r.Impl, client, ops, cpu, busy, clBusy, ratio, cpuRatio)
+		fmt.Fprintf(w, "%-6s %-34s %-14s %-6s %12s %11s %5s %5s %7s %7s", r.Group, r.Case, r.Impl, client, ops, cpu, busy, clBusy, ratio, cpuRatio)
 		if r.Note != "" {
 			fmt.Fprintf(w, "  (%s)", r.Note)
 		}
