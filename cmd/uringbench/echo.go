@@ -92,7 +92,11 @@ func goLoad(name, kind string, args ...string) loadClient {
 
 var flagClient = flag.String("client", "auto", "echo load client: c (cref/loadc.c), go, or auto (c when it builds, else go)")
 
-var echoClientWarn sync.Once
+var (
+	echoClientWarn sync.Once
+	// echoFallback is why echo fell back to the Go client, for the table.
+	echoFallback string
+)
 
 // echoClient is the echo group's load client (see -client). On loopback
 // each side pays for its sends and for the receive path they set off on
@@ -113,6 +117,7 @@ func echoClient(conns, size int) loadClient {
 	}
 	if _, err := cBinary("loadc"); err != nil {
 		echoClientWarn.Do(func() {
+			echoFallback = err.Error()
 			fmt.Fprintf(os.Stderr, "uringbench: echo falls back to the Go load client, which may saturate before the servers do: %v\n", err)
 		})
 		return goClient

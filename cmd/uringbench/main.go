@@ -341,6 +341,9 @@ func printTable(w io.Writer, rs []Result) {
 		}
 		fmt.Fprintf(w, "client %s: %s\n", c, doc)
 	}
+	if echoFallback != "" {
+		fmt.Fprintf(w, "echo fell back to the Go client, which may be what sets the pace: %s\n", echoFallback)
+	}
 }
 
 // clientDocs say what each load client is, for the table's footer.
