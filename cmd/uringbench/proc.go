@@ -98,7 +98,7 @@ func child(args ...string) (*proc, string, error) {
 }
 
 // startProc starts a program that speaks the child protocol: this one in a
-// child role, or a C reference server.
+// child role, a C reference server or the C load client.
 func startProc(path string, args ...string) (*proc, string, error) {
 	cmd := exec.Command(path, args...)
 	if _, _, separate := cpus(); separate && len(args) > 0 && (args[0] == "-serve" || args[0] == "-load") {
