@@ -172,33 +172,10 @@ func main() {
 	start := time.Now()
 	var results []Result
 	for _, t := range todo {
-		for _, im := range t.c.impls {
-			var ops, cpus, busy, clBusy []float64
-			var note, client string
-			for run := 0; run < *flagRuns; run++ {
-				progress(done, total, start, t.g+"/"+t.c.name+" "+im.name)
-				m, err := im.run(*flagDur)
-				done++
-				if err != nil {
-					note = err.Error()
-					break
-				}
-				ops = append(ops, m.ops/m.wall.Seconds())
-				if m.ops > 0 {
-					cpus = append(cpus, float64(m.cpu.Nanoseconds())/m.ops)
-				}
-				busy = append(busy, m.cpu.Seconds()/m.wall.Seconds())
-				if m.client != "" {
-					client = m.client
-					clBusy = append(clBusy, m.clientCPU.Seconds()/m.wall.Seconds())
-				}
-			}
-			results = append(results, Result{
-				Group: t.g, Case: t.c.name, Impl: im.name, Baseline: im.baseline,
-				OpsPerS: median(ops), CPUNsOp: median(cpus), Runs: len(ops),
-				Busy: median(busy), Client: client, ClientBusy: median(clBusy), Note: note,
-			})
-		}
+		results = append(results, runCase(t.g, t.c, *flagRuns, func(im string) {
+			progress(done, total, start, t.g+"/"+t.c.name+" "+im)
+			done++
+		})...)
 	}
 	fmt.Fprint(os.Stderr, "\r\033[K")
 	removeCBinaries()
@@ -217,6 +194,51 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// runCase runs every impl of c runs times and gives their medians. The
+// runs take turns (the first run of each impl, then the second...), so
+// that a burst of load from elsewhere on the machine falls on all impls
+// alike rather than on one. An impl that fails runs no more.
+func runCase(group string, c benchCase, runs int, starting func(impl string)) []Result {
+	type figures struct {
+		ops, cpus, busy, clBusy []float64
+		note, client            string
+	}
+	fs := make([]figures, len(c.impls))
+	for range runs {
+		for i, im := range c.impls {
+			f := &fs[i]
+			if f.note != "" {
+				continue
+			}
+			starting(im.name)
+			m, err := im.run(*flagDur)
+			if err != nil {
+				f.note = err.Error()
+				continue
+			}
+			f.ops = append(f.ops, m.ops/m.wall.Seconds())
+			if m.ops > 0 {
+				f.cpus = append(f.cpus, float64(m.cpu.Nanoseconds())/m.ops)
+			}
+			f.busy = append(f.busy, m.cpu.Seconds()/m.wall.Seconds())
+			if m.client != "" {
+				f.client = m.client
+				f.clBusy = append(f.clBusy, m.clientCPU.Seconds()/m.wall.Seconds())
+			}
+		}
+	}
+	var rs []Result
+	for i, im := range c.impls {
+		f := fs[i]
+		rs = append(rs, Result{
+			Group: group, Case: c.name, Impl: im.name, Baseline: im.baseline,
+			OpsPerS: median(f.ops), CPUNsOp: median(f.cpus), Runs: len(f.ops),
+			Busy: median(f.busy), Client: f.client, ClientBusy: median(f.clBusy), Note: f.note,
+		})
+	}
+	return rs
 }
 
 // report is the -json file.

@@ -265,6 +265,40 @@ func TestTableAndChart(t *testing.T) {
 	}
 }
 
+// Runs take turns across impls; a failing impl stops and says why; the
+// figures are the medians of the runs.
+func TestRunCaseTakesTurns(t *testing.T) {
+	var order []string
+	fake := func(name string, fail bool) impl {
+		n := 0
+		return impl{name: name, run: func(time.Duration) (measurement, error) {
+			order = append(order, name)
+			n++
+			if fail {
+				return measurement{}, errors.New("broken")
+			}
+			return measurement{ops: float64(100 * n), cpu: time.Duration(n) * time.Millisecond, wall: time.Second, client: clientC, clientCPU: 500 * time.Millisecond}, nil
+		}}
+	}
+	c := benchCase{name: "c", impls: []impl{fake("a", false), fake("b", true), fake("c", false)}}
+	var started []string
+	rs := runCase("g", c, 3, func(im string) { started = append(started, im) })
+	if got, want := strings.Join(order, " "), "a b c a c a c"; got != want {
+		t.Errorf("run order %q, want %q", got, want)
+	}
+	if strings.Join(started, " ") != strings.Join(order, " ") {
+		t.Errorf("started %q, ran %q", started, order)
+	}
+	a, b := rs[0], rs[1]
+	// Runs did 100, 200, 300 ops in 1, 2, 3 ms of server CPU.
+	if a.OpsPerS != 200 || a.CPUNsOp != 10000 || a.Runs != 3 || a.Busy != 0.002 || a.ClientBusy != 0.5 || a.Client != clientC {
+		t.Errorf("a: %+v", a)
+	}
+	if b.Runs != 0 || b.Note != "broken" || b.OpsPerS != 0 {
+		t.Errorf("b: %+v", b)
+	}
+}
+
 func TestMedian(t *testing.T) {
 	for _, tc := range []struct {
 		in   []float64
