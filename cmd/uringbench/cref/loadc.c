@@ -27,7 +27,6 @@
 #define _GNU_SOURCE
 #include <liburing.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -43,8 +42,9 @@
 
 /* Rounds cycle through this many windows of each pattern. */
 #define WINDOWS 251
-/* Receive buffers: one message is in flight per connection, and a receive
- * takes at most one buffer of min(SIZE, 4096) bytes. */
+/* Receive buffers of min(SIZE, 4096) bytes: with one message in flight per
+ * connection, a connection holds one at a time up to 4 KiB messages. When
+ * they run out, recv ends with ENOBUFS and is armed again. */
 #define NBUFS 4096
 #define BGID 1
 
