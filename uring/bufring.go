@@ -125,7 +125,7 @@ func (r *Ring[T]) NewBufRing(group uint16, entries int, bufSize int) (*BufRing, 
 func (r *Ring[T]) bufRingUsers(br *BufRing) int {
 	n := 0
 	for i := range r.slots {
-		if s := &r.slots[i]; s.inUse && s.keep == any(br) {
+		if s := &r.slots[i]; s.inUse && (s.keep == any(br) || selectsFrom(s.keep, br)) {
 			n++
 		}
 	}
