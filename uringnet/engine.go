@@ -13,15 +13,15 @@ import (
 // Addr and Dup.
 type Engine = engine.Engine
 
-// ErrUDPUnsupported is returned by Run and Start for udp addresses.
-var ErrUDPUnsupported = engine.ErrUDPUnsupported
-
 // Run runs a gnet v2 event handler on io_uring event loops, unchanged: a
 // program that calls gnet.Run(h, "tcp://127.0.0.1:9000", opts...) can call
 // uringnet.Run with the same handler, address and options. It blocks until
 // the engine shuts down (a Shutdown action from the handler, or Stop) and
-// returns nil then. Addresses are tcp, tcp4, tcp6 and unix; an option the
-// engine cannot honor is an error, never ignored. OnBoot receives gnet's
+// returns nil then. Addresses are tcp, tcp4, tcp6, udp, udp4, udp6 and
+// unix, as with gnet; an option the engine cannot honor is an error,
+// never ignored. On udp addresses each datagram is one OnTraffic, with
+// the sender as c.RemoteAddr() and c.Write replying to it; OnOpen and
+// OnClose do not run, as in gnet. OnBoot receives gnet's
 // zero Engine, whose methods do not work; use Start or Lookup for a handle
 // that does. See package internal/engine's documentation for the few
 // places where behaviour differs from gnet.

@@ -27,7 +27,7 @@ type Engine struct {
 	logger    logging.Logger
 	logFlush  func() error
 	protoAddr string
-	network   string // "tcp" or "unix", as gnet reports it
+	network   string // "tcp", "udp" or "unix", as gnet reports it
 	addr      net.Addr
 	lns       []*listener
 	loops     []*loop
@@ -43,10 +43,12 @@ type Engine struct {
 }
 
 // config holds tunables that are not gnet options: the provided-buffer
-// ring's size and the ring's queue depth. Tests shrink them.
+// ring's size and the ring's queue depth. Tests shrink them, and make UDP
+// loops receive as on kernels without multishot recvmsg.
 type config struct {
 	bufRingEntries int
 	queueDepth     int
+	udpSingleShot  bool
 }
 
 var defaultConfig = config{bufRingEntries: 256, queueDepth: 1024}
@@ -57,7 +59,7 @@ var (
 )
 
 // Run starts handler on protoAddr ("tcp://127.0.0.1:9000", "tcp6://[::1]:0",
-// "unix:///tmp/sock"; the scheme is required, as with gnet) with gnet's
+// "udp://:9000", "unix:///tmp/sock"; the scheme is required, as with gnet) with gnet's
 // options and blocks until the engine
 // shuts down, exactly as gnet.Run does. It returns nil after a shutdown
 // requested by a handler's Shutdown action or by Stop, and an error if the
@@ -87,11 +89,11 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 			opt(o)
 		}
 	}
-	if err := checkOptions(o); err != nil {
-		return nil, err
-	}
 	network, address, err := parseProtoAddr(protoAddr)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkOptions(o, network); err != nil {
 		return nil, err
 	}
 	e := &Engine{
@@ -119,6 +121,11 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it too.
 		o.ReusePort = false
 	}
+	if isUDP(network) {
+		// gnet forces SO_REUSEPORT on for UDP: each loop receives on its
+		// own socket.
+		o.ReusePort = true
+	}
 	ln, err := listen(network, address, o)
 	if err != nil {
 		e.cleanupLogger()
@@ -131,8 +138,12 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		// Each loop accepts on its own SO_REUSEPORT socket bound to the
 		// same address (the real port, if port 0 was asked for), and the
 		// kernel spreads connections over them.
+		again := ln.addr.String()
+		if isUDP(network) {
+			again = udpRebindAddress(address, ln.addr)
+		}
 		for i := 1; i < numLoops; i++ {
-			l2, err := listen(network, ln.addr.String(), o)
+			l2, err := listen(network, again, o)
 			if err != nil {
 				e.closeListeners()
 				e.cleanupLogger()
@@ -360,14 +371,19 @@ func (e *Engine) cleanupLogger() {
 	}
 }
 
-// checkOptions rejects options this engine cannot honor and normalises
-// the buffer caps the way gnet does.
-func checkOptions(o *gnet.Options) error {
+// checkOptions rejects options this engine cannot honor on network and
+// normalises the buffer caps the way gnet does.
+func checkOptions(o *gnet.Options, network string) error {
+	if isUDP(network) {
+		// gnet turns edge-triggered I/O off for UDP, so for UDP the
+		// options mean nothing there either.
+		o.EdgeTriggeredIO, o.EdgeTriggeredIOChunk = false, 0
+	}
 	if o.EdgeTriggeredIO || o.EdgeTriggeredIOChunk > 0 {
 		return errors.New("engine: WithEdgeTriggeredIO/WithEdgeTriggeredIOChunk select an epoll mode; io_uring completions have no edge- or level-triggered mode, so remove the option")
 	}
-	if o.MulticastInterfaceIndex != 0 {
-		return errors.New("engine: WithMulticastInterfaceIndex applies to UDP, which this engine does not support yet; remove the option or use gnet.Run")
+	if o.MulticastInterfaceIndex != 0 && !isUDP(network) {
+		return fmt.Errorf("engine: WithMulticastInterfaceIndex applies to udp multicast addresses, not %s ones; remove the option", network)
 	}
 	if o.LockOSThread && o.NumEventLoop > 10000 {
 		return errorx.ErrTooManyEventLoopThreads
@@ -398,12 +414,11 @@ func normCap(n int) int {
 	}
 }
 
-// ErrUDPUnsupported is returned by Run and Start for udp, udp4 and udp6
-// addresses.
-var ErrUDPUnsupported = errors.New("engine: UDP is not supported yet by the io_uring engine; use gnet.Run for udp addresses")
+func isUDP(network string) bool { return strings.HasPrefix(network, "udp") }
 
-// parseProtoAddr splits "tcp://host:port" or "unix:///path" as gnet does,
-// returning gnet's errors for malformed addresses.
+// parseProtoAddr splits "tcp://host:port", "udp://host:port" or
+// "unix:///path" as gnet does, returning gnet's errors for malformed
+// addresses.
 func parseProtoAddr(protoAddr string) (network, address string, err error) {
 	u, err := url.Parse(strings.ReplaceAll(protoAddr, "%", "%25"))
 	if err != nil {
@@ -412,13 +427,11 @@ func parseProtoAddr(protoAddr string) (network, address string, err error) {
 	switch u.Scheme {
 	case "":
 		return "", "", errorx.ErrInvalidNetworkAddress
-	case "tcp", "tcp4", "tcp6":
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6":
 		if u.Host == "" || u.Path != "" {
 			return "", "", errorx.ErrInvalidNetworkAddress
 		}
 		return u.Scheme, u.Host, nil
-	case "udp", "udp4", "udp6":
-		return "", "", ErrUDPUnsupported
 	case "unix":
 		p := path.Join(u.Host, u.Path)
 		if p == "" {

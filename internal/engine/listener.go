@@ -18,6 +18,7 @@ type listener struct {
 	network   string // "tcp" or "unix"
 	addr      net.Addr
 	unixPath  string // the socket file to remove on close
+	family    int    // a UDP socket's address family
 	closeOnce sync.Once
 }
 
@@ -44,6 +45,8 @@ func listen(network, address string, o *gnet.Options) (*listener, error) {
 		v6only bool
 	)
 	switch network {
+	case "udp", "udp4", "udp6":
+		return listenUDP(network, address, o)
 	case "tcp", "tcp4", "tcp6":
 		ta, err := net.ResolveTCPAddr(network, address)
 		if err != nil {

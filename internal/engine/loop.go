@@ -39,6 +39,7 @@ const (
 type opData struct {
 	kind opKind
 	c    *conn
+	d    *udpSend // the datagram of an opUDPSend
 }
 
 // loop is one event loop: a goroutine locked to its thread, owning one
@@ -70,6 +71,8 @@ type loop struct {
 	pinned    int    // provided buffers held by sends
 	maxPinned int    // bound on pinned, so receives always have buffers
 	pins      uint64 // writes sent from their provided buffer; read after exit
+
+	udp *udpLoop // a UDP loop's state; nil for stream loops
 
 	conns []*conn
 	dirty []*conn // conns with outbound bytes and no send in flight yet
@@ -165,7 +168,14 @@ func (l *loop) init() error {
 			return fmt.Errorf("engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
 		}
 	}
-	l.br, err = r.NewBufRing(0, l.eng.cfg.bufRingEntries, l.bufSize)
+	bufSize := l.bufSize
+	if l.ln != nil && l.ln.network == "udp" {
+		// Room for ReadBufferCap bytes of payload after the header a
+		// multishot recvmsg writes, as gnet reads UDP into a buffer of
+		// ReadBufferCap bytes.
+		bufSize += udpHeadroom
+	}
+	l.br, err = r.NewBufRing(0, l.eng.cfg.bufRingEntries, bufSize)
 	if err != nil {
 		return fmt.Errorf("engine: event loop %d: %w", l.idx, err)
 	}
@@ -178,7 +188,11 @@ func (l *loop) init() error {
 	if err := l.armWake(); err != nil {
 		return err
 	}
-	if l.ln != nil {
+	if l.ln != nil && l.ln.network == "udp" {
+		if err := l.initUDP(); err != nil {
+			return err
+		}
+	} else if l.ln != nil {
 		if err := l.armAccept(); err != nil {
 			return err
 		}
@@ -311,6 +325,8 @@ func (l *loop) handle1(cqe uring.Completion[opData]) error {
 	case opSend:
 		return l.onSend(cqe.Data.c, cqe.Result)
 	case opCancel:
+	default:
+		return l.handleUDP(cqe)
 	}
 	return nil
 }

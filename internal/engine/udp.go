@@ -1,0 +1,399 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"syscall"
+	"unsafe"
+
+	"github.com/panjf2000/gnet/v2"
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"github.com/panjf2000/gnet/v2/pkg/socket"
+	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/uring"
+)
+
+// UDP, as gnet serves it: every event loop owns one socket bound to the
+// address with SO_REUSEPORT (gnet forces the option on for UDP), so the
+// kernel spreads senders over the loops. There are no connections: each
+// datagram is one OnTraffic with a Conn whose RemoteAddr is the sender
+// and whose Write replies to it; OnOpen and OnClose never run, a Close
+// action is ignored, and bytes the handler leaves unread are dropped with
+// the datagram.
+//
+// A loop receives with a multishot recvmsg that takes a provided buffer
+// per datagram (Linux 6.0), the sender's address written at the buffer's
+// head; on older kernels, a single recvmsg into one buffer, queued again
+// after each datagram. Replies are sendmsg operations on the loop's ring,
+// from send records the loop reuses, so a steady exchange allocates
+// nothing per datagram.
+
+// Operation kinds of UDP loops. They are numbered apart from the stream
+// kinds in loop.go so that kinds added there cannot collide with them.
+const (
+	opUDPRecv opKind = 64 + iota // recvmsg on the loop's UDP socket
+	opUDPSend                    // sendmsg of one datagram
+)
+
+// udpNameLen is the room for the sender's address in each receive: a
+// struct sockaddr_in6, the larger of the two families.
+const udpNameLen = int(unsafe.Sizeof(unix.RawSockaddrInet6{}))
+
+// udpHeadroom is what a multishot recvmsg writes before the payload in
+// each provided buffer: struct io_uring_recvmsg_out and the address.
+const udpHeadroom = 16 + udpNameLen
+
+// Largest UDP payloads: an IPv4 datagram holds 65535 bytes less the IP
+// and UDP headers; an IPv6 payload (without jumbograms) 65535 less the
+// UDP header. Larger writes fail at once with EMSGSIZE, as gnet's
+// sendto does.
+const (
+	maxUDP4Payload = 65535 - 20 - 8
+	maxUDP6Payload = 65535 - 8
+)
+
+// udpConnCacheSize is the number of senders a loop keeps a Conn for (see
+// udpLoop.conns); a power of two.
+const udpConnCacheSize = 256
+
+// udpLoop is a loop's UDP state; only the loop goroutine touches it.
+type udpLoop struct {
+	fd        int
+	family    int
+	multishot bool // receiving with multishot recvmsg, not the fallback
+	armed     bool // a receive is queued
+	delivered bool // a datagram has arrived: EINVAL is no longer the kernel's lack of multishot
+
+	// The single-shot fallback's message header and buffer.
+	msg  *uring.Msghdr
+	rbuf []byte
+
+	// conns holds the Conn last used for a sender, by a hash of its
+	// address, so that a sender that keeps talking reuses one Conn
+	// instead of costing an allocation per datagram. A Conn is bound to
+	// its sender for life, so one the handler kept (for AsyncWrite, say)
+	// still answers that sender after it has been replaced here.
+	conns [udpConnCacheSize]*udpConn
+
+	free []*udpSend // send records not in flight
+}
+
+// udpSend is one datagram being sent: the kernel's view of it and the
+// bytes, kept across sends so that their buffers are reused.
+type udpSend struct {
+	d   uring.Datagram
+	buf []byte
+}
+
+// listenUDP creates a UDP socket bound to address with gnet's options:
+// the address family and IPV6_V6ONLY chosen as gnet's
+// socket.GetUDPSockAddr chooses them, SO_BROADCAST, SO_REUSEPORT (which
+// gnet forces on for UDP), and membership of the group when the address
+// is a multicast one, on the interface WithMulticastInterfaceIndex names.
+func listenUDP(network, address string, o *gnet.Options) (*listener, error) {
+	sa, family, udpAddr, v6only, err := socket.GetUDPSockAddr(network, address)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	fail := func(err error) (*listener, error) {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: udpAddr, Err: err}
+	}
+	setInt := func(level, opt, v int) error {
+		return os.NewSyscallError("setsockopt", unix.SetsockoptInt(fd, level, opt, v))
+	}
+	if family == unix.AF_INET6 && v6only {
+		if err := setInt(unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return fail(err)
+		}
+	}
+	if err := setInt(unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
+		return fail(err)
+	}
+	if err := setInt(unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return fail(err)
+	}
+	if o.ReuseAddr {
+		if err := setInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return fail(err)
+		}
+	}
+	if o.SocketRecvBuffer > 0 {
+		if err := setInt(unix.SOL_SOCKET, unix.SO_RCVBUF, o.SocketRecvBuffer); err != nil {
+			return fail(err)
+		}
+	}
+	if o.SocketSendBuffer > 0 {
+		if err := setInt(unix.SOL_SOCKET, unix.SO_SNDBUF, o.SocketSendBuffer); err != nil {
+			return fail(err)
+		}
+	}
+	if udpAddr.IP.IsMulticast() {
+		if join := socket.SetMulticastMembership(network, udpAddr); join != nil {
+			if err := join(fd, o.MulticastInterfaceIndex); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if o.BindToDevice != "" {
+		if err := os.NewSyscallError("setsockopt", unix.BindToDevice(fd, o.BindToDevice)); err != nil {
+			return fail(err)
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail(os.NewSyscallError("bind", err))
+	}
+	bound, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail(os.NewSyscallError("getsockname", err))
+	}
+	ln := &listener{fd: fd, network: "udp", addr: sockaddrToUDPAddr(bound), family: family}
+	return ln, nil
+}
+
+// udpRebindAddress is the address the other loops' sockets bind to: the
+// one asked for, with the port the first socket got. Re-resolving the
+// bound address instead would change the socket: "udp://:9000" binds a
+// dual-stack [::], while "[::]:9000" resolves to an IPv6-only one.
+func udpRebindAddress(address string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return bound.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(bound.(*net.UDPAddr).Port))
+}
+
+// sockaddrToUDPAddr converts a kernel address as gnet's
+// socket.SockaddrToUDPAddr does.
+func sockaddrToUDPAddr(sa unix.Sockaddr) *net.UDPAddr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.UDPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
+	case *unix.SockaddrInet6:
+		return &net.UDPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port, Zone: zoneName(sa.ZoneId)}
+	}
+	return &net.UDPAddr{}
+}
+
+func zoneName(id uint32) string {
+	if id == 0 {
+		return ""
+	}
+	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+		return ifi.Name
+	}
+	return strconv.Itoa(int(id))
+}
+
+// initUDP sets up a UDP loop's receive, in init.
+func (l *loop) initUDP() error {
+	for _, op := range []uring.Op{uring.OpRecvmsg, uring.OpSendmsg} {
+		if !l.ring.OpSupported(op) {
+			return fmt.Errorf("engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
+		}
+	}
+	l.udp = &udpLoop{fd: l.ln.fd, family: l.ln.family, multishot: !l.eng.cfg.udpSingleShot}
+	return l.armUDP()
+}
+
+// armUDP queues the socket's receive.
+func (l *loop) armUDP() error {
+	u := l.udp
+	var err error
+	if u.multishot {
+		_, err = l.queue(func() (uring.Job, error) {
+			return l.ring.RecvMsgMultishot(u.fd, l.br, udpNameLen, 0, 0, opData{kind: opUDPRecv})
+		})
+	} else {
+		if u.msg == nil {
+			u.rbuf = make([]byte, l.bufSize)
+			u.msg = uring.NewMsghdr([][]byte{u.rbuf}, 0)
+		}
+		_, err = l.queue(func() (uring.Job, error) {
+			return l.ring.RecvMsg(u.fd, u.msg, opData{kind: opUDPRecv})
+		})
+	}
+	if err == nil {
+		u.armed = true
+	}
+	return err
+}
+
+// handleUDP dispatches a UDP loop's completions.
+func (l *loop) handleUDP(cqe uring.Completion[opData]) error {
+	switch cqe.Data.kind {
+	case opUDPRecv:
+		return l.onUDPRecv(cqe)
+	case opUDPSend:
+		return l.onUDPSend(cqe.Data.d, cqe.Result)
+	}
+	return nil
+}
+
+func (l *loop) onUDPRecv(cqe uring.Completion[opData]) error {
+	u := l.udp
+	more := cqe.More()
+	if !more {
+		u.armed = false
+	}
+	res := cqe.Result
+	var err error
+	if bid, ok := cqe.BufferID(); ok {
+		if res > 0 && !l.quiescing && !l.stopping {
+			var out uring.RecvMsgOut
+			out, err = uring.ParseRecvMsgOut(l.br.Buf(bid, int(res)), udpNameLen, 0)
+			if err == nil {
+				err = l.deliverUDP(out.Name, out.Payload)
+			}
+		}
+		l.br.Add(bid)
+	} else if !u.multishot && res >= 0 && !l.quiescing && !l.stopping {
+		// An empty datagram is one too: gnet hands it to OnTraffic.
+		err = l.deliverUDP(u.msg.RawSource(), u.rbuf[:res])
+	}
+	if err != nil {
+		return err
+	}
+	if more || l.stopping {
+		return nil
+	}
+	if res < 0 {
+		switch e := syscall.Errno(-res); e {
+		case syscall.ENOBUFS:
+			// Every buffer is out; those handed back in this batch
+			// reach the kernel (flush publishes them) before the
+			// receive queued now is submitted. The datagrams wait in
+			// the socket.
+			l.enobufs.Add(1)
+		case syscall.ECANCELED, syscall.EINTR, syscall.EAGAIN:
+		case syscall.EINVAL:
+			if !u.multishot || u.delivered {
+				return fmt.Errorf("engine: event loop %d: %w", l.idx, os.NewSyscallError("recvmsg", e))
+			}
+			// A kernel without multishot recvmsg (before 6.0).
+			u.multishot = false
+		default:
+			return fmt.Errorf("engine: event loop %d: %w", l.idx, os.NewSyscallError("recvmsg", e))
+		}
+	}
+	return l.armUDP()
+}
+
+// deliverUDP runs OnTraffic for one datagram from the sender whose
+// address the kernel encoded as name.
+func (l *loop) deliverUDP(name, payload []byte) error {
+	u := l.udp
+	u.delivered = true
+	if len(name) < 2 || len(name) > udpNameLen {
+		// Not an IP sender (truncated or missing): nothing to reply to.
+		l.eng.logger.Warnf("engine: event loop %d: datagram with a %d-byte source address dropped", l.idx, len(name))
+		return nil
+	}
+	c := l.udpConnFor(name)
+	c.buf, c.ctx = payload, nil
+	action := l.handler.OnTraffic(c)
+	c.buf = nil
+	// As in gnet, Close means nothing without a connection; only
+	// Shutdown acts.
+	if action == gnet.Shutdown {
+		l.quiesce()
+		return errorx.ErrEngineShutdown
+	}
+	return nil
+}
+
+// udpConnFor returns the Conn for the sender name, from the cache or new.
+func (l *loop) udpConnFor(name []byte) *udpConn {
+	// FNV-1a over the address bytes.
+	h := uint32(2166136261)
+	for _, b := range name {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	slot := &l.udp.conns[h&(udpConnCacheSize-1)]
+	if c := *slot; c != nil && bytes.Equal(c.peer[:c.peerLen], name) {
+		return c
+	}
+	c := newUDPConn(l, name)
+	*slot = c
+	return c
+}
+
+// sendUDP queues p as one datagram, to the raw address peer if it is not
+// nil, else to the address set by setAddr.
+func (l *loop) sendUDP(p []byte, peer []byte, setAddr func(*uring.Datagram) error) error {
+	u := l.udp
+	var s *udpSend
+	if n := len(u.free); n > 0 {
+		s = u.free[n-1]
+		u.free[n-1] = nil
+		u.free = u.free[:n-1]
+	} else {
+		s = new(udpSend)
+	}
+	var err error
+	if peer != nil {
+		err = s.d.SetRawAddr(peer)
+	} else {
+		err = setAddr(&s.d)
+	}
+	if err != nil {
+		u.free = append(u.free, s)
+		return err
+	}
+	s.buf = append(s.buf[:0], p...)
+	s.d.SetPayload(s.buf)
+	_, err = l.queue(func() (uring.Job, error) {
+		return l.ring.SendDatagram(u.fd, &s.d, 0, opData{kind: opUDPSend, d: s})
+	})
+	if err != nil {
+		u.free = append(u.free, s)
+	}
+	return err
+}
+
+func (l *loop) onUDPSend(s *udpSend, res int32) error {
+	if res < 0 && !l.stopping {
+		// gnet's Write would have returned this error from sendto; the
+		// handler has long returned, so it is logged.
+		e := syscall.Errno(-res)
+		if e != syscall.ECANCELED {
+			l.eng.logger.Warnf("engine: event loop %d: UDP send of %d bytes: %v", l.idx, len(s.buf), os.NewSyscallError("sendmsg", e))
+		}
+	}
+	s.d.SetPayload(nil)
+	l.udp.free = append(l.udp.free, s)
+	return nil
+}
+
+// maxPayload returns the largest datagram sendable to the raw address
+// peer.
+func maxPayload(peer []byte) int {
+	if len(peer) >= udpNameLen && binary16(peer) == unix.AF_INET6 {
+		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(unsafe.SliceData(peer)))
+		if !isV4Mapped(a.Addr[:]) {
+			return maxUDP6Payload
+		}
+	}
+	return maxUDP4Payload
+}
+
+func binary16(b []byte) uint16 { return binary.NativeEndian.Uint16(b) }
+
+func isV4Mapped(ip []byte) bool {
+	for _, c := range ip[:10] {
+		if c != 0 {
+			return false
+		}
+	}
+	return ip[10] == 0xff && ip[11] == 0xff
+}
