@@ -737,3 +737,52 @@ func TestUDPEchoAllocs(t *testing.T) {
 		e.Stop(context.Background())
 	}
 }
+
+// A multicast address joins the group, on the interface
+// WithMulticastInterfaceIndex names, as gnet does.
+func TestUDPMulticast(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip(err)
+	}
+	for _, r := range udpRunners {
+		t.Run(r.name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			port := freeUDPPort(t, "udp4", "127.0.0.1")
+			group := &net.UDPAddr{IP: net.IPv4(239, 1, 2, 3), Port: port}
+			protoAddr := "udp4://" + group.String()
+			h := &bootSignal{EventHandler: &seqHandler{}, booted: make(chan struct{})}
+			s := &udpServer{protoAddr: protoAddr, addr: group, errc: make(chan error, 1), r: r}
+			go func() {
+				s.errc <- r.run(h, protoAddr, gnet.WithMulticastInterfaceIndex(lo.Index), gnet.WithLogger(quietLogger{}))
+			}()
+			select {
+			case <-h.booted:
+			case err := <-s.errc:
+				t.Fatalf("Run: %v", err)
+			}
+			t.Cleanup(func() { s.shutdown(t) })
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			rc, _ := c.SyscallConn()
+			rc.Control(func(fd uintptr) {
+				err = unix.SetsockoptInet4Addr(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF, [4]byte{127, 0, 0, 1})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.WriteToUDP([]byte("to the group"), group); err != nil {
+				t.Skipf("no multicast route over lo: %v", err)
+			}
+			buf := make([]byte, 64)
+			n, _, err := c.ReadFromUDP(buf)
+			if err != nil || string(buf[:n]) != "to the group" {
+				t.Fatalf("reply %q, %v", buf[:n], err)
+			}
+		})
+	}
+}
