@@ -67,7 +67,33 @@ func TestRunWrapper(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run after Stop = %v", err)
 	}
-	if _, err := uringnet.Start(&echoHandler{}, "udp://127.0.0.1:0"); err == nil {
-		t.Fatal("udp accepted")
+}
+
+// A udp address serves datagrams: each is one OnTraffic, answered to its
+// sender through uringnet.Start's engine.
+func TestStartUDP(t *testing.T) {
+	testutil.CheckFDs(t)
+	eng, err := uringnet.Start(&echoHandler{}, "udp://127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialUDP("udp", nil, eng.Addr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	for _, msg := range []string{"one datagram", "another"} {
+		c.Write([]byte(msg))
+		got := make([]byte, 64)
+		n, err := c.Read(got)
+		if err != nil || string(got[:n]) != msg {
+			t.Fatalf("echo = %q, %v", got[:n], err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := eng.Stop(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

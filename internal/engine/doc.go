@@ -18,6 +18,24 @@
 // io_uring_enter call that submits everything queued and waits for at
 // least one completion; an idle loop sleeps in that call. There is no goroutine per connection.
 //
+// # UDP
+//
+// On a udp, udp4 or udp6 address every loop owns one socket bound to it
+// with SO_REUSEPORT, as gnet forces the option on for UDP, and the kernel
+// spreads senders over the loops. As in gnet there are no connections:
+// each datagram is one OnTraffic whose Conn stands for the sender
+// (RemoteAddr is a *net.UDPAddr; Write and SendTo send one datagram each,
+// to the sender and to an address); OnOpen and OnClose never run, a Close
+// action is ignored, Wake and Close run no callback of the handler, and
+// bytes left unread are dropped with their datagram. A loop receives with
+// a multishot recvmsg that takes one provided buffer per datagram, the
+// sender's address at its head (Linux 6.0; before that, a single recvmsg
+// queued again after each datagram), and replies with sendmsg on its
+// ring. The Conn of a sender is kept for its next datagrams and the send
+// records are reused, so a steady exchange allocates nothing per
+// datagram. A datagram longer than WithReadBufferCap is cut to it, as
+// gnet's read into a buffer of that size cuts it.
+//
 // Other goroutines reach a loop (Conn.AsyncWrite, Wake, Close,
 // CloseWithCallback, Engine.Stop) through a mutex-protected task queue and
 // an eventfd whose read is kept armed in the loop's ring.
@@ -48,11 +66,25 @@
 //     one submitting thread), whatever WithLockOSThread says.
 //   - Conn.LocalAddr is the listener's bound address, with the real port
 //     when the address asked for port 0.
-//   - UDP is not supported yet: Run returns an error for udp, udp4 and
-//     udp6 addresses. WithEdgeTriggeredIO and WithEdgeTriggeredIOChunk
-//     describe epoll modes that have no meaning for a completion ring, and
-//     WithMulticastInterfaceIndex applies only to UDP; Run rejects them
-//     rather than ignore them.
+//   - WithEdgeTriggeredIO and WithEdgeTriggeredIOChunk describe epoll
+//     modes that have no meaning for a completion ring, and
+//     WithMulticastInterfaceIndex applies only to UDP multicast; on tcp
+//     and unix addresses Run rejects them rather than ignore them. On udp
+//     addresses gnet itself ignores the edge-triggered options, and so
+//     does Run.
+//   - On UDP, Write and SendTo inside a callback queue the datagram, which
+//     goes out when the callback returns; gnet sends it at once, so a
+//     send error other than EMSGSIZE (checked at once) is logged rather
+//     than returned. AsyncWrite sends at once with sendto(2) from the
+//     calling goroutine, as gnet's does. ReadFrom returns
+//     ErrUnsupportedOp: gnet accepts the bytes into a buffer a UDP conn
+//     never sends. The Conn a handler keeps stays bound to its sender,
+//     but RemoteAddr and LocalAddr stay valid after the callback (gnet's
+//     turn nil), and a sender's Conn is reused for its later datagrams,
+//     with its Context reset to nil for each, as gnet's is new.
+//   - With several loops on a UDP address with port 0, every loop's
+//     socket is bound to the port the first got; gnet binds each to a
+//     port of its own.
 //   - Conn.EventLoop's Register and Enroll are not supported (they return
 //     gnet's ErrUnsupportedOp); Execute is.
 package engine
