@@ -75,7 +75,10 @@
 //   - On UDP, Write and SendTo inside a callback queue the datagram, which
 //     goes out when the callback returns; gnet sends it at once, so a
 //     send error other than EMSGSIZE (checked at once) is logged rather
-//     than returned. AsyncWrite sends at once with sendto(2) from the
+//     than returned. Like every Writer method they are for callbacks, as
+//     gnet's interface says; gnet's UDP Write, a bare sendto(2), happens
+//     to work from other goroutines too, this one does not: use
+//     AsyncWrite there, which sends at once with sendto(2) from the
 //     calling goroutine, as gnet's does. ReadFrom returns
 //     ErrUnsupportedOp: gnet accepts the bytes into a buffer a UDP conn
 //     never sends. The Conn a handler keeps stays bound to its sender,
