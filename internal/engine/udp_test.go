@@ -341,17 +341,22 @@ func TestUDPManyDatagrams(t *testing.T) {
 			t.Run(fmt.Sprintf("loops=%d/%s", loops, r.name), func(t *testing.T) {
 				testutil.CheckFDs(t)
 				s := serveUDP(t, r, "udp", &seqHandler{}, gnet.WithNumEventLoop(loops))
-				// Several clients, so that SO_REUSEPORT spreads them
-				// over the loops.
+				// A client per loop, so that SO_REUSEPORT spreads them
+				// over the loops; 64 datagrams in flight in all, which
+				// the server's socket buffer holds if it falls behind.
 				var wg sync.WaitGroup
-				clients := 3
+				clients := loops
 				errc := make(chan error, clients)
 				for k := range clients {
 					c := s.client(t)
+					n := total / clients
+					if k == 0 {
+						n += total % clients
+					}
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						errc <- udpSeqClient(c, s.addr, total/clients, 100+k*37)
+						errc <- udpSeqClient(c, s.addr, n, window/clients, 100+k*37)
 					}()
 				}
 				wg.Wait()
@@ -366,12 +371,12 @@ func TestUDPManyDatagrams(t *testing.T) {
 	}
 }
 
-func udpSeqClient(c *net.UDPConn, to *net.UDPAddr, total, size int) error {
+func udpSeqClient(c *net.UDPConn, to *net.UDPAddr, total, window, size int) error {
 	seen := make([]bool, total)
 	out, in := make([]byte, size), make([]byte, size+1)
 	want := make([]byte, size)
-	for base := 0; base < total; base += 64 {
-		n := min(64, total-base)
+	for base := 0; base < total; base += window {
+		n := min(window, total-base)
 		for i := range n {
 			seqDatagram(out, uint32(base+i))
 			if _, err := c.WriteToUDP(out, to); err != nil {
@@ -401,6 +406,11 @@ func udpSeqClient(c *net.UDPConn, to *net.UDPAddr, total, size int) error {
 			if !bytes.Equal(in[:m], want) {
 				return fmt.Errorf("datagram %d corrupted", seq)
 			}
+		}
+	}
+	for seq, ok := range seen {
+		if !ok {
+			return fmt.Errorf("datagram %d never came back", seq)
 		}
 	}
 	return nil
