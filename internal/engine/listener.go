@@ -15,7 +15,7 @@ import (
 // listener is a bound, listening socket.
 type listener struct {
 	fd        int
-	network   string // "tcp" or "unix"
+	network   string // "tcp", "udp" or "unix"
 	addr      net.Addr
 	unixPath  string // the socket file to remove on close
 	family    int    // a UDP socket's address family
