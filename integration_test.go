@@ -260,7 +260,7 @@ func TestUringfsFileOverUringnet(t *testing.T) {
 			defer f.Close()
 			sent := make(chan error, 1)
 			go func() {
-				c, err := ln.AcceptUring()
+				c, err := ln.(*uringnet.Listener).AcceptUring()
 				if err != nil {
 					sent <- err
 					return

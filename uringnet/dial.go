@@ -30,37 +30,59 @@ type Dialer struct {
 	Control func(network, address string, c syscall.RawConn) error
 }
 
-// Dial connects to the address on the named network ("tcp", "tcp4",
-// "tcp6" or "unix"), like net.Dial.
-func Dial(network, address string) (*Conn, error) {
+// Dial connects to the address on the named network, like net.Dial:
+// "tcp", "tcp4", "tcp6" and "unix" give a *Conn, "udp", "udp4", "udp6"
+// and "unixgram" a connected *PacketConn.
+func Dial(network, address string) (net.Conn, error) {
 	var d Dialer
 	return d.DialContext(context.Background(), network, address)
 }
 
 // DialContext connects with a context, like net.DialContext.
-func DialContext(ctx context.Context, network, address string) (*Conn, error) {
+func DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	var d Dialer
 	return d.DialContext(ctx, network, address)
 }
 
 // Dial connects to the address on the named network.
-func (d *Dialer) Dial(network, address string) (*Conn, error) {
+func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
 }
 
-// DialContext connects to the address on the named network. The context
-// bounds the dial (not the connection); cancelling it cancels the connect
-// operation in the kernel. Host names go through the standard resolver
-// and the addresses are tried in turn.
-func (d *Dialer) DialContext(ctx context.Context, network, address string) (*Conn, error) {
+// DialContext connects to the address on the named network (see Dial).
+// The context bounds the dial (not the connection); cancelling it
+// cancels the connect operation in the kernel. Host names go through the
+// standard resolver and the addresses are tried in turn.
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if isPacketNetwork(network) {
+		c, err := d.dialPacket(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	c, err := d.dialStream(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ctxWithDeadline bounds ctx by the Dialer's Timeout and Deadline.
+func (d *Dialer) ctxWithDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	deadline := d.deadline(time.Now())
 	if !deadline.IsZero() {
 		if cd, ok := ctx.Deadline(); !ok || deadline.Before(cd) {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, deadline)
-			defer cancel()
+			return context.WithDeadline(ctx, deadline)
 		}
 	}
+	return ctx, func() {}
+}
+
+// dialStream is DialContext for stream networks.
+func (d *Dialer) dialStream(ctx context.Context, network, address string) (*Conn, error) {
+	ctx, cancel := d.ctxWithDeadline(ctx)
+	defer cancel()
 	dialErr := func(raddr net.Addr, err error) error {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			err = timeoutError{}
@@ -95,6 +117,39 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (*Con
 		}
 	}
 	return nil, first
+}
+
+// dialPacket is DialContext for datagram networks: the connect only
+// records the peer, so the context is checked only before it.
+func (d *Dialer) dialPacket(ctx context.Context, network, address string) (*PacketConn, error) {
+	ctx, cancel := d.ctxWithDeadline(ctx)
+	defer cancel()
+	opErr := func(a net.Addr, err error) error {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = timeoutError{}
+		}
+		return &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Addr: a, Err: err}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(nil, err)
+	}
+	ra, err := resolvePacket(ctx, network, address, false)
+	if err != nil {
+		return nil, opErr(nil, err)
+	}
+	c, err := openPacket(network, d.LocalAddr, ra, d.Control)
+	if err != nil {
+		return nil, opErr(ra, err)
+	}
+	return c, nil
+}
+
+func isPacketNetwork(network string) bool {
+	switch network {
+	case "udp", "udp4", "udp6", "unixgram":
+		return true
+	}
+	return false
 }
 
 func (d *Dialer) deadline(now time.Time) time.Time {

@@ -112,7 +112,7 @@ func TestClientsVanish(t *testing.T) {
 					t.Fatal(err)
 				}
 				if i%2 == 0 {
-					c.SetLinger(0)
+					c.(*Conn).SetLinger(0)
 				} else {
 					c.Write([]byte("hello"))
 				}
@@ -150,7 +150,7 @@ func TestAcceptEMFILE(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				clients = append(clients, c)
+				clients = append(clients, c.(*Conn))
 			}
 			defer func() {
 				for _, c := range clients {
@@ -251,7 +251,7 @@ func dialManyChild() int {
 				return
 			}
 			mu.Lock()
-			conns = append(conns, c)
+			conns = append(conns, c.(*Conn))
 			mu.Unlock()
 			msg := []byte(fmt.Sprintf("%08d", i))
 			if _, err := c.Write(msg); err != nil {

@@ -32,15 +32,25 @@ type ListenConfig struct {
 }
 
 // Listen announces on the local address, like net.Listen. The network
-// must be "tcp", "tcp4", "tcp6" or "unix".
-func Listen(network, address string) (*Listener, error) {
+// must be "tcp", "tcp4", "tcp6" or "unix"; the listener is a *Listener.
+func Listen(network, address string) (net.Listener, error) {
 	var lc ListenConfig
 	return lc.Listen(context.Background(), network, address)
 }
 
-// Listen announces on the local address. The context is checked before
-// the socket is created; it does not affect the listener afterwards.
-func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (*Listener, error) {
+// Listen announces on the local address, like net.ListenConfig's; the
+// listener is a *Listener. The context is checked before the socket is
+// created; it does not affect the listener afterwards.
+func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	ln, err := lc.listenStream(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return ln, nil
+}
+
+// listenStream is Listen returning the concrete *Listener.
+func (lc *ListenConfig) listenStream(ctx context.Context, network, address string) (*Listener, error) {
 	ln, err := lc.listen(ctx, network, address)
 	if err != nil {
 		var src net.Addr

@@ -43,7 +43,7 @@ func listenLocal(tb testing.TB, network string, lc ListenConfig) *Listener {
 		tb.Fatalf("Listen(%q, %q): %v", network, addr, err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	return ln
+	return ln.(*Listener)
 }
 
 // pair returns both ends of a fresh connection through ln.
@@ -58,10 +58,11 @@ func pair(tb testing.TB, ln *Listener) (client, server *Conn) {
 		c, err := ln.AcceptUring()
 		ch <- res{c, err}
 	}()
-	client, err := Dial(ln.Addr().Network(), ln.Addr().String())
+	c, err := Dial(ln.Addr().Network(), ln.Addr().String())
 	if err != nil {
 		tb.Fatalf("Dial: %v", err)
 	}
+	client = c.(*Conn)
 	r := <-ch
 	if r.err != nil {
 		client.Close()

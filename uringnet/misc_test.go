@@ -181,8 +181,8 @@ func TestDialErrors(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Op != "dial" || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("Dial to a closed port: %v, want a *net.OpError{Op: dial} matching ECONNREFUSED", err)
 	}
-	if _, err := Dial("udp", addr); !errors.As(err, new(net.UnknownNetworkError)) {
-		t.Errorf("Dial udp: %v, want net.UnknownNetworkError", err)
+	if _, err := Dial("sctp", addr); !errors.As(err, new(net.UnknownNetworkError)) {
+		t.Errorf("Dial sctp: %v, want net.UnknownNetworkError", err)
 	}
 	if _, err := Listen("tcp", "127.0.0.1:notaport"); err == nil {
 		t.Error("Listen on a bad port succeeded")
@@ -236,7 +236,7 @@ func TestDialTimeout(t *testing.T) {
 		if err != nil {
 			break
 		}
-		filled = append(filled, c)
+		filled = append(filled, c.(*Conn))
 	}
 	check := func(what string, err error) {
 		t.Helper()

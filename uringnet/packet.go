@@ -13,7 +13,7 @@ import (
 
 // PacketConn is a datagram socket (UDP or unixgram) whose reads and
 // writes run on io_uring, as recvmsg and sendmsg operations. It
-// implements net.PacketConn and, when connected with DialPacket, net.Conn;
+// implements net.PacketConn and, when connected by Dial, net.Conn;
 // like *net.UDPConn and *net.UnixConn it is safe for concurrent use, with
 // one read and one write running at a time.
 type PacketConn struct {
@@ -28,17 +28,38 @@ var (
 )
 
 // ListenPacket opens a datagram socket bound to address on the named
-// network ("udp", "udp4", "udp6" or "unixgram"), like net.ListenPacket.
-// A port of 0 picks a free one; LocalAddr tells which.
-func ListenPacket(network, address string) (*PacketConn, error) {
+// network ("udp", "udp4", "udp6" or "unixgram"), like net.ListenPacket;
+// the connection is a *PacketConn. A port of 0 picks a free one;
+// LocalAddr tells which.
+func ListenPacket(network, address string) (net.PacketConn, error) {
+	var lc ListenConfig
+	return lc.ListenPacket(context.Background(), network, address)
+}
+
+// ListenPacket opens a datagram socket bound to address, like
+// net.ListenConfig's; the connection is a *PacketConn. The context is
+// checked before the socket is created; it does not affect the
+// connection afterwards.
+func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	c, err := lc.listenPacket(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (lc *ListenConfig) listenPacket(ctx context.Context, network, address string) (*PacketConn, error) {
 	opErr := func(a net.Addr, err error) error {
 		return &net.OpError{Op: "listen", Net: network, Source: nil, Addr: a, Err: err}
 	}
-	la, err := resolvePacket(context.Background(), network, address, true)
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(nil, err)
+	}
+	la, err := resolvePacket(ctx, network, address, true)
 	if err != nil {
 		return nil, opErr(nil, err)
 	}
-	c, err := openPacket(network, la, nil)
+	c, err := openPacket(network, la, nil, lc.Control)
 	if err != nil {
 		return nil, opErr(la, err)
 	}
@@ -46,24 +67,17 @@ func ListenPacket(network, address string) (*PacketConn, error) {
 }
 
 // DialPacket opens a datagram socket connected to address on the named
-// network ("udp", "udp4", "udp6" or "unixgram"), like net.Dial for those
-// networks: Read and Write exchange datagrams with that peer only.
-// (Dial returns stream connections, so datagram sockets have their own
-// constructor.) A unixgram socket dialed this way is unnamed, so the peer
+// network ("udp", "udp4", "udp6" or "unixgram"). It is Dial for those
+// networks returning the concrete *PacketConn, as net.DialUDP and
+// net.DialUnix return theirs: Read and Write exchange datagrams with that
+// peer only. A unixgram socket dialed this way is unnamed, so the peer
 // cannot answer it, as with net.Dial.
 func DialPacket(network, address string) (*PacketConn, error) {
-	opErr := func(a net.Addr, err error) error {
-		return &net.OpError{Op: "dial", Net: network, Addr: a, Err: err}
+	if !isPacketNetwork(network) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	ra, err := resolvePacket(context.Background(), network, address, false)
-	if err != nil {
-		return nil, opErr(nil, err)
-	}
-	c, err := openPacket(network, nil, ra)
-	if err != nil {
-		return nil, opErr(ra, err)
-	}
-	return c, nil
+	var d Dialer
+	return d.dialPacket(context.Background(), network, address)
 }
 
 // resolvePacket resolves a datagram address. A missing host means every
@@ -117,15 +131,18 @@ func packetSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
 var errMissingAddress = errors.New("missing address")
 
 // openPacket creates the socket, binds it to laddr and connects it to
-// raddr, either of which may be nil.
-func openPacket(network string, laddr, raddr net.Addr) (*PacketConn, error) {
+// raddr, either of which may be nil. control, if not nil, runs before the
+// bind, as a ListenConfig's or Dialer's Control.
+func openPacket(network string, laddr, raddr net.Addr, control func(network, address string, c syscall.RawConn) error) (*PacketConn, error) {
 	e, err := executor()
 	if err != nil {
 		return nil, err
 	}
-	a := laddr
+	// The peer's address decides the family: a local address may be a
+	// wildcard, which fits either.
+	a := raddr
 	if a == nil {
-		a = raddr
+		a = laddr
 	}
 	family, _, err := packetSockaddr(network, a)
 	if err != nil {
@@ -155,6 +172,11 @@ func openPacket(network string, laddr, raddr net.Addr) (*PacketConn, error) {
 		// As net does for every UDP socket.
 		if err := unix.SetsockoptInt(sysfd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
 			return nil, os.NewSyscallError("setsockopt", err)
+		}
+	}
+	if control != nil {
+		if err := control(network, a.String(), &rawConn{fd: fd}); err != nil {
+			return nil, err
 		}
 	}
 	if laddr != nil {

@@ -23,7 +23,7 @@ func listenPacketLocal(tb testing.TB, network, addr string) *PacketConn {
 		tb.Fatalf("ListenPacket(%q, %q): %v", network, addr, err)
 	}
 	tb.Cleanup(func() { c.Close() })
-	return c
+	return c.(*PacketConn)
 }
 
 // echoPackets echoes every datagram c receives back to its sender until

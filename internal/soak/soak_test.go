@@ -300,7 +300,7 @@ func startEchoServer(t *testing.T, f failer) echoServer {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			c, err := ln.AcceptUring()
+			c, err := ln.(*uringnet.Listener).AcceptUring()
 			if err != nil {
 				if !errors.Is(err, net.ErrClosed) {
 					f.fail("echo Accept: %v", err)

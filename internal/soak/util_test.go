@@ -66,7 +66,7 @@ func listen(t testing.TB) *uringnet.Listener {
 		t.Fatalf("Listen: %v", err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	return ln
+	return ln.(*uringnet.Listener)
 }
 
 // pair returns both ends of a fresh loopback connection: the dialled one
@@ -91,5 +91,5 @@ func pair(t testing.TB, ln *uringnet.Listener) (*uringnet.Conn, *uringnet.Conn) 
 		c.Close()
 		t.Fatalf("Accept: %v", r.err)
 	}
-	return c, r.c
+	return c.(*uringnet.Conn), r.c
 }
