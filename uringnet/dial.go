@@ -28,6 +28,13 @@ type Dialer struct {
 	// Control, if not nil, is called after the socket is created and
 	// before it connects, as with net.Dialer.
 	Control func(network, address string, c syscall.RawConn) error
+
+	// FallbackToNet makes Dial and DialContext use package net when
+	// io_uring cannot be used at all in this process (see
+	// ListenConfig.FallbackToNet): they then return net's own
+	// connection types. Package level Dial and DialContext never fall
+	// back.
+	FallbackToNet bool
 }
 
 // Dial connects to the address on the named network, like net.Dial:
@@ -54,6 +61,9 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 // cancels the connect operation in the kernel. Host names go through the
 // standard resolver and the addresses are tried in turn.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	if useNet(d.FallbackToNet) {
+		return d.netDialer().DialContext(ctx, network, address)
+	}
 	if isPacketNetwork(network) {
 		c, err := d.dialPacket(ctx, network, address)
 		if err != nil {

@@ -45,6 +45,15 @@
 // and a conn stays usable after one: a read stopped by a deadline loses no
 // bytes, the next read returns them.
 //
+// # Without io_uring
+//
+// Where io_uring cannot be used at all (a kernel without it, the
+// kernel.io_uring_disabled sysctl, a container's seccomp profile, too
+// little locked memory), Listen and Dial fail with a *net.OpError that
+// says why and what to do. A ListenConfig or Dialer with FallbackToNet
+// set uses package net instead and returns net's own types; a type
+// assertion to *Listener, *Conn or *PacketConn tells which is in use.
+//
 // # Lifetimes
 //
 // A socket's fd is reference-counted like internal/poll's: each operation

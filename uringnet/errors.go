@@ -35,6 +35,9 @@ var errExecutorClosed = errors.New("uringnet: the io_uring executor is closed")
 // ioUringError explains a failure to set up io_uring, which is what fails
 // when the kernel or a container forbids it.
 func ioUringError(err error) error {
+	if reactor.Unavailable(err) {
+		return fmt.Errorf("uringnet: io_uring is not available: %w (or set FallbackToNet in the ListenConfig or Dialer to use package net instead)", err)
+	}
 	return fmt.Errorf("uringnet: io_uring is not available (%w); check the kernel.io_uring_disabled sysctl, the container's seccomp profile and RLIMIT_MEMLOCK, or use package net instead", err)
 }
 

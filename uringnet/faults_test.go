@@ -222,6 +222,8 @@ func runChild(mode string) int {
 		return dialManyChild()
 	case "echo-server":
 		return echoServerChild()
+	case "no-uring":
+		return noUringChild()
 	}
 	fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
 	return 2

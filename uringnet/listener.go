@@ -26,6 +26,16 @@ type ListenConfig struct {
 	// means the default (15s), negative turns keep-alive off.
 	KeepAlive time.Duration
 
+	// FallbackToNet makes Listen and ListenPacket use package net when
+	// io_uring cannot be used at all in this process (a kernel without
+	// it, the kernel.io_uring_disabled sysctl, a seccomp profile that
+	// blocks it, too little locked memory for a ring): they then return
+	// net's own listener and connection types, which a type assertion
+	// tells apart from *Listener and *PacketConn. Without it those
+	// calls fail with an error that says why and what to do. Package
+	// level Listen and ListenPacket never fall back.
+	FallbackToNet bool
+
 	// singleShot makes the listener accept with one operation per
 	// Accept even where multishot accept exists (for tests).
 	singleShot bool
@@ -42,6 +52,9 @@ func Listen(network, address string) (net.Listener, error) {
 // listener is a *Listener. The context is checked before the socket is
 // created; it does not affect the listener afterwards.
 func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	if useNet(lc.FallbackToNet) {
+		return lc.netListenConfig().Listen(ctx, network, address)
+	}
 	ln, err := lc.listenStream(ctx, network, address)
 	if err != nil {
 		return nil, err

@@ -41,6 +41,9 @@ func ListenPacket(network, address string) (net.PacketConn, error) {
 // checked before the socket is created; it does not affect the
 // connection afterwards.
 func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	if useNet(lc.FallbackToNet) {
+		return lc.netListenConfig().ListenPacket(ctx, network, address)
+	}
 	c, err := lc.listenPacket(ctx, network, address)
 	if err != nil {
 		return nil, err
