@@ -172,12 +172,22 @@ type Listener struct {
 
 	// Guarded by mu. With multishot accept, connections the kernel has
 	// accepted wait in queue until Accept takes them; armed says whether
-	// the multishot operation is running.
+	// the multishot operation is running, and stop ends it.
 	mu    sync.Mutex
 	queue []acceptResult
 	armed bool
+	stop  context.CancelFunc
 	sig   chan struct{} // a non-blocking nudge to a waiting Accept
 }
+
+// maxAcceptQueue bounds the connections a multishot accept takes from the
+// kernel ahead of Accept: once the queue holds this many, the multishot
+// is ended and further connections wait in the kernel's backlog (and
+// count against it, so that clients see the server's pace), until Accept
+// has emptied the queue and arms it again. The kernel drains its whole
+// backlog in one go when a multishot accept starts, so the queue may
+// briefly hold up to this many plus the listen backlog.
+const maxAcceptQueue = 128
 
 type acceptResult struct {
 	fd  int
@@ -291,6 +301,9 @@ func (l *Listener) acceptMultishot() (int, error) {
 			l.mu.Unlock()
 			return r.fd, r.err
 		}
+		// Armed only once the queue is empty: connections that
+		// arrived after a full queue ended the multishot wait in the
+		// kernel's backlog meanwhile.
 		arm := !l.armed
 		l.armed = true
 		l.mu.Unlock()
@@ -317,30 +330,39 @@ func (l *Listener) nudge() {
 
 // arm starts a multishot accept and a goroutine that waits for its final
 // completion. The operation holds a reference on the fd until then; a
-// deadline or Close ends it through the read side's context.
+// deadline or Close ends it through the read side's context, and a full
+// queue through stop, a context derived from it.
 func (l *Listener) arm() {
 	fd := l.fd
 	if !fd.incref() {
 		l.disarm(acceptResult{fd: -1, err: net.ErrClosed})
 		return
 	}
+	ctx, stop := context.WithCancel(&fd.rd)
+	// Set before the operation starts: its first completion may
+	// already fill the queue.
+	l.mu.Lock()
+	l.stop = stop
+	l.mu.Unlock()
 	o, err := fd.e.StartMultishot(fd.sysfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
 		return r.AcceptMultishot(fd.sysfd, unix.SOCK_NONBLOCK, o)
 	}, l.push)
 	if err != nil {
+		stop()
 		fd.decref()
 		l.disarm(acceptResult{fd: -1, err: err})
 		return
 	}
 	go func() {
 		defer fd.decref()
-		res, err := o.Wait(&fd.rd)
+		defer stop()
+		res, err := o.Wait(ctx)
 		switch {
 		case err == nil && res.Res >= 0:
 			// The last connection, posted without CQEMore (the
 			// kernel ends a multishot on CQ overflow, say).
 			l.disarm(acceptResult{fd: int(res.Res)})
-		case stopped(err):
+		case stopped(err) || err == context.Canceled:
 			l.disarm(acceptResult{fd: -1})
 		default:
 			l.disarm(acceptResult{fd: -1, err: err})
@@ -349,7 +371,9 @@ func (l *Listener) arm() {
 }
 
 // push receives each connection of the multishot accept. It runs with the
-// executor's shard locked: it only queues.
+// executor's shard locked: it only queues and, when the queue is full,
+// asks the waiting goroutine to cancel the operation (cancelling a
+// context enters no executor).
 func (l *Listener) push(res reactor.Result) {
 	r := acceptResult{fd: int(res.Res)}
 	if res.Res < 0 {
@@ -357,8 +381,15 @@ func (l *Listener) push(res reactor.Result) {
 	}
 	l.mu.Lock()
 	l.queue = append(l.queue, r)
+	var stop context.CancelFunc
+	if len(l.queue) >= maxAcceptQueue {
+		stop, l.stop = l.stop, nil
+	}
 	l.nudge()
 	l.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // disarm records that the multishot accept has ended, queueing its last
@@ -366,6 +397,7 @@ func (l *Listener) push(res reactor.Result) {
 func (l *Listener) disarm(r acceptResult) {
 	l.mu.Lock()
 	l.armed = false
+	l.stop = nil
 	if r.fd >= 0 || r.err != nil {
 		l.queue = append(l.queue, r)
 	}
