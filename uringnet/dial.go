@@ -22,9 +22,14 @@ type Dialer struct {
 	// LocalAddr, if not nil, is the local address to bind before
 	// connecting: a *net.TCPAddr or *net.UnixAddr.
 	LocalAddr net.Addr
-	// KeepAlive is the keep-alive period of the TCP connection: 0 means
-	// the default (15s), negative turns keep-alive off.
+	// KeepAlive is the idle time before the TCP connection's first
+	// keep-alive probe: 0 means the default (15s), negative turns
+	// keep-alive off. It is ignored if KeepAliveConfig.Enable is true.
 	KeepAlive time.Duration
+	// KeepAliveConfig, if its Enable is true, configures the TCP
+	// connection's keep-alive probes, as with net.Dialer (see
+	// Conn.SetKeepAliveConfig).
+	KeepAliveConfig KeepAliveConfig
 	// Control, if not nil, is called after the socket is created and
 	// before it connects, as with net.Dialer.
 	Control func(network, address string, c syscall.RawConn) error
@@ -218,7 +223,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 		if err := setNoDelay(sysfd, true); err != nil {
 			return nil, os.NewSyscallError("setsockopt", err)
 		}
-		if err := setKeepAlive(sysfd, d.KeepAlive); err != nil {
+		if err := setKeepAlive(sysfd, d.KeepAlive, d.KeepAliveConfig); err != nil {
 			return nil, os.NewSyscallError("setsockopt", err)
 		}
 	}

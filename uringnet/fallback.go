@@ -22,18 +22,20 @@ func useNet(optIn bool) bool {
 // netListenConfig is the equivalent of lc in package net.
 func (lc *ListenConfig) netListenConfig() *net.ListenConfig {
 	return &net.ListenConfig{
-		Control:   lc.Control,
-		KeepAlive: lc.KeepAlive,
+		Control:         lc.Control,
+		KeepAlive:       lc.KeepAlive,
+		KeepAliveConfig: lc.KeepAliveConfig,
 	}
 }
 
 // netDialer is the equivalent of d in package net.
 func (d *Dialer) netDialer() *net.Dialer {
 	return &net.Dialer{
-		Timeout:   d.Timeout,
-		Deadline:  d.Deadline,
-		LocalAddr: d.LocalAddr,
-		KeepAlive: d.KeepAlive,
-		Control:   d.Control,
+		Timeout:         d.Timeout,
+		Deadline:        d.Deadline,
+		LocalAddr:       d.LocalAddr,
+		KeepAlive:       d.KeepAlive,
+		KeepAliveConfig: d.KeepAliveConfig,
+		Control:         d.Control,
 	}
 }

@@ -22,9 +22,15 @@ type ListenConfig struct {
 	// before it is bound, as with net.ListenConfig.
 	Control func(network, address string, c syscall.RawConn) error
 
-	// KeepAlive is the keep-alive period of accepted TCP connections: 0
-	// means the default (15s), negative turns keep-alive off.
+	// KeepAlive is the idle time before accepted TCP connections' first
+	// keep-alive probe: 0 means the default (15s), negative turns
+	// keep-alive off. It is ignored if KeepAliveConfig.Enable is true.
 	KeepAlive time.Duration
+
+	// KeepAliveConfig, if its Enable is true, configures accepted TCP
+	// connections' keep-alive probes, as with net.ListenConfig (see
+	// Conn.SetKeepAliveConfig).
+	KeepAliveConfig KeepAliveConfig
 
 	// FallbackToNet makes Listen and ListenPacket use package net when
 	// io_uring cannot be used at all in this process (a kernel without
@@ -413,7 +419,7 @@ func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
 			unix.Close(sysfd)
 			return nil, lfd.opError("accept", "setsockopt", err)
 		}
-		if err := setKeepAlive(sysfd, l.lc.KeepAlive); err != nil {
+		if err := setKeepAlive(sysfd, l.lc.KeepAlive, l.lc.KeepAliveConfig); err != nil {
 			unix.Close(sysfd)
 			return nil, lfd.opError("accept", "setsockopt", err)
 		}

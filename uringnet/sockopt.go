@@ -7,9 +7,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// defaultKeepAlive is net's default keep-alive period for dialed and
-// accepted TCP connections.
-const defaultKeepAlive = 15 * time.Second
+// net's defaults for keep-alive probes (net/dial.go, go.dev/issue/31510).
+const (
+	defaultKeepAliveIdle     = 15 * time.Second
+	defaultKeepAliveInterval = 15 * time.Second
+	defaultKeepAliveCount    = 9
+)
+
+// KeepAliveConfig is net.KeepAliveConfig, named here too so that code
+// written against net compiles with only the package name changed.
+type KeepAliveConfig = net.KeepAliveConfig
 
 func (c *Conn) setsockopt(f func(fd int) error) error {
 	fd := c.fd
@@ -37,9 +44,20 @@ func (c *Conn) SetKeepAlive(keepalive bool) error {
 }
 
 // SetKeepAlivePeriod sets the idle time before the first keep-alive probe
-// and the interval between probes, rounded up to whole seconds.
+// (TCP_KEEPIDLE), rounded up to whole seconds, as net's does: 0 means the
+// default (15s), a negative period leaves it unchanged. The interval
+// between probes is SetKeepAliveConfig's.
 func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
-	return c.setsockopt(func(fd int) error { return setKeepAlivePeriod(fd, d) })
+	return c.setsockopt(func(fd int) error { return setKeepAliveIdle(fd, d) })
+}
+
+// SetKeepAliveConfig configures keep-alive probes as net's does:
+// SO_KEEPALIVE from Enable, then TCP_KEEPIDLE, TCP_KEEPINTVL and
+// TCP_KEEPCNT from Idle, Interval and Count, where zero means net's
+// default (15s, 15s, 9) and a negative value leaves the option unchanged.
+// Durations are rounded up to whole seconds.
+func (c *Conn) SetKeepAliveConfig(config KeepAliveConfig) error {
+	return c.setsockopt(func(fd int) error { return setKeepAliveConfig(fd, config) })
 }
 
 // SetLinger sets what Close does with unsent data, as net's SetLinger: a
@@ -74,30 +92,63 @@ func setNoDelay(fd int, on bool) error {
 	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, boolint(on))
 }
 
-func setKeepAlivePeriod(fd int, d time.Duration) error {
-	secs := int((d + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
+// keepAliveSecs is d in whole seconds, rounded up as net rounds it; def
+// replaces zero, and ok is false for a negative d (leave unchanged).
+func keepAliveSecs(d, def time.Duration) (secs int, ok bool) {
+	if d < 0 {
+		return 0, false
 	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs); err != nil {
-		return err
+	if d == 0 {
+		d = def
+	}
+	return int((d + time.Second - 1) / time.Second), true
+}
+
+func setKeepAliveIdle(fd int, d time.Duration) error {
+	secs, ok := keepAliveSecs(d, defaultKeepAliveIdle)
+	if !ok {
+		return nil
 	}
 	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs)
 }
 
-// setKeepAlive applies a Dialer's or ListenConfig's KeepAlive: negative
-// turns probes off, zero means the default period.
-func setKeepAlive(fd int, period time.Duration) error {
-	if period < 0 {
-		return nil
-	}
-	if period == 0 {
-		period = defaultKeepAlive
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
+func setKeepAliveConfig(fd int, cfg KeepAliveConfig) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolint(cfg.Enable)); err != nil {
 		return err
 	}
-	return setKeepAlivePeriod(fd, period)
+	if err := setKeepAliveIdle(fd, cfg.Idle); err != nil {
+		return err
+	}
+	if secs, ok := keepAliveSecs(cfg.Interval, defaultKeepAliveInterval); ok {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs); err != nil {
+			return err
+		}
+	}
+	if cfg.Count >= 0 {
+		n := cfg.Count
+		if n == 0 {
+			n = defaultKeepAliveCount
+		}
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setKeepAlive applies a Dialer's or ListenConfig's keep-alive settings to
+// a new TCP connection, as net's newTCPConn does: KeepAliveConfig if its
+// Enable is set, else probes after KeepAlive (0 for the default) with the
+// default interval and count, else (KeepAlive negative) none: the
+// socket's own default, off, stays.
+func setKeepAlive(fd int, period time.Duration, cfg KeepAliveConfig) error {
+	if !cfg.Enable {
+		if period < 0 {
+			return nil
+		}
+		cfg = KeepAliveConfig{Enable: true, Idle: period}
+	}
+	return setKeepAliveConfig(fd, cfg)
 }
 
 func boolint(b bool) int {
