@@ -3,7 +3,6 @@ package uringnet
 import (
 	"io"
 	"net"
-	"os"
 	"syscall"
 	"time"
 
@@ -155,28 +154,6 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	defer c.fd.decref()
 	c.fd.wr.setDeadline(t)
 	return nil
-}
-
-// File returns a duplicate of the connection's fd as an *os.File, as
-// net's File does. Closing one does not affect the other.
-func (c *Conn) File() (*os.File, error) {
-	fd := c.fd
-	if !fd.incref() {
-		return nil, fd.opError("file", "", net.ErrClosed)
-	}
-	defer fd.decref()
-	nfd, err := unix.FcntlInt(uintptr(fd.sysfd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, fd.opError("file", "fcntl", err)
-	}
-	return os.NewFile(uintptr(nfd), "uringnet-"+fd.net+"-"+addrString(fd.laddr)+"->"+addrString(fd.raddr)), nil
-}
-
-func addrString(a net.Addr) string {
-	if a == nil {
-		return "<nil>"
-	}
-	return a.String()
 }
 
 // setErr is the error of a failed socket option, as net reports it.
