@@ -23,6 +23,7 @@ type Conn struct {
 var (
 	_ net.Conn      = (*Conn)(nil)
 	_ io.ReaderFrom = (*Conn)(nil)
+	_ io.WriterTo   = (*Conn)(nil)
 	_ syscall.Conn  = (*Conn)(nil)
 )
 
