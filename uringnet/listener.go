@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -182,7 +183,7 @@ type Listener struct {
 	mu    sync.Mutex
 	queue []acceptResult
 	armed bool
-	stop  context.CancelFunc
+	stop  *acceptCtx
 	sig   chan struct{} // a non-blocking nudge to a waiting Accept
 }
 
@@ -190,9 +191,10 @@ type Listener struct {
 // kernel ahead of Accept: once the queue holds this many, the multishot
 // is ended and further connections wait in the kernel's backlog (and
 // count against it, so that clients see the server's pace), until Accept
-// has emptied the queue and arms it again. The kernel drains its whole
-// backlog in one go when a multishot accept starts, so the queue may
-// briefly hold up to this many plus the listen backlog.
+// has emptied the queue and arms it again. The bound is not exact: the
+// kernel drains its whole backlog into a multishot accept in one go, and
+// keeps accepting until the cancel lands, so a burst may leave the queue
+// holding more (every one of them is kept and returned by Accept).
 const maxAcceptQueue = 128
 
 type acceptResult struct {
@@ -337,38 +339,38 @@ func (l *Listener) nudge() {
 // arm starts a multishot accept and a goroutine that waits for its final
 // completion. The operation holds a reference on the fd until then; a
 // deadline or Close ends it through the read side's context, and a full
-// queue through stop, a context derived from it.
+// queue through an acceptCtx over it.
 func (l *Listener) arm() {
 	fd := l.fd
 	if !fd.incref() {
 		l.disarm(acceptResult{fd: -1, err: net.ErrClosed})
 		return
 	}
-	ctx, stop := context.WithCancel(&fd.rd)
+	ctx := newAcceptCtx(&fd.rd)
 	// Set before the operation starts: its first completion may
 	// already fill the queue.
 	l.mu.Lock()
-	l.stop = stop
+	l.stop = ctx
 	l.mu.Unlock()
 	o, err := fd.e.StartMultishot(fd.sysfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
 		return r.AcceptMultishot(fd.sysfd, unix.SOCK_NONBLOCK, o)
 	}, l.push)
 	if err != nil {
-		stop()
+		ctx.stop(false)
 		fd.decref()
 		l.disarm(acceptResult{fd: -1, err: err})
 		return
 	}
 	go func() {
 		defer fd.decref()
-		defer stop()
+		defer ctx.stop(false)
 		res, err := o.Wait(ctx)
 		switch {
 		case err == nil && res.Res >= 0:
 			// The last connection, posted without CQEMore (the
 			// kernel ends a multishot on CQ overflow, say).
 			l.disarm(acceptResult{fd: int(res.Res)})
-		case stopped(err) || err == context.Canceled:
+		case stopped(err) || err == errAcceptQueueFull:
 			l.disarm(acceptResult{fd: -1})
 		default:
 			l.disarm(acceptResult{fd: -1, err: err})
@@ -378,8 +380,8 @@ func (l *Listener) arm() {
 
 // push receives each connection of the multishot accept. It runs with the
 // executor's shard locked: it only queues and, when the queue is full,
-// asks the waiting goroutine to cancel the operation (cancelling a
-// context enters no executor).
+// asks the waiting goroutine to cancel the operation (closing a channel
+// enters no executor).
 func (l *Listener) push(res reactor.Result) {
 	r := acceptResult{fd: int(res.Res)}
 	if res.Res < 0 {
@@ -387,15 +389,73 @@ func (l *Listener) push(res reactor.Result) {
 	}
 	l.mu.Lock()
 	l.queue = append(l.queue, r)
-	var stop context.CancelFunc
+	var stop *acceptCtx
 	if len(l.queue) >= maxAcceptQueue {
 		stop, l.stop = l.stop, nil
 	}
 	l.nudge()
 	l.mu.Unlock()
 	if stop != nil {
-		stop()
+		stop.stop(true)
 	}
+}
+
+// errAcceptQueueFull is how a multishot accept ended by a full queue
+// ends.
+var errAcceptQueueFull = errors.New("uringnet: accept queue full")
+
+// acceptCtx is the context a multishot accept waits with: done when the
+// listener's read side is (a deadline or Close) or when stop is called.
+// A context.WithCancel over the pollCtx would not do: the pollCtx's Err
+// may be nil again after its Done channel closed (a moved deadline),
+// which package context refuses.
+type acceptCtx struct {
+	p    *pollCtx
+	done chan struct{}
+	once sync.Once
+	full atomic.Bool
+}
+
+func newAcceptCtx(p *pollCtx) *acceptCtx {
+	c := &acceptCtx{p: p, done: make(chan struct{})}
+	pdone := p.Done()
+	go func() {
+		select {
+		case <-pdone:
+			c.stop(false)
+		case <-c.done:
+		}
+	}()
+	return c
+}
+
+// stop makes the context done; full says it was for a full queue.
+func (c *acceptCtx) stop(full bool) {
+	c.once.Do(func() {
+		c.full.Store(full)
+		close(c.done)
+	})
+}
+
+func (c *acceptCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *acceptCtx) Done() <-chan struct{}       { return c.done }
+func (c *acceptCtx) Value(any) any               { return nil }
+
+// Err is errAcceptQueueFull, the read side's error, or (the read side's
+// deadline having moved since it fired) reactor.ErrCanceled.
+func (c *acceptCtx) Err() error {
+	select {
+	case <-c.done:
+	default:
+		return nil
+	}
+	if c.full.Load() {
+		return errAcceptQueueFull
+	}
+	if err := c.p.Err(); err != nil {
+		return err
+	}
+	return reactor.ErrCanceled
 }
 
 // disarm records that the multishot accept has ended, queueing its last
