@@ -120,6 +120,16 @@ func remoteAddr(fd int) net.Addr {
 // resolveDial resolves address for dialing through the standard
 // resolver. A missing host means the local system, as with net.Dial.
 func resolveDial(ctx context.Context, network, address string) ([]net.Addr, error) {
+	return resolveDialWith(ctx, nil, network, address)
+}
+
+// resolveDialWith is resolveDial through r (nil for net.DefaultResolver).
+// Addresses keep the resolver's order (RFC 6724's, for Go's), whose
+// first one's family a "tcp" dial tries first.
+func resolveDialWith(ctx context.Context, r *net.Resolver, network, address string) ([]net.Addr, error) {
+	if r == nil {
+		r = net.DefaultResolver
+	}
 	if network == "unix" {
 		a, err := net.ResolveUnixAddr(network, address)
 		if err != nil {
@@ -131,7 +141,7 @@ func resolveDial(ctx context.Context, network, address string) ([]net.Addr, erro
 	if err != nil {
 		return nil, err
 	}
-	p, err := net.DefaultResolver.LookupPort(ctx, network, port)
+	p, err := r.LookupPort(ctx, network, port)
 	if err != nil {
 		return nil, err
 	}
@@ -146,21 +156,17 @@ func resolveDial(ctx context.Context, network, address string) ([]net.Addr, erro
 		return []net.Addr{&net.TCPAddr{IP: net.IP(a.AsSlice()), Port: p, Zone: a.Zone()}}, nil
 	}
 	ipNet := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[network]
-	ips, err := net.DefaultResolver.LookupIP(ctx, ipNet, host)
+	ips, err := r.LookupIPAddr(ctx, host)
 	if err != nil {
 		return nil, err
 	}
-	// IPv4 first, as net's default (non-Happy-Eyeballs) order does for
-	// hosts like localhost.
-	var v4, v6 []net.Addr
+	var addrs []net.Addr
 	for _, ip := range ips {
-		if ip.To4() != nil {
-			v4 = append(v4, &net.TCPAddr{IP: ip, Port: p})
-		} else {
-			v6 = append(v6, &net.TCPAddr{IP: ip, Port: p})
+		if (ipNet == "ip4" && ip.IP.To4() == nil) || (ipNet == "ip6" && ip.IP.To4() != nil) {
+			continue
 		}
+		addrs = append(addrs, &net.TCPAddr{IP: ip.IP, Port: p, Zone: ip.Zone})
 	}
-	addrs := append(v4, v6...)
 	if len(addrs) == 0 {
 		return nil, &net.DNSError{Err: "no suitable address found", Name: host, IsNotFound: true}
 	}

@@ -34,6 +34,23 @@ type Dialer struct {
 	// before it connects, as with net.Dialer.
 	Control func(network, address string, c syscall.RawConn) error
 
+	// FallbackDelay is how long a "tcp" dial to a name with both IPv6
+	// and IPv4 addresses waits on the first family before it races the
+	// other too (Happy Eyeballs, RFC 6555), as with net.Dialer: 0 means
+	// the default (300ms), negative turns the race off and the
+	// addresses are tried one after another.
+	FallbackDelay time.Duration
+
+	// DualStack is ignored, as in net.Dialer, where the race above is on
+	// by default.
+	//
+	// Deprecated: set FallbackDelay negative to turn the race off.
+	DualStack bool
+
+	// Resolver, if not nil, resolves host names instead of
+	// net.DefaultResolver.
+	Resolver *net.Resolver
+
 	// FallbackToNet makes Dial and DialContext use package net when
 	// io_uring cannot be used at all in this process (see
 	// ListenConfig.FallbackToNet): they then return net's own
@@ -110,7 +127,7 @@ func (d *Dialer) dialStream(ctx context.Context, network, address string) (*Conn
 	if err := ctx.Err(); err != nil {
 		return nil, dialErr(nil, err)
 	}
-	addrs, err := resolveDial(ctx, network, address)
+	addrs, err := resolveDialWith(ctx, d.Resolver, network, address)
 	if err != nil {
 		return nil, dialErr(nil, err)
 	}
@@ -118,6 +135,105 @@ func (d *Dialer) dialStream(ctx context.Context, network, address string) (*Conn
 	if err != nil {
 		return nil, dialErr(nil, err)
 	}
+	primaries, fallbacks := addrs, []net.Addr(nil)
+	if d.FallbackDelay >= 0 && network == "tcp" {
+		primaries, fallbacks = partitionFamily(addrs)
+	}
+	return d.dialParallel(ctx, e, network, primaries, fallbacks, dialErr)
+}
+
+// partitionFamily splits addrs into those of the first one's family (IPv4
+// or IPv6) and the others, each in the resolver's order.
+func partitionFamily(addrs []net.Addr) (primaries, fallbacks []net.Addr) {
+	isV4 := func(a net.Addr) bool {
+		ta, ok := a.(*net.TCPAddr)
+		return ok && ta.IP.To4() != nil
+	}
+	for _, a := range addrs {
+		if isV4(a) == isV4(addrs[0]) {
+			primaries = append(primaries, a)
+		} else {
+			fallbacks = append(fallbacks, a)
+		}
+	}
+	return primaries, fallbacks
+}
+
+// dialParallel races the primary addresses against the fallbacks, which
+// start FallbackDelay later, or at once when the primaries have all
+// failed, as net does. The first connection wins; the loser's connect is
+// cancelled, and a connection it made anyway is closed. If both fail the
+// error is the primaries'.
+func (d *Dialer) dialParallel(ctx context.Context, e *reactor.Executor, network string, primaries, fallbacks []net.Addr, dialErr func(net.Addr, error) error) (*Conn, error) {
+	if len(fallbacks) == 0 {
+		return d.dialSerial(ctx, e, network, primaries, dialErr)
+	}
+	type result struct {
+		c       *Conn
+		err     error
+		primary bool
+	}
+	results := make(chan result) // unbuffered: a racer hands over or closes
+	returned := make(chan struct{})
+	defer close(returned)
+	race := func(ctx context.Context, primary bool) {
+		addrs := primaries
+		if !primary {
+			addrs = fallbacks
+		}
+		c, err := d.dialSerial(ctx, e, network, addrs, dialErr)
+		select {
+		case results <- result{c, err, primary}:
+		case <-returned:
+			if c != nil {
+				c.Close()
+			}
+		}
+	}
+	// The racers outlive this call only until they see returned.
+	primaryCtx, primaryCancel := context.WithCancel(ctx)
+	defer primaryCancel()
+	go race(primaryCtx, true)
+
+	delay := d.FallbackDelay
+	if delay == 0 {
+		delay = defaultFallbackDelay
+	}
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	var primaryErr error
+	var primaryDone, fallbackDone bool
+	for {
+		select {
+		case <-timer.C:
+			fallbackCtx, fallbackCancel := context.WithCancel(ctx)
+			defer fallbackCancel()
+			go race(fallbackCtx, false)
+		case r := <-results:
+			if r.err == nil {
+				return r.c, nil
+			}
+			if r.primary {
+				primaryErr, primaryDone = r.err, true
+			} else {
+				fallbackDone = true
+			}
+			if primaryDone && fallbackDone {
+				return nil, primaryErr
+			}
+			if r.primary && timer.Stop() {
+				// The fallback has not started: start it now.
+				timer.Reset(0)
+			}
+		}
+	}
+}
+
+// defaultFallbackDelay is net's default for Dialer.FallbackDelay.
+const defaultFallbackDelay = 300 * time.Millisecond
+
+// dialSerial tries addrs in turn; the error is the first address's.
+func (d *Dialer) dialSerial(ctx context.Context, e *reactor.Executor, network string, addrs []net.Addr, dialErr func(net.Addr, error) error) (*Conn, error) {
 	var first error
 	for _, a := range addrs {
 		c, err := d.dialOne(ctx, e, network, a)

@@ -37,5 +37,7 @@ func (d *Dialer) netDialer() *net.Dialer {
 		KeepAlive:       d.KeepAlive,
 		KeepAliveConfig: d.KeepAliveConfig,
 		Control:         d.Control,
+		FallbackDelay:   d.FallbackDelay,
+		Resolver:        d.Resolver,
 	}
 }
