@@ -81,7 +81,8 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 // DialContext connects to the address on the named network (see Dial).
 // The context bounds the dial (not the connection); cancelling it
 // cancels the connect operation in the kernel. Host names go through the
-// standard resolver and the addresses are tried in turn.
+// Resolver; the addresses of one family are tried in turn, and a "tcp"
+// dial races the two families (see FallbackDelay).
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	if useNet(d.FallbackToNet) {
 		return d.netDialer().DialContext(ctx, network, address)
