@@ -1,6 +1,7 @@
 package uringnet_test
 
 import (
+	"context"
 	"io"
 	"log"
 	"net/http"
@@ -55,4 +56,20 @@ func ExampleRun() {
 	if err := uringnet.Run(h, "tcp://127.0.0.1:9000", gnet.WithMulticore(true)); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// A server that runs on io_uring where it can, and on package net where
+// io_uring is unavailable (an old kernel, a container that blocks it).
+func ExampleListenConfig_fallbackToNet() {
+	lc := uringnet.ListenConfig{FallbackToNet: true}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:8080")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, onUring := ln.(*uringnet.Listener); !onUring {
+		log.Print("io_uring unavailable: serving with package net")
+	}
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello\n")
+	}))
 }
