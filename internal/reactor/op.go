@@ -170,6 +170,10 @@ func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Resul
 // completed meanwhile itself, self's completion among them.
 func (s *shard) enter(self *Op) {
 	for {
+		if s.gone {
+			s.enterMu.Unlock()
+			return
+		}
 		for s.dirty.Swap(false) {
 			// Completions posted during our own enter are drained by
 			// us right after; the eventfd would only wake the reaper

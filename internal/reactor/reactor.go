@@ -55,6 +55,10 @@ type shard struct {
 	dirty   atomic.Bool // entries are published but maybe not yet submitted
 	enters  atomic.Uint64
 	enterMu sync.Mutex
+	// gone, guarded by enterMu, is set when Close has unmapped the ring:
+	// a goroutine that published before Close and reaches enterMu after
+	// it must not touch the ring's memory or its (reusable) fd number.
+	gone bool
 
 	efd  *os.File // eventfd the kernel signals on completions
 	exec *Executor
@@ -175,11 +179,19 @@ func (e *Executor) Close() error {
 	}
 	e.wg.Wait()
 	for _, s := range e.shards {
+		// enterMu first: a submitter may be between publishing and its
+		// enter (descheduled, say) while its operation was cancelled and
+		// drained above; it finishes with the ring mapped, and any later
+		// one sees gone.
+		s.enterMu.Lock()
 		s.mu.Lock()
 		if err := s.r.Close(); err != nil {
 			errs = append(errs, err)
+		} else {
+			s.gone = true
 		}
 		s.mu.Unlock()
+		s.enterMu.Unlock()
 	}
 	return errors.Join(errs...)
 }

@@ -505,3 +505,46 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseRacesSubmitters closes executors while goroutines keep
+// submitting. A submitter can be anywhere between publishing its entry and
+// entering the kernel when Close cancels, drains and unmaps the ring; it
+// must find the ring gone (or still mapped), never touch freed memory.
+func TestCloseRacesSubmitters(t *testing.T) {
+	testutil.CheckFDs(t)
+	rounds := 200
+	if testing.Short() {
+		rounds = 50
+	}
+	for round := range rounds {
+		e, err := New(Config{Shards: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const submitters = 8
+		var wg sync.WaitGroup
+		errs := make(chan error, submitters)
+		for range submitters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					if _, err := e.Do(context.Background(), 0, time.Time{}, noop); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round%20) * 50 * time.Microsecond)
+		if err := e.Close(); err != nil {
+			t.Fatalf("round %d: Close: %v", round, err)
+		}
+		wg.Wait()
+		for range submitters {
+			if err := <-errs; !errors.Is(err, ErrClosed) {
+				t.Fatalf("round %d: Do racing Close = %v, want ErrClosed", round, err)
+			}
+		}
+	}
+}
