@@ -3,6 +3,7 @@ package uring
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -116,7 +117,9 @@ func sockaddrToRaw(sa unix.Sockaddr, raw *unix.RawSockaddrAny) (uint32, error) {
 	case nil:
 		return 0, errorString("uring: nil socket address")
 	default:
-		return 0, fmt.Errorf("uring: socket address type %T is not supported (only SockaddrInet4, SockaddrInet6 and SockaddrUnix)", sa)
+		// reflect.TypeOf, unlike %T, does not make sa escape, so that
+		// callers may pass the address of a local.
+		return 0, fmt.Errorf("uring: socket address type %v is not supported (only SockaddrInet4, SockaddrInet6 and SockaddrUnix)", reflect.TypeOf(sa))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -19,6 +20,9 @@ import (
 type PacketConn struct {
 	fd        *netFD
 	connected bool
+	// rmsg and wmsg are the message reads' and writes' state, made on
+	// first use and guarded by fd.rmu and fd.wmu.
+	rmsg, wmsg *msgIO
 }
 
 var (
@@ -238,74 +242,135 @@ func (fd *netFD) packetAddr(sa unix.Sockaddr) net.Addr {
 	return nil
 }
 
+// reader returns the conn's receive state, made on first use. The
+// caller holds rmu.
+func (c *PacketConn) reader() *msgIO {
+	if c.rmsg == nil {
+		c.rmsg = newMsgIO(c.fd, false)
+	}
+	return c.rmsg
+}
+
+// writer returns the conn's send state, made on first use. The caller
+// holds wmu.
+func (c *PacketConn) writer() *msgIO {
+	if c.wmsg == nil {
+		c.wmsg = newMsgIO(c.fd, true)
+	}
+	return c.wmsg
+}
+
 // ReadFrom reads one datagram into b and returns its length and sender.
 // A datagram longer than b is truncated: the rest is lost and n is
 // len(b), with no error, as with net on Linux (ReadMsgUDP and
 // ReadMsgUnix report MSG_TRUNC). The address is a *net.UDPAddr or a
 // *net.UnixAddr; nil for an unnamed Unix sender.
 func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, _, _, sa, err := c.readMsg(b, nil)
-	if err != nil {
+	n, _, _, src, err := c.readMsg(b, nil)
+	if err != nil || !src.ok {
 		return n, nil, err
 	}
-	if a := c.fd.packetAddr(sa); a != nil {
-		return n, a, nil
+	if c.fd.family == unix.AF_UNIX {
+		return n, &net.UnixAddr{Name: src.name, Net: c.fd.net}, nil
 	}
-	return n, nil, nil
+	a := &net.UDPAddr{}
+	setUDPAddr(a, src.ap)
+	return n, a, nil
+}
+
+// setUDPAddr fills a with ap as net reports a sender: a 4-byte IP from
+// an IPv4 socket, a 16-byte one from an IPv6 socket.
+func setUDPAddr(a *net.UDPAddr, ap netip.AddrPort) {
+	ip := ap.Addr()
+	*a = net.UDPAddr{IP: ip.AsSlice(), Port: int(ap.Port()), Zone: ip.Zone()}
 }
 
 // ReadFromUDP is ReadFrom with the sender as a *net.UDPAddr.
-func (c *PacketConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
-	n, _, _, addr, err := c.ReadMsgUDP(b, nil)
+func (c *PacketConn) ReadFromUDP(b []byte) (n int, addr *net.UDPAddr, err error) {
+	// As net's, this is small enough to be inlined, so that the
+	// address can live in the caller's frame: only its IP is
+	// allocated when the caller keeps it to itself.
+	return c.readFromUDP(b, &net.UDPAddr{})
+}
+
+func (c *PacketConn) readFromUDP(b []byte, addr *net.UDPAddr) (int, *net.UDPAddr, error) {
+	n, _, _, addr, err := c.readMsgUDP(b, nil, addr)
 	return n, addr, err
 }
 
-// ReadMsgUDP reads one datagram into b, like *net.UDPConn's. Of the
-// control messages only descriptors (SCM_RIGHTS, which UDP never
-// carries) reach oob; others (IP_PKTINFO, timestamps) are not delivered
-// and set MSG_CTRUNC. flags has MSG_TRUNC if the datagram was longer
-// than b.
+// ReadFromUDPAddrPort is ReadFrom with the sender as a netip.AddrPort,
+// which allocates nothing. On an IPv6 socket an IPv4 sender's address is
+// IPv4-mapped; netip.Addr.Unmap removes the prefix.
+func (c *PacketConn) ReadFromUDPAddrPort(b []byte) (n int, addr netip.AddrPort, err error) {
+	n, _, _, addr, err = c.ReadMsgUDPAddrPort(b, nil)
+	return n, addr, err
+}
+
+// ReadMsgUDP reads one datagram into b and its control messages into
+// oob, like *net.UDPConn's: oob receives the raw control messages the
+// kernel wrote (those the socket's options ask for: IP_PKTINFO,
+// IPV6_PKTINFO, IP_TOS, SO_TIMESTAMPNS, UDP_GRO, ...), oobn bytes of
+// them, which golang.org/x/net/ipv4 and ipv6's ControlMessage.Parse or
+// syscall.ParseSocketControlMessage decode. flags has MSG_TRUNC if the
+// datagram was longer than b and MSG_CTRUNC if the control messages did
+// not fit in oob.
 func (c *PacketConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error) {
-	if c.fd.family == unix.AF_UNIX {
-		return 0, 0, 0, nil, c.fd.opError("read", "recvmsg", syscall.EINVAL)
+	return c.readMsgUDP(b, oob, &net.UDPAddr{})
+}
+
+// readMsgUDP is ReadMsgUDP filling addr, which the inlined callers
+// allocate, with the sender.
+func (c *PacketConn) readMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn, flags int, _ *net.UDPAddr, err error) {
+	n, oobn, flags, ap, err := c.ReadMsgUDPAddrPort(b, oob)
+	if !ap.IsValid() {
+		return n, oobn, flags, nil, err
 	}
-	n, oobn, flags, sa, err := c.readMsg(b, oob)
-	if a, ok := c.fd.packetAddr(sa).(*net.UDPAddr); ok {
-		addr = a
-	}
+	setUDPAddr(addr, ap)
 	return n, oobn, flags, addr, err
 }
 
-// ReadMsgUnix reads one message into b and the descriptors that came
-// with it into oob (as an SCM_RIGHTS control message, which
-// syscall.ParseSocketControlMessage and ParseUnixRights decode), like
-// *net.UnixConn's. The descriptors are close-on-exec and the caller's to
-// close. If more came than oob has room for, flags has MSG_CTRUNC and the
-// kernel has closed the rest.
+// ReadMsgUDPAddrPort is ReadMsgUDP with the sender as a netip.AddrPort;
+// it allocates nothing.
+func (c *PacketConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error) {
+	if c.fd.family == unix.AF_UNIX {
+		return 0, 0, 0, netip.AddrPort{}, c.fd.opError("read", "recvmsg", syscall.EINVAL)
+	}
+	n, oobn, flags, src, err := c.readMsg(b, oob)
+	return n, oobn, flags, src.ap, err
+}
+
+// ReadMsgUnix reads one message into b and its control messages into
+// oob, raw, like *net.UnixConn's: descriptors passed with it arrive as an
+// SCM_RIGHTS message (syscall.ParseSocketControlMessage and
+// ParseUnixRights decode it), close-on-exec and the caller's to close;
+// SO_PASSCRED credentials as SCM_CREDENTIALS. If they did not fit in
+// oob, flags has MSG_CTRUNC and the kernel has closed the descriptors
+// that did not fit.
 func (c *PacketConn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAddr, err error) {
 	if c.fd.family != unix.AF_UNIX {
 		return 0, 0, 0, nil, c.fd.opError("read", "recvmsg", errNotUnix)
 	}
-	n, oobn, flags, sa, err := c.readMsg(b, oob)
-	if a, ok := c.fd.packetAddr(sa).(*net.UnixAddr); ok {
-		addr = a
+	n, oobn, flags, src, err := c.readMsg(b, oob)
+	if src.ok {
+		addr = &net.UnixAddr{Name: src.name, Net: c.fd.net}
 	}
 	return n, oobn, flags, addr, err
 }
 
-func (c *PacketConn) readMsg(b, oob []byte) (n, oobn, flags int, sa unix.Sockaddr, err error) {
+func (c *PacketConn) readMsg(b, oob []byte) (n, oobn, flags int, src packetSource, err error) {
 	fd := c.fd
 	if !fd.incref() {
-		return 0, 0, 0, nil, fd.opError("read", "recvmsg", net.ErrClosed)
+		return 0, 0, 0, src, fd.opError("read", "recvmsg", net.ErrClosed)
 	}
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-	n, oobn, flags, sa, err = fd.readMsg(b, oob, false)
+	d := c.reader()
+	n, oobn, flags, err = d.read(b, oob, false)
 	if err != nil {
-		return n, oobn, flags, sa, fd.opError("read", "recvmsg", err)
+		return n, oobn, flags, src, fd.opError("read", "recvmsg", err)
 	}
-	return n, oobn, flags, sa, nil
+	return n, oobn, flags, d.source(), nil
 }
 
 // Read reads one datagram from the connected peer into b; a longer one
@@ -344,7 +409,9 @@ func (c *PacketConn) Write(b []byte) (int, error) {
 	defer fd.wmu.Unlock()
 	if fd.raw == nil || len(b) == 0 {
 		// An empty datagram: send(2) of nothing still sends one.
-		n, err := fd.sendMsg(b, nil, nil)
+		d := c.writer()
+		d.m.SetDestination(nil)
+		n, err := d.write(b, nil, false)
 		if err != nil {
 			return n, fd.opError("write", "write", err)
 		}
@@ -361,7 +428,7 @@ func (c *PacketConn) Write(b []byte) (int, error) {
 // *net.UnixAddr. On a connected socket it fails, as net's does
 // (net.ErrWriteToConnected).
 func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	n, _, err := c.writeMsg(b, nil, addr)
+	n, _, err := c.writeMsg(b, nil, packetDest{addr: addr})
 	return n, err
 }
 
@@ -373,70 +440,86 @@ func (c *PacketConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	return c.WriteTo(b, addr)
 }
 
-// WriteMsgUDP sends b as one datagram to addr, or to the connected peer
-// if addr is nil, like *net.UDPConn's. oob may carry only SCM_RIGHTS,
-// which UDP refuses; other control messages are refused here.
-func (c *PacketConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
-	if addr == nil {
-		return c.writeMsg(b, oob, nil)
+// WriteToUDPAddrPort is WriteTo with a netip.AddrPort; it allocates
+// nothing. On an IPv4 socket the address must be IPv4 (not
+// IPv4-mapped), as with net.
+func (c *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
+	if c.connected && !addr.IsValid() {
+		// net refuses a destination on a connected socket even when
+		// it is the zero AddrPort.
+		return 0, c.writeErr(packetDest{}, net.ErrWriteToConnected)
 	}
-	return c.writeMsg(b, oob, addr)
+	n, _, err := c.writeMsg(b, nil, packetDest{ap: addr})
+	return n, err
 }
 
-// WriteMsgUnix sends b as one message, with the descriptors of oob (built
-// with syscall.UnixRights), to addr, or to the connected peer if addr is
-// nil, like *net.UnixConn's. The receiver gets duplicates; the caller
-// keeps its own descriptors open.
+// WriteMsgUDP sends b as one datagram to addr, or to the connected peer
+// if addr is nil, like *net.UDPConn's, with the control messages of oob
+// sent as given: IP_PKTINFO or IPV6_PKTINFO to choose the source address
+// or interface, IP_TOS, UDP_SEGMENT, ... (golang.org/x/net/ipv4 and
+// ipv6's ControlMessage.Marshal build them). oobn is len(oob).
+func (c *PacketConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	if addr == nil {
+		return c.writeMsg(b, oob, packetDest{})
+	}
+	return c.writeMsg(b, oob, packetDest{addr: addr})
+}
+
+// WriteMsgUDPAddrPort is WriteMsgUDP with a netip.AddrPort; the zero
+// AddrPort means the connected peer. It allocates nothing.
+func (c *PacketConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
+	if c.fd.family == unix.AF_UNIX {
+		return 0, 0, c.writeErr(packetDest{ap: addr}, syscall.EINVAL)
+	}
+	return c.writeMsg(b, oob, packetDest{ap: addr})
+}
+
+// WriteMsgUnix sends b as one message to addr, or to the connected peer
+// if addr is nil, like *net.UnixConn's, with the control messages of oob
+// sent as given: descriptors built with syscall.UnixRights (the receiver
+// gets duplicates; the caller keeps its own open), SCM_CREDENTIALS.
 func (c *PacketConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err error) {
 	if c.fd.family != unix.AF_UNIX {
 		return 0, 0, c.fd.opError("write", "sendmsg", errNotUnix)
 	}
 	if addr == nil {
-		return c.writeMsg(b, oob, nil)
+		return c.writeMsg(b, oob, packetDest{})
 	}
-	return c.writeMsg(b, oob, addr)
+	return c.writeMsg(b, oob, packetDest{addr: addr})
 }
 
-func (c *PacketConn) writeMsg(b, oob []byte, addr net.Addr) (n, oobn int, err error) {
+// writeErr is the error of a send to to, as net reports it.
+func (c *PacketConn) writeErr(to packetDest, err error) error {
+	fd := c.fd
+	return &net.OpError{Op: "write", Net: fd.net, Source: fd.laddr, Addr: to.opAddr(), Err: wrapErr("sendmsg", err)}
+}
+
+func (c *PacketConn) writeMsg(b, oob []byte, to packetDest) (n, oobn int, err error) {
 	fd := c.fd
 	if !fd.incref() {
 		return 0, 0, fd.opError("write", "sendmsg", net.ErrClosed)
 	}
 	defer fd.decref()
-	wrErr := func(err error) error {
-		return &net.OpError{Op: "write", Net: fd.net, Source: fd.laddr, Addr: addr, Err: wrapErr("sendmsg", err)}
-	}
-	var to unix.Sockaddr
 	switch {
-	case c.connected && addr != nil:
-		return 0, 0, wrErr(net.ErrWriteToConnected)
-	case !c.connected && addr == nil:
-		return 0, 0, wrErr(errMissingAddress)
-	case addr != nil:
-		fam, sa, err := packetSockaddr(fd.net, addr)
-		if err != nil {
-			return 0, 0, wrErr(err)
-		}
-		if (fam == unix.AF_UNIX) != (fd.family == unix.AF_UNIX) {
-			return 0, 0, wrErr(syscall.EINVAL)
-		}
-		to = sa
-		if fam == unix.AF_INET && fd.family == unix.AF_INET6 {
-			// A dual-stack socket reaches IPv4 peers through
-			// IPv4-mapped IPv6 addresses.
-			a := addr.(*net.UDPAddr)
-			to, _ = tcpSockaddr(unix.AF_INET6, a.IP.To16(), a.Port, a.Zone)
-		}
-	}
-	fds, err := oobFds(oob)
-	if err != nil {
-		return 0, 0, wrErr(err)
+	case c.connected && to.isSet():
+		return 0, 0, c.writeErr(to, net.ErrWriteToConnected)
+	case !c.connected && !to.isSet():
+		return 0, 0, c.writeErr(to, errMissingAddress)
 	}
 	fd.wmu.Lock()
 	defer fd.wmu.Unlock()
-	n, err = fd.sendMsg(b, fds, to)
+	d := c.writer()
+	if to.isSet() {
+		err = fd.setDest(&d.m, to)
+	} else {
+		err = d.m.SetDestination(nil)
+	}
 	if err != nil {
-		return n, 0, wrErr(err)
+		return 0, 0, c.writeErr(to, err)
+	}
+	n, err = d.write(b, oob, false)
+	if err != nil {
+		return n, 0, c.writeErr(to, err)
 	}
 	return n, len(oob), nil
 }

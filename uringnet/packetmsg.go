@@ -1,7 +1,8 @@
 package uringnet
 
 import (
-	"errors"
+	"net"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -30,7 +31,74 @@ func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 	}
 }
 
-// recvMsg runs one recvmsg(2) into m through io_uring. The caller holds
+// msgIO is one direction of a socket's message I/O (recvmsg or sendmsg):
+// the header io_uring reads and writes, and the operation closures, made
+// once so that a message read or write allocates nothing. The direction's
+// mutex (rmu or wmu) makes it one operation at a time; the executor's
+// Wait returns only once the kernel is done with the header, so the next
+// operation may reuse it.
+type msgIO struct {
+	fd *netFD
+	m  uring.Msghdr
+	// bufs backs m's buffer list; dummy is the byte a stream reads or
+	// writes when a message carries only control data.
+	bufs  [1][]byte
+	dummy [1]byte
+
+	prep  reactor.Prep // RecvMsg or SendMsghdr of m
+	probe reactor.Prep // the readiness probe of a receive
+	try   func(uintptr) bool
+
+	// The receive in progress, for try.
+	probed bool
+	res    reactor.Result
+	err    error
+}
+
+func newMsgIO(fd *netFD, send bool) *msgIO {
+	d := &msgIO{fd: fd}
+	if send {
+		// MSG_NOSIGNAL: a send to a stream whose peer has gone fails
+		// with EPIPE instead of raising SIGPIPE.
+		d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			return r.SendMsghdr(fd.sysfd, &d.m, unix.MSG_NOSIGNAL, o)
+		}
+		return d
+	}
+	d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return r.RecvMsg(fd.sysfd, &d.m, o)
+	}
+	d.probe = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return r.Recv(fd.sysfd, peekScratch[:], unix.MSG_PEEK|unix.MSG_DONTWAIT, o)
+	}
+	d.try = d.attempt
+	return d
+}
+
+// setBuffers makes b the message's data; with an empty b and dummy, the
+// one byte a stream needs to carry control data alone, as net does.
+func (d *msgIO) setBuffers(b []byte, dummy bool) {
+	switch {
+	case len(b) > 0:
+		d.bufs[0] = b
+	case dummy:
+		d.bufs[0] = d.dummy[:]
+	default:
+		d.m.SetBuffers(nil)
+		return
+	}
+	d.m.SetBuffers(d.bufs[:])
+}
+
+// release drops the references to the caller's buffers, which the
+// header would otherwise keep reachable until the next operation.
+func (d *msgIO) release() {
+	d.bufs[0] = nil
+	d.m.SetBuffers(nil)
+	d.m.SetControl(nil)
+}
+
+// recv runs one recvmsg(2) into d.m through io_uring. The caller holds
 // a reference and rmu.
 //
 // A recvmsg submitted to an empty socket would wait inside io_uring, the
@@ -46,40 +114,17 @@ func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 // 0.96-1.06x net's against 0.88-0.92x): a recvmsg that answers EAGAIN
 // still prepares and pins its message header, where the probe is a plain
 // recv.
-func (fd *netFD) recvMsg(m *uring.Msghdr) (reactor.Result, error) {
-	prep := func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-		return r.RecvMsg(fd.sysfd, m, o)
-	}
+func (d *msgIO) recv() (reactor.Result, error) {
+	fd := d.fd
 	if fd.raw == nil {
-		return fd.run(&fd.rd, prep)
-	}
-	probe := func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-		return r.Recv(fd.sysfd, peekScratch[:], unix.MSG_PEEK|unix.MSG_DONTWAIT, o)
+		return fd.run(&fd.rd, d.prep)
 	}
 	for attempt := 1; ; attempt++ {
-		var (
-			res    reactor.Result
-			oerr   error
-			probed bool
-		)
-		err := fd.raw.Read(func(uintptr) bool {
-			if !probed {
-				probed = true
-				_, err := fd.once(&fd.rd, probe)
-				if err == syscall.EAGAIN {
-					return false
-				}
-				if err != nil {
-					// A pending socket error (an ICMP port
-					// unreachable on a connected UDP socket) is
-					// reported, and cleared, by the probe.
-					oerr = err
-					return true
-				}
-			}
-			res, oerr = fd.once(&fd.rd, prep)
-			return oerr != syscall.EAGAIN
-		})
+		d.probed = false
+		d.res, d.err = reactor.Result{}, nil
+		err := fd.raw.Read(d.try)
+		res, oerr := d.res, d.err
+		d.err = nil
 		if err != nil {
 			return reactor.Result{}, waitErr(&fd.rd, err)
 		}
@@ -100,107 +145,193 @@ func (fd *netFD) recvMsg(m *uring.Msghdr) (reactor.Result, error) {
 	}
 }
 
-// sendMsg runs one sendmsg(2) of b (and fds, as SCM_RIGHTS) to to, or to
-// the connected peer if to is nil. The caller holds a reference and wmu.
-// A datagram send hardly ever waits; one that must (a full stream socket)
-// waits inside io_uring.
-func (fd *netFD) sendMsg(b []byte, fds []int, to unix.Sockaddr) (int, error) {
-	var bufs [][]byte
-	if len(b) > 0 {
-		bufs = [][]byte{b}
+// attempt is the netpoller callback of recv: the probe, once, then the
+// recvmsg. It returns false to wait for readability.
+func (d *msgIO) attempt(uintptr) bool {
+	fd := d.fd
+	if !d.probed {
+		d.probed = true
+		_, err := fd.once(&fd.rd, d.probe)
+		if err == syscall.EAGAIN {
+			return false
+		}
+		if err != nil {
+			// A pending socket error (an ICMP port unreachable on a
+			// connected UDP socket) is reported, and cleared, by the
+			// probe.
+			d.err = err
+			return true
+		}
 	}
+	d.res, d.err = fd.once(&fd.rd, d.prep)
+	return d.err != syscall.EAGAIN
+}
+
+// read receives one message into b and its control messages into oob,
+// raw, as recvmsg(2) writes them: oobn is how many bytes of oob the
+// kernel used. Flags has MSG_TRUNC if the datagram was longer than b (the
+// rest is lost) and MSG_CTRUNC if the control messages did not fit in oob
+// (descriptors that did not fit were closed by the kernel). Received
+// descriptors are close-on-exec. dummy says that an empty b should read
+// one byte when oob has room, as for a stream socket carrying only
+// descriptors (net does the same). The sender's address stays in d.m.
+func (d *msgIO) read(b, oob []byte, dummy bool) (n, oobn, flags int, err error) {
+	d.setBuffers(b, dummy && len(oob) > 0)
+	d.m.SetControl(oob)
+	res, err := d.recv()
+	if err == nil {
+		n = int(res.Res)
+		if len(b) == 0 {
+			n = 0
+		}
+		// The kernel echoes MSG_CMSG_CLOEXEC, which RecvMsg always
+		// asks for; it says nothing about the message.
+		flags = d.m.Flags() &^ unix.MSG_CMSG_CLOEXEC
+		oobn = len(d.m.Control())
+	}
+	d.release()
+	return n, oobn, flags, err
+}
+
+// write sends b with the control messages of oob, as given, to the
+// destination set in d.m (none for the connected peer). dummy says that
+// an empty b with oob should send one zero byte, as a stream needs to
+// carry control data (net does the same); n then counts only b. The
+// caller holds a reference and wmu. A datagram send hardly ever waits;
+// one that must (a full stream socket) waits inside io_uring.
+func (d *msgIO) write(b, oob []byte, dummy bool) (int, error) {
+	d.dummy[0] = 0
+	d.setBuffers(b, dummy && len(oob) > 0)
+	d.m.SetControl(oob)
+	defer d.release()
 	for attempt := 1; ; attempt++ {
-		res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-			return r.SendMsg(fd.sysfd, bufs, fds, to, o)
-		})
+		res, err := d.fd.run(&d.fd.wr, d.prep)
 		if reactor.Spurious(err) && attempt < reactor.MaxRequeue {
 			continue
 		}
 		if err != nil {
 			return 0, err
 		}
+		if len(b) == 0 {
+			return 0, nil
+		}
 		return int(res.Res), nil
 	}
 }
 
-// fdsRoom is how many descriptors an oob buffer of n bytes has room for,
-// encoded as syscall.UnixRights encodes them.
-func fdsRoom(n int) int {
-	k := 0
-	for unix.CmsgSpace((k+1)*4) <= n {
-		k++
+// setDest encodes to as the destination of m, as net's conversions
+// would for a socket of fd's family, without allocating.
+func (fd *netFD) setDest(m *uring.Msghdr, to packetDest) error {
+	switch a := to.addr.(type) {
+	case nil:
+		if fd.family == unix.AF_UNIX {
+			return syscall.EINVAL
+		}
+		return fd.setAddrPortDest(m, to.ap)
+	case *net.UDPAddr:
+		if a == nil {
+			return errMissingAddress
+		}
+		if fd.family == unix.AF_UNIX {
+			return syscall.EINVAL
+		}
+		return fd.setUDPDest(m, a.IP, a.Port, a.Zone)
+	case *net.UnixAddr:
+		if a == nil {
+			return errMissingAddress
+		}
+		if fd.family != unix.AF_UNIX {
+			return syscall.EINVAL
+		}
+		sa := unix.SockaddrUnix{Name: a.Name}
+		return m.SetDestination(&sa)
 	}
-	return k
+	return syscall.EINVAL
 }
 
-// readMsg receives one message into b through io_uring; the descriptors
-// that came with it, as many as fit in oob, are written to oob as an
-// SCM_RIGHTS control message. Flags has MSG_TRUNC if the datagram was
-// longer than b (the rest is lost) and MSG_CTRUNC if more descriptors
-// came than oob has room for (the kernel closed the others). dummy says
-// that an empty b should read one byte, as for a stream socket carrying
-// only descriptors (net does the same).
-func (fd *netFD) readMsg(b, oob []byte, dummy bool) (n, oobn, flags int, sa unix.Sockaddr, err error) {
-	var dummyBuf [1]byte
-	var bufs [][]byte
+// setUDPDest is net's ipToSockaddr: an IPv4 socket takes IPv4 addresses
+// (or none, meaning this host); an IPv6 one takes any, IPv4 ones mapped.
+func (fd *netFD) setUDPDest(m *uring.Msghdr, ip net.IP, port int, zone string) error {
+	if fd.family == unix.AF_INET {
+		sa := unix.SockaddrInet4{Port: port}
+		if len(ip) > 0 {
+			ip4 := ip.To4()
+			if ip4 == nil {
+				return &net.AddrError{Err: "non-IPv4 address", Addr: ip.String()}
+			}
+			copy(sa.Addr[:], ip4)
+		}
+		return m.SetDestination(&sa)
+	}
+	sa := unix.SockaddrInet6{Port: port, ZoneId: zoneIndex(zone)}
+	if len(ip) > 0 && !ip.Equal(net.IPv4zero) {
+		ip6 := ip.To16()
+		if ip6 == nil {
+			return &net.AddrError{Err: "non-IPv6 address", Addr: ip.String()}
+		}
+		copy(sa.Addr[:], ip6)
+	}
+	return m.SetDestination(&sa)
+}
+
+// setAddrPortDest is net's addrPortToSockaddr: an IPv4 socket takes only
+// IPv4 addresses, an IPv6 one any valid address.
+func (fd *netFD) setAddrPortDest(m *uring.Msghdr, ap netip.AddrPort) error {
+	ip := ap.Addr()
+	if fd.family == unix.AF_INET {
+		if !ip.Is4() {
+			return &net.AddrError{Err: "non-IPv4 address", Addr: ip.String()}
+		}
+		sa := unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}
+		return m.SetDestination(&sa)
+	}
+	if !ip.IsValid() {
+		return &net.AddrError{Err: "non-IPv6 address", Addr: ip.String()}
+	}
+	sa := unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16(), ZoneId: zoneIndex(ip.Zone())}
+	return m.SetDestination(&sa)
+}
+
+// packetDest is where a datagram goes: addr (a *net.UDPAddr or
+// *net.UnixAddr) if not nil, else ap if valid, else the connected peer.
+type packetDest struct {
+	addr net.Addr
+	ap   netip.AddrPort
+}
+
+func (to packetDest) isSet() bool { return to.addr != nil || to.ap.IsValid() }
+
+// opAddr is the destination as a *net.OpError names it.
+func (to packetDest) opAddr() net.Addr {
 	switch {
-	case len(b) > 0:
-		bufs = [][]byte{b}
-	case dummy && len(oob) > 0:
-		bufs = [][]byte{dummyBuf[:]}
+	case to.addr != nil:
+		return to.addr
+	case to.ap.IsValid():
+		return net.UDPAddrFromAddrPort(to.ap)
 	}
-	m := uring.NewMsghdr(bufs, fdsRoom(len(oob)))
-	res, err := fd.recvMsg(m)
-	if err != nil {
-		return 0, 0, 0, nil, err
-	}
-	n = int(res.Res)
-	if len(b) == 0 {
-		n = 0
-	}
-	// The kernel echoes MSG_CMSG_CLOEXEC, which RecvMsg always asks
-	// for; it says nothing about the message.
-	flags = m.Flags() &^ unix.MSG_CMSG_CLOEXEC
-	fds, ferr := m.Fds()
-	if ferr != nil {
-		return n, 0, flags, nil, ferr
-	}
-	if len(fds) > 0 {
-		oobn = copy(oob, unix.UnixRights(fds...))
-	}
-	sa, err = m.Source()
-	if err != nil {
-		for _, f := range fds {
-			unix.Close(f)
-		}
-		return n, 0, flags, nil, err
-	}
-	return n, oobn, flags, sa, nil
+	return nil
 }
 
-// errUnsupportedOOB is the error for control messages other than
-// SCM_RIGHTS, which uring.Ring.SendMsg cannot carry.
-var errUnsupportedOOB = errors.New("uringnet: only SCM_RIGHTS control messages (syscall.UnixRights) can be sent; use package net for others")
+// packetSource is the sender of a datagram, copied out of the header
+// before the next read reuses it.
+type packetSource struct {
+	ap   netip.AddrPort // a UDP sender, zone included
+	name string         // a unixgram sender's name
+	ok   bool
+}
 
-// oobFds returns the descriptors of an SCM_RIGHTS oob buffer.
-func oobFds(oob []byte) ([]int, error) {
-	if len(oob) == 0 {
-		return nil, nil
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, err
-	}
-	var fds []int
-	for i := range msgs {
-		if msgs[i].Header.Level != unix.SOL_SOCKET || msgs[i].Header.Type != unix.SCM_RIGHTS {
-			return nil, errUnsupportedOOB
+// source returns the sender recorded in d.m by the last read.
+func (d *msgIO) source() packetSource {
+	if d.fd.family == unix.AF_UNIX {
+		sa, _ := d.m.Source()
+		if s, ok := sa.(*unix.SockaddrUnix); ok && s.Name != "" {
+			return packetSource{name: s.Name, ok: true}
 		}
-		got, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			return nil, err
-		}
-		fds = append(fds, got...)
+		return packetSource{}
 	}
-	return fds, nil
+	ap, zone, ok := d.m.SourceInet()
+	if ok && zone != 0 {
+		ap = netip.AddrPortFrom(ap.Addr().WithZone(zoneName(zone)), ap.Port())
+	}
+	return packetSource{ap: ap, ok: ok}
 }

@@ -12,16 +12,16 @@ import (
 // carry descriptors.
 var errNotUnix = errors.New("uringnet: ReadMsgUnix and WriteMsgUnix need a Unix socket (network \"unix\" or \"unixgram\")")
 
-// ReadMsgUnix reads data into b and the descriptors sent with it into
-// oob (as an SCM_RIGHTS control message, which
-// syscall.ParseSocketControlMessage and ParseUnixRights decode), like
-// *net.UnixConn's, through an io_uring recvmsg. The descriptors are
-// close-on-exec and the caller's to close. If more came than oob has room
-// for, flags has MSG_CTRUNC and the kernel has closed the rest. With an
-// empty b and room in oob it reads the one byte WriteMsgUnix sends along
-// with descriptors and no data, as net does. At the end of the stream it
-// returns io.EOF inside a *net.OpError, as net's does. It fails for a
-// conn that is not a Unix socket.
+// ReadMsgUnix reads data into b and the control messages sent with it
+// into oob, raw, like *net.UnixConn's, through an io_uring recvmsg:
+// descriptors arrive as an SCM_RIGHTS message (which
+// syscall.ParseSocketControlMessage and ParseUnixRights decode),
+// close-on-exec and the caller's to close. If they did not fit in oob,
+// flags has MSG_CTRUNC and the kernel has closed the descriptors that did
+// not fit. With an empty b and room in oob it reads the one byte
+// WriteMsgUnix sends along with control data and no data, as net does. At
+// the end of the stream it returns io.EOF inside a *net.OpError, as net's
+// does. It fails for a conn that is not a Unix socket.
 func (c *Conn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAddr, err error) {
 	fd := c.fd
 	if fd.family != unix.AF_UNIX {
@@ -33,24 +33,28 @@ func (c *Conn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAdd
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-	n, oobn, flags, sa, err := fd.readMsg(b, oob, true)
+	// A stream conn reads messages rarely enough that its state is
+	// made per call rather than kept in every Conn.
+	d := newMsgIO(fd, false)
+	n, oobn, flags, err = d.read(b, oob, true)
 	if err != nil {
 		return n, oobn, flags, nil, fd.opError("read", "recvmsg", err)
 	}
 	if n == 0 && len(b) > 0 && oobn == 0 {
 		return 0, 0, flags, nil, fd.opError("read", "recvmsg", io.EOF)
 	}
-	if s, ok := sa.(*unix.SockaddrUnix); ok && s.Name != "" {
-		addr = &net.UnixAddr{Name: s.Name, Net: fd.net}
+	if src := d.source(); src.ok {
+		addr = &net.UnixAddr{Name: src.name, Net: fd.net}
 	}
 	return n, oobn, flags, addr, nil
 }
 
-// WriteMsgUnix writes b, with the descriptors of oob (built with
-// syscall.UnixRights), like *net.UnixConn's, through an io_uring sendmsg.
-// The receiver gets duplicates; the caller keeps its own open. With
-// descriptors and no data it sends one zero byte, as net does, since a
-// stream cannot carry descriptors alone. addr must be nil: the stream is
+// WriteMsgUnix writes b, with the control messages of oob sent as given
+// (descriptors built with syscall.UnixRights, SCM_CREDENTIALS), like
+// *net.UnixConn's, through an io_uring sendmsg. The receiver gets
+// duplicates of the descriptors; the caller keeps its own open. With
+// control data and no data it sends one zero byte, as net does, since a
+// stream cannot carry control data alone. addr must be nil: the stream is
 // connected. It fails for a conn that is not a Unix socket.
 func (c *Conn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err error) {
 	fd := c.fd
@@ -64,20 +68,9 @@ func (c *Conn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err
 		return 0, 0, fd.opError("write", "sendmsg", net.ErrClosed)
 	}
 	defer fd.decref()
-	fds, err := oobFds(oob)
-	if err != nil {
-		return 0, 0, fd.opError("write", "sendmsg", err)
-	}
-	buf := b
-	if len(b) == 0 && len(fds) > 0 {
-		buf = []byte{0}
-	}
 	fd.wmu.Lock()
 	defer fd.wmu.Unlock()
-	n, err = fd.sendMsg(buf, fds, nil)
-	if len(b) == 0 {
-		n = 0
-	}
+	n, err = newMsgIO(fd, true).write(b, oob, true)
 	if err != nil {
 		return n, 0, fd.opError("write", "sendmsg", err)
 	}
