@@ -293,8 +293,14 @@ func (c *PacketConn) ReadFromUDP(b []byte) (n int, addr *net.UDPAddr, err error)
 	return c.readFromUDP(b, &net.UDPAddr{})
 }
 
+// readFromUDP is ReadFromUDP filling addr with the sender. It must not be
+// inlined itself, or ReadFromUDP would be too large to inline.
 func (c *PacketConn) readFromUDP(b []byte, addr *net.UDPAddr) (int, *net.UDPAddr, error) {
-	n, _, _, addr, err := c.readMsgUDP(b, nil, addr)
+	n, _, _, ap, err := c.ReadMsgUDPAddrPort(b, nil)
+	if !ap.IsValid() {
+		return n, nil, err
+	}
+	setUDPAddr(addr, ap)
 	return n, addr, err
 }
 
@@ -318,8 +324,7 @@ func (c *PacketConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UD
 	return c.readMsgUDP(b, oob, &net.UDPAddr{})
 }
 
-// readMsgUDP is ReadMsgUDP filling addr, which the inlined callers
-// allocate, with the sender.
+// readMsgUDP is ReadMsgUDP filling addr with the sender.
 func (c *PacketConn) readMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn, flags int, _ *net.UDPAddr, err error) {
 	n, oobn, flags, ap, err := c.ReadMsgUDPAddrPort(b, oob)
 	if !ap.IsValid() {
