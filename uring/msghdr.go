@@ -81,11 +81,13 @@ func (m *Msghdr) SetBuffers(bufs [][]byte) {
 // msg_controllen = len(b): it writes its control messages there
 // (SCM_RIGHTS, IP_PKTINFO, timestamps, UDP_GRO, whatever the socket's
 // options ask for) and sets MSG_CTRUNC in Flags when they did not fit;
-// received descriptors that did not fit are closed by the kernel, those
-// that did are installed close-on-exec. Control then returns what it
-// wrote. On send, b is sent as given: control messages laid out as the
-// kernel expects (unix.UnixRights, unix.CmsgSpace and friends, or
-// golang.org/x/net/ipv4's ControlMessage.Marshal). A nil b means none.
+// received descriptors that did not fit are released by the kernel
+// (scm_detach_fds installs as many as msg_controllen has room for and
+// drops its references to the rest), those that did are installed
+// close-on-exec. Control then returns what it wrote. On send, b is sent
+// as given: control messages laid out as the kernel expects
+// (unix.UnixRights, unix.CmsgSpace and friends, or golang.org/x/net/ipv4's
+// ControlMessage.Marshal). A nil b means none.
 func (m *Msghdr) SetControl(b []byte) {
 	m.control = b
 	m.room = len(b)

@@ -293,8 +293,9 @@ func (c *PacketConn) ReadFromUDP(b []byte) (n int, addr *net.UDPAddr, err error)
 	return c.readFromUDP(b, &net.UDPAddr{})
 }
 
-// readFromUDP is ReadFromUDP filling addr with the sender. It must not be
-// inlined itself, or ReadFromUDP would be too large to inline.
+// readFromUDP is ReadFromUDP filling addr with the sender. It calls
+// ReadMsgUDPAddrPort itself rather than through readMsgUDP, whose five
+// results would make ReadFromUDP too costly to inline.
 func (c *PacketConn) readFromUDP(b []byte, addr *net.UDPAddr) (int, *net.UDPAddr, error) {
 	n, _, _, ap, err := c.ReadMsgUDPAddrPort(b, nil)
 	if !ap.IsValid() {
