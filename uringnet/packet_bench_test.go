@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,12 +26,22 @@ func init() {
 	}
 }
 
+// addrPortConn is the allocation-free half of *net.UDPConn's API, which
+// *PacketConn shares.
+type addrPortConn interface {
+	ReadFromUDPAddrPort([]byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort([]byte, netip.AddrPort) (int, error)
+}
+
 // runUDPEchoChild echoes datagrams on a loopback port until SIGTERM,
-// printing the port's address first.
+// printing the port's address first. server is "net" or "uring", with
+// "-addrport" to echo through ReadFromUDPAddrPort and WriteToUDPAddrPort
+// instead of ReadFrom and WriteTo.
 func runUDPEchoChild(server string) int {
 	var c net.PacketConn
 	var err error
-	if server == "net" {
+	kind, addrPort := strings.CutSuffix(server, "-addrport")
+	if kind == "net" {
 		c, err = net.ListenPacket("udp4", "127.0.0.1:0")
 	} else {
 		c, err = ListenPacket("udp4", "127.0.0.1:0")
@@ -44,6 +55,17 @@ func runUDPEchoChild(server string) int {
 	signal.Notify(sig, syscall.SIGTERM)
 	go func() { <-sig; c.Close() }()
 	buf := make([]byte, 2048)
+	if ac, ok := c.(addrPortConn); ok && addrPort {
+		for {
+			n, a, err := ac.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return 0
+			}
+			if _, err := ac.WriteToUDPAddrPort(buf[:n], a); err != nil {
+				return 0
+			}
+		}
+	}
 	for {
 		n, a, err := c.ReadFrom(buf)
 		if err != nil {
@@ -81,9 +103,10 @@ func startUDPServer(b *testing.B, server string) *childServer {
 // a std client and an echo server, uringnet's or net's, in a child
 // process: the client sends one and waits for it back, over and over.
 // The metric that matters is the server's CPU time per round trip. A
-// datagram lost on loopback is sent again after a timeout.
+// datagram lost on loopback is sent again after a timeout. The -addrport
+// servers echo through the netip.AddrPort calls, which allocate nothing.
 func BenchmarkUDPPingPong(b *testing.B) {
-	for _, server := range []string{"net", "uring"} {
+	for _, server := range []string{"net", "uring", "net-addrport", "uring-addrport"} {
 		b.Run(server, func(b *testing.B) {
 			s := startUDPServer(b, server)
 			c, err := net.Dial("udp4", s.addr)
