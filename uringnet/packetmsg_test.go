@@ -3,6 +3,7 @@ package uringnet
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -494,5 +495,47 @@ func TestUnixStreamOOBOnly(t *testing.T) {
 	b := make([]byte, 8)
 	if n, err := nc.Read(b); err != nil || string(b[:n]) != "after" {
 		t.Fatalf("read after the descriptors: %q %v", b[:n], err)
+	}
+}
+
+// TestReadQueuedThenEmpty reads datagrams that were queued before the
+// reads (after the first, each is received without a probe), then reads
+// from the empty socket: the recvmsg answers EAGAIN, the read waits, a
+// deadline stops it with nothing lost, and a later datagram arrives
+// whole.
+func TestReadQueuedThenEmpty(t *testing.T) {
+	defer testutil.CheckFDs(t)
+	pc := listenMsg(t, "udp4", "127.0.0.1:0")
+	sender := listenStd(t, "udp4", "127.0.0.1:0")
+	for _, m := range []string{"one", "two", "three"} {
+		if _, err := sender.WriteTo([]byte(m), pc.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := make([]byte, 16)
+	for i, want := range []string{"one", "two", "three"} {
+		pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := pc.ReadFromUDPAddrPort(b)
+		if err != nil || string(b[:n]) != want {
+			t.Fatalf("read %d: %q %v; want %q", i, b[:n], err, want)
+		}
+		if i > 0 && !pc.rmsg.queued {
+			t.Errorf("read %d found its datagram queued but the next read will probe", i)
+		}
+	}
+	pc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, _, err := pc.ReadFromUDPAddrPort(b); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read from an empty socket: %v, want a deadline error", err)
+	}
+	if pc.rmsg.queued {
+		t.Error("an empty socket left the reads skipping the probe")
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		sender.WriteTo([]byte("later"), pc.LocalAddr())
+	}()
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, _, err := pc.ReadFromUDPAddrPort(b); err != nil || string(b[:n]) != "later" {
+		t.Fatalf("read after the deadline: %q %v", b[:n], err)
 	}
 }
