@@ -42,6 +42,7 @@ func FuzzConnReader(f *testing.F) {
 	f.Add([]byte{1, 100, 100, 0x0b, 0x03, 0x07, 0x06, 0xfb, 0x05, 0x06}) // read, wake, writeto
 	f.Add([]byte{3, 255, 255, 255, 255, 0x1a, 0xf8, 0xf9, 0x06, 0x02})   // large chunks, large n
 	f.Add([]byte{0, 0, 0x06})                                            // a one-byte stream, nothing consumed until the end
+	f.Add([]byte("\x02\xff\x01Z\n\x06 \x12\x0f\v"))                      // Wake from every woken callback (bounded by maxWakes)
 
 	servers := make(map[string]*server)
 	h := &seqHandler{conns: make(map[string]*seqConn)}
@@ -131,6 +132,9 @@ func (h *seqHandler) OnTraffic(c gnet.Conn) gnet.Action {
 	return sc.onTraffic(c)
 }
 
+// maxWakes bounds the Wake calls on one connection.
+const maxWakes = 4
+
 // seqConn is one connection's stream, chunking and operations, and the
 // model of what the handler has consumed.
 type seqConn struct {
@@ -143,6 +147,7 @@ type seqConn struct {
 	consumed int // bytes of stream consumed
 	leftover int // bytes left unread by the last callback
 	acked    int // chunks acknowledged
+	wakes    int // Wake calls made
 
 	mu   sync.Mutex
 	errs []string
@@ -164,7 +169,9 @@ func (sc *seqConn) failures() string {
 // before, and waits for the last acknowledgement, which the handler sends
 // once it has consumed everything.
 func (sc *seqConn) drive(c net.Conn) error {
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	// Well inside the fuzzer's 10 s limit per input, so that a stall is
+	// reported as one rather than as a hung worker.
+	c.SetDeadline(time.Now().Add(5 * time.Second))
 	start := 0
 	ack := make([]byte, 1)
 	for k, end := range sc.ends {
@@ -336,6 +343,12 @@ func (sc *seqConn) apply(c gnet.Conn, op byte) bool {
 		}
 		sc.consumed += buffered
 	case 7: // Wake: a callback with nothing new, which must see what is left
+		// Bounded: a Wake from each woken callback would go on for
+		// ever, and on gnet starve the reads.
+		if sc.wakes == maxWakes {
+			break
+		}
+		sc.wakes++
 		if err := c.Wake(nil); err != nil {
 			sc.failf("Wake: %v", err)
 			return false
