@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/uring-go/uring/internal/testutil"
 )
 
 // FuzzConnReader drives the gnet.Conn reader methods (Next, Peek,
@@ -44,6 +46,7 @@ func FuzzConnReader(f *testing.F) {
 	f.Add([]byte{0, 0, 0x06})                                            // a one-byte stream, nothing consumed until the end
 	f.Add([]byte("\x02\xff\x01Z\n\x06 \x12\x0f\v"))                      // Wake from every woken callback (bounded by maxWakes)
 
+	testutil.CheckFDs(f)
 	servers := make(map[string]*server)
 	h := &seqHandler{conns: make(map[string]*seqConn)}
 	for _, r := range runners {
