@@ -32,7 +32,11 @@ func FuzzOOBFds(f *testing.F) {
 	f.Add(make([]byte, unix.CmsgSpace(0)))
 	f.Fuzz(func(t *testing.T, oob []byte) {
 		if malformedRights(oob) {
-			t.Skip("known bug, see TestWriteMsgUnixMalformedRights: oobFds panics on SCM_RIGHTS data that is not a whole number of descriptors")
+			// Known bug, see TestWriteMsgUnixMalformedRights: oobFds
+			// panics on SCM_RIGHTS data that is not a whole number of
+			// descriptors. A return, not t.Skip, which slows the
+			// fuzzer a hundredfold. Remove once fixed.
+			return
 		}
 		if k := fdsRoom(len(oob)); unix.CmsgSpace(k*4) > len(oob) && k > 0 || unix.CmsgSpace((k+1)*4) <= len(oob) {
 			t.Fatalf("fdsRoom(%d) = %d: CmsgSpace(%d fds) = %d, CmsgSpace(%d fds) = %d", len(oob), k, k, unix.CmsgSpace(k*4), k+1, unix.CmsgSpace((k+1)*4))
