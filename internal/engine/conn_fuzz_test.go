@@ -17,8 +17,8 @@ import (
 )
 
 // FuzzConnReader drives the gnet.Conn reader methods (Next, Peek,
-// Discard, Read, WriteTo, InboundBuffered), and Wake, which calls
-// OnTraffic with nothing new, in sequences decoded from the input, on a
+// Discard, Read, WriteTo, InboundBuffered), Wake, which calls OnTraffic
+// with nothing new, and Write of what Next returned, in sequences decoded from the input, on a
 // real connection to a real engine, and checks every answer against a
 // model of the inbound byte queue: the bytes come out in the order the
 // client sent them, none lost or duplicated; Peek consumes nothing;
@@ -27,15 +27,20 @@ import (
 // Discard(n) returns min(n, buffered), or everything for n <= 0; Read of
 // an empty queue into a non-empty slice fails with io.ErrShortBuffer, as
 // gnet v2.9.7's connection_unix.go does. Bytes left unread at the end of
-// a callback are there, in front of the new ones, at the next.
+// a callback are there, in front of the new ones, at the next. What the
+// handler writes back arrives at the client intact and in order, although
+// the io_uring engine sends a written slice of 1 KiB or more straight from
+// the buffer the kernel received it into.
 //
 // The same sequences run on gnet itself, which keeps the model honest.
 //
 // Input: byte 0 gives the number of chunks the client sends (1 to 4),
 // the next bytes their sizes; the rest are operations, the low three bits
 // the method and the high five its argument. The client sends a chunk
-// only once the handler has seen all of the one before, so that bytes
-// left unread meet the next chunk in a later callback.
+// only once the handler has seen all of the one before (the handler says
+// so through a channel, leaving the connection's return direction to the
+// echoed bytes), so that bytes left unread meet the next chunk in a later
+// callback.
 func FuzzConnReader(f *testing.F) {
 	f.Add([]byte{0, 40, 0x00})                                           // one chunk, Next(0) = everything
 	f.Add([]byte{1, 3, 200, 0x01, 0x06, 0x09, 0x02, 0x06})               // peek, stop, next, discard(0)
@@ -44,6 +49,7 @@ func FuzzConnReader(f *testing.F) {
 	f.Add([]byte{1, 100, 100, 0x0b, 0x03, 0x07, 0x06, 0xfb, 0x05, 0x06}) // read, wake, writeto
 	f.Add([]byte{3, 255, 255, 255, 255, 0x1a, 0xf8, 0xf9, 0x06, 0x02})   // large chunks, large n
 	f.Add([]byte{0, 0, 0x06})                                            // a one-byte stream, nothing consumed until the end
+	f.Add([]byte{1, 200, 200, 0x6c, 0x06, 0x5c, 0x6c, 0x14})             // echo all buffered, then 1226 bytes: sent from the kernel's buffer
 	f.Add([]byte("\x02\xff\x01Z\n\x06 \x12\x0f\v"))                      // Wake from every woken callback (bounded by maxWakes)
 
 	testutil.CheckFDs(f)
@@ -85,7 +91,7 @@ func FuzzConnReader(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%s: dial: %v", r.name, err)
 			}
-			sc := &seqConn{stream: stream, ends: ends, ops: ops}
+			sc := &seqConn{stream: stream, ends: ends, ops: ops, acks: make(chan int, len(ends)), dead: make(chan struct{})}
 			h.add(c.LocalAddr().String(), sc)
 			err = sc.drive(c)
 			c.Close()
@@ -150,7 +156,11 @@ type seqConn struct {
 	consumed int // bytes of stream consumed
 	leftover int // bytes left unread by the last callback
 	acked    int // chunks acknowledged
+	echoed   []byte
 	wakes    int // Wake calls made
+
+	acks chan int      // the chunks the handler has seen all of
+	dead chan struct{} // closed at the first failure
 
 	mu   sync.Mutex
 	errs []string
@@ -158,6 +168,9 @@ type seqConn struct {
 
 func (sc *seqConn) failf(format string, args ...any) {
 	sc.mu.Lock()
+	if sc.errs == nil {
+		close(sc.dead)
+	}
 	sc.errs = append(sc.errs, fmt.Sprintf(format, args...))
 	sc.mu.Unlock()
 }
@@ -169,25 +182,46 @@ func (sc *seqConn) failures() string {
 }
 
 // drive sends the chunks, each after the acknowledgement of the one
-// before, and waits for the last acknowledgement, which the handler sends
-// once it has consumed everything.
+// before, waits for the last acknowledgement, which the handler sends
+// once it has consumed everything, and then reads back what the handler
+// echoed.
 func (sc *seqConn) drive(c net.Conn) error {
 	// Well inside the fuzzer's 10 s limit per input, so that a stall is
 	// reported as one rather than as a hung worker.
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	deadline := time.Now().Add(5 * time.Second)
+	c.SetDeadline(deadline)
+	timeout := time.NewTimer(time.Until(deadline))
+	defer timeout.Stop()
 	start := 0
-	ack := make([]byte, 1)
 	for k, end := range sc.ends {
 		if _, err := c.Write(sc.stream[start:end]); err != nil {
 			return err
 		}
 		start = end
-		if _, err := io.ReadFull(c, ack); err != nil {
-			return fmt.Errorf("waiting for the acknowledgement of chunk %d: %w", k, err)
+		select {
+		case got := <-sc.acks:
+			if got != k {
+				return fmt.Errorf("acknowledgement %d for chunk %d", got, k)
+			}
+		case <-sc.dead:
+			return errors.New("the handler failed")
+		case <-timeout.C:
+			return fmt.Errorf("no acknowledgement of chunk %d", k)
 		}
-		if ack[0] != byte(k) {
-			return fmt.Errorf("acknowledgement %d for chunk %d", ack[0], k)
+	}
+	// The last acknowledgement was sent after the last echo was
+	// written, so echoed is complete.
+	want := sc.echoed
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return fmt.Errorf("reading the %d echoed bytes: %w", len(want), err)
+	}
+	if !bytes.Equal(got, want) {
+		i := 0
+		for got[i] == want[i] {
+			i++
 		}
+		return fmt.Errorf("echo differs at byte %d of %d: % x, want % x", i, len(want), got[i:min(i+16, len(got))], want[i:min(i+16, len(want))])
 	}
 	return nil
 }
@@ -240,7 +274,7 @@ func (sc *seqConn) onTraffic(c gnet.Conn) gnet.Action {
 	}
 	sc.leftover = buffered
 	for sc.acked < len(sc.ends) && sc.consumed+buffered >= sc.ends[sc.acked] {
-		c.Write([]byte{byte(sc.acked)})
+		sc.acks <- sc.acked
 		sc.acked++
 	}
 	return gnet.None
@@ -329,11 +363,27 @@ func (sc *seqConn) apply(c gnet.Conn, op byte) bool {
 			return false
 		}
 		sc.consumed += got
-	case 4: // InboundBuffered, against the model's bound
-		if sc.consumed+buffered > len(sc.stream) {
-			sc.failf("InboundBuffered %d after %d consumed exceeds the %d-byte stream", buffered, sc.consumed, len(sc.stream))
+	case 4: // Next, and Write the slice back, as an echo handler does
+		b, err := c.Next(n)
+		if short {
+			if !errors.Is(err, io.ErrShortBuffer) {
+				sc.failf("Next(%d) with %d buffered: %v, want io.ErrShortBuffer", n, buffered, err)
+				return false
+			}
+			break
+		}
+		if err != nil || !sc.check(fmt.Sprintf("Next(%d) to echo", n), b) {
+			sc.failf("Next(%d) with %d buffered to echo: %d bytes, %v", n, buffered, len(b), err)
 			return false
 		}
+		if w, err := c.Write(b); err != nil || w != len(b) {
+			sc.failf("Write of %d bytes: %d, %v", len(b), w, err)
+			return false
+		}
+		if len(b) > 0 {
+			sc.echoed = append(sc.echoed, b...)
+		}
+		sc.consumed += len(b)
 	case 5: // WriteTo
 		var w bytes.Buffer
 		got, err := c.WriteTo(&w)
