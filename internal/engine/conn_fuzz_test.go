@@ -18,8 +18,8 @@ import (
 
 // FuzzConnReader drives the gnet.Conn reader methods (Next, Peek,
 // Discard, Read, WriteTo, InboundBuffered), Wake, which calls OnTraffic
-// with nothing new, and Write of what Next returned, in sequences decoded from the input, on a
-// real connection to a real engine, and checks every answer against a
+// with nothing new, and Write of what Next returned, in sequences decoded
+// from the input, on a real connection to a real engine, and checks every answer against a
 // model of the inbound byte queue: the bytes come out in the order the
 // client sent them, none lost or duplicated; Peek consumes nothing;
 // Next(n) and Peek(n) with n > InboundBuffered fail with
@@ -43,7 +43,7 @@ import (
 // callback.
 func FuzzConnReader(f *testing.F) {
 	f.Add([]byte{0, 40, 0x00})                                           // one chunk, Next(0) = everything
-	f.Add([]byte{1, 3, 200, 0x01, 0x06, 0x09, 0x02, 0x06})               // peek, stop, next, discard(0)
+	f.Add([]byte{1, 3, 200, 0x01, 0x06, 0x09, 0x02, 0x06})               // peek all, stop, peek all but 3, discard(0)
 	f.Add([]byte{2, 255, 1, 90, 0x0a, 0x06, 0x20, 0x12, 0x06, 0x0b})     // boundary n in chunks of several buffers
 	f.Add([]byte{3, 10, 10, 10, 10, 0x13, 0x14, 0x15, 0x16, 0x1b, 0x08}) // negative n
 	f.Add([]byte{1, 100, 100, 0x0b, 0x03, 0x07, 0x06, 0xfb, 0x05, 0x06}) // read, wake, writeto
