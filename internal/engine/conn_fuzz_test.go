@@ -50,11 +50,11 @@ func FuzzConnReader(f *testing.F) {
 	f.Add([]byte{3, 255, 255, 255, 255, 0x1a, 0xf8, 0xf9, 0x06, 0x02})   // large chunks, large n
 	f.Add([]byte{0, 0, 0x06})                                            // a one-byte stream, nothing consumed until the end
 	f.Add([]byte{1, 200, 200, 0x6c, 0x06, 0x5c, 0x6c, 0x14})             // echo all buffered, then 1226 bytes: sent from the kernel's buffer
-	f.Add([]byte("\x02\xff\x01Z\n\x06 \x12\x0f\v"))                      // Wake from every woken callback (bounded by maxWakes)
+	f.Add([]byte("\x02\xff\x01Z\n\x06 \x12\x0f\v"))                      // Wake from every woken callback (bounded by fuzzMaxWakes)
 
 	testutil.CheckFDs(f)
 	servers := make(map[string]*server)
-	h := &seqHandler{conns: make(map[string]*seqConn)}
+	h := &fuzzReaderHandler{conns: make(map[string]*fuzzReaderConn)}
 	for _, r := range runners {
 		// The smallest read buffer both engines accept, so that a chunk
 		// arrives in several callbacks.
@@ -91,7 +91,7 @@ func FuzzConnReader(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%s: dial: %v", r.name, err)
 			}
-			sc := &seqConn{stream: stream, ends: ends, ops: ops, acks: make(chan int, len(ends)), dead: make(chan struct{})}
+			sc := &fuzzReaderConn{stream: stream, ends: ends, ops: ops, acks: make(chan int, len(ends)), dead: make(chan struct{})}
 			h.add(c.LocalAddr().String(), sc)
 			err = sc.drive(c)
 			c.Close()
@@ -106,29 +106,29 @@ func FuzzConnReader(f *testing.F) {
 	})
 }
 
-// seqHandler runs each connection's operation sequence. The client
+// fuzzReaderHandler runs each connection's operation sequence. The client
 // registers a connection, by its local address, before sending to it, so
 // OnTraffic always finds it.
-type seqHandler struct {
+type fuzzReaderHandler struct {
 	gnet.BuiltinEventEngine
 	mu    sync.Mutex
-	conns map[string]*seqConn
+	conns map[string]*fuzzReaderConn
 }
 
-func (h *seqHandler) add(addr string, sc *seqConn) {
+func (h *fuzzReaderHandler) add(addr string, sc *fuzzReaderConn) {
 	h.mu.Lock()
 	h.conns[addr] = sc
 	h.mu.Unlock()
 }
 
-func (h *seqHandler) remove(addr string) {
+func (h *fuzzReaderHandler) remove(addr string) {
 	h.mu.Lock()
 	delete(h.conns, addr)
 	h.mu.Unlock()
 }
 
-func (h *seqHandler) OnTraffic(c gnet.Conn) gnet.Action {
-	sc, _ := c.Context().(*seqConn)
+func (h *fuzzReaderHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	sc, _ := c.Context().(*fuzzReaderConn)
 	if sc == nil {
 		h.mu.Lock()
 		sc = h.conns[c.RemoteAddr().String()]
@@ -141,12 +141,12 @@ func (h *seqHandler) OnTraffic(c gnet.Conn) gnet.Action {
 	return sc.onTraffic(c)
 }
 
-// maxWakes bounds the Wake calls on one connection.
-const maxWakes = 4
+// fuzzMaxWakes bounds the Wake calls on one connection.
+const fuzzMaxWakes = 4
 
-// seqConn is one connection's stream, chunking and operations, and the
+// fuzzReaderConn is one connection's stream, chunking and operations, and the
 // model of what the handler has consumed.
-type seqConn struct {
+type fuzzReaderConn struct {
 	stream []byte
 	ends   []int // cumulative chunk ends
 	ops    []byte
@@ -166,7 +166,7 @@ type seqConn struct {
 	errs []string
 }
 
-func (sc *seqConn) failf(format string, args ...any) {
+func (sc *fuzzReaderConn) failf(format string, args ...any) {
 	sc.mu.Lock()
 	if sc.errs == nil {
 		close(sc.dead)
@@ -175,7 +175,7 @@ func (sc *seqConn) failf(format string, args ...any) {
 	sc.mu.Unlock()
 }
 
-func (sc *seqConn) failures() string {
+func (sc *fuzzReaderConn) failures() string {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	return strings.Join(sc.errs, "\n")
@@ -185,7 +185,7 @@ func (sc *seqConn) failures() string {
 // before, waits for the last acknowledgement, which the handler sends
 // once it has consumed everything, and then reads back what the handler
 // echoed.
-func (sc *seqConn) drive(c net.Conn) error {
+func (sc *fuzzReaderConn) drive(c net.Conn) error {
 	// Well inside the fuzzer's 10 s limit per input, so that a stall is
 	// reported as one rather than as a hung worker.
 	deadline := time.Now().Add(5 * time.Second)
@@ -228,7 +228,7 @@ func (sc *seqConn) drive(c net.Conn) error {
 
 // check compares b, the result of an operation that returned the next
 // len(b) bytes, with the stream at the consumed position.
-func (sc *seqConn) check(what string, b []byte) bool {
+func (sc *fuzzReaderConn) check(what string, b []byte) bool {
 	want := sc.stream[sc.consumed : sc.consumed+len(b)]
 	if !bytes.Equal(b, want) {
 		sc.failf("%s returned % x at offset %d, want % x", what, b, sc.consumed, want)
@@ -237,7 +237,7 @@ func (sc *seqConn) check(what string, b []byte) bool {
 	return true
 }
 
-func (sc *seqConn) onTraffic(c gnet.Conn) gnet.Action {
+func (sc *fuzzReaderConn) onTraffic(c gnet.Conn) gnet.Action {
 	buffered := c.InboundBuffered()
 	arrivedMax := sc.ends[min(sc.acked, len(sc.ends)-1)]
 	switch {
@@ -282,7 +282,7 @@ func (sc *seqConn) onTraffic(c gnet.Conn) gnet.Action {
 
 // apply runs one operation and checks it against the model; false means
 // the two disagree.
-func (sc *seqConn) apply(c gnet.Conn, op byte) bool {
+func (sc *fuzzReaderConn) apply(c gnet.Conn, op byte) bool {
 	buffered, before := c.InboundBuffered(), sc.consumed
 	// n is chosen around the interesting values: small, at the number
 	// buffered (either side of it), non-positive, and large.
@@ -398,7 +398,7 @@ func (sc *seqConn) apply(c gnet.Conn, op byte) bool {
 	case 7: // Wake: a callback with nothing new, which must see what is left
 		// Bounded: a Wake from each woken callback would go on for
 		// ever, and on gnet starve the reads.
-		if sc.wakes == maxWakes {
+		if sc.wakes == fuzzMaxWakes {
 			break
 		}
 		sc.wakes++
