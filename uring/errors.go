@@ -30,9 +30,11 @@ var (
 // UnsupportedOpError reports an operation the running kernel does not
 // have. It matches errors.ErrUnsupported.
 type UnsupportedOpError struct {
-	Op Op
+	Op Op // the operation the kernel lacks
 }
 
+// Error names the operation and the Linux version that added it, which is
+// the kernel the program needs.
 func (e *UnsupportedOpError) Error() string {
 	return fmt.Sprintf("uring: operation %s is not supported by this kernel (added in Linux %s)", e.Op, e.Op.Since())
 }
@@ -42,9 +44,11 @@ func (e *UnsupportedOpError) Is(target error) bool { return target == errors.Err
 
 // ActiveOpsError is returned by Close when operations are still active.
 type ActiveOpsError struct {
-	Active int
+	Active int // operations submitted whose completions were not collected
 }
 
+// Error says how many operations are active and that their completions
+// must be collected before Close.
 func (e *ActiveOpsError) Error() string {
 	req := "requests"
 	if e.Active == 1 {
@@ -57,9 +61,11 @@ func (e *ActiveOpsError) Error() string {
 // It wraps the errno from io_uring_setup, so errors.Is(err,
 // syscall.EPERM) and the like work.
 type SetupError struct {
-	Errno syscall.Errno
+	Errno syscall.Errno // what io_uring_setup returned
 }
 
+// Error gives the likely cause of Errno and its remedy: the sysctl,
+// seccomp profile, memlock limit or kernel version to change.
 func (e *SetupError) Error() string {
 	var why string
 	switch e.Errno {
@@ -79,6 +85,7 @@ func (e *SetupError) Error() string {
 	return fmt.Sprintf("uring: %s: %v", why, e.Errno)
 }
 
+// Unwrap returns Errno, for errors.Is.
 func (e *SetupError) Unwrap() error { return e.Errno }
 
 // memlockError wraps an ENOMEM from registering memory with the advice

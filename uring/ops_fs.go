@@ -32,10 +32,11 @@ func cpath(op Op, path string) ([]byte, error) {
 // because it contains a NUL byte. It matches syscall.EINVAL, the error os
 // gives for such a path.
 type InvalidPathError struct {
-	Op   Op
-	Path string
+	Op   Op     // the operation that was not queued
+	Path string // the path, NUL and all
 }
 
+// Error names the operation and quotes the path.
 func (e *InvalidPathError) Error() string {
 	return fmt.Sprintf("uring: %s: path %q contains a NUL byte, which cannot be passed to the kernel", e.Op, e.Path)
 }

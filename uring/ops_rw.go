@@ -12,9 +12,9 @@ import (
 // IovMax is the most buffers Readv and Writev accept (IOV_MAX).
 const IovMax = 1024
 
-// An offset of -1 for Read, Write, Readv and Writev means the file's
-// current position, which the operation then advances, as read(2) and
-// write(2) do. Sockets and pipes take 0.
+// CurrentPosition, -1 as the offset of Read, Write, Readv or Writev,
+// means the file's current position, which the operation then advances,
+// as read(2) and write(2) do. Sockets and pipes take 0.
 const CurrentPosition = -1
 
 // Read queues a read(2) of up to len(buf) bytes from fd at offset into buf.

@@ -432,10 +432,11 @@ var errExtArg = &UnsupportedFeatureError{Feature: "timed wait (IORING_FEAT_EXT_A
 // UnsupportedFeatureError reports a ring feature the running kernel lacks.
 // It matches errors.ErrUnsupported.
 type UnsupportedFeatureError struct {
-	Feature string
-	Since   string
+	Feature string // what is missing, with the kernel's name for it
+	Since   string // the Linux version that added it
 }
 
+// Error names the feature and the Linux version that added it.
 func (e *UnsupportedFeatureError) Error() string {
 	return "uring: " + e.Feature + " is not supported by this kernel (added in Linux " + e.Since + ")"
 }

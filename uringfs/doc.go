@@ -10,7 +10,8 @@
 // (ftruncate), ReadDir, Readdirnames, Close, Fd, Name, ReadFrom and
 // WriteTo. Errors are *fs.PathError around the errno, so errors.Is(err,
 // fs.ErrNotExist) works as with os; use after Close gives fs.ErrClosed.
-// NewFile and FromOS wrap descriptors opened elsewhere.
+// NewFile and FromOS wrap descriptors opened elsewhere; ReadFile and
+// WriteFile are os's, on io_uring.
 //
 // Operations run on the process-wide executor shared with uringnet: the
 // calling goroutine submits and, for a page-cache hit, collects its own

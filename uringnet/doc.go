@@ -7,6 +7,17 @@
 //	if err != nil { ... }
 //	http.Serve(ln, handler)
 //
+// Beside the stream API (Listen, Dial, ListenConfig, Dialer, for tcp,
+// tcp4, tcp6 and unix) it has datagram sockets (ListenPacket and
+// DialPacket give a PacketConn for udp, udp4, udp6 and unixgram), file
+// descriptor passing over Unix sockets (ReadMsgUnix, WriteMsgUnix), and
+// an event engine that runs unmodified gnet v2 handlers on io_uring event
+// loops: Run, Start, Stop and Lookup, which stand in for gnet's. The engine
+// is a different model from the rest (one ring per loop, no goroutine per
+// connection). Its few differences from gnet are listed in the
+// documentation of the package that implements it:
+// go doc github.com/uring-go/uring/internal/engine.
+//
 // # How it runs
 //
 // Every read, write, accept and connect is an io_uring operation run
