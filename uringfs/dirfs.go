@@ -6,13 +6,15 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
 
 // dirFS is the fs.FS of DirFS.
-type dirFS string
+type dirFS struct {
+	dir string
+	c   Config
+}
 
 // DirFS returns a file system for the tree of files rooted at dir, like
 // os.DirFS, but confined by the kernel: every name is opened with
@@ -26,13 +28,16 @@ type dirFS string
 // result implements fs.StatFS, fs.ReadFileFS, fs.ReadDirFS and
 // fs.ReadLinkFS; its files
 // are *File.
-func DirFS(dir string) fs.FS { return dirFS(dir) }
+func DirFS(dir string) fs.FS { return Config{}.DirFS(dir) }
+
+// DirFS is the package's DirFS, opening through c.
+func (c Config) DirFS(dir string) fs.FS { return dirFS{dir, c} }
 
 var (
-	_ fs.StatFS     = dirFS("")
-	_ fs.ReadFileFS = dirFS("")
-	_ fs.ReadDirFS  = dirFS("")
-	_ fs.ReadLinkFS = dirFS("")
+	_ fs.StatFS     = dirFS{}
+	_ fs.ReadFileFS = dirFS{}
+	_ fs.ReadDirFS  = dirFS{}
+	_ fs.ReadLinkFS = dirFS{}
 )
 
 const beneath = uring.ResolveBeneath | uring.ResolveNoMagiclinks
@@ -40,9 +45,9 @@ const beneath = uring.ResolveBeneath | uring.ResolveNoMagiclinks
 // join gives the name an opened file carries, as os.DirFS names it.
 func (d dirFS) join(name string) string {
 	if name == "." {
-		return string(d)
+		return d.dir
 	}
-	return strings.TrimSuffix(string(d), "/") + "/" + name
+	return strings.TrimSuffix(d.dir, "/") + "/" + name
 }
 
 // open opens name beneath the root with flags.
@@ -50,16 +55,16 @@ func (d dirFS) open(op, name string, flags int) (*File, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	if d == "" {
+	if d.dir == "" {
 		// os.DirFS("") refuses everything rather than use the working
 		// directory.
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	e, err := reactor.Default()
+	e, err := d.c.executor()
 	if err != nil {
 		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	root, err := openat2(e, unix.AT_FDCWD, string(d), uring.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC})
+	root, err := openat2(e, unix.AT_FDCWD, d.dir, uring.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC})
 	if err != nil {
 		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
@@ -68,7 +73,7 @@ func (d dirFS) open(op, name string, flags int) (*File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	return newFile(e, nil, fd, d.join(name), false), nil
+	return wrapFd(e, fd, d.join(name), false), nil
 }
 
 // Open opens name for reading. The fs.File is a *File.

@@ -67,3 +67,14 @@ func ExampleDirFS() {
 	_, err = fs.ReadFile(fsys, "../etc/passwd") // refused: not a valid fs path
 	fmt.Println(err)
 }
+
+// A program that must also run where io_uring is blocked (a container's
+// seccomp profile, the io_uring_disabled sysctl) opts in to package os.
+func ExampleConfig() {
+	files := uringfs.Config{FallbackToOS: true}
+	data, err := files.ReadFile("/etc/hostname")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d bytes\n", len(data))
+}

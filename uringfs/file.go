@@ -29,7 +29,8 @@ type File struct {
 	fd         int
 	name       string
 	exec       *reactor.Executor
-	execErr    error // why exec is nil, returned by every operation
+	execErr    error    // why exec is nil, returned by every operation
+	osf        *os.File // with exec nil: package os does the I/O (Config.FallbackToOS)
 	appendMode bool
 
 	mu fdMu
@@ -62,47 +63,6 @@ func newFile(e *reactor.Executor, execErr error, fd int, name string, appendMode
 	return f
 }
 
-// NewFile returns a File for the open file descriptor fd, which it then
-// owns: Close closes fd. Like os.NewFile it returns nil for an invalid fd.
-// WriteAt refuses to write to an fd opened with O_APPEND, as os does for
-// files it opened so.
-func NewFile(fd uintptr, name string) *File {
-	ifd := int(fd)
-	if ifd < 0 {
-		return nil
-	}
-	e, err := reactor.Default()
-	appendMode := false
-	if fl, ferr := unix.FcntlInt(fd, unix.F_GETFL, 0); ferr == nil {
-		appendMode = fl&unix.O_APPEND != 0
-	}
-	return newFile(e, err, ifd, name, appendMode)
-}
-
-// FromOS returns a File for a duplicate of f's descriptor. The two share
-// the file offset and status flags but are closed independently: the
-// caller still closes f.
-func FromOS(f *os.File) (*File, error) {
-	if f == nil {
-		return nil, fs.ErrInvalid
-	}
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return nil, &fs.PathError{Op: "dup", Path: f.Name(), Err: err}
-	}
-	var nfd int
-	var derr error
-	if err := sc.Control(func(fd uintptr) {
-		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return nil, &fs.PathError{Op: "dup", Path: f.Name(), Err: err}
-	}
-	if derr != nil {
-		return nil, &fs.PathError{Op: "dup", Path: f.Name(), Err: derr}
-	}
-	return NewFile(uintptr(nfd), f.Name()), nil
-}
-
 // Name returns the name the file was opened with.
 func (f *File) Name() string { return f.name }
 
@@ -124,7 +84,7 @@ func (f *File) acquire(op string) error {
 	if !f.mu.incref() {
 		return &fs.PathError{Op: op, Path: f.name, Err: fs.ErrClosed}
 	}
-	if f.exec == nil {
+	if f.exec == nil && f.osf == nil {
 		f.mu.decref()
 		return &fs.PathError{Op: op, Path: f.name, Err: f.execErr}
 	}
@@ -205,6 +165,9 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 	if len(b) > maxRW {
 		b = b[:maxRW]
 	}
+	if f.osf != nil {
+		return f.osPread(b, off)
+	}
 	fd := f.fd
 	for {
 		n, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, off, o) })
@@ -225,6 +188,9 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 func (f *File) pwrite(b []byte, off int64) (int, error) {
 	if len(b) > maxRW {
 		b = b[:maxRW]
+	}
+	if f.osf != nil {
+		return f.osPwrite(b, off)
 	}
 	fd := f.fd
 	for {
@@ -369,6 +335,9 @@ func (f *File) Sync() error {
 		return err
 	}
 	defer f.mu.decref()
+	if f.osf != nil {
+		return f.wrapErr("sync", ignoringEINTR(func() error { return unix.Fsync(f.fd) }))
+	}
 	fd := f.fd
 	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Fsync(fd, o) })
 	return f.wrapErr("sync", err)
@@ -385,7 +354,10 @@ func (f *File) Truncate(size int64) error {
 		return f.wrapErr("truncate", syscall.EINVAL)
 	}
 	fd := f.fd
-	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Ftruncate(fd, size, o) })
+	err := errors.ErrUnsupported
+	if f.osf == nil {
+		_, err = f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Ftruncate(fd, size, o) })
+	}
 	if errors.Is(err, errors.ErrUnsupported) {
 		err = ignoringEINTR(func() error { return unix.Ftruncate(fd, size) })
 	}
@@ -415,7 +387,9 @@ func (f *File) Close() error {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
 	if busy {
-		if f.exec != nil {
+		if f.osf != nil {
+			f.osInterrupt()
+		} else if f.exec != nil {
 			fd := f.fd
 			// ENOENT (nothing to cancel) is expected and ignored.
 			f.exec.Do(context.Background(), fd, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
@@ -426,6 +400,9 @@ func (f *File) Close() error {
 	}
 	f.cleanup.Stop()
 	f.closeRings()
+	if f.osf != nil {
+		return f.wrapErr("close", unwrapPath(f.osf.Close()))
+	}
 	// Like os: close(2) is not retried on EINTR, since the fd is gone.
 	if err := unix.Close(f.fd); err != nil {
 		return &fs.PathError{Op: "close", Path: f.name, Err: err}

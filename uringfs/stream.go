@@ -35,7 +35,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	buf := *bp
 
 	var st unix.Stat_t
-	if err := unix.Fstat(f.fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if err := unix.Fstat(f.fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || f.exec == nil {
 		return f.copyTo(w, buf)
 	}
 	start, err := unix.Seek(f.fd, 0, io.SeekCurrent)
