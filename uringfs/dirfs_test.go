@@ -18,7 +18,12 @@ import (
 // out of it in every way, and a secret file outside it.
 func escapeTree(tb testing.TB) (root, outside string) {
 	tb.Helper()
-	top := tb.TempDir()
+	return buildEscapeTree(tb, tb.TempDir())
+}
+
+// buildEscapeTree makes escapeTree's files in top.
+func buildEscapeTree(tb testing.TB, top string) (root, outside string) {
+	tb.Helper()
 	root = filepath.Join(top, "root")
 	outside = filepath.Join(top, "secret")
 	must := func(err error) {

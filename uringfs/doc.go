@@ -53,9 +53,12 @@
 // suit O_DIRECT. WriteTo pipelines reads of a regular file: examples/cat
 // is built on it.
 //
-// # DirFS
+// # Root and DirFS
 //
-// DirFS is os.DirFS confined by the kernel: names are opened with
-// openat2 and RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS relative to the root,
-// so "..", absolute paths and symlinks leading outside are refused.
+// Root is os.Root on io_uring: a directory kept open, in whose tree every
+// name is resolved by the kernel with openat2 and
+// RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, so "..", absolute paths,
+// symlinks leading outside and /proc magic links are refused during the
+// lookup itself. DirFS is os.DirFS confined the same way (by the same
+// code), resolving its directory by name on each call as os.DirFS does.
 package uringfs

@@ -1,6 +1,7 @@
 package uringfs_test
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"log"
@@ -77,4 +78,22 @@ func ExampleConfig() {
 		log.Fatal(err)
 	}
 	fmt.Printf("%d bytes\n", len(data))
+}
+
+// A Root confines every name to one directory tree: a request for
+// "../../etc/passwd", or for a symlink leading outside, fails.
+func ExampleOpenRoot() {
+	root, err := uringfs.OpenRoot("/srv/www")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer root.Close()
+	page, err := root.ReadFile("index.html")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d bytes\n", len(page))
+	if _, err := root.Open("../../etc/passwd"); errors.Is(err, syscall.EXDEV) {
+		fmt.Println("refused:", err)
+	}
 }

@@ -134,6 +134,8 @@ func TestUnavailableWithoutFallback(t *testing.T) {
 			check("DirFS.Open", "open", "f", err)
 			_, err = fs.ReadFile(DirFS(dir), "f")
 			check("DirFS.ReadFile", "readfile", "f", err)
+			_, err = OpenRoot(dir)
+			check("OpenRoot", "open", dir, err)
 
 			// NewFile cannot fail; its File's methods do, and Close still
 			// closes the descriptor.
@@ -171,7 +173,6 @@ func TestFallbackToOS(t *testing.T) {
 	}{
 		{"Conformance", TestConformance},
 		{"ReadFileWriteFile", TestReadFileWriteFile},
-		{"IOTest", TestIOTest},
 		{"WriteToReadFrom", TestWriteToReadFrom},
 		{"ReadFrom", TestReadFrom},
 		{"ReadFromFallsBack", TestReadFromFallsBack},
@@ -184,6 +185,9 @@ func TestFallbackToOS(t *testing.T) {
 		{"ReadBatch", TestReadBatch},
 		{"DirFSConformance", TestDirFSConformance},
 		{"DirFSRefusesEscapes", TestDirFSRefusesEscapes},
+		{"RootMatchesOS", TestRootMatchesOS},
+		{"Root", TestRoot},
+		{"RootMagicLinks", TestRootMagicLinks},
 	}
 	if !inChild(t) {
 		var want []string
