@@ -188,6 +188,7 @@ func TestFallbackToOS(t *testing.T) {
 		{"RootMatchesOS", TestRootMatchesOS},
 		{"Root", TestRoot},
 		{"RootMagicLinks", TestRootMagicLinks},
+		{"FdKeepsMode", TestFdKeepsMode},
 	}
 	if !inChild(t) {
 		var want []string

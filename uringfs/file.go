@@ -69,9 +69,28 @@ func (f *File) Name() string { return f.name }
 // Fd returns the file descriptor, or ^uintptr(0) after Close. As with
 // os.File.Fd, the number is only valid until Close, and an operation the
 // caller runs on it is not counted by Close: it must not race with Close.
+//
+// Fd leaves the descriptor in the mode it has. os.File.Fd puts a
+// descriptor back into blocking mode only if os itself made it
+// non-blocking (for its poller); uringfs never does (io_uring waits for a
+// file in either mode: a blocking pipe in the kernel, where Close can
+// cancel the wait, a non-blocking one through a poll), so the mode is the
+// one the caller chose, through OpenFile's flags or before NewFile or
+// FromOS, and stays so. Clearing O_NONBLOCK as os does for its own would
+// also change it for every duplicate sharing the open file description:
+// the *os.File given to FromOS would stop honouring deadlines. The File
+// keeps working in whatever mode the caller then sets on the descriptor.
+// With Config.FallbackToOS, where package os may have made a descriptor
+// non-blocking for its poller (a FIFO), Fd undoes that, as os.File.Fd
+// does, so the mode is again the one the caller chose; there, as with an
+// *os.File, a descriptor that was blocking when wrapped and that the
+// caller makes non-blocking later reports EAGAIN rather than waiting.
 func (f *File) Fd() uintptr {
 	if f == nil || f.mu.closed() {
 		return ^uintptr(0)
+	}
+	if f.osf != nil {
+		return f.osf.Fd()
 	}
 	return uintptr(f.fd)
 }
