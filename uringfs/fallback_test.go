@@ -176,6 +176,8 @@ func TestFallbackToOS(t *testing.T) {
 		{"WriteToReadFrom", TestWriteToReadFrom},
 		{"ReadFrom", TestReadFrom},
 		{"ReadFromFallsBack", TestReadFromFallsBack},
+		{"ReadFromPipe", TestReadFromPipe},
+		{"ReadFromPipeClose", TestReadFromPipeClose},
 		{"NewFile", TestNewFile},
 		{"NonblockingPipe", TestNonblockingPipe},
 		{"ConcurrentReadAtWriteAt", TestConcurrentReadAtWriteAt},
