@@ -89,9 +89,11 @@ func (f *File) osErr(err error) error {
 }
 
 // osInterrupt wakes the operations Close waits for: a deadline in the
-// past ends every wait in the netpoller. A transfer on a regular file or
-// on a descriptor in blocking mode cannot be interrupted, on io_uring's
-// io-wq as here, and finishes.
+// past ends every wait in the netpoller. A transfer on a regular file
+// cannot be interrupted, on io_uring as here, and finishes. Unlike on
+// io_uring, neither can a read waiting on a descriptor os does not poll
+// (one that was blocking when NewFile wrapped it, or that Fd put back
+// into blocking mode): Close then waits for it to return.
 func (f *File) osInterrupt() {
 	f.osf.SetDeadline(time.Unix(1, 0))
 }

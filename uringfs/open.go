@@ -29,6 +29,9 @@ type Config struct {
 	// errors and concurrency guarantees, backed by an *os.File; DirFS and
 	// Root stay confined (openat2(2) with RESOLVE_BENEATH, as a system
 	// call). Any other failure is returned, never hidden by a fallback.
+	// ReadBatch and WriteBatch then run their transfers one after
+	// another; a BufferPool, which is registered io_uring memory, cannot
+	// be made.
 	//
 	// Without it, the zero value, a *fs.PathError wrapping the
 	// *uring.SetupError is returned: its text says what to change.
