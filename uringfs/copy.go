@@ -156,9 +156,9 @@ func (f *File) copyFileRangeFrom(src int, remain int64) (written int64, handled 
 	return written, true, nil
 }
 
-// spliceChunk is the most one splice asks for: a pipe holds 64 KiB by
+// pipeSpliceChunk is the most one splice from a pipe asks for: a pipe holds 64 KiB by
 // default, so more only matters for pipes made larger.
-const spliceChunk = 1 << 20
+const pipeSpliceChunk = 1 << 20
 
 // spliceFrom moves a pipe's bytes into f with io_uring's splice when r is
 // a pipe (a *File or *os.File, or a LimitedReader around one), so that
@@ -239,7 +239,7 @@ func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
 			defer b.Unlock()
 		}
 		defer a.Unlock()
-		dst, chunk := f.fd, int(min(remain-n, spliceChunk))
+		dst, chunk := f.fd, int(min(remain-n, pipeSpliceChunk))
 		// SPLICE_F_NONBLOCK: an empty pipe fails with EAGAIN rather
 		// than hold an io-wq worker until a writer comes.
 		return f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
