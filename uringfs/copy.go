@@ -156,8 +156,8 @@ func (f *File) copyFileRangeFrom(src int, remain int64) (written int64, handled 
 	return written, true, nil
 }
 
-// pipeSpliceChunk is the most one splice from a pipe asks for: a pipe holds 64 KiB by
-// default, so more only matters for pipes made larger.
+// pipeSpliceChunk is the most one splice from a pipe asks for: a pipe
+// holds 64 KiB by default, so more only matters for pipes made larger.
 const pipeSpliceChunk = 1 << 20
 
 // spliceFrom moves a pipe's bytes into f with io_uring's splice when r is
