@@ -23,9 +23,10 @@ import (
 type Config struct {
 	// FallbackToOS opts in to package os and plain system calls when
 	// io_uring cannot be used at all in this process: a kernel without
-	// it, a seccomp profile or the kernel.io_uring_disabled sysctl that
-	// forbids it, or an RLIMIT_MEMLOCK too low for a ring (see
-	// reactor.Unavailable). Files opened then have the same methods,
+	// it (ENOSYS), a seccomp profile or the kernel.io_uring_disabled
+	// sysctl that forbids it (EPERM, EACCES), or an RLIMIT_MEMLOCK too
+	// low for a ring (ENOMEM), each a *uring.SetupError from creating
+	// the process's rings. Files opened then have the same methods,
 	// errors and concurrency guarantees, backed by an *os.File; DirFS and
 	// Root stay confined (openat2(2) with RESOLVE_BENEATH, as a system
 	// call). Any other failure is returned, never hidden by a fallback.
