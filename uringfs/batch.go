@@ -111,6 +111,9 @@ func (f *File) batch(reqs []Request, depth int, write bool) error {
 	if write && f.appendMode {
 		return errWriteAtInAppendMode
 	}
+	if f.osf != nil {
+		return f.osBatch(reqs, write)
+	}
 	if depth <= 0 {
 		depth = DefaultBatchDepth
 	}

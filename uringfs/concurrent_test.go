@@ -22,7 +22,7 @@ func TestConcurrentReadAtWriteAt(t *testing.T) {
 	testutil.CheckFDs(t)
 	const workers, span, rounds = 64, 3 * 4096, 8
 	p := filepath.Join(t.TempDir(), "f")
-	f, err := OpenFile(p, os.O_RDWR|os.O_CREATE, 0644)
+	f, err := cfg.OpenFile(p, os.O_RDWR|os.O_CREATE, 0644)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestConcurrentReadWriteOffset(t *testing.T) {
 	// Write from many goroutines at the shared offset: os serialises
 	// them, so every record lands whole and none overlap.
 	p := filepath.Join(t.TempDir(), "f")
-	f, err := Create(p)
+	f, err := cfg.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestCloseRacesReadAt(t *testing.T) {
 	}
 	os.WriteFile(p, data, 0644)
 	for round := range 20 {
-		f, err := Open(p)
+		f, err := cfg.Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func TestCloseWakesBlockedRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	f, err := FromOS(r)
+	f, err := cfg.FromOS(r)
 	r.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func TestReadBatch(t *testing.T) {
 		data[i] = pattern(int64(i))
 	}
 	os.WriteFile(p, data, 0644)
-	f, err := OpenFile(p, os.O_RDWR, 0)
+	f, err := cfg.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ var openers = [2]opener{
 		return f, nil
 	}},
 	{"uringfs", func(name string, flag int, perm fs.FileMode) (osFile, error) {
-		f, err := OpenFile(name, flag, perm)
+		f, err := cfg.OpenFile(name, flag, perm)
 		if err != nil {
 			return nil, err
 		}
@@ -250,10 +250,10 @@ func TestReadFileWriteFile(t *testing.T) {
 	for _, size := range []int{0, 1, 511, 512, 513, 1 << 20} {
 		p := filepath.Join(dir, fmt.Sprint(size))
 		data := bytes.Repeat([]byte("abcdefg"), size/7+1)[:size]
-		if err := WriteFile(p, data, 0600); err != nil {
+		if err := cfg.WriteFile(p, data, 0600); err != nil {
 			t.Fatal(err)
 		}
-		got, err := ReadFile(p)
+		got, err := cfg.ReadFile(p)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("ReadFile of %d bytes: %d bytes, %v", size, len(got), err)
 		}
@@ -263,11 +263,11 @@ func TestReadFileWriteFile(t *testing.T) {
 		}
 	}
 	// A file without a size.
-	got, err := ReadFile("/proc/self/status")
+	got, err := cfg.ReadFile("/proc/self/status")
 	if err != nil || !bytes.Contains(got, []byte("Threads:")) {
 		t.Fatalf("ReadFile(/proc/self/status) = %q, %v", got, err)
 	}
-	_, err = ReadFile(filepath.Join(dir, "missing"))
+	_, err = cfg.ReadFile(filepath.Join(dir, "missing"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("ReadFile(missing) = %v, want fs.ErrNotExist", err)
 	}
@@ -275,7 +275,7 @@ func TestReadFileWriteFile(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Op != "open" {
 		t.Fatalf("error %#v is not a PathError from open", err)
 	}
-	if err := WriteFile(filepath.Join(dir, "no/such/dir"), nil, 0600); !errors.Is(err, fs.ErrNotExist) {
+	if err := cfg.WriteFile(filepath.Join(dir, "no/such/dir"), nil, 0600); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("WriteFile into a missing dir: %v", err)
 	}
 }
@@ -297,7 +297,7 @@ func TestIOTest(t *testing.T) {
 		{"half", iotest.HalfReader},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := Open(p)
+			f, err := cfg.Open(p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -326,7 +326,7 @@ func TestWriteToReadFrom(t *testing.T) {
 		}
 		src := filepath.Join(dir, "src")
 		os.WriteFile(src, data, 0644)
-		f, err := Open(src)
+		f, err := cfg.Open(src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +346,7 @@ func TestWriteToReadFrom(t *testing.T) {
 		}
 		f.Seek(0, io.SeekStart)
 
-		dst, err := Create(filepath.Join(dir, "dst"))
+		dst, err := cfg.Create(filepath.Join(dir, "dst"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +370,7 @@ func TestWriteToReadFrom(t *testing.T) {
 		w.Write(bytes.Repeat([]byte("p"), 100000))
 		w.Close()
 	}()
-	pf, err := FromOS(r)
+	pf, err := cfg.FromOS(r)
 	r.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +385,7 @@ func TestWriteToReadFrom(t *testing.T) {
 
 func TestNewFile(t *testing.T) {
 	testutil.CheckFDs(t)
-	if NewFile(^uintptr(0), "bad") != nil {
+	if cfg.NewFile(^uintptr(0), "bad") != nil {
 		t.Fatal("NewFile(-1) is not nil")
 	}
 	p := filepath.Join(t.TempDir(), "f")
@@ -394,7 +394,7 @@ func TestNewFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer of.Close()
-	f, err := FromOS(of)
+	f, err := cfg.FromOS(of)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +435,7 @@ func TestNonblockingPipe(t *testing.T) {
 	if err := syscall.Pipe2(p[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	r, w := NewFile(uintptr(p[0]), "r"), NewFile(uintptr(p[1]), "w")
+	r, w := cfg.NewFile(uintptr(p[0]), "r"), cfg.NewFile(uintptr(p[1]), "w")
 	defer r.Close()
 	done := make(chan error, 1)
 	go func() {

@@ -2,78 +2,79 @@ package uringfs
 
 import (
 	"io/fs"
-	"slices"
 	"strings"
-	"syscall"
 
-	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
 
 // dirFS is the fs.FS of DirFS.
-type dirFS string
+type dirFS struct {
+	dir string
+	c   Config
+}
 
 // DirFS returns a file system for the tree of files rooted at dir, like
-// os.DirFS, but confined by the kernel: every name is opened with
-// openat2(2) relative to an fd of dir with RESOLVE_BENEATH and
+// os.DirFS, but confined by the kernel as a Root is: every name is opened
+// with openat2(2) relative to an fd of dir with RESOLVE_BENEATH and
 // RESOLVE_NO_MAGICLINKS, so a name, or a symlink met on the way, that
 // would lead outside dir ("..", an absolute symlink, /proc/self/fd/N) is
 // refused (EXDEV or ELOOP in a *fs.PathError), never opened. Names are
 // first checked with fs.ValidPath, as fs.FS requires.
 //
-// As with os.DirFS, dir itself is resolved afresh for each call. The
-// result implements fs.StatFS, fs.ReadFileFS, fs.ReadDirFS and
-// fs.ReadLinkFS; its files
-// are *File.
-func DirFS(dir string) fs.FS { return dirFS(dir) }
+// As with os.DirFS, and unlike a Root, dir itself is resolved afresh for
+// each call. The result implements fs.StatFS, fs.ReadFileFS,
+// fs.ReadDirFS and fs.ReadLinkFS; its files are *File.
+func DirFS(dir string) fs.FS { return Config{}.DirFS(dir) }
+
+// DirFS is the package's DirFS, opening through c.
+func (c Config) DirFS(dir string) fs.FS { return dirFS{dir, c} }
 
 var (
-	_ fs.StatFS     = dirFS("")
-	_ fs.ReadFileFS = dirFS("")
-	_ fs.ReadDirFS  = dirFS("")
-	_ fs.ReadLinkFS = dirFS("")
+	_ fs.StatFS     = dirFS{}
+	_ fs.ReadFileFS = dirFS{}
+	_ fs.ReadDirFS  = dirFS{}
+	_ fs.ReadLinkFS = dirFS{}
 )
-
-const beneath = uring.ResolveBeneath | uring.ResolveNoMagiclinks
 
 // join gives the name an opened file carries, as os.DirFS names it.
 func (d dirFS) join(name string) string {
 	if name == "." {
-		return string(d)
+		return d.dir
 	}
-	return strings.TrimSuffix(string(d), "/") + "/" + name
+	return strings.TrimSuffix(d.dir, "/") + "/" + name
 }
 
-// open opens name beneath the root with flags.
-func (d dirFS) open(op, name string, flags int) (*File, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
-	}
-	if d == "" {
+// in resolves dir, then runs fn beneath it, for the fs.FS method op.
+func in[T any](d dirFS, op, name string, fn func(b beneath) (T, error)) (T, error) {
+	var zero T
+	if !fs.ValidPath(name) || d.dir == "" {
 		// os.DirFS("") refuses everything rather than use the working
 		// directory.
-		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+		return zero, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	e, err := reactor.Default()
+	e, err := d.c.executor()
 	if err != nil {
-		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+		return zero, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	root, err := openat2(e, unix.AT_FDCWD, string(d), uring.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC})
+	root, err := openat2(e, unix.AT_FDCWD, d.dir, uring.OpenHow{Flags: rootFlags | unix.O_CLOEXEC})
 	if err != nil {
-		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+		return zero, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	fd, err := openat2(e, root, name, uring.OpenHow{Flags: flags | unix.O_CLOEXEC, Resolve: beneath})
-	unix.Close(root)
+	defer unix.Close(root)
+	v, err := fn(beneath{e: e, fd: root})
 	if err != nil {
-		return nil, &fs.PathError{Op: op, Path: name, Err: err}
+		// v may hold what was read before the error, as os returns it.
+		return v, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	return newFile(e, nil, fd, d.join(name), false), nil
+	return v, nil
 }
 
 // Open opens name for reading. The fs.File is a *File.
 func (d dirFS) Open(name string) (fs.File, error) {
-	f, err := d.open("open", name, unix.O_RDONLY)
+	f, err := in(d, "open", name, func(b beneath) (*File, error) {
+		return b.open(name, unix.O_RDONLY, 0, d.join(name))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -83,96 +84,27 @@ func (d dirFS) Open(name string) (fs.File, error) {
 // Stat describes name, following a final symlink if it stays beneath
 // the root.
 func (d dirFS) Stat(name string) (fs.FileInfo, error) {
-	f, err := d.open("stat", name, unix.O_PATH)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: unwrapPath(err)}
-	}
-	return fi, nil
-}
-
-// ReadFile reads the file name whole.
-func (d dirFS) ReadFile(name string) ([]byte, error) {
-	f, err := d.open("readfile", name, unix.O_RDONLY)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := f.readAll()
-	if err != nil {
-		return nil, &fs.PathError{Op: "readfile", Path: name, Err: unwrapPath(err)}
-	}
-	return b, nil
-}
-
-// ReadDir lists the directory name, sorted by file name.
-func (d dirFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	f, err := d.open("readdir", name, unix.O_RDONLY|unix.O_DIRECTORY)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	ents, err := f.ReadDir(-1)
-	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	if err != nil {
-		return ents, &fs.PathError{Op: "readdir", Path: name, Err: unwrapPath(err)}
-	}
-	return ents, nil
-}
-
-// unwrapPath strips a *fs.PathError so that the caller can rewrap the
-// cause with the name the fs.FS user passed.
-func unwrapPath(err error) error {
-	if pe, ok := err.(*fs.PathError); ok {
-		return pe.Err
-	}
-	return err
+	return in(d, "stat", name, func(b beneath) (fs.FileInfo, error) { return b.stat(name, false, d.join(name)) })
 }
 
 // Lstat describes name without following a final symlink.
 func (d dirFS) Lstat(name string) (fs.FileInfo, error) {
-	f, err := d.open("lstat", name, unix.O_PATH|unix.O_NOFOLLOW)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, &fs.PathError{Op: "lstat", Path: name, Err: unwrapPath(err)}
-	}
-	return fi, nil
+	return in(d, "lstat", name, func(b beneath) (fs.FileInfo, error) { return b.stat(name, true, d.join(name)) })
+}
+
+// ReadFile reads the file name whole.
+func (d dirFS) ReadFile(name string) ([]byte, error) {
+	return in(d, "readfile", name, func(b beneath) ([]byte, error) { return b.readFile(name) })
+}
+
+// ReadDir lists the directory name, sorted by file name.
+func (d dirFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	return in(d, "readdir", name, func(b beneath) ([]fs.DirEntry, error) { return b.readDir(name) })
 }
 
 // ReadLink returns the target of the symlink name, as it is written: the
 // target itself is not checked, and following it through this fs.FS is
 // confined as any other name.
 func (d dirFS) ReadLink(name string) (string, error) {
-	f, err := d.open("readlink", name, unix.O_PATH|unix.O_NOFOLLOW)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	for n := 256; ; n *= 2 {
-		b := make([]byte, n)
-		// An empty path reads the link the O_PATH fd itself names.
-		m, err := unix.Readlinkat(f.fd, "", b)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			if err == syscall.ENOENT {
-				// readlinkat on a non-link O_PATH fd says ENOENT;
-				// readlink(2) on a path says EINVAL, as os does.
-				err = syscall.EINVAL
-			}
-			return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
-		}
-		if m < n {
-			return string(b[:m]), nil
-		}
-	}
+	return in(d, "readlink", name, func(b beneath) (string, error) { return b.readLink(name) })
 }

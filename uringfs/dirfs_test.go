@@ -18,7 +18,12 @@ import (
 // out of it in every way, and a secret file outside it.
 func escapeTree(tb testing.TB) (root, outside string) {
 	tb.Helper()
-	top := tb.TempDir()
+	return buildEscapeTree(tb, tb.TempDir())
+}
+
+// buildEscapeTree makes escapeTree's files in top.
+func buildEscapeTree(tb testing.TB, top string) (root, outside string) {
+	tb.Helper()
 	root = filepath.Join(top, "root")
 	outside = filepath.Join(top, "secret")
 	must := func(err error) {
@@ -54,7 +59,7 @@ func TestDirFSConformance(t *testing.T) {
 	os.WriteFile(filepath.Join(clean, "a/empty"), nil, 0644)
 	os.Symlink("../hello.txt", filepath.Join(clean, "a/inside"))
 	os.WriteFile(filepath.Join(clean, "big"), make([]byte, 200000), 0644)
-	if err := fstest.TestFS(DirFS(clean), "hello.txt", "a/b/deep", "a/empty", "a/inside", "big"); err != nil {
+	if err := fstest.TestFS(cfg.DirFS(clean), "hello.txt", "a/b/deep", "a/empty", "a/inside", "big"); err != nil {
 		t.Fatal(err)
 	}
 	_ = root
@@ -63,7 +68,7 @@ func TestDirFSConformance(t *testing.T) {
 func TestDirFSRefusesEscapes(t *testing.T) {
 	testutil.CheckFDs(t)
 	root, _ := escapeTree(t)
-	fsys := DirFS(root)
+	fsys := cfg.DirFS(root)
 	for _, tc := range []struct {
 		name string
 		want error // matched with errors.Is
@@ -127,7 +132,7 @@ func TestDirFSRefusesEscapes(t *testing.T) {
 	if fi, err := fs.Lstat(fsys, "abs"); err != nil || fi.Mode().Type() != fs.ModeSymlink {
 		t.Errorf("Lstat(abs) = %v, %v", fi, err)
 	}
-	if _, err := DirFS("").Open("hello.txt"); !errors.Is(err, fs.ErrInvalid) {
+	if _, err := cfg.DirFS("").Open("hello.txt"); !errors.Is(err, fs.ErrInvalid) {
 		t.Errorf(`DirFS("").Open: %v`, err)
 	}
 }
@@ -145,7 +150,7 @@ func FuzzDirFS(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	fsys := DirFS(root)
+	fsys := cfg.DirFS(root)
 	f.Fuzz(func(t *testing.T, name string) {
 		file, err := fsys.Open(name)
 		if err != nil {

@@ -19,6 +19,18 @@
 // park the goroutine, never an OS thread. So 64 goroutines reading one
 // file cost 64 parked goroutines, not 64 blocked threads.
 //
+// # Without io_uring
+//
+// Where io_uring cannot be used at all (a kernel without it, a seccomp
+// profile or the kernel.io_uring_disabled sysctl that forbids it, an
+// RLIMIT_MEMLOCK too low for a ring), every function fails with a
+// *fs.PathError wrapping the *uring.SetupError, which says what to change.
+// A program that must run there anyway opts in with
+// Config{FallbackToOS: true}, whose methods mirror the package functions:
+// its files then do their I/O through package os, with the same methods,
+// errors and concurrency guarantees, and DirFS and Root stay confined by
+// openat2(2). The opt-in is never taken while io_uring works.
+//
 // Directory listing is getdents64(2), not io_uring: mainline kernels have
 // no io_uring getdents. Seek is lseek(2), which io_uring lacks too.
 //
@@ -41,9 +53,12 @@
 // suit O_DIRECT. WriteTo pipelines reads of a regular file: examples/cat
 // is built on it.
 //
-// # DirFS
+// # Root and DirFS
 //
-// DirFS is os.DirFS confined by the kernel: names are opened with
-// openat2 and RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS relative to the root,
-// so "..", absolute paths and symlinks leading outside are refused.
+// Root is os.Root on io_uring: a directory kept open, in whose tree every
+// name is resolved by the kernel with openat2 and
+// RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, so "..", absolute paths,
+// symlinks leading outside and /proc magic links are refused during the
+// lookup itself. DirFS is os.DirFS confined the same way (by the same
+// code), resolving its directory by name on each call as os.DirFS does.
 package uringfs

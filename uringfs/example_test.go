@@ -1,6 +1,7 @@
 package uringfs_test
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"log"
@@ -66,4 +67,33 @@ func ExampleDirFS() {
 	fmt.Println(len(b), err)
 	_, err = fs.ReadFile(fsys, "../etc/passwd") // refused: not a valid fs path
 	fmt.Println(err)
+}
+
+// A program that must also run where io_uring is blocked (a container's
+// seccomp profile, the io_uring_disabled sysctl) opts in to package os.
+func ExampleConfig() {
+	files := uringfs.Config{FallbackToOS: true}
+	data, err := files.ReadFile("/etc/hostname")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d bytes\n", len(data))
+}
+
+// A Root confines every name to one directory tree: a request for
+// "../../etc/passwd", or for a symlink leading outside, fails.
+func ExampleOpenRoot() {
+	root, err := uringfs.OpenRoot("/srv/www")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer root.Close()
+	page, err := root.ReadFile("index.html")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d bytes\n", len(page))
+	if _, err := root.Open("../../etc/passwd"); errors.Is(err, syscall.EXDEV) {
+		fmt.Println("refused:", err)
+	}
 }

@@ -29,7 +29,8 @@ type File struct {
 	fd         int
 	name       string
 	exec       *reactor.Executor
-	execErr    error // why exec is nil, returned by every operation
+	execErr    error    // why exec is nil, returned by every operation
+	osf        *os.File // with exec nil: package os does the I/O (Config.FallbackToOS)
 	appendMode bool
 
 	mu fdMu
@@ -62,56 +63,34 @@ func newFile(e *reactor.Executor, execErr error, fd int, name string, appendMode
 	return f
 }
 
-// NewFile returns a File for the open file descriptor fd, which it then
-// owns: Close closes fd. Like os.NewFile it returns nil for an invalid fd.
-// WriteAt refuses to write to an fd opened with O_APPEND, as os does for
-// files it opened so.
-func NewFile(fd uintptr, name string) *File {
-	ifd := int(fd)
-	if ifd < 0 {
-		return nil
-	}
-	e, err := reactor.Default()
-	appendMode := false
-	if fl, ferr := unix.FcntlInt(fd, unix.F_GETFL, 0); ferr == nil {
-		appendMode = fl&unix.O_APPEND != 0
-	}
-	return newFile(e, err, ifd, name, appendMode)
-}
-
-// FromOS returns a File for a duplicate of f's descriptor. The two share
-// the file offset and status flags but are closed independently: the
-// caller still closes f.
-func FromOS(f *os.File) (*File, error) {
-	if f == nil {
-		return nil, fs.ErrInvalid
-	}
-	sc, err := f.SyscallConn()
-	if err != nil {
-		return nil, &fs.PathError{Op: "dup", Path: f.Name(), Err: err}
-	}
-	var nfd int
-	var derr error
-	if err := sc.Control(func(fd uintptr) {
-		nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-	}); err != nil {
-		return nil, &fs.PathError{Op: "dup", Path: f.Name(), Err: err}
-	}
-	if derr != nil {
-		return nil, &fs.PathError{Op: "dup", Path: f.Name(), Err: derr}
-	}
-	return NewFile(uintptr(nfd), f.Name()), nil
-}
-
 // Name returns the name the file was opened with.
 func (f *File) Name() string { return f.name }
 
 // Fd returns the file descriptor, or ^uintptr(0) after Close. As with
 // os.File.Fd, the number is only valid until Close, and an operation the
 // caller runs on it is not counted by Close: it must not race with Close.
+//
+// Fd leaves the descriptor in the mode it has. os.File.Fd puts a
+// descriptor back into blocking mode only if os itself made it
+// non-blocking (for its poller); uringfs never does (io_uring waits for a
+// file in either mode: a blocking pipe in the kernel, where Close can
+// cancel the wait, a non-blocking one through a poll), so the mode is the
+// one the caller chose, through OpenFile's flags or before NewFile or
+// FromOS, and stays so. Clearing O_NONBLOCK as os does for its own would
+// also change it for every duplicate sharing the open file description:
+// the *os.File given to FromOS would stop honouring deadlines. The File
+// keeps working in whatever mode the caller then sets on the descriptor.
+// With Config.FallbackToOS, where package os may have made a descriptor
+// non-blocking for its poller (a FIFO), Fd undoes that, as os.File.Fd
+// does, so the mode is again the one the caller chose; there, as with an
+// *os.File, a descriptor that was blocking when wrapped and that the
+// caller makes non-blocking later reports EAGAIN rather than waiting.
 func (f *File) Fd() uintptr {
 	if f == nil || f.mu.closed() {
 		return ^uintptr(0)
+	}
+	if f.osf != nil {
+		return f.osf.Fd()
 	}
 	return uintptr(f.fd)
 }
@@ -124,7 +103,7 @@ func (f *File) acquire(op string) error {
 	if !f.mu.incref() {
 		return &fs.PathError{Op: op, Path: f.name, Err: fs.ErrClosed}
 	}
-	if f.exec == nil {
+	if f.exec == nil && f.osf == nil {
 		f.mu.decref()
 		return &fs.PathError{Op: op, Path: f.name, Err: f.execErr}
 	}
@@ -205,6 +184,9 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 	if len(b) > maxRW {
 		b = b[:maxRW]
 	}
+	if f.osf != nil {
+		return f.osPread(b, off)
+	}
 	fd := f.fd
 	for {
 		n, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, off, o) })
@@ -225,6 +207,9 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 func (f *File) pwrite(b []byte, off int64) (int, error) {
 	if len(b) > maxRW {
 		b = b[:maxRW]
+	}
+	if f.osf != nil {
+		return f.osPwrite(b, off)
 	}
 	fd := f.fd
 	for {
@@ -369,6 +354,9 @@ func (f *File) Sync() error {
 		return err
 	}
 	defer f.mu.decref()
+	if f.osf != nil {
+		return f.wrapErr("sync", ignoringEINTR(func() error { return unix.Fsync(f.fd) }))
+	}
 	fd := f.fd
 	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Fsync(fd, o) })
 	return f.wrapErr("sync", err)
@@ -385,7 +373,10 @@ func (f *File) Truncate(size int64) error {
 		return f.wrapErr("truncate", syscall.EINVAL)
 	}
 	fd := f.fd
-	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Ftruncate(fd, size, o) })
+	err := errors.ErrUnsupported
+	if f.osf == nil {
+		_, err = f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Ftruncate(fd, size, o) })
+	}
 	if errors.Is(err, errors.ErrUnsupported) {
 		err = ignoringEINTR(func() error { return unix.Ftruncate(fd, size) })
 	}
@@ -415,7 +406,9 @@ func (f *File) Close() error {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
 	if busy {
-		if f.exec != nil {
+		if f.osf != nil {
+			f.osInterrupt()
+		} else if f.exec != nil {
 			fd := f.fd
 			// ENOENT (nothing to cancel) is expected and ignored.
 			f.exec.Do(context.Background(), fd, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
@@ -426,6 +419,9 @@ func (f *File) Close() error {
 	}
 	f.cleanup.Stop()
 	f.closeRings()
+	if f.osf != nil {
+		return f.wrapErr("close", unwrapPath(f.osf.Close()))
+	}
 	// Like os: close(2) is not retried on EINTR, since the fd is gone.
 	if err := unix.Close(f.fd); err != nil {
 		return &fs.PathError{Op: "close", Path: f.name, Err: err}

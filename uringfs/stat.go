@@ -34,6 +34,9 @@ func (f *File) Stat() (fs.FileInfo, error) {
 		return nil, err
 	}
 	defer f.mu.decref()
+	if f.osf != nil {
+		return f.osStat()
+	}
 	st := new(unix.Statx_t)
 	fd := f.fd
 	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {

@@ -2,7 +2,6 @@ package uringfs
 
 import (
 	"io"
-	"io/fs"
 	"sync"
 
 	"github.com/uring-go/uring/internal/reactor"
@@ -35,7 +34,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	buf := *bp
 
 	var st unix.Stat_t
-	if err := unix.Fstat(f.fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if err := unix.Fstat(f.fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || f.exec == nil {
 		return f.copyTo(w, buf)
 	}
 	start, err := unix.Seek(f.fd, 0, io.SeekCurrent)
@@ -163,19 +162,4 @@ func (f *File) pipelineTo(w io.Writer, buf []byte, off int64) (int64, error) {
 		}
 	}
 	return total, nil
-}
-
-// onlyWriter hides a File's ReadFrom from io.Copy.
-type onlyWriter struct{ io.Writer }
-
-// ReadFrom copies r to the file at its offset until r reports io.EOF, as
-// os.File.ReadFrom's generic path does but with a larger buffer. If r has
-// a WriteTo method (a *File does: pipelined reads) it is used.
-func (f *File) ReadFrom(r io.Reader) (int64, error) {
-	if f == nil {
-		return 0, fs.ErrInvalid
-	}
-	bp := streamBufs.Get().(*[]byte)
-	defer streamBufs.Put(bp)
-	return io.CopyBuffer(onlyWriter{f}, r, (*bp)[:streamChunk])
 }

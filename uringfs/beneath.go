@@ -1,0 +1,308 @@
+package uringfs
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
+)
+
+// beneath is the confined name resolution that Root and DirFS share:
+// every name is resolved by the kernel relative to the directory fd with
+// openat2(2) and RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, so that "..", an
+// absolute path, a symlink leading outside (absolute, or relative with
+// too many "..") and /proc magic links are refused during the lookup
+// itself, with no window for a rename to exploit. ".." that stays inside
+// is allowed, as os.Root allows it.
+//
+// Operations that do not open their target (Mkdir, Remove) open its
+// parent that way and act on the last name relative to it; the kernel
+// never follows a symlink in that last name for them.
+//
+// Errors are the bare cause; callers wrap them in a *fs.PathError with
+// their own operation name.
+type beneath struct {
+	e  *reactor.Executor // nil: system calls (Config.FallbackToOS)
+	fd int
+}
+
+// confined is the resolution that refuses every way out.
+const confined = uring.ResolveBeneath | uring.ResolveNoMagiclinks
+
+// errPathEscapes is what resolution reports for a name that leads outside
+// the directory: os.Root's words, matching EXDEV, the kernel's errno.
+var errPathEscapes error = &escapeError{}
+
+type escapeError struct{}
+
+func (*escapeError) Error() string { return "path escapes from parent" }
+func (*escapeError) Unwrap() error { return syscall.EXDEV }
+
+// openFd opens name beneath b with flags (close-on-exec is added) and, if
+// it creates the file, perm.
+func (b beneath) openFd(name string, flags int, perm fs.FileMode) (int, error) {
+	how := uring.OpenHow{Flags: flags | unix.O_CLOEXEC, Resolve: confined}
+	if flags&unix.O_CREAT != 0 || flags&unix.O_TMPFILE == unix.O_TMPFILE {
+		how.Mode = syscallMode(perm)
+	}
+	if flags&unix.O_CREAT != 0 && strings.HasSuffix(name, "/") {
+		if err := b.createDirOnly(name, flags); err != nil {
+			return -1, err
+		}
+	}
+	fd, err := openat2(b.e, b.fd, name, how)
+	if err == syscall.EXDEV {
+		err = errPathEscapes
+	}
+	return fd, err
+}
+
+// createDirOnly gives os.Root's error for creating a name that ends in a
+// slash, which only a directory may have: ENOENT if there is nothing,
+// ENOTDIR if it is not a directory, EEXIST with O_EXCL. Otherwise the
+// kernel's EISDIR follows.
+func (b beneath) createDirOnly(name string, flags int) error {
+	fd, err := b.openFd(name, unix.O_PATH, 0)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	if flags&unix.O_EXCL != 0 {
+		return syscall.EEXIST
+	}
+	return nil
+}
+
+// open opens name beneath b as a File named fileName.
+func (b beneath) open(name string, flags int, perm fs.FileMode, fileName string) (*File, error) {
+	fd, err := b.openFd(name, flags, perm)
+	if err != nil {
+		return nil, err
+	}
+	return wrapFd(b.e, fd, fileName, flags&unix.O_APPEND != 0), nil
+}
+
+// stat describes name, following a final symlink (if it stays beneath)
+// unless lstat is set, as the file fileName. The target is opened with
+// O_PATH, which needs no permission on it, and described by its fd.
+func (b beneath) stat(name string, lstat bool, fileName string) (fs.FileInfo, error) {
+	flags := unix.O_PATH
+	if lstat {
+		flags |= unix.O_NOFOLLOW
+	}
+	f, err := b.open(name, flags, 0, fileName)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	return fi, unwrapPath(err)
+}
+
+// readFile reads name whole.
+func (b beneath) readFile(name string) ([]byte, error) {
+	f, err := b.open(name, unix.O_RDONLY, 0, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := f.readAll()
+	return data, unwrapPath(err)
+}
+
+// readDir lists the directory name, sorted by file name.
+func (b beneath) readDir(name string) ([]fs.DirEntry, error) {
+	f, err := b.open(name, unix.O_RDONLY|unix.O_DIRECTORY, 0, name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, unwrapPath(err)
+}
+
+// readLink returns the target of the symlink name as it is written: the
+// target itself is not checked, and following it is confined as any
+// other name.
+func (b beneath) readLink(name string) (string, error) {
+	fd, err := b.openFd(name, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	return readLinkFd(fd)
+}
+
+// readLinkFd reads the symlink an O_PATH|O_NOFOLLOW fd names.
+func readLinkFd(fd int) (string, error) {
+	for n := 256; ; n *= 2 {
+		buf := make([]byte, n)
+		// An empty path reads the link the O_PATH fd itself names.
+		m, err := ignoringEINTRN(func() (int, error) { return unix.Readlinkat(fd, "", buf) })
+		if err != nil {
+			if err == syscall.ENOENT {
+				// readlinkat on a non-link O_PATH fd says ENOENT;
+				// readlink(2) on a path says EINVAL, as os does.
+				err = syscall.EINVAL
+			}
+			return "", err
+		}
+		if m < n {
+			return string(buf[:m]), nil
+		}
+	}
+}
+
+// parent opens the directory that holds name's last element, beneath b,
+// and returns its fd (b.fd itself for a name with no directory part; the
+// caller closes any other) and that last element, without trailing
+// slashes; dirOnly reports whether there were any.
+func (b beneath) parent(name string) (dirfd int, last string, dirOnly bool, err error) {
+	trimmed := strings.TrimRight(name, "/")
+	if trimmed == "" {
+		if name == "" {
+			return -1, "", false, syscall.ENOENT
+		}
+		// "/" and the like: the root of the file system.
+		return -1, "", false, errPathEscapes
+	}
+	dirOnly = len(trimmed) < len(name)
+	dir, last := "", trimmed
+	if i := strings.LastIndexByte(trimmed, '/'); i >= 0 {
+		dir, last = trimmed[:i+1], trimmed[i+1:]
+	}
+	if last == "." || last == ".." {
+		// The kernel refuses to create or remove these by their type,
+		// but first report a name that escapes as escaping.
+		fd, err := b.openFd(name, unix.O_PATH, 0)
+		if err != nil {
+			return -1, "", false, err
+		}
+		unix.Close(fd)
+	}
+	if dir == "" {
+		return b.fd, last, dirOnly, nil
+	}
+	fd, err := b.openFd(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return -1, "", false, err
+	}
+	return fd, last, dirOnly, nil
+}
+
+// atParent runs fn on name's parent directory and last element.
+func (b beneath) atParent(name string, fn func(dirfd int, last string, dirOnly bool) error) error {
+	dirfd, last, dirOnly, err := b.parent(name)
+	if err != nil {
+		return err
+	}
+	if dirfd != b.fd {
+		defer unix.Close(dirfd)
+	}
+	return fn(dirfd, last, dirOnly)
+}
+
+// mkdir creates the directory name with perm before the umask.
+func (b beneath) mkdir(name string, perm fs.FileMode) error {
+	return b.atParent(name, func(dirfd int, last string, _ bool) error {
+		mode := syscallMode(perm)
+		return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			return r.Mkdirat(dirfd, last, mode, o)
+		}, func() error { return unix.Mkdirat(dirfd, last, mode) })
+	})
+}
+
+// remove removes the file or empty directory name (a symlink itself, not
+// its target). As os does, it tries a file first, then a directory, and
+// reports the error that says more.
+func (b beneath) remove(name string) error { return b.removeDepth(name, 0) }
+
+// maxSymlinks bounds the symlinks remove follows for a name ending in a
+// slash, as the kernel bounds a lookup's (40).
+const maxSymlinks = 40
+
+func (b beneath) removeDepth(name string, depth int) error {
+	return b.atParent(name, func(dirfd int, last string, dirOnly bool) error {
+		unlink := func(dir bool) error {
+			flags := 0
+			if dir {
+				flags = unix.AT_REMOVEDIR
+			}
+			return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+				return r.Unlinkat(dirfd, last, dir, o)
+			}, func() error { return unix.Unlinkat(dirfd, last, flags) })
+		}
+		var e error = syscall.ENOTDIR
+		if !dirOnly {
+			if e = unlink(false); e == nil {
+				return nil
+			}
+		}
+		e1 := unlink(true)
+		if e1 == nil {
+			return nil
+		}
+		if e1 == syscall.ENOTDIR && dirOnly && depth < maxSymlinks {
+			// "link/" names the directory the link points to, as
+			// os.Root resolves it (rmdir(2) itself refuses): remove
+			// that, resolved beneath b as any name.
+			var target string
+			var lerr error
+			if lfd, err := b.openFd(strings.TrimRight(name, "/"), unix.O_PATH|unix.O_NOFOLLOW, 0); err == nil {
+				target, lerr = readLinkFd(lfd)
+				unix.Close(lfd)
+			} else {
+				lerr = err
+			}
+			if lerr == nil {
+				if !strings.HasPrefix(target, "/") {
+					trimmed := strings.TrimRight(name, "/")
+					target = trimmed[:len(trimmed)-len(last)] + target
+				}
+				return b.removeDepth(target+"/", depth+1)
+			}
+		}
+		if e1 != syscall.ENOTDIR {
+			return e1
+		}
+		return e
+	})
+}
+
+// pathOp runs a path operation on io_uring, or as the system call sys
+// without the executor or on a kernel without the operation.
+func (b beneath) pathOp(key int, prep reactor.Prep, sys func() error) error {
+	if b.e != nil {
+		for {
+			_, err := b.e.Do(context.Background(), key, time.Time{}, prep)
+			var ip *uring.InvalidPathError
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case errors.As(err, &ip):
+				return syscall.EINVAL
+			case !errors.Is(err, errors.ErrUnsupported):
+				return err
+			}
+			break
+		}
+	}
+	return ignoringEINTR(sys)
+}
+
+// unwrapPath strips a *fs.PathError so that the caller can rewrap the
+// cause with the name its user passed.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
