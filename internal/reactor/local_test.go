@@ -183,3 +183,48 @@ func TestStartLocalNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per batchable read", allocs)
 	}
 }
+
+// Close racing goroutines that queue batchable operations, some of them
+// between queueing and entering after a yield: none touches a closed
+// ring, every operation started is finished, and later ones get
+// ErrClosed.
+func TestCloseRacesLocalSubmitters(t *testing.T) {
+	testutil.CheckFDs(t)
+	rounds := 100
+	if testing.Short() {
+		rounds = 25
+	}
+	for round := range rounds {
+		e, err := New(Config{Shards: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const submitters = 16
+		var wg sync.WaitGroup
+		errs := make(chan error, submitters)
+		for range submitters {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					o, err := e.StartLocal(noop)
+					if err != nil {
+						errs <- err
+						return
+					}
+					o.Wait(context.Background())
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round%20) * 50 * time.Microsecond)
+		if err := e.Close(); err != nil {
+			t.Fatalf("round %d: Close: %v", round, err)
+		}
+		wg.Wait()
+		for range submitters {
+			if err := <-errs; !errors.Is(err, ErrClosed) {
+				t.Fatalf("round %d: StartLocal racing Close = %v, want ErrClosed", round, err)
+			}
+		}
+	}
+}
