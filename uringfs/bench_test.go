@@ -2,6 +2,7 @@ package uringfs
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -99,7 +100,10 @@ type readerAt interface {
 // parallelReadAt: 64 goroutines (on any GOMAXPROCS) each do their share of
 // b.N random aligned 4 KiB ReadAt calls on one shared file.
 func parallelReadAt(b *testing.B, f readerAt, size int64, direct bool) {
-	const goroutines = 64
+	goroutinesReadAt(b, f, size, direct, 64)
+}
+
+func goroutinesReadAt(b *testing.B, f readerAt, size int64, direct bool, goroutines int) {
 	measure(b, func() {
 		var wg sync.WaitGroup
 		per := (b.N + goroutines - 1) / goroutines
@@ -151,6 +155,69 @@ func BenchmarkRandomReadAt(b *testing.B) {
 		}
 		defer f.Close()
 		parallelReadAt(b, f, size, false)
+	})
+	// One goroutine alone: nothing to batch with, so this is the cost
+	// of a lone operation's round trip (and of its rare yields).
+	b.Run("os-1goroutine", func(b *testing.B) {
+		f, err := os.Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		goroutinesReadAt(b, f, size, false, 1)
+	})
+	b.Run("uringfs-1goroutine", func(b *testing.B) {
+		f, err := Open(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		goroutinesReadAt(b, f, size, false, 1)
+	})
+}
+
+// BenchmarkWriteToDevNull: the whole page-cache-hot file written to
+// /dev/null, as cat does: io.Copy from an *os.File (read and write
+// through a 32 KiB buffer) against File.WriteTo (splice). One op is
+// one pass over the file; cpu-ns/op is the process's CPU time, io-wq
+// worker threads included.
+func BenchmarkWriteToDevNull(b *testing.B) {
+	p := benchFile(b)
+	size := benchSize(b)
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer null.Close()
+	run := func(b *testing.B, pass func() (int64, error)) {
+		b.SetBytes(size)
+		c0 := cpuTime()
+		for b.Loop() {
+			if n, err := pass(); err != nil || n != size {
+				b.Fatalf("%d bytes, %v", n, err)
+			}
+		}
+		b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+	}
+	b.Run("os-io.Copy", func(b *testing.B) {
+		run(b, func() (int64, error) {
+			f, err := os.Open(p)
+			if err != nil {
+				return 0, err
+			}
+			defer f.Close()
+			return io.Copy(null, f)
+		})
+	})
+	b.Run("uringfs-WriteTo", func(b *testing.B) {
+		run(b, func() (int64, error) {
+			f, err := Open(p)
+			if err != nil {
+				return 0, err
+			}
+			defer f.Close()
+			return f.WriteTo(null)
+		})
 	})
 }
 

@@ -17,7 +17,10 @@
 // calling goroutine submits and, for a page-cache hit, collects its own
 // completion in the same system call; only operations that really wait
 // park the goroutine, never an OS thread. So 64 goroutines reading one
-// file cost 64 parked goroutines, not 64 blocked threads.
+// file cost 64 goroutines, not 64 blocked threads. Reads and writes go to
+// the ring of the processor the goroutine runs on, and goroutines on one
+// processor batch theirs into one io_uring_enter (see internal/reactor),
+// so the copies of page-cache hits run on every CPU.
 //
 // # Without io_uring
 //
@@ -50,8 +53,10 @@
 // goroutine at a chosen queue depth on a private ring, one system call
 // per batch of submissions. BufferPool adds registered memory
 // (read_fixed/write_fixed) from page-aligned off-heap chunks, which also
-// suit O_DIRECT. WriteTo pipelines reads of a regular file: examples/cat
-// is built on it.
+// suit O_DIRECT. WriteTo splices a regular file into an *os.File that
+// takes splices (pipes, /dev/null, sockets) with no copy through user
+// memory, and pipelines reads of it otherwise: examples/cat is built on
+// it.
 //
 // # Root and DirFS
 //

@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
@@ -143,9 +142,10 @@ func (f *File) run(prep reactor.Prep) (int, error) {
 }
 
 // start starts one operation naming f's fd; the caller holds a reference
-// and must call wait.
+// and must call wait. Reads and writes of files complete inline, so they
+// take the executor's batching path; Close cancels them on every ring.
 func (f *File) start(prep reactor.Prep) (*reactor.Op, error) {
-	o, err := f.exec.Start(f.fd, time.Time{}, prep)
+	o, err := f.exec.StartLocal(prep)
 	if err != nil {
 		var ip *uring.InvalidPathError
 		if errors.As(err, &ip) {
@@ -409,11 +409,9 @@ func (f *File) Close() error {
 		if f.osf != nil {
 			f.osInterrupt()
 		} else if f.exec != nil {
-			fd := f.fd
-			// ENOENT (nothing to cancel) is expected and ignored.
-			f.exec.Do(context.Background(), fd, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-				return r.CancelFd(fd, o)
-			})
+			// Operations run on whichever ring their goroutine's
+			// processor uses: cancel on all of them.
+			f.exec.CancelFd(f.fd)
 		}
 		<-f.mu.idle
 	}

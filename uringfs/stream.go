@@ -2,6 +2,7 @@ package uringfs
 
 import (
 	"io"
+	"os"
 	"sync"
 
 	"github.com/uring-go/uring/internal/reactor"
@@ -19,9 +20,17 @@ const (
 var streamBufs = sync.Pool{New: func() any { b := make([]byte, streamChunk*streamDepth); return &b }}
 
 // WriteTo writes the file from its offset to the end to w and advances
-// the offset, as io.Copy would, but for a regular file it pipelines the
-// reads: several are in flight on io_uring while w consumes earlier ones,
-// and they are written in order. Other files are copied a read at a time.
+// the offset, as io.Copy would. For a regular file it does better than
+// io.Copy: when w is an *os.File that accepts splice(2) (a pipe, a
+// character device such as /dev/null, a socket), the bytes are spliced
+// from the page cache without being copied through user memory; otherwise
+// reads are pipelined, several in flight on io_uring while w consumes
+// earlier ones, and written in order. Other files are copied a read at a
+// time.
+//
+// Errors writing to w are returned as w returned them; those from the
+// splice path, which makes no Write call, are a *fs.PathError with Op
+// "write" and w's name, as os.File.Write would return.
 func (f *File) WriteTo(w io.Writer) (int64, error) {
 	if err := f.acquire("read"); err != nil {
 		return 0, err
@@ -41,7 +50,18 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		return f.copyTo(w, buf)
 	}
-	n, err := f.pipelineTo(w, buf, start)
+	var n int64
+	if of, ok := w.(*os.File); ok {
+		var handled bool
+		n, handled, err = f.spliceTo(of, start, buf)
+		if !handled {
+			var m int64
+			m, err = f.pipelineTo(w, buf, start+n)
+			n += m
+		}
+	} else {
+		n, err = f.pipelineTo(w, buf, start)
+	}
 	if _, serr := unix.Seek(f.fd, start+n, io.SeekStart); serr != nil && err == nil {
 		err = f.wrapErr("seek", serr)
 	}

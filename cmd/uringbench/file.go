@@ -70,12 +70,19 @@ func hotFile() (string, error) {
 
 func fileCases() []benchCase {
 	random := benchCase{name: "4 KiB random ReadAt, 64 goroutines"}
+	lone := benchCase{name: "4 KiB random ReadAt, 1 goroutine"}
 	seq := benchCase{name: "1 MiB sequential ReadAt"}
 	for i, im := range fileImpls {
 		random.impls = append(random.impls, impl{
 			name: im.name, baseline: i == 0,
 			run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) {
 				return randomReads(im.open, 64, 4096, d)
+			}),
+		})
+		lone.impls = append(lone.impls, impl{
+			name: im.name, baseline: i == 0,
+			run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) {
+				return randomReads(im.open, 1, 4096, d)
 			}),
 		})
 		seq.impls = append(seq.impls, impl{
@@ -85,7 +92,7 @@ func fileCases() []benchCase {
 			}),
 		})
 	}
-	cs := []benchCase{random, seq}
+	cs := []benchCase{random, lone, seq}
 	cs = append(cs, extraFileCases...)
 	return cs
 }
@@ -95,8 +102,8 @@ func fileCases() []benchCase {
 var extraFileCases []benchCase
 
 // randomReads reads size-byte blocks at random block offsets from
-// goroutines goroutines (sequentially when goroutines is 1 and size is
-// large) and counts the reads.
+// goroutines goroutines (sequentially when one goroutine reads blocks of
+// 1 MiB or more) and counts the reads.
 func randomReads(open func(string) (readerAt, error), goroutines, size int, d time.Duration) (float64, time.Duration, time.Duration, error) {
 	path, err := hotFile()
 	if err != nil {
@@ -123,7 +130,7 @@ func randomReads(open func(string) (readerAt, error), goroutines, size int, d ti
 			for time.Since(start) < d {
 				for range 16 {
 					var off int64
-					if goroutines == 1 {
+					if goroutines == 1 && size >= 1<<20 {
 						off = (seq % blocks) * int64(size)
 						seq++
 					} else {

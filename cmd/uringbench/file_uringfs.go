@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"os"
 	"time"
 
 	"github.com/uring-go/uring/uringfs"
@@ -18,7 +20,60 @@ func init() {
 		impls: []impl{{name: "uringfs batch", run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) {
 			return batchReads(64, 4096, d)
 		})}},
+	}, benchCase{
+		name: "whole file to /dev/null, per MiB",
+		impls: []impl{
+			{name: "os io.Copy", baseline: true, run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) {
+				return toDevNull(func(p string, w *os.File) (int64, error) {
+					f, err := os.Open(p)
+					if err != nil {
+						return 0, err
+					}
+					defer f.Close()
+					return io.Copy(w, f)
+				}, d)
+			})},
+			{name: "uringfs WriteTo", run: inProcess(func(d time.Duration) (float64, time.Duration, time.Duration, error) {
+				return toDevNull(func(p string, w *os.File) (int64, error) {
+					f, err := uringfs.Open(p)
+					if err != nil {
+						return 0, err
+					}
+					defer f.Close()
+					return f.WriteTo(w)
+				}, d)
+			})},
+		},
 	})
+}
+
+// toDevNull writes the whole file to /dev/null with pass until d is up,
+// as cat FILE >/dev/null does, and counts MiB written. uringfs splices
+// (the kernel's io-wq threads, counted in the process's CPU time, move
+// page references, no bytes); io.Copy reads and writes through a buffer.
+func toDevNull(pass func(path string, w *os.File) (int64, error), d time.Duration) (float64, time.Duration, time.Duration, error) {
+	path, err := hotFile()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer null.Close()
+	var bytes int64
+	start, cpu0 := time.Now(), selfCPU()
+	for time.Since(start) < d {
+		n, err := pass(path, null)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		if n != fileSize() {
+			return 0, 0, 0, fmt.Errorf("wrote %d bytes of %d", n, fileSize())
+		}
+		bytes += n
+	}
+	return float64(bytes) / (1 << 20), selfCPU() - cpu0, time.Since(start), nil
 }
 
 // batchReads reads random blocks from one goroutine through ReadBatch,

@@ -1,6 +1,8 @@
-// Command cat writes files to standard output, like cat(1), reading them
-// through uringfs: several reads of a regular file are in flight on
-// io_uring at once and are written out in order.
+// Command cat writes files to standard output, like cat(1), through
+// uringfs: a regular file is spliced into standard output on io_uring when
+// standard output takes splices (a pipe, /dev/null, a socket), and is
+// otherwise read with several reads in flight at once, written out in
+// order.
 //
 //	go run ./examples/cat FILE...
 //
@@ -12,7 +14,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"syscall"
@@ -31,9 +32,15 @@ func run(names []string, stdout, stderr *os.File) int {
 	status := 0
 	for _, name := range names {
 		if err := catFile(name, stdout); err != nil {
-			var we *writeError
-			if errors.As(err, &we) {
-				fmt.Fprintf(stderr, "cat: write error: %s\n", strerror(we.err))
+			var pe *fs.PathError
+			if errors.As(err, &pe) && pe.Op == "write" {
+				if errors.Is(err, syscall.EPIPE) {
+					// The reader is gone. A write of our own to the
+					// broken pipe lets os end the process with
+					// SIGPIPE, as it ends cat(1).
+					stdout.Write([]byte{0})
+				}
+				fmt.Fprintf(stderr, "cat: write error: %s\n", strerror(pe.Err))
 				return 1
 			}
 			fmt.Fprintf(stderr, "cat: %s: %s\n", name, strerror(err))
@@ -41,24 +48,6 @@ func run(names []string, stdout, stderr *os.File) int {
 		}
 	}
 	return status
-}
-
-// writeError marks a failure to write standard output, which ends cat,
-// unlike a file that cannot be read.
-type writeError struct{ err error }
-
-func (e *writeError) Error() string { return e.err.Error() }
-
-// stdoutWriter tags write errors so that they can be told from read
-// errors after WriteTo.
-type stdoutWriter struct{ w io.Writer }
-
-func (s stdoutWriter) Write(b []byte) (int, error) {
-	n, err := s.w.Write(b)
-	if err != nil {
-		err = &writeError{err}
-	}
-	return n, err
 }
 
 func catFile(name string, stdout *os.File) error {
@@ -73,7 +62,11 @@ func catFile(name string, stdout *os.File) error {
 		return err
 	}
 	defer f.Close()
-	_, err = f.WriteTo(stdoutWriter{stdout})
+	// WriteTo splices a regular file into stdout when stdout takes it
+	// (a pipe, /dev/null, a socket): no byte is copied through this
+	// process. Its write errors, like os.File.Write's, are
+	// *fs.PathError with Op "write"; read errors have Op "read".
+	_, err = f.WriteTo(stdout)
 	return err
 }
 

@@ -30,6 +30,31 @@
 // noop round trip with 64 goroutines on 2 CPUs), because a goroutine that
 // parks costs more than the system call it would wait for.
 //
+// # Operations that complete inline: one ring per processor, batched
+//
+// A read or write of a file in the page cache does its work (the copy)
+// inside the io_uring_enter that submits it, and the kernel submits a
+// ring's entries under that ring's lock: operations keyed to one ring by
+// their fd would use one CPU however many goroutines read the file.
+// StartLocal therefore queues on the ring of the processor (the runtime's
+// P) the goroutine runs on, so each CPU enters its own ring.
+//
+// Entering per operation costs more than pread(2): measured here (Linux
+// 6.18, 2 CPUs), a 4 KiB read of a hot file costs about 0.6 us of kernel
+// time inside io_uring, as much as pread's kernel time including its
+// system call, and a lone io_uring_enter adds about 0.3 us over a plain
+// system call; the executor's own bookkeeping adds 0.1-0.2 us. Only
+// submitting many operations per enter pays that back, and goroutines on
+// one processor never overlap: one that queued its entry must let the
+// others run before anyone enters. So a StartLocal operation yields
+// (runtime.Gosched, about 60 ns) after queueing; the processor's other
+// goroutines queue theirs, and the first to come back whose own entry is
+// still unsubmitted enters for all of them; the others find theirs done.
+// A goroutine that yields while nobody else queues anything only waits
+// its turn, so yields back off (yieldNow): one reading alone, or among
+// busy goroutines that do no I/O, yields about once in a thousand
+// operations.
+//
 // The eventfd is registered with IORING_REGISTER_EVENTFD, not the _ASYNC
 // variant: that one signals only completions posted by io-wq worker
 // threads, and misses those that arrive as task work (a socket that became
@@ -69,5 +94,7 @@
 // shard.mu guards the ring (queueing and collecting). shard.enterMu
 // serialises io_uring_enter calls made for submission. enterMu is never
 // taken while holding mu; mu is taken while holding enterMu (to collect
-// completions), so the order is enterMu, then mu.
+// completions), so the order is enterMu, then mu. An Op's state word hands
+// its completion from the goroutine that collected it to the one that
+// waits, which parks on the Op's channel only if it got there first.
 package reactor

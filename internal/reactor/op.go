@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,13 +25,18 @@ type Op struct {
 	done      bool
 	cancelled bool
 
-	ch chan struct{} // receives once when done, unless the starter saw it inline
-	// inline is set when the goroutine that started the op collected its
-	// completion itself; nothing is sent on ch then.
-	inline bool
+	// state hands the completion to the goroutine that waits for it:
+	// whoever collects the completion swaps in opDone, and sends on ch
+	// only if the waiter had parked (opParked). A waiter that finds
+	// opDone, because it collected the completion itself or another
+	// goroutine did first, takes the result without a channel operation.
+	state atomic.Uint32
+	ch    chan struct{} // receives once when done, if the waiter parked
 
 	deadline time.Time
 	timer    *time.Timer
+
+	seq uint64 // the shard's published count after this op was queued
 
 	hasRes bool // res was set by an earlier completion (send_zc)
 
@@ -37,6 +44,13 @@ type Op struct {
 	// the last; see StartMultishot.
 	each func(Result)
 }
+
+// Op states.
+const (
+	opPending uint32 = iota // in flight; the waiter has not parked
+	opDone                  // completed; res is set
+	opParked                // in flight; the waiter sleeps on ch
+)
 
 var opPool = sync.Pool{New: func() any { return &Op{ch: make(chan struct{}, 1)} }}
 
@@ -103,14 +117,48 @@ func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Op, e
 	return e.start(key, time.Time{}, prep, each)
 }
 
+// StartLocal is Start for an operation that may run on any of the
+// executor's rings and is worth batching with others, such as a read or
+// write of a regular file, which completes during the system call that
+// submits it. It is queued on the ring of the processor (the runtime's P)
+// the calling goroutine runs on, so that goroutines on different CPUs
+// enter different rings, and it may yield to the processor's other
+// goroutines before entering, so that one system call submits all their
+// operations (see the package documentation). Operations started this way
+// are cancelled by fd with CancelFd, not on one key's ring.
+func (e *Executor) StartLocal(prep Prep) (*Op, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	return e.startOn(e.localShard(), time.Time{}, prep, nil, true)
+}
+
+// CancelFd cancels every operation on fd on every ring (IORING_ASYNC_CANCEL_FD)
+// and returns once the kernel has processed the requests; the cancelled
+// operations complete, with ECANCELED or their own result, on their own.
+func (e *Executor) CancelFd(fd int) {
+	for _, s := range e.shards {
+		o, err := e.startOn(s, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.CancelFd(fd, o) }, nil, false)
+		if err != nil {
+			continue // closed: Close cancels everything itself
+		}
+		// ENOENT (nothing to cancel) is the usual answer.
+		o.Wait(context.Background())
+	}
+}
+
 func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Result)) (*Op, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	s := e.shardFor(key)
+	return e.startOn(e.shardFor(key), deadline, prep, each, false)
+}
+
+func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Result), batch bool) (*Op, error) {
 	o := opPool.Get().(*Op)
 	o.s = s
-	o.done, o.cancelled, o.inline, o.hasRes = false, false, false, false
+	o.done, o.cancelled, o.hasRes = false, false, false
+	o.state.Store(opPending)
 	o.res = Result{}
 	o.deadline = deadline
 	o.each = each
@@ -156,19 +204,82 @@ func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Resul
 		}
 	}
 	s.r.Flush()
+	o.seq = s.published.Add(1)
 	s.mu.Unlock()
 	s.dirty.Store(true)
 
+	yield := batch && s.yieldNow()
+	if yield {
+		// Let the other goroutines of this processor queue their
+		// operations first: whichever of us enters then submits them
+		// all with one system call. Ours may be submitted, and even
+		// collected, by then.
+		runtime.Gosched()
+		submitted := s.submitted.Load() >= o.seq
+		s.yielded(submitted || s.published.Load() > o.seq)
+		if submitted {
+			return o, nil
+		}
+		// A goroutine that holds enterMu submits ours before it
+		// lets go (see enter): no need to wait for it here.
+		if s.enterMu.TryLock() {
+			s.enter()
+		}
+		return o, nil
+	}
 	s.enterMu.Lock()
-	s.enter(o)
+	s.enter()
 	return o, nil
+}
+
+// Yielding before entering is worth it only while other goroutines queue
+// operations on the same ring meanwhile; a lone goroutine, or one among
+// busy goroutines that do no I/O, would only wait its turn. So each yield
+// during which others queued restores yieldCredit, and each one during
+// which nobody did spends one; without credit, operations yield only now
+// and then (exponentially less often while yields keep failing) to find
+// out whether batching pays again.
+const (
+	maxYieldCredit  = 16
+	maxYieldBackoff = 1024
+)
+
+// yieldNow reports whether a batchable operation should yield before
+// entering. The counters are updated by many goroutines without a lock:
+// a lost update only makes one more or one fewer operation yield.
+func (s *shard) yieldNow() bool {
+	if s.yieldCredit.Load() > 0 {
+		return true
+	}
+	if s.yieldSkip.Load() > 0 {
+		s.yieldSkip.Add(-1)
+		return false
+	}
+	return true
+}
+
+// yielded records whether a yield let other operations be queued.
+func (s *shard) yielded(useful bool) {
+	switch {
+	case useful:
+		if s.yieldCredit.Load() != maxYieldCredit {
+			s.yieldCredit.Store(maxYieldCredit)
+			s.yieldBackoff.Store(0)
+		}
+	case s.yieldCredit.Load() > 0:
+		s.yieldCredit.Add(-1)
+	default:
+		b := min(max(2*s.yieldBackoff.Load(), 1), maxYieldBackoff)
+		s.yieldBackoff.Store(b)
+		s.yieldSkip.Store(b)
+	}
 }
 
 // enter submits every published entry, and keeps going while other
 // goroutines publish more. It holds enterMu, which it releases. The
 // eventfd is muted while it is in the kernel, so it collects what
-// completed meanwhile itself, self's completion among them.
-func (s *shard) enter(self *Op) {
+// completed meanwhile itself, its caller's completion among them.
+func (s *shard) enter() {
 	for {
 		if s.gone {
 			s.enterMu.Unlock()
@@ -189,7 +300,7 @@ func (s *shard) enter(self *Op) {
 					// The kernel wants completions reaped before it
 					// accepts more: drain and try again.
 					s.mu.Lock()
-					s.drainLocked(nil)
+					s.drainLocked()
 					s.mu.Unlock()
 					continue
 				}
@@ -200,7 +311,10 @@ func (s *shard) enter(self *Op) {
 			// it is collected by it.
 			s.r.SetEventfdEnabled(true)
 			s.mu.Lock()
-			s.drainLocked(self)
+			if s.r.SQEReady() == 0 {
+				s.submitted.Store(s.published.Load())
+			}
+			s.drainLocked()
 			s.mu.Unlock()
 		}
 		s.enterMu.Unlock()
@@ -223,18 +337,17 @@ func (s *shard) submitLocked() {
 			continue
 		}
 		if err == syscall.EBUSY || err == syscall.EAGAIN {
-			s.drainLocked(nil)
+			s.drainLocked()
 			continue
 		}
 		break
 	}
-	s.drainLocked(nil)
+	s.drainLocked()
 }
 
 // drainLocked collects every completion in the CQ and readies the
-// goroutines waiting for them. self is the caller's own operation, whose
-// completion needs no wake-up.
-func (s *shard) drainLocked(self *Op) {
+// goroutines waiting for them.
+func (s *shard) drainLocked() {
 	for {
 		c, ok, err := s.r.Peek()
 		if err != nil || !ok {
@@ -263,11 +376,9 @@ func (s *shard) drainLocked(self *Op) {
 			o.res = Result{Res: c.Result, Flags: uint32(c.Flags)}
 		}
 		o.done = true
-		if o == self {
-			o.inline = true
-			continue
+		if o.state.Swap(opDone) == opParked {
+			o.ch <- struct{}{}
 		}
-		o.ch <- struct{}{}
 	}
 }
 
@@ -286,7 +397,7 @@ func (s *shard) reap() {
 			return
 		}
 		s.mu.Lock()
-		s.drainLocked(nil)
+		s.drainLocked()
 		s.mu.Unlock()
 	}
 }
@@ -296,7 +407,7 @@ func (s *shard) reap() {
 // kernel to finish with it.
 func (o *Op) Wait(ctx context.Context) (Result, error) {
 	s := o.s
-	if !o.inline {
+	if o.state.Load() != opDone && o.state.CompareAndSwap(opPending, opParked) {
 		if done := ctx.Done(); done == nil {
 			<-o.ch
 		} else {
@@ -354,7 +465,7 @@ func (o *Op) Cancel() {
 	s.mu.Unlock()
 	s.dirty.Store(true)
 	if s.enterMu.TryLock() {
-		s.enter(nil)
+		s.enter()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	_ "unsafe" // for go:linkname
 
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
@@ -28,11 +29,18 @@ var ErrClosed = errors.New("reactor: executor closed")
 
 // Config sets an executor's size.
 type Config struct {
-	// Shards is the number of rings. 0 means one per CPU, at most 4.
+	// Shards is the number of rings. 0 means one per CPU (GOMAXPROCS),
+	// at most maxShards.
 	Shards int
 	// QueueDepth is each ring's submission queue size. 0 means 256.
 	QueueDepth int
 }
+
+// maxShards bounds the default number of rings. StartLocal gives each
+// processor its own ring while there are enough: two processors that
+// share one serialise the work their operations do inline, since the
+// kernel submits a ring's entries under its lock.
+const maxShards = 16
 
 // Executor runs io_uring operations for any number of goroutines.
 type Executor struct {
@@ -51,6 +59,12 @@ type shard struct {
 
 	// drained is made by Close and closed once no operation is active.
 	drained chan struct{}
+
+	published atomic.Uint64 // entries queued so far; added to under mu
+	submitted atomic.Uint64 // every entry up to this count is submitted
+
+	// Whether batchable operations yield before entering: see yieldNow.
+	yieldCredit, yieldSkip, yieldBackoff atomic.Int32
 
 	dirty   atomic.Bool // entries are published but maybe not yet submitted
 	enters  atomic.Uint64
@@ -72,7 +86,7 @@ func New(cfg Config) (*Executor, error) {
 func newExecutor(cfg Config, forever bool) (*Executor, error) {
 	n := cfg.Shards
 	if n <= 0 {
-		n = min(runtime.GOMAXPROCS(0), 4)
+		n = min(runtime.GOMAXPROCS(0), maxShards)
 	}
 	depth := cfg.QueueDepth
 	if depth <= 0 {
@@ -204,6 +218,23 @@ func (s *shard) cancelAllLocked() {
 		s.submitLocked()
 	}
 	s.submitLocked()
+}
+
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
+
+// localShard picks the shard of the processor (P) the caller runs on.
+// runtime.procPin is the one way to learn it; the runtime keeps it
+// available to packages outside the standard library (go.dev/issue/67401).
+// The answer is a hint: the goroutine may move to another processor
+// right after, which costs batching, never correctness.
+func (e *Executor) localShard() *shard {
+	p := procPin()
+	procUnpin()
+	return e.shards[p%len(e.shards)]
 }
 
 // shardFor picks the shard for key (an fd, say): operations on one fd
