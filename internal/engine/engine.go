@@ -182,6 +182,12 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		e.loops = append(e.loops, newLoop(e, i, lln))
 	}
 	e.lb.loops = e.loops
+	// Registered before any loop runs: a client served by a loop may
+	// call Stop(protoAddr) before this goroutine runs again. A Stop
+	// until supervise starts just closes stopCh, which supervise sees.
+	registryMu.Lock()
+	registry[protoAddr] = e
+	registryMu.Unlock()
 	// Each loop creates its ring on its own locked thread (SINGLE_ISSUER
 	// ties the ring to the creating task) and reports back.
 	started := make(chan error, numLoops)
@@ -203,13 +209,12 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		}
 		e.closeListeners()
 		e.cleanupLogger()
+		e.unregister()
+		e.shutDown.Store(true)
+		close(e.done) // for a Stop that found it meanwhile
 		return nil, startErr
 	}
 	go e.supervise()
-
-	registryMu.Lock()
-	registry[protoAddr] = e
-	registryMu.Unlock()
 	return e, nil
 }
 
@@ -231,12 +236,16 @@ func (e *Engine) supervise() {
 	e.closeListeners()
 	e.cleanupLogger()
 	e.shutDown.Store(true)
+	e.unregister()
+	close(e.done)
+}
+
+func (e *Engine) unregister() {
 	registryMu.Lock()
 	if registry[e.protoAddr] == e {
 		delete(registry, e.protoAddr)
 	}
 	registryMu.Unlock()
-	close(e.done)
 }
 
 // shutdown requests the engine's shutdown; it returns at once.
