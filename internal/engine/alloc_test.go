@@ -16,11 +16,17 @@ import (
 // client to the same standard: a loopback net.Conn round trip does not
 // allocate either.
 func TestEchoAllocs(t *testing.T) {
+	for _, m := range modes {
+		t.Run("uring"+m.suffix(), func(t *testing.T) { testEchoAllocs(t, m) })
+	}
+}
+
+func testEchoAllocs(t *testing.T, m mode) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
 	testutil.CheckFDs(t)
-	_, addr := startOwn(t, newEcho(), defaultConfig)
+	_, addr := startOwn(t, newEcho(), m.cfg(defaultConfig))
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -46,12 +46,17 @@ type conn struct {
 
 	recvJob     uring.Job
 	sendJob     uring.Job
-	idx         int32 // position in loop.conns while open
+	pollJob     uring.Job // plain buffers: the POLLIN wait
+	idx         int32     // position in loop.conns while open
 	zcBid       uint16
+	recvBid     uint16 // plain buffers: the pool buffer the receive fills
 	fromIn      bool
 	opened      bool // between OnOpen and OnClose
-	recvArmed   bool // a multishot receive is active
+	recvArmed   bool // a receive is active
 	recvCancel  bool // its cancellation is queued
+	pollArmed   bool // plain buffers: a POLLIN wait is active
+	pollCancel  bool // its cancellation is queued
+	readable    bool // plain buffers: data may be waiting, unread
 	sending     bool // a send is in flight
 	paused      bool // reading stopped by backpressure
 	dirty       bool // queued in loop.dirty

@@ -33,6 +33,7 @@ type Engine struct {
 	loops     []*loop
 	lb        balancer
 	cfg       config
+	feat      features // what the loops use: see features.go
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed when shutdown is requested
@@ -43,11 +44,14 @@ type Engine struct {
 }
 
 // config holds tunables that are not gnet options: the provided-buffer
-// ring's size and the ring's queue depth. Tests shrink them, and make UDP
-// loops receive as on kernels without multishot recvmsg.
+// ring's size (also the plain-buffer pool's) and the ring's queue depth,
+// which tests shrink; features to do without even where the kernel has
+// them, which tests set to force each fallback; and udpSingleShot, which
+// makes UDP loops receive as on kernels without multishot recvmsg.
 type config struct {
 	bufRingEntries int
 	queueDepth     int
+	without        features
 	udpSingleShot  bool
 }
 
@@ -107,6 +111,13 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 	if err := e.setupLogger(); err != nil {
 		return nil, err
 	}
+	feat, err := detectFeatures()
+	if err != nil {
+		e.cleanupLogger()
+		return nil, err
+	}
+	e.feat = feat &^ cfg.without
+	e.logger.Debugf("engine: io_uring features: %v", e.feat)
 	numLoops := 1
 	if o.Multicore {
 		numLoops = runtime.NumCPU()

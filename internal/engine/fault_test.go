@@ -65,11 +65,17 @@ func pattern(b []byte, off int, seed byte) {
 }
 
 func TestBufRingDry(t *testing.T) {
+	for _, m := range modes {
+		t.Run("uring"+m.suffix(), func(t *testing.T) { testBufRingDry(t, m) })
+	}
+}
+
+func testBufRingDry(t *testing.T, m mode) {
 	testutil.CheckFDs(t)
 	h := newEcho()
 	// Two 1 KiB buffers for 40 busy connections: receives end with
 	// ENOBUFS all the time and must be re-armed without losing a byte.
-	e, addr := startOwn(t, h, config{bufRingEntries: 2, queueDepth: 64}, gnet.WithReadBufferCap(1024))
+	e, addr := startOwn(t, h, m.cfg(config{bufRingEntries: 2, queueDepth: 64}), gnet.WithReadBufferCap(1024))
 	const conns, size = 40, 256 << 10
 	var wg sync.WaitGroup
 	errc := make(chan error, conns)
@@ -136,10 +142,16 @@ func (h *slowHandler) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 func TestSlowReaderBackpressure(t *testing.T) {
+	for _, m := range modes {
+		t.Run("uring"+m.suffix(), func(t *testing.T) { testSlowReaderBackpressure(t, m) })
+	}
+}
+
+func testSlowReaderBackpressure(t *testing.T, m mode) {
 	testutil.CheckFDs(t)
 	h := &slowHandler{}
 	const wcap, rcap = 64 << 10, 4 << 10
-	e, addr := startOwn(t, h, defaultConfig,
+	e, addr := startOwn(t, h, m.cfg(defaultConfig),
 		gnet.WithWriteBufferCap(wcap), gnet.WithReadBufferCap(rcap),
 		gnet.WithSocketRecvBuffer(32<<10), gnet.WithSocketSendBuffer(32<<10))
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {

@@ -24,9 +24,54 @@ type runner struct {
 	stop func(context.Context, string) error
 }
 
-var runners = []runner{
-	{"gnet", gnet.Run, gnet.Stop},
-	{"uring", Run, Stop},
+// runners are gnet, the reference, and this package's engine in each
+// mode: with every feature the kernel has, and with each fallback forced.
+var runners = func() []runner {
+	rs := []runner{{"gnet", gnet.Run, gnet.Stop}}
+	for _, m := range modes {
+		rs = append(rs, runner{"uring" + m.suffix(), m.run, Stop})
+	}
+	return rs
+}()
+
+// mode is a set of features the engine does without even where the
+// kernel has them, so that tests exercise each fallback on any kernel.
+type mode struct {
+	name    string
+	without features
+}
+
+// modes: every feature; each fallback forced alone; all of them at once
+// (which also replaces multishot poll with single polls).
+var modes = []mode{
+	{"", 0},
+	{"single-accept", features(featMultishotAccept)},
+	{"single-recv", features(featMultishotRecv)},
+	{"plain-buffers", features(featBufRing)},
+	{"plain-ring", features(featDeferTaskrun)},
+	{"fallbacks", features(allFeatures)},
+}
+
+func (m mode) suffix() string {
+	if m.name == "" {
+		return ""
+	}
+	return "/" + m.name
+}
+
+// cfg returns c doing without m's features.
+func (m mode) cfg(c config) config {
+	c.without |= m.without
+	return c
+}
+
+// run is Run in mode m.
+func (m mode) run(h gnet.EventHandler, protoAddr string, opts ...gnet.Option) error {
+	e, err := start(h, protoAddr, m.cfg(defaultConfig), opts...)
+	if err != nil {
+		return err
+	}
+	return e.Wait()
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.

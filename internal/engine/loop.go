@@ -27,12 +27,14 @@ import (
 type opKind uint8
 
 const (
-	opAccept      opKind = iota + 1 // multishot accept on the loop's listener
+	opAccept      opKind = iota + 1 // accept on the loop's listener
 	opAcceptRetry                   // timer before re-arming a failed accept
 	opWake                          // read of the loop's eventfd
-	opRecv                          // multishot receive of a connection
+	opRecv                          // receive of a connection from the buffer ring
 	opSend                          // send of a connection's outbound buffer
 	opCancel                        // cancellation of another operation
+	opPoll                          // POLLIN wait of a connection (plain buffers)
+	opRecvPlain                     // receive into a loop-owned buffer (plain buffers)
 )
 
 // opData is the user data of every operation a loop queues.
@@ -52,7 +54,9 @@ type loop struct {
 	handler gnet.EventHandler
 
 	ring    *uring.Ring[opData]
-	br      *uring.BufRing
+	feat    features       // the engine's: which fallbacks this loop uses
+	br      *uring.BufRing // with featBufRing
+	pool    *bufPool       // without featBufRing
 	cqSize  int
 	efd     int
 	efdBuf  []byte // the eventfd read's target
@@ -72,11 +76,17 @@ type loop struct {
 	maxPinned int    // bound on pinned, so receives always have buffers
 	pins      uint64 // writes sent from their provided buffer; read after exit
 
+	// Operations armed, by kind, for tests of the fallbacks; read after
+	// exit.
+	acceptArms, recvArms, pollArms uint64
+
 	udp *udpLoop // a UDP loop's state; nil for stream loops
 
 	conns []*conn
 	dirty []*conn // conns with outbound bytes and no send in flight yet
-	rearm []*conn // conns whose multishot receive must be armed again
+	rearm []*conn // conns whose receive must be armed again
+	// conns that found the plain-buffer pool empty, for the next flush
+	starved []*conn
 
 	ticker    bool
 	nextTick  time.Time
@@ -107,6 +117,7 @@ func newLoop(e *Engine, idx int, ln *listener) *loop {
 		idx:     idx,
 		ln:      ln,
 		handler: e.handler,
+		feat:    e.feat,
 		efd:     -1,
 		bufSize: e.opts.ReadBufferCap,
 		wcap:    e.opts.WriteBufferCap,
@@ -148,13 +159,11 @@ func (l *loop) run(started chan<- error) {
 
 func (l *loop) init() error {
 	depth := l.eng.cfg.queueDepth
-	r, err := uring.New[opData](depth,
-		uring.WithFlags(uring.SetupSingleIssuer|uring.SetupDeferTaskrun|uring.SetupSubmitAll),
-		uring.WithCQSize(depth*8))
-	if errors.Is(err, syscall.EINVAL) {
-		// A kernel without SINGLE_ISSUER (6.0) or DEFER_TASKRUN (6.1).
-		r, err = uring.New[opData](depth, uring.WithCQSize(depth*8))
+	opts := []uring.Option{uring.WithCQSize(depth * 8)}
+	if l.feat.has(featDeferTaskrun) {
+		opts = append(opts, uring.WithFlags(ringFlags))
 	}
+	r, err := uring.New[opData](depth, opts...)
 	if err != nil {
 		return fmt.Errorf("engine: creating the io_uring of event loop %d: %w", l.idx, err)
 	}
@@ -163,20 +172,12 @@ func (l *loop) init() error {
 	if l.ticker && r.Features()&ring.IORING_FEAT_EXT_ARG == 0 {
 		return fmt.Errorf("engine: WithTicker needs timed waits (IORING_FEAT_EXT_ARG, Linux 5.11): %w", errors.ErrUnsupported)
 	}
-	for _, op := range []uring.Op{uring.OpAccept, uring.OpRecv, uring.OpSend, uring.OpRead, uring.OpAsyncCancel} {
+	for _, op := range []uring.Op{uring.OpAccept, uring.OpRecv, uring.OpSend, uring.OpRead, uring.OpAsyncCancel, uring.OpPollAdd} {
 		if !r.OpSupported(op) {
 			return fmt.Errorf("engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
 		}
 	}
-	bufSize := l.bufSize
-	if l.ln != nil && l.ln.network == "udp" {
-		// Room for ReadBufferCap bytes of payload after the header a
-		// multishot recvmsg writes, as gnet reads UDP into a buffer of
-		// ReadBufferCap bytes.
-		bufSize += udpHeadroom
-	}
-	l.br, err = r.NewBufRing(0, l.eng.cfg.bufRingEntries, bufSize)
-	if err != nil {
+	if err := l.initBuffers(); err != nil {
 		return fmt.Errorf("engine: event loop %d: %w", l.idx, err)
 	}
 	l.maxPinned = l.eng.cfg.bufRingEntries / 2
@@ -197,7 +198,8 @@ func (l *loop) init() error {
 			return err
 		}
 	}
-	// Submit now so that a kernel lacking multishot accept fails here.
+	// Submit now so that a listener the kernel refuses to accept on
+	// fails Start rather than the running loop.
 	if _, err := r.Submit(); err != nil {
 		return fmt.Errorf("engine: event loop %d: submitting: %w", l.idx, err)
 	}
@@ -222,6 +224,9 @@ func (l *loop) release() {
 	} else {
 		if l.br != nil {
 			l.br.Close()
+		}
+		if l.pool != nil {
+			l.pool.close()
 		}
 		if l.ring != nil {
 			l.ring.Close()
@@ -324,6 +329,10 @@ func (l *loop) handle1(cqe uring.Completion[opData]) error {
 		return l.onRecv(cqe.Data.c, cqe)
 	case opSend:
 		return l.onSend(cqe.Data.c, cqe.Result)
+	case opPoll:
+		return l.onPoll(cqe.Data.c, cqe)
+	case opRecvPlain:
+		return l.onRecvPlain(cqe.Data.c, cqe)
 	case opCancel:
 	default:
 		return l.handleUDP(cqe)
@@ -356,10 +365,16 @@ func (l *loop) armWake() error {
 
 func (l *loop) armAccept() error {
 	_, err := l.queue(func() (uring.Job, error) {
+		if !l.feat.has(featMultishotAccept) {
+			// The peer's address comes from getpeername, as with
+			// multishot accept, so there is one path after this.
+			return l.ring.Accept(l.ln.fd, nil, unix.SOCK_NONBLOCK, opData{kind: opAccept})
+		}
 		return l.ring.AcceptMultishot(l.ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept})
 	})
 	if err == nil {
 		l.acceptArmed = true
+		l.acceptArms++
 	}
 	return err
 }
@@ -476,7 +491,9 @@ func (l *loop) markDirty(c *conn) {
 func (l *loop) flush() error {
 	// Buffers the last batch of completions handed back go to the kernel
 	// with one store, before the receives that need them are re-armed.
-	l.br.Publish()
+	if l.br != nil {
+		l.br.Publish()
+	}
 	for i, c := range l.dirty {
 		l.dirty[i] = nil
 		c.dirty = false
@@ -490,17 +507,14 @@ func (l *loop) flush() error {
 	for i, c := range l.rearm {
 		l.rearm[i] = nil
 		c.rearmQueued = false
-		if c.opened && !c.recvArmed && !c.paused && !l.stopping {
-			j, err := l.queue(func() (uring.Job, error) {
-				return l.ring.RecvMultishot(c.fd, l.br, 0, opData{kind: opRecv, c: c})
-			})
-			if err != nil {
+		if c.opened && !c.paused && !l.stopping {
+			if err := l.armRecv(c); err != nil {
 				return err
 			}
-			c.recvArmed, c.recvJob = true, j
 		}
 	}
 	l.rearm = l.rearm[:0]
+	l.retryStarved()
 	return nil
 }
 
@@ -570,6 +584,8 @@ func (l *loop) onSend(c *conn, res int32) error {
 	}
 	if c.paused && c.pending() <= l.wcap/2 {
 		c.paused = false
+		// With plain buffers no poll was armed meanwhile: look.
+		c.readable = true
 		if !c.recvArmed {
 			l.needRearm(c)
 		}
@@ -613,7 +629,7 @@ func (l *loop) unpin(c *conn) {
 	if c == l.curConn && c.zcBid == l.curBid && l.curPinned {
 		l.curPinned = false
 	} else {
-		l.br.Add(c.zcBid)
+		l.recycle(c.zcBid)
 	}
 	c.zc = nil
 }
@@ -626,11 +642,8 @@ func (l *loop) checkPause(c *conn) {
 	}
 	c.paused = true
 	l.pauses.Add(1)
-	if c.recvArmed && !c.recvCancel {
-		c.recvCancel = true
-		if err := l.cancel(c.recvJob); err != nil {
-			l.eng.logger.Errorf("engine: %v", err)
-		}
+	if err := l.cancelRecv(c); err != nil {
+		l.eng.logger.Errorf("engine: %v", err)
 	}
 }
 
@@ -642,30 +655,8 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 	}
 	res := cqe.Result
 	if bid, ok := cqe.BufferID(); ok {
-		if res > 0 && c.opened && !l.quiescing && !l.stopping {
-			data := l.br.Buf(bid, int(res))
-			var err error
-			if c.paused {
-				// Received before the cancel of the receive took
-				// effect: keep it inbound, undelivered, so that the
-				// handler's replies cannot grow the outbound queue
-				// past the cap. It is delivered on resume.
-				c.in = append(c.in, data...)
-			} else {
-				l.curConn, l.curBuf, l.curBid = c, data, bid
-				err = l.deliver(c, data)
-				l.curConn, l.curBuf = nil, nil
-			}
-			if l.curPinned {
-				l.curPinned = false
-			} else {
-				l.br.Add(bid)
-			}
-			if err != nil {
-				return err
-			}
-		} else {
-			l.br.Add(bid)
+		if err := l.received(c, bid, res); err != nil {
+			return err
 		}
 	}
 	if !c.opened {
@@ -677,8 +668,8 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 	}
 	switch {
 	case res > 0:
-		// The kernel ended the multishot receive (a full CQ, say):
-		// arm it again.
+		// A single receive completed, or the kernel ended the
+		// multishot one (a full CQ, say): arm it again.
 		if !c.paused {
 			l.needRearm(c)
 		}
@@ -706,6 +697,35 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 		}
 	}
 	return nil
+}
+
+// received hands the res bytes the kernel put in buffer bid to the
+// handler, or keeps them if c is paused, then recycles the buffer unless
+// a send now holds it.
+func (l *loop) received(c *conn, bid uint16, res int32) error {
+	if res <= 0 || !c.opened || l.quiescing || l.stopping {
+		l.recycle(bid)
+		return nil
+	}
+	data := l.rbuf(bid, int(res))
+	var err error
+	if c.paused {
+		// Received before the cancel of the receive took effect: keep
+		// it inbound, undelivered, so that the handler's replies cannot
+		// grow the outbound queue past the cap. It is delivered on
+		// resume.
+		c.in = append(c.in, data...)
+	} else {
+		l.curConn, l.curBuf, l.curBid = c, data, bid
+		err = l.deliver(c, data)
+		l.curConn, l.curBuf = nil, nil
+	}
+	if l.curPinned {
+		l.curPinned = false
+	} else {
+		l.recycle(bid)
+	}
+	return err
 }
 
 // deliver presents data, after any bytes the handler left unread last
@@ -786,11 +806,8 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 	} else {
 		c.flushDirect()
 	}
-	if c.recvArmed && !c.recvCancel {
-		c.recvCancel = true
-		if err := l.cancel(c.recvJob); err != nil {
-			return true, err
-		}
+	if err := l.cancelRecv(c); err != nil {
+		return true, err
 	}
 	l.maybeFree(c)
 	if action == gnet.Shutdown {
@@ -803,7 +820,7 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 // maybeFree closes a closed connection's fd once no operation names it,
 // so the number cannot be reused under an operation still in flight.
 func (l *loop) maybeFree(c *conn) {
-	if c.opened || c.recvArmed || c.sending || c.freed {
+	if c.opened || c.recvArmed || c.pollArmed || c.sending || c.freed {
 		return
 	}
 	c.freed = true

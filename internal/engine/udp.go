@@ -202,7 +202,10 @@ func (l *loop) initUDP() error {
 			return fmt.Errorf("engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
 		}
 	}
-	l.udp = &udpLoop{fd: l.ln.fd, family: l.ln.family, multishot: !l.eng.cfg.udpSingleShot}
+	// Multishot recvmsg came with multishot recv (Linux 6.0) and needs
+	// the buffer ring.
+	multishot := l.feat.has(featMultishotRecv) && l.feat.has(featBufRing) && !l.eng.cfg.udpSingleShot
+	l.udp = &udpLoop{fd: l.ln.fd, family: l.ln.family, multishot: multishot}
 	return l.armUDP()
 }
 

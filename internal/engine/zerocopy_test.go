@@ -108,9 +108,15 @@ func TestWriteInboundSlices(t *testing.T) {
 // provided buffers, and that with more busy connections than the bound
 // on held buffers allows (a ring of 8) every byte still comes back.
 func TestWriteInboundPinned(t *testing.T) {
+	for _, m := range modes {
+		t.Run("uring"+m.suffix(), func(t *testing.T) { testWriteInboundPinned(t, m) })
+	}
+}
+
+func testWriteInboundPinned(t *testing.T, m mode) {
 	testutil.CheckFDs(t)
 	h := newEcho()
-	e, addr := startOwn(t, h, config{bufRingEntries: 8, queueDepth: 64}, gnet.WithReadBufferCap(2048))
+	e, addr := startOwn(t, h, m.cfg(config{bufRingEntries: 8, queueDepth: 64}), gnet.WithReadBufferCap(2048))
 	const conns, size = 20, 128 << 10
 	errc := make(chan error, conns)
 	for i := range conns {
