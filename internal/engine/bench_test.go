@@ -76,13 +76,18 @@ func rss(b *testing.B, pid int) int64 {
 
 // BenchmarkEcho is ping-pong echo over loopback: each connection sends a
 // message and waits for it to come back. The same client drives gnet.Run
-// and this package's Run, one event loop each, in child processes; the
+// and this package's Run, in each of its modes (every feature, and each
+// kernel fallback forced), one event loop each, in child processes; the
 // metrics are round trips per second and the server's CPU time per round
 // trip.
 func BenchmarkEcho(b *testing.B) {
+	engines := []string{"gnet"}
+	for _, m := range modes {
+		engines = append(engines, "uring"+m.suffix())
+	}
 	for _, conns := range []int{100, 1000} {
 		for _, size := range []int{64, 4096} {
-			for _, engine := range []string{"gnet", "uring"} {
+			for _, engine := range engines {
 				b.Run(fmt.Sprintf("conns=%d/size=%d/%s", conns, size, engine), func(b *testing.B) {
 					benchEcho(b, engine, conns, size)
 				})

@@ -26,7 +26,7 @@ import (
 const (
 	envClient  = "ENGINE_TEST_CLIENT"   // address to dial
 	envClientN = "ENGINE_TEST_CLIENT_N" // connections to open
-	envServer  = "ENGINE_TEST_SERVER"   // "gnet" or "uring"
+	envServer  = "ENGINE_TEST_SERVER"   // "gnet", or "uring" and a mode's suffix
 	envAddr    = "ENGINE_TEST_ADDR"     // protoAddr for the server
 )
 
@@ -134,8 +134,10 @@ func serverMain() int {
 	}
 	addr := os.Getenv(envAddr)
 	run, stop := gnet.Run, gnet.Stop
-	if os.Getenv(envServer) == "uring" {
-		run, stop = Run, Stop
+	for _, m := range modes {
+		if os.Getenv(envServer) == "uring"+m.suffix() {
+			run, stop = m.run, Stop
+		}
 	}
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
