@@ -57,6 +57,7 @@ type conn struct {
 	pollArmed   bool // plain buffers: a POLLIN wait is active
 	pollCancel  bool // its cancellation is queued
 	readable    bool // plain buffers: data may be waiting, unread
+	hup         bool // plain buffers: the poll saw the end or an error: read until EAGAIN
 	sending     bool // a send is in flight
 	paused      bool // reading stopped by backpressure
 	dirty       bool // queued in loop.dirty

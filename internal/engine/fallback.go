@@ -151,9 +151,9 @@ func (l *loop) armPlain(c *conn) error {
 		j, err := l.queue(func() (uring.Job, error) {
 			d := opData{kind: opPoll, c: c}
 			if l.feat.has(featMultishotPoll) {
-				return l.ring.PollMultishot(c.fd, uring.PollIn, d)
+				return l.ring.PollMultishot(c.fd, uring.PollIn|uring.PollRdHup, d)
 			}
-			return l.ring.PollAdd(c.fd, uring.PollIn, d)
+			return l.ring.PollAdd(c.fd, uring.PollIn|uring.PollRdHup, d)
 		})
 		if err != nil {
 			return err
@@ -228,6 +228,12 @@ func (l *loop) onPoll(c *conn, cqe uring.Completion[opData]) error {
 	}
 	if res := cqe.Result; res >= 0 {
 		c.readable = true
+		if uring.PollMask(res)&(uring.PollRdHup|uring.PollHup|uring.PollErr) != 0 {
+			// The end of the stream or an error waits behind any
+			// data, and a multishot poll reports no more events for
+			// it: a short read no longer means the socket is dry.
+			c.hup = true
+		}
 	} else if e := syscall.Errno(-res); e != syscall.ECANCELED {
 		_, err := l.closeConn(c, os.NewSyscallError("poll", e))
 		return err
@@ -255,8 +261,8 @@ func (l *loop) onRecvPlain(c *conn, cqe uring.Completion[opData]) error {
 	case res > 0:
 		// A full buffer, or the kernel saying so, means more may be
 		// waiting; a short read drained the socket, and the poll says
-		// when more arrives.
-		if int(res) == l.bufSize || cqe.Flags&uring.CQESockNonempty != 0 {
+		// when more arrives, unless it has already reported the end.
+		if int(res) == l.bufSize || c.hup || cqe.Flags&uring.CQESockNonempty != 0 {
 			c.readable = true
 		}
 	case res == 0:

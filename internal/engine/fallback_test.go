@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"testing"
@@ -143,4 +144,42 @@ func TestFallbackModes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDataThenEOF sends data and the end of the stream back to back, so
+// that they often arrive together, before the server has looked: the
+// server must echo the data and then see the end, in every mode (a
+// multishot poll posts nothing more for an end that arrived with data it
+// has already reported).
+func TestDataThenEOF(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		for _, r := range runners {
+			t.Run(network+"/"+r.name, func(t *testing.T) { testDataThenEOF(t, r, network) })
+		}
+	}
+}
+
+func testDataThenEOF(t *testing.T, r runner, network string) {
+	testutil.CheckFDs(t)
+	h := &countHandler{}
+	s := serve(t, r, network, h)
+	for i := range 50 {
+		c := s.dial(t)
+		msg := []byte(fmt.Sprintf("message %d", i))
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatalf("connection %d: %v after %q", i, err, got)
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("connection %d: echo %q, want %q", i, got, msg)
+		}
+		c.Close()
+	}
+	waitFor(t, "every OnClose", func() bool { return h.opened.Load() == h.closed.Load() })
 }
