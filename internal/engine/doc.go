@@ -55,21 +55,23 @@
 //	multishot poll                 5.13   (plain buffers only) a single poll, armed again
 //	                                      each time the socket has been read dry
 //
-// So on Linux 5.19 and 6.0 the engine runs with single receives, and on
-// 6.0 with a plain ring. In every mode an idle connection holds no read
-// buffer: with the ring the kernel takes one only when data has arrived,
-// and without it the loop takes one from its pool only after the poll
-// has said so. The fallbacks cost an operation armed per accepted
-// connection (single accept) or per read (single receive: one more
-// submission per read; plain buffers: a poll completion and a receive,
-// a loop iteration apart, and a poll armed per read without multishot
-// poll). In BenchmarkEcho (ping-pong, 100 and 1000 connections, 64 B
-// and 4 KiB, medians of five runs on a busy 2-core machine) the server's
-// CPU time per round trip was within about 15% of all features' for
-// each fallback alone and for all of them at once, except the plain ring
-// alone with 1000 connections: 1.1-1.35x, as every multishot receive
-// completion then runs its task work when it arrives. Writes sent from
-// the receive buffer (below) work in every mode.
+// So on Linux 5.19 the engine runs with single receives and a plain
+// ring, and on 6.0 with a plain ring. In every mode an idle connection
+// holds no read buffer: with the ring the kernel takes one only when
+// data has arrived, and without it the loop takes one from its pool only
+// after the poll has said so. The fallbacks cost an operation armed per
+// accepted connection (single accept) or per read (single receive: one
+// more submission per read; plain buffers: a poll completion and a
+// receive, a loop iteration apart, and a poll armed per read without
+// multishot poll). In BenchmarkEcho (ping-pong over 100 and 1000
+// connections with 64 B and 4 KiB messages, medians of five interleaved
+// runs on a busy 2-core machine) the server's CPU time per round trip
+// in each fallback mode, and with all of them at once, was 0.87-1.17x
+// that with every feature, except the plain ring alone with 1000
+// connections: 1.11-1.34x (presumably because its task work then runs as
+// each receive completes rather than when the loop waits). Writes sent
+// from the receive buffer (see Differences from gnet) work in every
+// mode.
 //
 // Other goroutines reach a loop (Conn.AsyncWrite, Wake, Close,
 // CloseWithCallback, Engine.Stop) through a mutex-protected task queue and
