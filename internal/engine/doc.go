@@ -19,6 +19,10 @@
 // io_uring_enter call that submits everything queued and waits for at
 // least one completion; an idle loop sleeps in that call. There is no goroutine per connection.
 //
+// Other goroutines reach a loop (Conn.AsyncWrite, Wake, Close,
+// CloseWithCallback, Engine.Stop) through a mutex-protected task queue and
+// an eventfd whose read is kept armed in the loop's ring.
+//
 // # UDP
 //
 // On a udp, udp4 or udp6 address every loop owns one socket bound to it
@@ -72,10 +76,6 @@
 // each receive completes rather than when the loop waits). Writes sent
 // from the receive buffer (see Differences from gnet) work in every
 // mode.
-//
-// Other goroutines reach a loop (Conn.AsyncWrite, Wake, Close,
-// CloseWithCallback, Engine.Stop) through a mutex-protected task queue and
-// an eventfd whose read is kept armed in the loop's ring.
 //
 // # Differences from gnet
 //
