@@ -181,10 +181,20 @@ func (l *loop) init() error {
 		return fmt.Errorf("engine: event loop %d: %w", l.idx, err)
 	}
 	l.maxPinned = l.eng.cfg.bufRingEntries / 2
-	l.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC)
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	if err != nil {
 		return os.NewSyscallError("eventfd", err)
 	}
+	// Other loops may already be serving and hand this one connections
+	// (enqueue reads efd under mu): publish the eventfd under mu, and
+	// signal it for any task queued before it existed.
+	l.mu.Lock()
+	l.efd = efd
+	if len(l.tasks) > 0 || l.stopReq {
+		l.notified.Store(false)
+		l.notifyLocked()
+	}
+	l.mu.Unlock()
 	l.efdBuf = make([]byte, 8)
 	if err := l.armWake(); err != nil {
 		return err
