@@ -288,26 +288,38 @@ func (m *Msghdr) SourceInet() (addr netip.AddrPort, zoneIndex uint32, ok bool) {
 // The result is the number of bytes sent. Unlike SendMsg, it allocates
 // nothing when m is reused.
 func (r *Ring[T]) SendMsghdr(fd int, m *Msghdr, flags int, data T) (Job, error) {
+	return r.msghdrOp(OpSendmsg, "SendMsghdr", fd, m, uint32(flags), data)
+}
+
+// msghdrOp queues a recvmsg or sendmsg (op) on fd with m, readying m's
+// header for the direction and keeping m and all it points to pinned and
+// reachable until the completion is collected. caller names the method
+// for errors.
+func (r *Ring[T]) msghdrOp(op Op, caller string, fd int, m *Msghdr, flags uint32, data T) (Job, error) {
 	if r.closed {
 		return Job{}, ErrClosed
 	}
 	if m == nil {
-		return Job{}, errorString("uring: SendMsghdr with a nil Msghdr; create one with NewMsghdr or use a zero Msghdr")
+		return Job{}, fmt.Errorf("uring: %s with a nil Msghdr; create one with NewMsghdr or use a zero Msghdr", caller)
 	}
 	if len(m.bufs) > IovMax {
-		return Job{}, fmt.Errorf("uring: sendmsg with %d buffers: at most %d (IOV_MAX)", len(m.bufs), IovMax)
+		return Job{}, fmt.Errorf("uring: %s with %d buffers: at most %d (IOV_MAX)", caller, len(m.bufs), IovMax)
 	}
-	sqe, s, j, err := r.prep(OpSendmsg, data)
+	sqe, s, j, err := r.prep(op, data)
 	if err != nil {
 		return j, err
 	}
-	m.prepareSend()
+	if op == OpSendmsg {
+		m.prepareSend()
+	} else {
+		m.prepare()
+	}
 	pinMsghdr(s, &m.hdr, m.iov, m.bufs, m.control)
 	s.keep = m
 	sqe.Fd = int32(fd)
 	sqe.Addr = ptr(&m.hdr)
 	sqe.Len = 1
-	sqe.OpFlags = uint32(flags)
+	sqe.OpFlags = flags
 	return j, nil
 }
 

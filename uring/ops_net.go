@@ -1,8 +1,6 @@
 package uring
 
 import (
-	"fmt"
-
 	"github.com/uring-go/uring/internal/ring"
 	"golang.org/x/sys/unix"
 )
@@ -193,27 +191,7 @@ func (r *Ring[T]) RecvMsg(fd int, m *Msghdr, data T) (Job, error) {
 // always added): unix.MSG_DONTWAIT, for instance, makes a receive from an
 // empty socket complete with EAGAIN instead of waiting inside io_uring.
 func (r *Ring[T]) RecvMsgFlags(fd int, m *Msghdr, flags int, data T) (Job, error) {
-	if r.closed {
-		return Job{}, ErrClosed
-	}
-	if m == nil {
-		return Job{}, errorString("uring: RecvMsg with a nil Msghdr; create one with NewMsghdr")
-	}
-	if len(m.bufs) > IovMax {
-		return Job{}, fmt.Errorf("uring: recvmsg with %d buffers: at most %d (IOV_MAX)", len(m.bufs), IovMax)
-	}
-	sqe, s, j, err := r.prep(OpRecvmsg, data)
-	if err != nil {
-		return j, err
-	}
-	m.prepare()
-	pinMsghdr(s, &m.hdr, m.iov, m.bufs, m.control)
-	s.keep = m
-	sqe.Fd = int32(fd)
-	sqe.Addr = ptr(&m.hdr)
-	sqe.Len = 1
-	sqe.OpFlags = uint32(flags | unix.MSG_CMSG_CLOEXEC)
-	return j, nil
+	return r.msghdrOp(OpRecvmsg, "RecvMsg", fd, m, uint32(flags|unix.MSG_CMSG_CLOEXEC), data)
 }
 
 // Shutdown queues a shutdown(2) of the socket fd: unix.SHUT_RD, SHUT_WR or

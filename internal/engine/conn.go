@@ -26,12 +26,12 @@ type conn struct {
 	remoteAddr net.Addr
 	ctx        any
 
-	// Inbound: buf is what the handler sees in OnTraffic; it is either
-	// the provided buffer the kernel filled (fromIn false) or in, which
-	// holds the bytes earlier callbacks left unread followed by the new
-	// ones (fromIn true).
-	buf []byte
-	in  []byte
+	// Inbound: buf (in inbound) is what the handler sees in OnTraffic;
+	// it is either the provided buffer the kernel filled (fromIn false)
+	// or in, which holds the bytes earlier callbacks left unread followed
+	// by the new ones (fromIn true).
+	inbound
+	in []byte
 
 	// Outbound: zc, then out[head:], is queued. zc is a slice of
 	// provided buffer zcBid that the handler wrote back unchanged: it is
@@ -144,63 +144,7 @@ func (c *conn) flushDirect() {
 	c.out, c.head = nil, 0
 }
 
-// Reader.
-
-// Read copies unread inbound bytes into p. As in gnet, it returns
-// io.ErrShortBuffer when there is nothing to read.
-func (c *conn) Read(p []byte) (int, error) {
-	n := copy(p, c.buf)
-	c.buf = c.buf[n:]
-	if n == 0 && len(p) > 0 {
-		return 0, io.ErrShortBuffer
-	}
-	return n, nil
-}
-
-// WriteTo writes the unread inbound bytes to w.
-func (c *conn) WriteTo(w io.Writer) (int64, error) {
-	n, err := w.Write(c.buf)
-	c.buf = c.buf[n:]
-	return int64(n), err
-}
-
-// Next returns the next n bytes (all, if n <= 0) and consumes them. The
-// slice is valid only inside the current callback.
-func (c *conn) Next(n int) ([]byte, error) {
-	if n > len(c.buf) {
-		return nil, io.ErrShortBuffer
-	}
-	if n <= 0 {
-		n = len(c.buf)
-	}
-	b := c.buf[:n:n]
-	c.buf = c.buf[n:]
-	return b, nil
-}
-
-// Peek returns the next n bytes (all, if n <= 0) without consuming them.
-// The slice is valid only inside the current callback.
-func (c *conn) Peek(n int) ([]byte, error) {
-	if n > len(c.buf) {
-		return nil, io.ErrShortBuffer
-	}
-	if n <= 0 {
-		n = len(c.buf)
-	}
-	return c.buf[:n:n], nil
-}
-
-// Discard consumes n bytes (all, if n <= 0 or more than are buffered).
-func (c *conn) Discard(n int) (int, error) {
-	if n <= 0 || n >= len(c.buf) {
-		n = len(c.buf)
-	}
-	c.buf = c.buf[n:]
-	return n, nil
-}
-
-// InboundBuffered returns the number of unread inbound bytes.
-func (c *conn) InboundBuffered() int { return len(c.buf) }
+// Reader: the methods of inbound.
 
 // Writer.
 

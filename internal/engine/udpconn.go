@@ -30,8 +30,8 @@ type udpConn struct {
 	peerLen uint8
 	raddr   *net.UDPAddr
 
-	buf []byte // the unread part of the datagram being delivered
-	ctx any
+	inbound // the unread part of the datagram being delivered
+	ctx     any
 }
 
 func newUDPConn(l *loop, name []byte) *udpConn {
@@ -61,64 +61,8 @@ func rawToUDPAddr(raw []byte) *net.UDPAddr {
 
 func (c *udpConn) sender() []byte { return c.peer[:c.peerLen] }
 
-// Reader: the datagram being delivered. What the handler leaves unread is
-// dropped with it, as in gnet.
-
-// Read copies unread bytes of the datagram into p; io.ErrShortBuffer when
-// none are left.
-func (c *udpConn) Read(p []byte) (int, error) {
-	n := copy(p, c.buf)
-	c.buf = c.buf[n:]
-	if n == 0 && len(p) > 0 {
-		return 0, io.ErrShortBuffer
-	}
-	return n, nil
-}
-
-// WriteTo writes the unread bytes of the datagram to w.
-func (c *udpConn) WriteTo(w io.Writer) (int64, error) {
-	n, err := w.Write(c.buf)
-	c.buf = c.buf[n:]
-	return int64(n), err
-}
-
-// Next returns the next n bytes (all, if n <= 0) and consumes them; valid
-// only inside the callback.
-func (c *udpConn) Next(n int) ([]byte, error) {
-	if n > len(c.buf) {
-		return nil, io.ErrShortBuffer
-	}
-	if n <= 0 {
-		n = len(c.buf)
-	}
-	b := c.buf[:n:n]
-	c.buf = c.buf[n:]
-	return b, nil
-}
-
-// Peek returns the next n bytes (all, if n <= 0) without consuming them;
-// valid only inside the callback.
-func (c *udpConn) Peek(n int) ([]byte, error) {
-	if n > len(c.buf) {
-		return nil, io.ErrShortBuffer
-	}
-	if n <= 0 {
-		n = len(c.buf)
-	}
-	return c.buf[:n:n], nil
-}
-
-// Discard consumes n bytes (all, if n <= 0 or more than are left).
-func (c *udpConn) Discard(n int) (int, error) {
-	if n <= 0 || n >= len(c.buf) {
-		n = len(c.buf)
-	}
-	c.buf = c.buf[n:]
-	return n, nil
-}
-
-// InboundBuffered returns the number of unread bytes of the datagram.
-func (c *udpConn) InboundBuffered() int { return len(c.buf) }
+// Reader: the methods of inbound, over the datagram being delivered.
+// What the handler leaves unread is dropped with it, as in gnet.
 
 // Writer.
 

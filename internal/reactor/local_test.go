@@ -189,42 +189,12 @@ func TestStartLocalNoAllocs(t *testing.T) {
 // ring, every operation started is finished, and later ones get
 // ErrClosed.
 func TestCloseRacesLocalSubmitters(t *testing.T) {
-	testutil.CheckFDs(t)
-	rounds := 100
-	if testing.Short() {
-		rounds = 25
-	}
-	for round := range rounds {
-		e, err := New(Config{Shards: 2})
+	testCloseRaces(t, 2, 16, 100, func(e *Executor) error {
+		o, err := e.StartLocal(noop)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		const submitters = 16
-		var wg sync.WaitGroup
-		errs := make(chan error, submitters)
-		for range submitters {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					o, err := e.StartLocal(noop)
-					if err != nil {
-						errs <- err
-						return
-					}
-					o.Wait(context.Background())
-				}
-			}()
-		}
-		time.Sleep(time.Duration(round%20) * 50 * time.Microsecond)
-		if err := e.Close(); err != nil {
-			t.Fatalf("round %d: Close: %v", round, err)
-		}
-		wg.Wait()
-		for range submitters {
-			if err := <-errs; !errors.Is(err, ErrClosed) {
-				t.Fatalf("round %d: StartLocal racing Close = %v, want ErrClosed", round, err)
-			}
-		}
-	}
+		o.Wait(context.Background())
+		return nil
+	})
 }

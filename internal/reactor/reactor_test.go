@@ -511,17 +511,26 @@ func TestUnavailable(t *testing.T) {
 // entering the kernel when Close cancels, drains and unmaps the ring; it
 // must find the ring gone (or still mapped), never touch freed memory.
 func TestCloseRacesSubmitters(t *testing.T) {
+	testCloseRaces(t, 1, 8, 200, func(e *Executor) error {
+		_, err := e.Do(context.Background(), 0, time.Time{}, noop)
+		return err
+	})
+}
+
+// testCloseRaces runs rounds of: submitters goroutines calling submit
+// until it fails, Close after a varying pause, then every submitter's
+// error must be ErrClosed.
+func testCloseRaces(t *testing.T, shards, submitters, rounds int, submit func(*Executor) error) {
+	t.Helper()
 	testutil.CheckFDs(t)
-	rounds := 200
 	if testing.Short() {
-		rounds = 50
+		rounds /= 4
 	}
 	for round := range rounds {
-		e, err := New(Config{Shards: 1})
+		e, err := New(Config{Shards: shards})
 		if err != nil {
 			t.Fatal(err)
 		}
-		const submitters = 8
 		var wg sync.WaitGroup
 		errs := make(chan error, submitters)
 		for range submitters {
@@ -529,7 +538,7 @@ func TestCloseRacesSubmitters(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for {
-					if _, err := e.Do(context.Background(), 0, time.Time{}, noop); err != nil {
+					if err := submit(e); err != nil {
 						errs <- err
 						return
 					}
@@ -543,7 +552,7 @@ func TestCloseRacesSubmitters(t *testing.T) {
 		wg.Wait()
 		for range submitters {
 			if err := <-errs; !errors.Is(err, ErrClosed) {
-				t.Fatalf("round %d: Do racing Close = %v, want ErrClosed", round, err)
+				t.Fatalf("round %d: a submitter racing Close got %v, want ErrClosed", round, err)
 			}
 		}
 	}
