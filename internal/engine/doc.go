@@ -77,6 +77,15 @@
 // from the receive buffer (see Differences from gnet) work in every
 // mode.
 //
+// Backpressure: when a connection's outbound queue passes the write cap
+// its receive is cancelled, and what the kernel received before the
+// cancel landed is held inbound, undelivered, until the queue drains to
+// half the cap. On kernels whose multishot receive has no retry limit
+// (6.1 among them) one run of its task work goes on until the socket is
+// empty or the buffer ring runs dry, so a paused connection holds up to
+// the ring's buffers' worth (256 x the read buffer cap); newer kernels
+// stop after a few completions.
+//
 // # Differences from gnet
 //
 //   - OnBoot receives gnet's zero Engine: gnet.Engine is a struct with
