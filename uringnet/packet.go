@@ -432,18 +432,28 @@ func (c *PacketConn) Write(b []byte) (int, error) {
 
 // WriteTo sends b as one datagram to addr, a *net.UDPAddr or a
 // *net.UnixAddr. On a connected socket it fails, as net's does
-// (net.ErrWriteToConnected).
+// (net.ErrWriteToConnected); a nil addr is EINVAL, connected or not, as
+// with net.
 func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if addr == nil {
+		return 0, c.writeErr(packetDest{}, syscall.EINVAL)
+	}
 	n, _, err := c.writeMsg(b, nil, packetDest{addr: addr})
 	return n, err
 }
 
-// WriteToUDP is WriteTo with a *net.UDPAddr.
+// WriteToUDP is WriteTo with a *net.UDPAddr. As with net, a nil addr is
+// net.ErrWriteToConnected on a connected socket and a missing address
+// on another.
 func (c *PacketConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	if addr == nil {
-		return c.WriteTo(b, nil)
+		if c.connected {
+			return 0, c.writeErr(packetDest{}, net.ErrWriteToConnected)
+		}
+		return 0, c.writeErr(packetDest{}, errMissingAddress)
 	}
-	return c.WriteTo(b, addr)
+	n, _, err := c.writeMsg(b, nil, packetDest{addr: addr})
+	return n, err
 }
 
 // WriteToUDPAddrPort is WriteTo with a netip.AddrPort; it allocates

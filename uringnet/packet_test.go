@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -556,5 +557,74 @@ func TestMsgUnixErrors(t *testing.T) {
 	}
 	if _, err := ListenPacket("tcp", "127.0.0.1:0"); err == nil {
 		t.Fatal("ListenPacket tcp succeeded")
+	}
+}
+
+// TestPacketWriteToNil: a nil destination fails as with net's *UDPConn,
+// on a connected and on an unconnected socket, and sends nothing.
+func TestPacketWriteToNil(t *testing.T) {
+	testutil.CheckFDs(t)
+	srv, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	type udpWriter interface {
+		WriteTo([]byte, net.Addr) (int, error)
+		WriteToUDP([]byte, *net.UDPAddr) (int, error)
+		Close() error
+	}
+	open := func(std, connected bool) udpWriter {
+		t.Helper()
+		var c udpWriter
+		var err error
+		switch {
+		case std && connected:
+			c, err = net.DialUDP("udp4", nil, srv.LocalAddr().(*net.UDPAddr))
+		case std:
+			c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		case connected:
+			c, err = DialPacket("udp4", srv.LocalAddr().String())
+		default:
+			var pc net.PacketConn
+			pc, err = ListenPacket("udp4", "127.0.0.1:0")
+			if err == nil {
+				c = any(pc).(*PacketConn)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, connected := range []bool{false, true} {
+		std, ours := open(true, connected), open(false, connected)
+		for _, call := range []struct {
+			name string
+			do   func(udpWriter) error
+		}{
+			{"WriteTo", func(c udpWriter) error { _, err := c.WriteTo([]byte("x"), nil); return err }},
+			{"WriteToUDP", func(c udpWriter) error { _, err := c.WriteToUDP([]byte("x"), nil); return err }},
+		} {
+			want, got := call.do(std), call.do(ours)
+			if want == nil || got == nil {
+				t.Fatalf("connected=%v %s(nil): net %v, uringnet %v: want both to fail", connected, call.name, want, got)
+			}
+			for _, sentinel := range []error{syscall.EINVAL, net.ErrWriteToConnected} {
+				if errors.Is(want, sentinel) != errors.Is(got, sentinel) {
+					t.Errorf("connected=%v %s(nil): net %v, uringnet %v", connected, call.name, want, got)
+				}
+			}
+			if strings.Contains(want.Error(), "missing address") != strings.Contains(got.Error(), "missing address") {
+				t.Errorf("connected=%v %s(nil): net %v, uringnet %v", connected, call.name, want, got)
+			}
+		}
+		std.Close()
+		ours.Close()
+	}
+	// Nothing was sent.
+	srv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, from, err := srv.ReadFrom(make([]byte, 8)); err == nil {
+		t.Fatalf("the server received %d bytes from %v", n, from)
 	}
 }
