@@ -208,3 +208,21 @@ func newSocket(family int, network string) (int, error) {
 	}
 	return fd, nil
 }
+
+// ctrlNetwork is the network a Control function is given, as net gives
+// it: the socket's family spelled out ("tcp4", "udp6"), unix networks as
+// they are.
+func ctrlNetwork(network string, family int) string {
+	switch network {
+	case "unix", "unixgram", "unixpacket":
+		return network
+	}
+	switch network[len(network)-1] {
+	case '4', '6':
+		return network
+	}
+	if family == unix.AF_INET {
+		return network + "4"
+	}
+	return network + "6"
+}

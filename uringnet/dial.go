@@ -312,7 +312,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 		}
 	}()
 	if d.Control != nil {
-		if err := d.Control(network, raddr.String(), &rawConn{fd: fd}); err != nil {
+		if err := d.Control(ctrlNetwork(network, family), raddr.String(), &rawConn{fd: fd}); err != nil {
 			return nil, err
 		}
 	}

@@ -90,7 +90,7 @@ func TestDialDatagram(t *testing.T) {
 		if !ok {
 			t.Fatalf("Dial udp gave a %T, want *PacketConn", c)
 		}
-		if want := "udp " + srv.LocalAddr().String(); len(controlled) != 1 || controlled[0] != want {
+		if want := "udp4 " + srv.LocalAddr().String(); len(controlled) != 1 || controlled[0] != want {
 			t.Fatalf("Control calls %q, want [%q]", controlled, want)
 		}
 		if la, ok := pc.LocalAddr().(*net.UDPAddr); !ok || !la.IP.Equal(net.IPv4(127, 0, 0, 1)) || la.Port == 0 {

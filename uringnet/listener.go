@@ -134,7 +134,7 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 		}
 	}
 	if lc.Control != nil {
-		if err := lc.Control(network, a.String(), &rawConn{fd: fd}); err != nil {
+		if err := lc.Control(ctrlNetwork(network, family), a.String(), &rawConn{fd: fd}); err != nil {
 			return nil, err
 		}
 	}

@@ -182,7 +182,7 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 		}
 	}
 	if control != nil {
-		if err := control(network, a.String(), &rawConn{fd: fd}); err != nil {
+		if err := control(ctrlNetwork(network, family), a.String(), &rawConn{fd: fd}); err != nil {
 			return nil, err
 		}
 	}
