@@ -110,24 +110,35 @@ func benchEcho(b *testing.B, engine string, conns, size int) {
 		defer c.Close()
 		cs[i] = c
 	}
-	per := max(1, b.N/conns)
-	pid := s.cmd.Process.Pid
+	pingPong(b, s.cmd.Process.Pid, cs, size, func(c net.Conn, msg, got []byte) error {
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, got)
+		return err
+	})
+}
+
+// pingPong runs b.N round trips spread over conns, each goroutine
+// calling roundTrip with a size-byte message and a reply buffer of the
+// same size (capacity one more), and reports round trips per second and the CPU time of the
+// server (process pid) per round trip.
+func pingPong[C interface{ SetDeadline(time.Time) error }](b *testing.B, pid int, conns []C, size int, roundTrip func(c C, msg, got []byte) error) {
+	per := max(1, b.N/len(conns))
 	var wg sync.WaitGroup
-	errc := make(chan error, conns)
+	errc := make(chan error, len(conns))
 	b.ResetTimer()
 	cpu0, t0 := cpuTime(b, pid), time.Now()
-	for _, c := range cs {
+	for _, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg, got := bytes.Repeat([]byte{'x'}, size), make([]byte, size)
+			// got has one byte of room past size, for a datagram
+			// reply to show it was too long.
+			msg, got := bytes.Repeat([]byte{'x'}, size), make([]byte, size, size+1)
 			c.SetDeadline(time.Now().Add(5 * time.Minute))
 			for range per {
-				if _, err := c.Write(msg); err != nil {
-					errc <- err
-					return
-				}
-				if _, err := io.ReadFull(c, got); err != nil {
+				if err := roundTrip(c, msg, got); err != nil {
 					errc <- err
 					return
 				}
@@ -141,7 +152,7 @@ func benchEcho(b *testing.B, engine string, conns, size int) {
 	for err := range errc {
 		b.Fatal(err)
 	}
-	rts := float64(per * conns)
+	rts := float64(per * len(conns))
 	b.ReportMetric(rts/elapsed.Seconds(), "rt/s")
 	b.ReportMetric(float64(cpu.Microseconds())/rts, "server-µs/rt")
 	b.ReportMetric(0, "ns/op")

@@ -265,18 +265,7 @@ func TestPeersResetting(t *testing.T) {
 
 // countHandler echoes and counts opens and closes.
 type countHandler struct {
-	gnet.BuiltinEventEngine
-	opened, closed atomic.Int64
-}
-
-func (h *countHandler) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
-	h.opened.Add(1)
-	return nil, gnet.None
-}
-
-func (h *countHandler) OnClose(gnet.Conn, error) gnet.Action {
-	h.closed.Add(1)
-	return gnet.None
+	openCloseCounts
 }
 
 func (h *countHandler) OnTraffic(c gnet.Conn) gnet.Action {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,9 +88,15 @@ func freePort(t testing.TB) int {
 
 // server is a running engine and the address to dial it.
 type server struct {
+	running
+	network string
+	addr    string
+}
+
+// running is an engine a test started: its address, the channel Run's
+// result arrives on (nil once collected), and the runner.
+type running struct {
 	protoAddr string
-	network   string
-	addr      string
 	errc      chan error
 	r         runner
 }
@@ -99,7 +106,7 @@ type server struct {
 // returned.
 func serve(t testing.TB, r runner, network string, h gnet.EventHandler, opts ...gnet.Option) *server {
 	t.Helper()
-	s := &server{network: network, errc: make(chan error, 1), r: r}
+	s := &server{running: running{errc: make(chan error, 1), r: r}, network: network}
 	switch network {
 	case "unix":
 		s.addr = filepath.Join(t.TempDir(), "s")
@@ -157,7 +164,7 @@ func (s *server) shutdown(t testing.TB) {
 }
 
 // wait waits for Run to return and checks it returned nil.
-func (s *server) wait(t testing.TB) {
+func (s *running) wait(t testing.TB) {
 	t.Helper()
 	if s.errc == nil {
 		return
@@ -182,4 +189,20 @@ func (s *server) dial(t testing.TB) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	return c
+}
+
+// openCloseCounts is a handler base that counts OnOpen and OnClose calls.
+type openCloseCounts struct {
+	gnet.BuiltinEventEngine
+	opened, closed atomic.Int64
+}
+
+func (h *openCloseCounts) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
+	h.opened.Add(1)
+	return nil, gnet.None
+}
+
+func (h *openCloseCounts) OnClose(gnet.Conn, error) gnet.Action {
+	h.closed.Add(1)
+	return gnet.None
 }

@@ -1,11 +1,9 @@
 package engine
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -42,41 +40,17 @@ func benchUDPEcho(b *testing.B, engine string, clients, size int) {
 		defer c.Close()
 		cs[i] = c
 	}
-	per := max(1, b.N/clients)
-	pid := s.cmd.Process.Pid
-	var wg sync.WaitGroup
-	errc := make(chan error, clients)
-	b.ResetTimer()
-	cpu0, t0 := cpuTime(b, pid), time.Now()
-	for _, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			msg, got := bytes.Repeat([]byte{'x'}, size), make([]byte, size+1)
-			for range per {
-				// A datagram lost on loopback would stall the ping-pong;
-				// the deadline turns that into a failure.
-				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if _, err := c.Write(msg); err != nil {
-					errc <- err
-					return
-				}
-				if n, err := c.Read(got); err != nil || n != size {
-					errc <- fmt.Errorf("reply of %d bytes: %v", n, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed, cpu := time.Since(t0), cpuTime(b, pid)-cpu0
-	b.StopTimer()
-	close(errc)
-	for err := range errc {
-		b.Fatal(err)
-	}
-	rts := float64(per * clients)
-	b.ReportMetric(rts/elapsed.Seconds(), "rt/s")
-	b.ReportMetric(float64(cpu.Microseconds())/rts, "server-µs/rt")
-	b.ReportMetric(0, "ns/op")
+	pingPong(b, s.cmd.Process.Pid, cs, size, func(c *net.UDPConn, msg, got []byte) error {
+		// A datagram lost on loopback would stall the ping-pong; the
+		// read deadline turns that into a failure.
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		// One byte of room: a longer reply would show as a wrong size.
+		if n, err := c.Read(got[:cap(got)]); err != nil || n != size {
+			return fmt.Errorf("reply of %d bytes: %v", n, err)
+		}
+		return nil
+	})
 }

@@ -63,10 +63,8 @@ func freeUDPPort(t testing.TB, network, host string) int {
 
 // udpServer is an engine serving UDP and its address.
 type udpServer struct {
-	protoAddr string
-	addr      *net.UDPAddr
-	errc      chan error
-	r         runner
+	running
+	addr *net.UDPAddr
 }
 
 // serveUDP runs h on r at network ("udp" on 127.0.0.1, "udp6" on ::1) and
@@ -80,10 +78,12 @@ func serveUDP(t testing.TB, r runner, network string, h gnet.EventHandler, opts 
 	}
 	port := freeUDPPort(t, network, host)
 	s := &udpServer{
-		protoAddr: network + "://" + net.JoinHostPort(host, strconv.Itoa(port)),
-		addr:      &net.UDPAddr{IP: net.ParseIP(host), Port: port},
-		errc:      make(chan error, 1),
-		r:         r,
+		running: running{
+			protoAddr: network + "://" + net.JoinHostPort(host, strconv.Itoa(port)),
+			errc:      make(chan error, 1),
+			r:         r,
+		},
+		addr: &net.UDPAddr{IP: net.ParseIP(host), Port: port},
 	}
 	b := &bootSignal{EventHandler: h, booted: make(chan struct{})}
 	opts = append([]gnet.Option{gnet.WithLogger(quietLogger{})}, opts...)
@@ -129,19 +129,6 @@ func (s *udpServer) shutdown(t testing.TB) {
 	s.wait(t)
 }
 
-func (s *udpServer) wait(t testing.TB) {
-	t.Helper()
-	select {
-	case err := <-s.errc:
-		if err != nil {
-			t.Errorf("%s: Run: %v", s.r.name, err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: Run did not return", s.r.name)
-	}
-	s.errc = nil
-}
-
 // client returns an unconnected UDP socket on the server's loopback, so
 // that the source of each reply can be checked.
 func (s *udpServer) client(t testing.TB) *net.UDPConn {
@@ -185,18 +172,7 @@ func (s *udpServer) recv(t testing.TB, c *net.UDPConn) []byte {
 // udpEchoHandler replies to each datagram with what it saw of it: the
 // sender, the local address and the payload.
 type udpEchoHandler struct {
-	gnet.BuiltinEventEngine
-	opened, closed atomic.Int32
-}
-
-func (h *udpEchoHandler) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
-	h.opened.Add(1)
-	return nil, gnet.None
-}
-
-func (h *udpEchoHandler) OnClose(gnet.Conn, error) gnet.Action {
-	h.closed.Add(1)
-	return gnet.None
+	openCloseCounts
 }
 
 func (h *udpEchoHandler) OnTraffic(c gnet.Conn) gnet.Action {
@@ -771,7 +747,7 @@ func TestUDPMulticast(t *testing.T) {
 			group := &net.UDPAddr{IP: net.IPv4(239, 1, 2, 3), Port: port}
 			protoAddr := "udp4://" + group.String()
 			h := &bootSignal{EventHandler: &seqHandler{}, booted: make(chan struct{})}
-			s := &udpServer{protoAddr: protoAddr, addr: group, errc: make(chan error, 1), r: r}
+			s := &udpServer{running: running{protoAddr: protoAddr, errc: make(chan error, 1), r: r}, addr: group}
 			go func() {
 				s.errc <- r.run(h, protoAddr, gnet.WithMulticastInterfaceIndex(lo.Index), gnet.WithLogger(quietLogger{}))
 			}()

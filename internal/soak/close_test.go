@@ -125,13 +125,7 @@ func TestCloseRacesConnIO(t *testing.T) {
 				}
 			})
 		}
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("iteration %d: calls racing Close did not return within 20s", iters)
-		}
+		waitGroupOrFail(t, &wg, 20*time.Second, "iteration %d: calls racing Close did not return within 20s", iters)
 		s.Close()
 		if t.Failed() {
 			break
@@ -188,13 +182,7 @@ func TestCloseRacesAccept(t *testing.T) {
 		if err := ln.Close(); err != nil {
 			t.Errorf("iteration %d: Close: %v", iters, err)
 		}
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("iteration %d: Accept racing Close did not return within 20s", iters)
-		}
+		waitGroupOrFail(t, &wg, 20*time.Second, "iteration %d: Accept racing Close did not return within 20s", iters)
 		if t.Failed() {
 			break
 		}
@@ -298,13 +286,7 @@ func TestCloseRacesFileIO(t *testing.T) {
 		if err := f.Close(); err != nil {
 			t.Errorf("iteration %d: Close: %v", iters, err)
 		}
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("iteration %d: calls racing Close did not return within 20s", iters)
-		}
+		waitGroupOrFail(t, &wg, 20*time.Second, "iteration %d: calls racing Close did not return within 20s", iters)
 		if t.Failed() {
 			break
 		}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/uring-go/uring/uringnet"
 )
@@ -92,4 +94,18 @@ func pair(t testing.TB, ln *uringnet.Listener) (*uringnet.Conn, *uringnet.Conn) 
 		t.Fatalf("Accept: %v", r.err)
 	}
 	return c.(*uringnet.Conn), r.c
+}
+
+// waitGroupOrFail waits for wg, failing the test with the message format
+// and args if that takes longer than limit (a goroutine stuck in a call
+// that should have returned).
+func waitGroupOrFail(t *testing.T, wg *sync.WaitGroup, limit time.Duration, format string, args ...any) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		t.Fatalf(format, args...)
+	}
 }
