@@ -251,18 +251,29 @@ func (br *BufRing) Close() error {
 	return nil
 }
 
-var errBufRingClosed = errorString("uring: BufRing already closed")
+var (
+	errBufRingClosed   = errorString("uring: BufRing already closed")
+	errBufRingNotOwned = errorString("uring: BufRing belongs to another Ring")
+)
+
+// checkBufRing reports why a receive on r cannot select from br, if it
+// cannot.
+func (r *Ring[T]) checkBufRing(br *BufRing) error {
+	switch {
+	case r.closed:
+		return ErrClosed
+	case br == nil || br.closed:
+		return errBufRingClosed
+	case br.owner != any(r):
+		return errBufRingNotOwned
+	}
+	return nil
+}
 
 // bufSelect queues a receive that takes its buffer from br.
 func (r *Ring[T]) bufSelect(fd int, br *BufRing, flags int, multishot bool, data T) (Job, error) {
-	if r.closed {
-		return Job{}, ErrClosed
-	}
-	if br == nil || br.closed {
-		return Job{}, errBufRingClosed
-	}
-	if br.owner != any(r) {
-		return Job{}, errorString("uring: BufRing belongs to another Ring")
+	if err := r.checkBufRing(br); err != nil {
+		return Job{}, err
 	}
 	sqe, s, j, err := r.prep(OpRecv, data)
 	if err != nil {

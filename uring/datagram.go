@@ -31,14 +31,8 @@ type recvMsgMultishot struct {
 // -ECANCELED after Cancel, -ENOBUFS when br is empty). Kernels before
 // Linux 6.0 fail it with EINVAL; use RecvMsg there.
 func (r *Ring[T]) RecvMsgMultishot(fd int, br *BufRing, nameLen, controlLen, flags int, data T) (Job, error) {
-	if r.closed {
-		return Job{}, ErrClosed
-	}
-	if br == nil || br.closed {
-		return Job{}, errBufRingClosed
-	}
-	if br.owner != any(r) {
-		return Job{}, errorString("uring: BufRing belongs to another Ring")
+	if err := r.checkBufRing(br); err != nil {
+		return Job{}, err
 	}
 	if nameLen < 0 || nameLen > sizeofAny || controlLen < 0 {
 		return Job{}, fmt.Errorf("uring: RecvMsgMultishot with %d bytes for the address and %d for control data: the address takes 0 to %d", nameLen, controlLen, sizeofAny)
