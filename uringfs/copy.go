@@ -68,13 +68,9 @@ func (f *File) copyFileRange(r io.Reader) (n int64, handled bool, err error) {
 		// copy_file_range(2) refuses a destination opened with O_APPEND.
 		return 0, false, nil
 	}
-	remain := int64(1<<63 - 1)
-	lr, isLimited := r.(*io.LimitedReader)
-	if isLimited {
-		remain, r = lr.N, lr.R
-		if remain <= 0 {
-			return 0, true, nil
-		}
+	r, remain, lr := unwrapLimited(r)
+	if remain <= 0 {
+		return 0, true, nil
 	}
 	switch src := r.(type) {
 	case *File:
@@ -116,7 +112,7 @@ func (f *File) copyFileRange(r io.Reader) (n int64, handled bool, err error) {
 	default:
 		return 0, false, nil
 	}
-	if isLimited {
+	if lr != nil {
 		lr.N -= n
 	}
 	return n, handled, err
@@ -172,15 +168,11 @@ func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
 	if f.appendMode || f.exec == nil {
 		return 0, false, nil
 	}
-	remain := int64(1<<63 - 1)
-	lr, isLimited := r.(*io.LimitedReader)
-	if isLimited {
-		remain, r = lr.N, lr.R
-		if remain <= 0 {
-			return 0, true, nil
-		}
+	r, remain, lr := unwrapLimited(r)
+	if remain <= 0 {
+		return 0, true, nil
 	}
-	if isLimited {
+	if lr != nil {
 		defer func() { lr.N -= n }()
 	}
 	var (
@@ -304,4 +296,14 @@ func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
 func isPipe(fd int) bool {
 	var st unix.Stat_t
 	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
+}
+
+// unwrapLimited returns the reader under an *io.LimitedReader, as lr,
+// with the bytes it may still give; any other reader comes back as it is,
+// with no limit and a nil lr. The caller takes what it copied off lr.N.
+func unwrapLimited(r io.Reader) (inner io.Reader, remain int64, lr *io.LimitedReader) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		return lr.R, lr.N, lr
+	}
+	return r, 1<<63 - 1, nil
 }
