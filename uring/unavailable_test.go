@@ -12,13 +12,11 @@ package uring
 // report.
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"regexp"
 	"runtime"
 	"strings"
@@ -104,39 +102,18 @@ func runAsChild(t *testing.T, child func() childReport) {
 // condition in the child fails the test.
 func startChild(t *testing.T) childReport {
 	t.Helper()
-	parts := strings.Split(t.Name(), "/")
-	for i, p := range parts {
-		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	out := testutil.RunChild(t, childEnv+"="+t.Name(), 2*time.Minute, "-test.run="+testutil.RunPattern(t.Name()), "-test.count=1")
+	var rep childReport
+	if !testutil.ChildReport(t, out, reportPrefix, &rep) {
+		t.Fatalf("child %s printed no report\nstdout:\n%s", t.Name(), out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+strings.Join(parts, "/"), "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+t.Name())
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("child %s: %v\nstdout:\n%s\nstderr:\n%s", t.Name(), err, out, stderr.String())
+	if rep.Fail != "" {
+		t.Fatalf("child %s could not set up the test: %s", t.Name(), rep.Fail)
 	}
-	for line := range strings.Lines(string(out)) {
-		js, ok := strings.CutPrefix(line, reportPrefix)
-		if !ok {
-			continue
-		}
-		var rep childReport
-		if err := json.Unmarshal([]byte(js), &rep); err != nil {
-			t.Fatalf("child %s: bad report %q: %v", t.Name(), js, err)
-		}
-		if rep.Fail != "" {
-			t.Fatalf("child %s could not set up the test: %s", t.Name(), rep.Fail)
-		}
-		if rep.Note != "" {
-			t.Logf("child: %s", rep.Note)
-		}
-		return rep
+	if rep.Note != "" {
+		t.Logf("child: %s", rep.Note)
 	}
-	t.Fatalf("child %s printed no report\nstdout:\n%s\nstderr:\n%s", t.Name(), out, stderr.String())
-	return childReport{}
+	return rep
 }
 
 // checkSetupError checks that r is a *SetupError wrapping errno whose

@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"syscall"
@@ -183,26 +181,10 @@ func TestFallbackToNet(t *testing.T) {
 	if !testutil.SeccompSupported() {
 		t.Skipf("the seccomp test filter is written for amd64 only, not %s", runtime.GOARCH)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=no-uring")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("child: %v\nstdout:\n%s\nstderr:\n%s", err, out, stderr.String())
-	}
+	out := testutil.RunChild(t, childEnv+"=no-uring", 5*time.Minute, "-test.run=^$")
 	var rep fallbackReport
-	found := false
-	for _, line := range strings.Split(string(out), "\n") {
-		if s, ok := strings.CutPrefix(line, fallbackReportPrefix); ok {
-			if err := json.Unmarshal([]byte(s), &rep); err != nil {
-				t.Fatalf("child report %q: %v", s, err)
-			}
-			found = true
-		}
-	}
-	if !found {
-		t.Fatalf("no report from the child\nstdout:\n%s\nstderr:\n%s", out, stderr.String())
+	if !testutil.ChildReport(t, out, fallbackReportPrefix, &rep) {
+		t.Fatalf("no report from the child\nstdout:\n%s", out)
 	}
 	if rep.Fail != "" {
 		t.Fatalf("child could not make io_uring unavailable: %s", rep.Fail)
