@@ -42,6 +42,8 @@ type File struct {
 
 	rings batchRings // private rings of ReadBatch and WriteBatch
 
+	nowait nowaitReads // reads attempted without the ring first (nowait.go)
+
 	cleanup runtime.Cleanup
 }
 
@@ -186,6 +188,9 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 	}
 	if f.osf != nil {
 		return f.osPread(b, off)
+	}
+	if n, err, done := f.readNowait(b, off); done {
+		return n, err
 	}
 	fd := f.fd
 	for {

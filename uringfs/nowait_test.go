@@ -1,0 +1,203 @@
+package uringfs
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/testutil"
+	"github.com/uring-go/uring/region"
+	"golang.org/x/sys/unix"
+)
+
+// nowaitFile writes size bytes of pattern to a new file and returns it
+// open for reading through a private executor, whose counters then tell
+// which reads went to the ring.
+func nowaitFile(t *testing.T, size int, flag int) (*File, *reactor.Executor, []byte) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f")
+	want := make([]byte, size)
+	for i := range want {
+		want[i] = pattern(int64(i))
+	}
+	if err := os.WriteFile(p, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := reactor.New(reactor.Config{Shards: 1, QueueDepth: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|flag, 0)
+	if err != nil {
+		t.Skipf("open with flags %#x: %v", flag, err)
+	}
+	f := newFile(e, nil, fd, p, false)
+	t.Cleanup(func() { f.Close() })
+	return f, e, want
+}
+
+// evict drops [off, off+n) of f's file from the page cache and skips the
+// test if the kernel kept it (a file system that cannot drop clean pages
+// on request, such as tmpfs): it reports whether a RWF_NOWAIT read of
+// the range's first page now finds nothing.
+func evict(t *testing.T, f *File, off, n int64) {
+	t.Helper()
+	if err := unix.Fdatasync(f.fd); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(f.fd, off, n, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	if _, err := preadNowait(f.fd, b[:], off); err != syscall.EAGAIN {
+		t.Skipf("the page cache kept the file's pages after FADV_DONTNEED (RWF_NOWAIT read: %v)", err)
+	}
+}
+
+func submitted(e *reactor.Executor) uint64 { return e.Stats().Submitted }
+
+// Reads of cached data never reach the ring, and return what os returns,
+// short reads and EOF included.
+func TestReadNowaitCachedSkipsTheRing(t *testing.T) {
+	testutil.CheckFDs(t)
+	const size = 3*4096 + 100
+	f, e, want := nowaitFile(t, size, 0)
+	got := make([]byte, 4096)
+	for off := int64(0); off < size; off += 4096 {
+		n, err := f.ReadAt(got, off)
+		end := min(off+4096, size)
+		if !bytes.Equal(got[:n], want[off:end]) {
+			t.Fatalf("ReadAt at %d: wrong bytes", off)
+		}
+		if wantErr := error(nil); end-off < 4096 {
+			if err != io.EOF {
+				t.Fatalf("ReadAt at %d: %d, %v; want %d, EOF", off, n, err, end-off)
+			}
+		} else if err != wantErr {
+			t.Fatalf("ReadAt at %d: %v", off, err)
+		}
+	}
+	// Read uses and moves the file offset on this path too.
+	all, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(all, want) {
+		t.Fatalf("ReadAll: %d bytes, %v", len(all), err)
+	}
+	if pos, err := f.Seek(0, io.SeekCurrent); err != nil || pos != size {
+		t.Fatalf("offset after ReadAll: %d, %v; want %d", pos, err, size)
+	}
+	if n := submitted(e); n != 0 {
+		t.Fatalf("%d reads of cached data went to the ring; want 0", n)
+	}
+}
+
+// A read of data not in the page cache goes to the ring, which reads it
+// from the disk; once the data is cached, reads leave the ring again.
+func TestReadNowaitMissGoesToTheRing(t *testing.T) {
+	testutil.CheckFDs(t)
+	const size = 1 << 20
+	f, e, want := nowaitFile(t, size, 0)
+	evict(t, f, 0, size)
+	got := make([]byte, 64<<10)
+	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, want[:len(got)]) {
+		t.Fatalf("ReadAt of evicted data: %v (or wrong bytes)", err)
+	}
+	after := submitted(e)
+	if after == 0 {
+		t.Fatal("a read of evicted data never went to the ring")
+	}
+	// The miss sends the next read to the ring too (backoff); from then
+	// on cached reads are made directly again.
+	for range 10 {
+		if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, want[:len(got)]) {
+			t.Fatalf("ReadAt of cached data: %v (or wrong bytes)", err)
+		}
+	}
+	if n := submitted(e) - after; n > 1 {
+		t.Fatalf("%d of 10 reads of cached data went to the ring after one miss; want at most 1", n)
+	}
+}
+
+// A read whose first part is cached and the rest not returns all of it:
+// the direct read is short, and the rest comes from the ring.
+func TestReadNowaitPartlyCached(t *testing.T) {
+	testutil.CheckFDs(t)
+	// Halves a whole number of the largest folios apart, so that the
+	// page cache can drop one and keep the other.
+	const size = 8 << 20
+	f, e, want := nowaitFile(t, size, 0)
+	evict(t, f, size/2, size/2)
+	got := make([]byte, size)
+	n, err := f.ReadAt(got, 0)
+	if err != nil || n != size || !bytes.Equal(got, want) {
+		t.Fatalf("ReadAt: %d, %v (or wrong bytes)", n, err)
+	}
+	if submitted(e) == 0 {
+		t.Fatal("the uncached half never went to the ring")
+	}
+}
+
+// O_DIRECT reads always go to the ring: a RWF_NOWAIT one would still wait
+// for the device, holding a thread.
+func TestReadNowaitNotForODirect(t *testing.T) {
+	testutil.CheckFDs(t)
+	const size = 64 << 10
+	f, e, want := nowaitFile(t, size, unix.O_DIRECT)
+	buf, err := region.Mmap(4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer region.Munmap(buf)
+	const reads = 8
+	for i := range reads {
+		off := int64(i * 4096)
+		if _, err := f.ReadAt(buf, off); err != nil {
+			t.Fatalf("ReadAt: %v", err)
+		}
+		if !bytes.Equal(buf, want[off:off+4096]) {
+			t.Fatalf("ReadAt at %d: wrong bytes", off)
+		}
+	}
+	if n := submitted(e); n < reads {
+		t.Fatalf("%d of %d O_DIRECT reads went to the ring; want all", n, reads)
+	}
+}
+
+// After attempts that find nothing ready, reads go straight to the ring
+// for exponentially longer; one attempt that reads something ends that.
+func TestNowaitBackoff(t *testing.T) {
+	var w nowaitReads
+	w.state.Store(nowaitOn)
+	skipped := func() int {
+		n := 0
+		for !w.try(-1) {
+			n++
+		}
+		return n
+	}
+	for i, want := range []int{1, 2, 4, 8, 16} {
+		w.miss()
+		if got := skipped(); got != want {
+			t.Fatalf("after %d misses: %d reads skipped the attempt; want %d", i+1, got, want)
+		}
+	}
+	for range 20 {
+		w.miss()
+	}
+	if got := skipped(); got != maxNowaitBackoff {
+		t.Fatalf("after many misses: %d reads skipped; want the bound %d", got, maxNowaitBackoff)
+	}
+	w.hit()
+	w.miss()
+	if got := skipped(); got != 1 {
+		t.Fatalf("after a hit and a miss: %d reads skipped; want 1", got)
+	}
+	w.off()
+	if w.try(-1) {
+		t.Fatal("attempted after off")
+	}
+}
