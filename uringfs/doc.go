@@ -22,6 +22,16 @@
 // processor batch theirs into one io_uring_enter (see internal/reactor),
 // so the copies of page-cache hits run on every CPU.
 //
+// A read first tries preadv2(2) with RWF_NOWAIT, which is the attempt
+// io_uring itself makes inline before anything waits, without the ring's
+// bookkeeping: data the kernel already holds (the page cache, a pipe's
+// buffer) is copied at once, at the cost of os's pread, and only a read
+// that would block goes to the ring. O_DIRECT files, whose RWF_NOWAIT
+// reads still wait for the device, and files that do not support it
+// always use the ring; after attempts that found nothing ready, reads
+// skip the attempt for exponentially longer, so reads of uncached data do
+// not pay a wasted system call each. Writes always use the ring.
+//
 // # Without io_uring
 //
 // Where io_uring cannot be used at all (a kernel without it, a seccomp
