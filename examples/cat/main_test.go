@@ -3,16 +3,28 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+// TestMain makes the process-wide executor, whose rings live as long as
+// the process, before any test counts fds.
+func TestMain(m *testing.M) {
+	if _, err := reactor.Default(); err != nil {
+		fmt.Fprintln(os.Stderr, "io_uring unavailable:", err)
+		os.Exit(1)
+	}
+	testutil.Main(m)
+}
 
 // build compiles the command once per test binary into dir.
 func build(t *testing.T) string {
@@ -135,4 +147,61 @@ func TestCatToPipe(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), append(append([]byte{}, data...), data...)) {
 		t.Fatalf("got %d bytes, want %d", got.Len(), 2*len(data))
 	}
+}
+
+// Writing into a pipe, cat first grows it to 1 MiB, so that each splice
+// moves up to that much; what comes out is still the file, byte for byte.
+func TestCatGrowsPipe(t *testing.T) {
+	testutil.CheckFDs(t)
+	p := filepath.Join(t.TempDir(), "f")
+	data := make([]byte, 3<<20+5)
+	for i := range data {
+		data[i] = byte(i*7 + i>>10)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		got <- b
+	}()
+	var stderr bytes.Buffer
+	status := runTo(t, []string{p}, w, &stderr)
+	size, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
+	w.Close()
+	out := <-got
+	if status != 0 || stderr.Len() != 0 {
+		t.Fatalf("status %d, stderr %q", status, stderr.String())
+	}
+	if !bytes.Equal(out, data) {
+		t.Fatalf("got %d bytes, want the file's %d", len(out), len(data))
+	}
+	if err != nil || size < 1<<20 {
+		t.Fatalf("pipe size after cat: %d, %v; want 1 MiB", size, err)
+	}
+}
+
+// runTo runs cat in this process with stdout w, collecting stderr.
+func runTo(t *testing.T, names []string, w *os.File, stderr *bytes.Buffer) int {
+	t.Helper()
+	er, ew, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		stderr.ReadFrom(er)
+		er.Close()
+		close(done)
+	}()
+	status := run(names, w, ew)
+	ew.Close()
+	<-done
+	return status
 }
