@@ -30,7 +30,12 @@
 // reads still wait for the device, and files that do not support it
 // always use the ring; after attempts that found nothing ready, reads
 // skip the attempt for exponentially longer, so reads of uncached data do
-// not pay a wasted system call each. Writes always use the ring.
+// not pay a wasted system call each. Writes do the same with pwritev2(2);
+// where the file system cannot take a buffered write without blocking
+// (ext4 and tmpfs answer RWF_NOWAIT with EOPNOTSUPP), io_uring would run
+// every write to a regular file on an io-wq worker thread, blocked as a
+// write(2) is, plus two hand-offs, so such writes are made with a plain
+// pwritev2(2), as os makes them.
 //
 // # Without io_uring
 //

@@ -42,7 +42,9 @@ type File struct {
 
 	rings batchRings // private rings of ReadBatch and WriteBatch
 
-	nowait nowaitReads // reads attempted without the ring first (nowait.go)
+	// Reads and writes made without the ring where that is cheaper
+	// (nowait.go).
+	rdirect, wdirect directIO
 
 	cleanup runtime.Cleanup
 }
@@ -189,7 +191,7 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 	if f.osf != nil {
 		return f.osPread(b, off)
 	}
-	if n, err, done := f.readNowait(b, off); done {
+	if n, err, done := f.direct(&f.rdirect, b, off, false); done {
 		return n, err
 	}
 	fd := f.fd
@@ -215,6 +217,9 @@ func (f *File) pwrite(b []byte, off int64) (int, error) {
 	}
 	if f.osf != nil {
 		return f.osPwrite(b, off)
+	}
+	if n, err, done := f.direct(&f.wdirect, b, off, true); done {
+		return n, err
 	}
 	fd := f.fd
 	for {

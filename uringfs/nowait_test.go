@@ -32,11 +32,11 @@ func nowaitFile(t *testing.T, size int, flag int) (*File, *reactor.Executor, []b
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|flag, 0)
+	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CLOEXEC|flag, 0)
 	if err != nil {
 		t.Skipf("open with flags %#x: %v", flag, err)
 	}
-	f := newFile(e, nil, fd, p, false)
+	f := newFile(e, nil, fd, p, flag&unix.O_APPEND != 0)
 	t.Cleanup(func() { f.Close() })
 	return f, e, want
 }
@@ -54,7 +54,7 @@ func evict(t *testing.T, f *File, off, n int64) {
 		t.Fatal(err)
 	}
 	var b [1]byte
-	if _, err := preadNowait(f.fd, b[:], off); err != syscall.EAGAIN {
+	if _, err := transfer(f.fd, b[:], off, false, unix.RWF_NOWAIT); err != syscall.EAGAIN {
 		t.Skipf("the page cache kept the file's pages after FADV_DONTNEED (RWF_NOWAIT read: %v)", err)
 	}
 }
@@ -170,11 +170,11 @@ func TestReadNowaitNotForODirect(t *testing.T) {
 // After attempts that find nothing ready, reads go straight to the ring
 // for exponentially longer; one attempt that reads something ends that.
 func TestNowaitBackoff(t *testing.T) {
-	var w nowaitReads
-	w.state.Store(nowaitOn)
+	var w directIO
+	w.state.Store(directNowait)
 	skipped := func() int {
 		n := 0
-		for !w.try(-1) {
+		for w.mode(-1) == directOff {
 			n++
 		}
 		return n
@@ -196,8 +196,117 @@ func TestNowaitBackoff(t *testing.T) {
 	if got := skipped(); got != 1 {
 		t.Fatalf("after a hit and a miss: %d reads skipped; want 1", got)
 	}
-	w.off()
-	if w.try(-1) {
-		t.Fatal("attempted after off")
+	w.unsupported(-1, false)
+	for range 3 {
+		if w.mode(-1) != directOff {
+			t.Fatal("attempted after the file said it does not support RWF_NOWAIT")
+		}
+	}
+}
+
+// Writes to a regular file never reach the ring unless they would block
+// in a way the ring can wait for: RWF_NOWAIT writes where the file
+// system has them, plain pwritev2 where it answers EOPNOTSUPP (ext4,
+// tmpfs), whose io_uring writes would each run on an io-wq thread.
+func TestWriteDirectRegularFile(t *testing.T) {
+	testutil.CheckFDs(t)
+	for _, flag := range []int{0, unix.O_APPEND} {
+		f, e, want := nowaitFile(t, 8192, flag)
+		block := bytes.Repeat([]byte("w"), 4096)
+		if flag == 0 {
+			if _, err := f.WriteAt(block, 4096); err != nil {
+				t.Fatal(err)
+			}
+			copy(want[4096:], block)
+		}
+		if _, err := f.Seek(0, io.SeekEnd); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := f.Write(block); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, block...)
+		}
+		if pos, err := f.Seek(0, io.SeekCurrent); err != nil || pos != int64(len(want)) {
+			t.Fatalf("flag %#x: offset after writes %d, %v; want %d", flag, pos, err, len(want))
+		}
+		got, err := os.ReadFile(f.Name())
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("flag %#x: file holds %d bytes (%v), not what was written", flag, len(got), err)
+		}
+		if n := submitted(e); n != 0 {
+			t.Fatalf("flag %#x: %d writes went to the ring; want 0", flag, n)
+		}
+		var probe [1]byte
+		_, perr := transfer(f.fd, probe[:], 0, true, unix.RWF_NOWAIT)
+		t.Logf("flag %#x: RWF_NOWAIT write on this file system: %v; mode %d", flag, perr, f.wdirect.state.Load())
+	}
+}
+
+// O_DIRECT writes always go to the ring.
+func TestWriteODirectUsesTheRing(t *testing.T) {
+	testutil.CheckFDs(t)
+	f, e, _ := nowaitFile(t, 64<<10, unix.O_DIRECT)
+	buf, err := region.Mmap(4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer region.Munmap(buf)
+	copy(buf, bytes.Repeat([]byte("d"), 4096))
+	const writes = 4
+	for i := range writes {
+		if _, err := f.WriteAt(buf, int64(i*4096)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := submitted(e); n < writes {
+		t.Fatalf("%d of %d O_DIRECT writes went to the ring; want all", n, writes)
+	}
+	if _, err := f.ReadAt(buf, 3*4096); err != nil || !bytes.Equal(buf, bytes.Repeat([]byte("d"), 4096)) {
+		t.Fatalf("read back: %v (or wrong bytes)", err)
+	}
+}
+
+// A write into a full pipe finds no room (EAGAIN) and waits in the ring
+// until a reader makes some; every byte arrives once, in order, for a
+// blocking and a non-blocking pipe alike.
+func TestWritePipeWaitsInTheRing(t *testing.T) {
+	testutil.CheckFDs(t)
+	for _, nonblock := range []bool{false, true} {
+		var p [2]int
+		flags := unix.O_CLOEXEC
+		if nonblock {
+			flags |= unix.O_NONBLOCK
+		}
+		if err := unix.Pipe2(p[:], flags); err != nil {
+			t.Fatal(err)
+		}
+		e, err := reactor.New(reactor.Config{Shards: 1, QueueDepth: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := newFile(e, nil, p[1], "pipe", false)
+		r := os.NewFile(uintptr(p[0]), "pipe-r")
+		want := make([]byte, 1<<20)
+		for i := range want {
+			want[i] = pattern(int64(i))
+		}
+		got := make(chan []byte)
+		go func() {
+			b, _ := io.ReadAll(r)
+			got <- b
+		}()
+		n, err := w.Write(want)
+		w.Close()
+		out := <-got
+		r.Close()
+		if err != nil || n != len(want) || !bytes.Equal(out, want) {
+			t.Fatalf("nonblock %v: wrote %d, %v; the reader got %d bytes (equal: %v)", nonblock, n, err, len(out), bytes.Equal(out, want))
+		}
+		if submitted(e) == 0 {
+			t.Fatalf("nonblock %v: 1 MiB went through a 64 KiB pipe without waiting in the ring", nonblock)
+		}
+		e.Close()
 	}
 }
