@@ -457,3 +457,38 @@ func BenchmarkRandomWriteAt(b *testing.B) {
 		run(b, f)
 	})
 }
+
+// BenchmarkStat: File.Stat against os.File.Stat on one open file.
+func BenchmarkStat(b *testing.B) {
+	p := filepath.Join(b.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	type stater interface {
+		Stat() (os.FileInfo, error)
+		Close() error
+	}
+	for _, im := range []struct {
+		name string
+		open func(string) (stater, error)
+	}{
+		{"os", func(p string) (stater, error) { return os.Open(p) }},
+		{"uringfs", func(p string) (stater, error) { return Open(p) }},
+	} {
+		b.Run(im.name, func(b *testing.B) {
+			f, err := im.open(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			b.ReportAllocs()
+			c0 := cpuTime()
+			for range b.N {
+				if _, err := f.Stat(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
