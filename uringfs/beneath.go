@@ -22,9 +22,11 @@ import (
 // itself, with no window for a rename to exploit. ".." that stays inside
 // is allowed, as os.Root allows it.
 //
-// Operations that do not open their target (Mkdir, Remove) open its
-// parent that way and act on the last name relative to it; the kernel
-// never follows a symlink in that last name for them.
+// Operations that act on a name's last element rather than open it
+// (Mkdir, Remove and the Root methods that create, rename, link, remove
+// trees or change attributes) walk to it instead, one element at a time,
+// each opened with openat2 beneath the one before, as os.Root does: see
+// walk, which says why that is just as confined.
 //
 // Errors are the bare cause; callers wrap them in a *fs.PathError with
 // their own operation name.
@@ -161,114 +163,26 @@ func readLinkFd(fd int) (string, error) {
 	}
 }
 
-// parent opens the directory that holds name's last element, beneath b,
-// and returns its fd (b.fd itself for a name with no directory part; the
-// caller closes any other) and that last element, without trailing
-// slashes; dirOnly reports whether there were any.
-func (b beneath) parent(name string) (dirfd int, last string, dirOnly bool, err error) {
-	trimmed := strings.TrimRight(name, "/")
-	if trimmed == "" {
-		if name == "" {
-			return -1, "", false, syscall.ENOENT
-		}
-		// "/" and the like: the root of the file system.
-		return -1, "", false, errPathEscapes
-	}
-	dirOnly = len(trimmed) < len(name)
-	dir, last := "", trimmed
-	if i := strings.LastIndexByte(trimmed, '/'); i >= 0 {
-		dir, last = trimmed[:i+1], trimmed[i+1:]
-	}
-	if last == "." || last == ".." {
-		// The kernel refuses to create or remove these by their type,
-		// but first report a name that escapes as escaping.
-		fd, err := b.openFd(name, unix.O_PATH, 0)
-		if err != nil {
-			return -1, "", false, err
-		}
-		unix.Close(fd)
-	}
-	if dir == "" {
-		return b.fd, last, dirOnly, nil
-	}
-	fd, err := b.openFd(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return -1, "", false, err
-	}
-	return fd, last, dirOnly, nil
-}
-
-// atParent runs fn on name's parent directory and last element.
-func (b beneath) atParent(name string, fn func(dirfd int, last string, dirOnly bool) error) error {
-	dirfd, last, dirOnly, err := b.parent(name)
-	if err != nil {
-		return err
-	}
-	if dirfd != b.fd {
-		defer unix.Close(dirfd)
-	}
-	return fn(dirfd, last, dirOnly)
-}
-
-// mkdir creates the directory name with perm before the umask.
+// mkdir creates the directory name with perm before the umask. As on
+// Linux, "link/" does not create the link's target.
 func (b beneath) mkdir(name string, perm fs.FileMode) error {
-	return b.atParent(name, func(dirfd int, last string, _ bool) error {
-		mode := syscallMode(perm)
-		return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-			return r.Mkdirat(dirfd, last, mode, o)
-		}, func() error { return unix.Mkdirat(dirfd, last, mode) })
+	return b.walk(name, walkCreatingDir|walkNoTerminalSlash, nil, func(dirfd int, last string, _ bool) error {
+		return b.mkdirAt(dirfd, last, perm)
 	})
 }
 
 // remove removes the file or empty directory name (a symlink itself, not
-// its target). As os does, it tries a file first, then a directory, and
-// reports the error that says more.
-func (b beneath) remove(name string) error { return b.removeDepth(name, 0) }
-
-// maxSymlinks bounds the symlinks remove follows for a name ending in a
-// slash, as the kernel bounds a lookup's (40).
-const maxSymlinks = 40
-
-func (b beneath) removeDepth(name string, depth int) error {
-	return b.atParent(name, func(dirfd int, last string, dirOnly bool) error {
-		unlink := func(dir bool) error {
-			flags := 0
-			if dir {
-				flags = unix.AT_REMOVEDIR
-			}
-			return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-				return r.Unlinkat(dirfd, last, dir, o)
-			}, func() error { return unix.Unlinkat(dirfd, last, flags) })
-		}
-		var e error = syscall.ENOTDIR
-		if !dirOnly {
-			if e = unlink(false); e == nil {
-				return nil
-			}
-		}
-		e1 := unlink(true)
-		if e1 == nil {
+// its target, unless the name ends in a slash). As os does, it tries a
+// file first, then a directory, and reports the error that says more.
+func (b beneath) remove(name string) error {
+	return b.walk(name, 0, nil, func(dirfd int, last string, _ bool) error {
+		e := b.unlinkAt(dirfd, last, false)
+		if e == nil {
 			return nil
 		}
-		if e1 == syscall.ENOTDIR && dirOnly && depth < maxSymlinks {
-			// "link/" names the directory the link points to, as
-			// os.Root resolves it (rmdir(2) itself refuses): remove
-			// that, resolved beneath b as any name.
-			var target string
-			var lerr error
-			if lfd, err := b.openFd(strings.TrimRight(name, "/"), unix.O_PATH|unix.O_NOFOLLOW, 0); err == nil {
-				target, lerr = readLinkFd(lfd)
-				unix.Close(lfd)
-			} else {
-				lerr = err
-			}
-			if lerr == nil {
-				if !strings.HasPrefix(target, "/") {
-					trimmed := strings.TrimRight(name, "/")
-					target = trimmed[:len(trimmed)-len(last)] + target
-				}
-				return b.removeDepth(target+"/", depth+1)
-			}
+		e1 := b.unlinkAt(dirfd, last, true)
+		if e1 == nil {
+			return nil
 		}
 		if e1 != syscall.ENOTDIR {
 			return e1

@@ -116,12 +116,30 @@ func do[T any](r *Root, op, name string, fn func(b beneath) (T, error)) (T, erro
 		return zero, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	defer r.decref()
+	if name == "" {
+		// As os.Root, not the kernel's ENOENT.
+		return zero, &fs.PathError{Op: op, Path: name, Err: errEmptyPath}
+	}
 	v, err := fn(r.b)
 	if err != nil {
 		// v may hold what was read before the error, as os returns it.
 		return v, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return v, nil
+}
+
+// use runs fn with a reference on the directory fd and returns its error
+// bare, for methods that wrap it their own way (*os.LinkError, or a
+// *fs.PathError naming an element rather than the whole name).
+func (r *Root) use(fn func(b beneath) error) error {
+	if r == nil {
+		return fs.ErrInvalid
+	}
+	if err := r.incref(); err != nil {
+		return err
+	}
+	defer r.decref()
+	return fn(r.b)
 }
 
 // joinPath names a file opened in the Root as os.Root names it.

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/uring-go/uring/internal/testutil"
 )
@@ -26,6 +27,15 @@ type rootAPI interface {
 	Remove(string) error
 	Readlink(string) (string, error)
 	ReadFile(string) ([]byte, error)
+	MkdirAll(string, fs.FileMode) error
+	RemoveAll(string) error
+	Rename(string, string) error
+	Link(string, string) error
+	Symlink(string, string) error
+	Chmod(string, fs.FileMode) error
+	Chown(string, int, int) error
+	Lchown(string, int, int) error
+	Chtimes(string, time.Time, time.Time) error
 	Close() error
 }
 
@@ -37,16 +47,26 @@ func rootErr(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	var pe *fs.PathError
-	if !errors.As(err, &pe) {
-		return fmt.Sprintf("not a PathError: %T %v", err, err)
+	var where string
+	switch e := err.(type) {
+	case *fs.PathError:
+		where = fmt.Sprintf("%s %q", e.Op, e.Path)
+		if inner, ok := e.Err.(*fs.PathError); ok {
+			// MkdirAll's error about a symlink's target.
+			where += fmt.Sprintf(" (%s %q)", inner.Op, inner.Path)
+		}
+	case *os.LinkError:
+		where = fmt.Sprintf("%s %q %q", e.Op, e.Old, e.New)
+	default:
+		return fmt.Sprintf("neither a PathError nor a LinkError: %T %v", err, err)
 	}
 	var kinds []string
 	for _, k := range []struct {
 		name string
 		err  error
 	}{{"notexist", fs.ErrNotExist}, {"exist", fs.ErrExist}, {"perm", fs.ErrPermission}, {"closed", fs.ErrClosed},
-		{"notdir", syscall.ENOTDIR}, {"isdir", syscall.EISDIR}, {"notempty", syscall.ENOTEMPTY}, {"inval", syscall.EINVAL}} {
+		{"notdir", syscall.ENOTDIR}, {"isdir", syscall.EISDIR}, {"notempty", syscall.ENOTEMPTY}, {"inval", syscall.EINVAL},
+		{"loop", syscall.ELOOP}, {"nametoolong", syscall.ENAMETOOLONG}, {"notsup", syscall.EOPNOTSUPP}} {
 		if errors.Is(err, k.err) {
 			kinds = append(kinds, k.name)
 		}
@@ -54,7 +74,10 @@ func rootErr(err error) string {
 	if strings.Contains(err.Error(), "path escapes from parent") {
 		kinds = append(kinds, "escapes")
 	}
-	return fmt.Sprintf("%s %q %v", pe.Op, pe.Path, kinds)
+	if strings.Contains(err.Error(), "empty path") {
+		kinds = append(kinds, "empty")
+	}
+	return fmt.Sprintf("%s %v", where, kinds)
 }
 
 // rootTree is escapeTree plus a non-empty directory and a dangling link.
@@ -70,22 +93,42 @@ func buildRootTree(tb testing.TB, top string) (root, outside string) {
 	return root, outside
 }
 
-// listTree lists every path under dir with its type and, for files, its
-// contents, to compare what operations did to two trees.
+// listTree lists every path under dir with its type, mode, owner and link
+// count, whether its times are fixedTime, and, for files, its contents,
+// for symlinks, their targets: to compare what operations did to two
+// trees, and to see that nothing outside a root changed.
 func listTree(dir string) string {
 	var b strings.Builder
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		rel, _ := filepath.Rel(dir, p)
 		fmt.Fprintf(&b, "%q:%v", rel, d.Type())
-		if d.Type().IsRegular() {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); err == nil {
+			fmt.Fprintf(&b, ":%o:%d:%d:%d", st.Mode&^syscall.S_IFMT, st.Uid, st.Gid, st.Nlink)
+			if st.Atim.Sec == fixedTime.Unix() {
+				b.WriteString(":atime")
+			}
+			if st.Mtim.Sec == fixedTime.Unix() {
+				b.WriteString(":mtime")
+			}
+		}
+		switch {
+		case d.Type().IsRegular():
 			data, _ := os.ReadFile(p)
 			fmt.Fprintf(&b, ":%q", data)
+		case d.Type() == fs.ModeSymlink:
+			target, _ := os.Readlink(p)
+			fmt.Fprintf(&b, ":->%q", target)
 		}
 		b.WriteString("\n")
 		return nil
 	})
 	return b.String()
 }
+
+// fixedTime is the time the tests give files with Chtimes, which
+// listTree recognises.
+var fixedTime = time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 
 // TestRootMatchesOS runs every operation of Root and os.Root on the same
 // names, in two copies of a tree full of ways out, and checks that they
@@ -99,6 +142,12 @@ func TestRootMatchesOS(t *testing.T) {
 		"hello.txt/x", "dangling", "dangling/x",
 		"..", "../secret", "a/../..", "a/../../secret", "/etc/passwd", "/", "abs", "rel", "a/b/up", "proc", "cwd",
 		"dotdot", "dotdot/secret", "dotdot/root/hello.txt", "a/bdir/../../..",
+		// Names for what creates and removes whole paths, renames and
+		// links: dot elements, doubled and trailing slashes, links on
+		// the way and at the end.
+		"", "./hello.txt", "a//b//deep", "a/./b/deep", "a/..", "a/b/..", "a/bdir/..", "a/full/.", "hello.txt/.",
+		"new/x/y", "a/bdir/x/y", "dangling/", "dangling/x/y", "a/bdir/", "abs/", "rel/", "rel/x", "abs/x/y",
+		"a/inside", "a/inside/", "a/b/up/x", "dotdot/root/new", "a/full/../../new",
 	}
 	type op struct {
 		name string
@@ -124,7 +173,31 @@ func TestRootMatchesOS(t *testing.T) {
 			return fmt.Sprintf("read %q", b[:n])
 		}
 	}
+	noOpen := func(fn func(r rootAPI, name string) string) func(rootAPI, func(string, int, fs.FileMode) (io.ReadWriteCloser, error), string) string {
+		return func(r rootAPI, _ func(string, int, fs.FileMode) (io.ReadWriteCloser, error), name string) string {
+			return fn(r, name)
+		}
+	}
 	ops := []op{
+		{"MkdirAll", noOpen(func(r rootAPI, name string) string { return rootErr(r.MkdirAll(name, 0750)) })},
+		{"RemoveAll", noOpen(func(r rootAPI, name string) string { return rootErr(r.RemoveAll(name)) })},
+		{"RenameFrom", noOpen(func(r rootAPI, name string) string { return rootErr(r.Rename(name, "a/renamed")) })},
+		{"RenameFromToDir", noOpen(func(r rootAPI, name string) string { return rootErr(r.Rename(name, "newdir/")) })},
+		{"RenameFileTo", noOpen(func(r rootAPI, name string) string { return rootErr(r.Rename("hello.txt", name)) })},
+		{"RenameDirTo", noOpen(func(r rootAPI, name string) string { return rootErr(r.Rename("a/full", name)) })},
+		{"RenameLinkTo", noOpen(func(r rootAPI, name string) string { return rootErr(r.Rename("a/bdir", name)) })},
+		{"RenameSelf", noOpen(func(r rootAPI, name string) string { return rootErr(r.Rename(name, name)) })},
+		{"LinkFrom", noOpen(func(r rootAPI, name string) string { return rootErr(r.Link(name, "a/linked")) })},
+		{"LinkTo", noOpen(func(r rootAPI, name string) string { return rootErr(r.Link("hello.txt", name)) })},
+		{"SymlinkAt", noOpen(func(r rootAPI, name string) string { return rootErr(r.Symlink("../secret", name)) })},
+		{"SymlinkTo", noOpen(func(r rootAPI, name string) string { return rootErr(r.Symlink(name, "a/sym")) })},
+		{"Chmod", noOpen(func(r rootAPI, name string) string { return rootErr(r.Chmod(name, 0o704|fs.ModeSticky)) })},
+		{"Chown", noOpen(func(r rootAPI, name string) string { return rootErr(r.Chown(name, 1234, 5678)) })},
+		{"ChownGid", noOpen(func(r rootAPI, name string) string { return rootErr(r.Chown(name, -1, 5678)) })},
+		{"Lchown", noOpen(func(r rootAPI, name string) string { return rootErr(r.Lchown(name, 1234, 5678)) })},
+		{"Chtimes", noOpen(func(r rootAPI, name string) string { return rootErr(r.Chtimes(name, fixedTime, fixedTime)) })},
+		{"ChtimesMtime", noOpen(func(r rootAPI, name string) string { return rootErr(r.Chtimes(name, time.Time{}, fixedTime)) })},
+
 		{"Open", openAndRead(os.O_RDONLY)},
 		{"Create", openAndRead(os.O_RDWR | os.O_CREATE | os.O_TRUNC)},
 		{"CreateExcl", openAndRead(os.O_RDWR | os.O_CREATE | os.O_EXCL)},
@@ -253,8 +326,8 @@ func TestRoot(t *testing.T) {
 	if err := r.Mkdir("x", fs.ModeSticky|0755); err == nil || !strings.Contains(err.Error(), "unsupported file mode") {
 		t.Errorf("Mkdir with sticky: %v", err)
 	}
-	if _, err := r.Open(""); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf(`Open("") = %v, want ErrNotExist`, err)
+	if _, err := r.Open(""); err == nil || errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "empty path") {
+		t.Errorf(`Open("") = %v, want os.Root's "empty path"`, err)
 	}
 
 	// Created files and directories take the mode asked for (before the
