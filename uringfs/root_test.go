@@ -442,14 +442,19 @@ func TestRootMagicLinks(t *testing.T) {
 }
 
 // FuzzRoot states Root's confinement: whatever the name and the
-// operation, nothing outside the root is opened, described, created or
-// removed. A file opened is, by the kernel's account (/proc/self/fd),
+// operation, nothing outside the root is opened, described, created,
+// removed, renamed, linked to or changed (mode, owner, times, link count). A file opened is, by the kernel's account (/proc/self/fd),
 // under the root; a file described is not the one outside; the directory
 // above the root holds exactly what it held.
 func FuzzRoot(f *testing.F) {
+	// Ops 0-4: OpenFile, Stat, Lstat, Mkdir, Remove; 5-15: MkdirAll,
+	// RemoveAll, Rename from and to, Link from and to, Symlink, Chmod,
+	// Chown, Lchown, Chtimes.
+	const rootFuzzOps = 16
 	for _, s := range []string{"hello.txt", ".", "..", "../secret", "a/../../secret", "abs", "rel", "a/b/up", "proc",
-		"cwd", "dotdot", "dotdot/secret", "dotdot/root", "a/bdir/../..", "/", "/tmp", "a/new", "dotdot/new"} {
-		for op := range byte(5) {
+		"cwd", "dotdot", "dotdot/secret", "dotdot/root", "a/bdir/../..", "/", "/tmp", "a/new", "dotdot/new",
+		"rel/", "abs/x/y", "dangling/x", "a/..", "a/full"} {
+		for op := range byte(rootFuzzOps) {
 			f.Add(op, s)
 		}
 	}
@@ -471,7 +476,8 @@ func FuzzRoot(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		switch op % 5 {
+		op %= rootFuzzOps
+		switch op {
 		case 0:
 			file, err := r.OpenFile(name, os.O_RDWR|os.O_CREATE, 0644)
 			if err != nil {
@@ -490,7 +496,7 @@ func FuzzRoot(f *testing.F) {
 			}
 		case 1, 2:
 			stat := r.Stat
-			if op%5 == 2 {
+			if op == 2 {
 				stat = r.Lstat
 			}
 			fi, err := stat(name)
@@ -505,6 +511,28 @@ func FuzzRoot(f *testing.F) {
 			r.Mkdir(name, 0755)
 		case 4:
 			r.Remove(name)
+		case 5:
+			r.MkdirAll(name, 0755)
+		case 6:
+			r.RemoveAll(name)
+		case 7:
+			r.Rename(name, "a/renamed")
+		case 8:
+			r.Rename("hello.txt", name)
+		case 9:
+			r.Link(name, "a/linked")
+		case 10:
+			r.Link("hello.txt", name)
+		case 11:
+			r.Symlink("../secret", name)
+		case 12:
+			r.Chmod(name, 0o777|fs.ModeSetuid)
+		case 13:
+			r.Chown(name, 1234, 5678)
+		case 14:
+			r.Lchown(name, 1234, 5678)
+		case 15:
+			r.Chtimes(name, fixedTime, fixedTime)
 		}
 		// Outside the root (entries of top not under "root"), nothing
 		// changed.
@@ -515,10 +543,10 @@ func FuzzRoot(f *testing.F) {
 			})
 		}
 		if o1, o2 := outsideOnly(beforeOutside), outsideOnly(after); !slices.Equal(o1, o2) {
-			t.Fatalf("op %d on %q changed the tree outside the root:\nbefore %v\nafter  %v", op%5, name, o1, o2)
+			t.Fatalf("op %d on %q changed the tree outside the root:\nbefore %v\nafter  %v", op, name, o1, o2)
 		}
 		if _, err := os.Stat(dir); err != nil {
-			t.Fatalf("op %d on %q removed the root itself: %v", op%5, name, err)
+			t.Fatalf("op %d on %q removed the root itself: %v", op, name, err)
 		}
 	})
 }

@@ -53,7 +53,7 @@ func (b beneath) mkdirAll(fullName string, perm fs.FileMode) error {
 				case mode&fs.ModeSymlink != 0:
 					// As os.MkdirAll: a link to a directory will
 					// do, but a missing target is not created.
-					fi, e := b.stat(fullName, false, fullName)
+					fi, e := b.walkStat(fullName)
 					switch {
 					case e == nil && fi.IsDir():
 						err = nil
@@ -178,4 +178,16 @@ func (b beneath) removeAllFrom(dirfd int, name string) error {
 		return recurseErr
 	}
 	return &fs.PathError{Op: "unlinkat", Path: name, Err: err}
+}
+
+// walkStat describes name, following symlinks as walk does.
+func (b beneath) walkStat(name string) (fi *fileStat, err error) {
+	err = b.walk(name, 0, nil, func(dirfd int, last string, _ bool) error {
+		fi, err = b.lstatAt(dirfd, last)
+		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			return checkSymlink(dirfd, last, syscall.ELOOP)
+		}
+		return err
+	})
+	return fi, err
 }
