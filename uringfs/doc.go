@@ -75,10 +75,14 @@
 //
 // # Root and DirFS
 //
-// Root is os.Root on io_uring: a directory kept open, in whose tree every
-// name is resolved by the kernel with openat2 and
-// RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, so "..", absolute paths,
-// symlinks leading outside and /proc magic links are refused during the
-// lookup itself. DirFS is os.DirFS confined the same way (by the same
+// Root is os.Root on io_uring, with its whole method set: a directory
+// kept open, in whose tree names to open are resolved by the kernel with
+// openat2 and RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS, so "..", absolute
+// paths, symlinks leading outside and /proc magic links are refused
+// during the lookup itself; names to create, remove, rename, link or
+// change are walked as os.Root walks them, each element opened the same
+// confined way, and acted on with io_uring's mkdirat, unlinkat,
+// renameat, linkat and symlinkat (chmod, chown and utimes are system
+// calls: io_uring has none). DirFS is os.DirFS confined the same way (by the same
 // code), resolving its directory by name on each call as os.DirFS does.
 package uringfs

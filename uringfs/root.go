@@ -12,21 +12,39 @@ import (
 )
 
 // Root is a directory whose tree files are opened in, and never outside,
-// like os.Root: it keeps the directory open, and every name given to its
-// methods is resolved by the kernel beneath it (openat2(2) with
-// RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS). A name may use ".." and
-// symlinks as long as they stay inside; one that would lead out (".." past
-// the root, an absolute name or symlink, a /proc magic link) fails with an
-// error matching syscall.EXDEV ("path escapes from parent", as os says) or
-// ELOOP. The opened files are *File, running on io_uring.
+// like os.Root, with os.Root's whole method set. It keeps the directory
+// open, and every name given to its methods stays beneath it. A name may
+// use ".." and symlinks as long as they stay inside; one that would lead
+// out (".." past the root, an absolute name or symlink, a /proc magic
+// link) fails with an error matching syscall.EXDEV ("path escapes from
+// parent", as os says) or ELOOP. The opened files are *File, running on
+// io_uring.
+//
+// Names that are opened or described (Open, OpenFile, Create, OpenRoot,
+// Stat, Lstat, Readlink, ReadFile, WriteFile, FS) are resolved by the
+// kernel in one openat2(2) with RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS.
+// Names whose last element is acted on rather than opened (Mkdir,
+// MkdirAll, Remove, RemoveAll, Rename, Link, Symlink, Chmod, Chown,
+// Lchown, Chtimes) are walked one element at a time, as os.Root walks
+// them, each directory opened beneath the one before, so that their
+// edge cases (a trailing slash or "..", a symlink as the last element,
+// os.Root's limit of 8 symlinks) come out as os.Root's. Creating,
+// removing, renaming and linking run on io_uring (mkdirat, unlinkat,
+// renameat, linkat, symlinkat); io_uring has no chmod, chown or utimes,
+// so those are system calls. As os.Root documents, Chmod, Chown and
+// Chtimes may act on a symlink itself if the file is replaced by one
+// while they run: a file inside the root, never one outside.
 //
 // If the directory is moved, a Root follows it. Methods on a Root are safe
 // for concurrent use. As with os.Root, file system boundaries, bind mounts
 // and device files are not barriers.
 //
-// Errors are *fs.PathError with os.Root's operation names ("openat",
-// "statat", "mkdirat", "removeat", "readlinkat"), so errors.Is(err,
-// fs.ErrNotExist) and the like work as with os.
+// Errors are those os.Root returns: *fs.PathError with its operation
+// names ("openat", "statat", "mkdirat", "removeat", "readlinkat",
+// "chmodat", "chownat", "lchownat", "chtimesat", "RemoveAll") and
+// *os.LinkError for Rename ("renameat"), Link ("linkat") and Symlink
+// ("symlinkat"), so errors.Is(err, fs.ErrNotExist) and the like work as
+// with os. After Close they match fs.ErrClosed.
 type Root struct {
 	name string
 	b    beneath
