@@ -257,23 +257,13 @@ func readlinkAt(dirfd int, name string) (string, error) {
 	}
 }
 
-// lstatAt describes name in dirfd without following a symlink: statx on
-// io_uring, or fstatat.
+// lstatAt describes name in dirfd without following a symlink. It is
+// fstatat(2), not statx on io_uring: the kernel always hands an io_uring
+// statx to a worker thread, which costs more than the call itself.
 func (b beneath) lstatAt(dirfd int, name string) (*fileStat, error) {
-	stx := new(unix.Statx_t)
 	var st unix.Stat_t
-	viaRing := true
-	err := b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-		return r.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW, uring.StatxBasicStats, stx, o)
-	}, func() error {
-		viaRing = false
-		return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-	})
-	switch {
-	case err != nil:
+	if err := ignoringEINTR(func() error { return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
 		return nil, err
-	case viaRing:
-		return statxInfo(name, stx), nil
 	}
 	return statInfo(name, &st), nil
 }
