@@ -1,10 +1,11 @@
 package uringfs
 
 import (
-	"golang.org/x/sys/unix"
 	"os"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkRootTree makes, renames, changes and removes a small tree
