@@ -185,6 +185,10 @@ func TestFallbackToOS(t *testing.T) {
 		{"RootMatchesOS", TestRootMatchesOS},
 		{"Root", TestRoot},
 		{"RootMagicLinks", TestRootMagicLinks},
+		{"RootRemoveAllDeep", TestRootRemoveAllDeep},
+		{"RootSymlinkChains", TestRootSymlinkChains},
+		{"RootChangesAttributes", TestRootChangesAttributes},
+		{"RootConcurrentTrees", TestRootConcurrentTrees},
 		{"FdKeepsMode", TestFdKeepsMode},
 	}
 	if !inChild(t) {
