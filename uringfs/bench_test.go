@@ -104,6 +104,22 @@ func parallelReadAt(b *testing.B, f readerAt, size int64, direct bool) {
 }
 
 func goroutinesReadAt(b *testing.B, f readerAt, size int64, direct bool, goroutines int) {
+	randomBlocks(b, size, goroutines, 1, func(g int) ([]byte, func(), error) {
+		if !direct {
+			return make([]byte, blockSize), func() {}, nil
+		}
+		m, err := region.Mmap(blockSize)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, func() { region.Munmap(m) }, nil
+	}, f.ReadAt)
+}
+
+// randomBlocks has goroutines goroutines each run their share of b.N
+// calls of op on random aligned blocks of a file of size bytes, each
+// with its own buffer from buf (released by the func it returns).
+func randomBlocks(b *testing.B, size int64, goroutines int, seed uint64, buf func(g int) ([]byte, func(), error), op func([]byte, int64) (int, error)) {
 	measure(b, func() {
 		var wg sync.WaitGroup
 		per := (b.N + goroutines - 1) / goroutines
@@ -111,22 +127,16 @@ func goroutinesReadAt(b *testing.B, f readerAt, size int64, direct bool, gorouti
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var buf []byte
-				if direct {
-					m, err := region.Mmap(blockSize)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					defer region.Munmap(m)
-					buf = m
-				} else {
-					buf = make([]byte, blockSize)
+				bb, release, err := buf(g)
+				if err != nil {
+					b.Error(err)
+					return
 				}
-				rng := rand.New(rand.NewPCG(uint64(g), 1))
+				defer release()
+				rng := rand.New(rand.NewPCG(uint64(g), seed))
 				blocks := size / blockSize
 				for range per {
-					if _, err := f.ReadAt(buf, rng.Int64N(blocks)*blockSize); err != nil {
+					if _, err := op(bb, rng.Int64N(blocks)*blockSize); err != nil {
 						b.Error(err)
 						return
 					}
@@ -418,27 +428,9 @@ func BenchmarkRandomWriteAt(b *testing.B) {
 	p := benchFile(b)
 	size := benchSize(b)
 	run := func(b *testing.B, f writerAt) {
-		measure(b, func() {
-			const goroutines = 64
-			var wg sync.WaitGroup
-			per := (b.N + goroutines - 1) / goroutines
-			for g := range goroutines {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					buf := bytes.Repeat([]byte{byte(g)}, blockSize)
-					rng := rand.New(rand.NewPCG(uint64(g), 2))
-					blocks := size / blockSize
-					for range per {
-						if _, err := f.WriteAt(buf, rng.Int64N(blocks)*blockSize); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-		})
+		randomBlocks(b, size, 64, 2, func(g int) ([]byte, func(), error) {
+			return bytes.Repeat([]byte{byte(g)}, blockSize), func() {}, nil
+		}, f.WriteAt)
 	}
 	b.Run("os", func(b *testing.B) {
 		f, err := os.OpenFile(p, os.O_RDWR, 0)
