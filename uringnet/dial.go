@@ -2,7 +2,6 @@ package uringnet
 
 import (
 	"context"
-	"errors"
 	"net"
 	"os"
 	"syscall"
@@ -117,10 +116,7 @@ func (d *Dialer) dialStream(ctx context.Context, network, address string) (*Conn
 	ctx, cancel := d.ctxWithDeadline(ctx)
 	defer cancel()
 	dialErr := func(raddr net.Addr, err error) error {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-			err = timeoutError{}
-		}
-		return &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Addr: raddr, Err: err}
+		return &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Addr: raddr, Err: dialError(err)}
 	}
 	if err := checkNetwork(network); err != nil {
 		return nil, dialErr(nil, err)
@@ -233,23 +229,92 @@ func (d *Dialer) dialParallel(ctx context.Context, e *reactor.Executor, network 
 // defaultFallbackDelay is net's default for Dialer.FallbackDelay.
 const defaultFallbackDelay = 300 * time.Millisecond
 
-// dialSerial tries addrs in turn; the error is the first address's.
+// dialSerial tries addrs in turn, as net does: when ctx has a deadline,
+// each address gets an equal share of the time left (see
+// partialDeadline), so that one address that never answers does not use
+// up the time of those after it. The error is the first address's.
 func (d *Dialer) dialSerial(ctx context.Context, e *reactor.Executor, network string, addrs []net.Addr, dialErr func(net.Addr, error) error) (*Conn, error) {
 	var first error
-	for _, a := range addrs {
-		c, err := d.dialOne(ctx, e, network, a)
+	for i, a := range addrs {
+		if err := ctx.Err(); err != nil {
+			// Like net, name the address that was not tried: the
+			// earlier ones' errors were only the dial running out.
+			return nil, dialErr(a, err)
+		}
+		dialCtx, cancel := ctx, context.CancelFunc(nil)
+		if deadline, ok := ctx.Deadline(); ok {
+			partial, err := partialDeadline(time.Now(), deadline, len(addrs)-i)
+			if err != nil {
+				if first == nil {
+					first = dialErr(a, err)
+				}
+				break
+			}
+			if partial.Before(deadline) {
+				dialCtx, cancel = context.WithDeadline(ctx, partial)
+			}
+		}
+		c, err := d.dialOne(dialCtx, e, network, a)
+		if cancel != nil {
+			cancel()
+		}
 		if err == nil {
 			return c, nil
 		}
 		if first == nil {
 			first = dialErr(a, err)
 		}
-		if ctx.Err() != nil {
-			break
-		}
+	}
+	if first == nil {
+		first = dialErr(nil, errMissingAddress)
 	}
 	return nil, first
 }
+
+// minPartialTimeout is the least time an address of a serial dial gets
+// before the next is tried, unless less than that is left: net's
+// saneMinimum.
+const minPartialTimeout = 2 * time.Second
+
+// partialDeadline returns the deadline for one address of a serial dial
+// with addrsRemaining addresses left to try before deadline (zero: none),
+// as net computes it: an equal share of the time left, but at least
+// minPartialTimeout, which the last addresses then go without.
+func partialDeadline(now, deadline time.Time, addrsRemaining int) (time.Time, error) {
+	if deadline.IsZero() {
+		return deadline, nil
+	}
+	left := deadline.Sub(now)
+	if left <= 0 {
+		return time.Time{}, context.DeadlineExceeded
+	}
+	share := left / time.Duration(addrsRemaining)
+	if share < minPartialTimeout {
+		share = min(minPartialTimeout, left)
+	}
+	return now.Add(share), nil
+}
+
+// dialError turns the context errors that end a dial into net's: a
+// deadline into an i/o timeout, a cancellation into "operation was
+// canceled", each still matching its context sentinel. Like net's
+// mapErr it leaves wrapped ones alone: a resolver's *net.DNSError says
+// more than they would.
+func dialError(err error) error {
+	switch err {
+	case context.DeadlineExceeded, os.ErrDeadlineExceeded:
+		return timeoutError{}
+	case context.Canceled:
+		return canceledError{}
+	}
+	return err
+}
+
+// canceledError is a dial whose context was cancelled, as net reports it.
+type canceledError struct{}
+
+func (canceledError) Error() string        { return "operation was canceled" }
+func (canceledError) Is(target error) bool { return target == context.Canceled }
 
 // dialPacket is DialContext for datagram networks: the connect only
 // records the peer, so the context is checked only before it.
@@ -257,10 +322,7 @@ func (d *Dialer) dialPacket(ctx context.Context, network, address string) (*Pack
 	ctx, cancel := d.ctxWithDeadline(ctx)
 	defer cancel()
 	opErr := func(a net.Addr, err error) error {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = timeoutError{}
-		}
-		return &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Addr: a, Err: err}
+		return &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Addr: a, Err: dialError(err)}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, opErr(nil, err)

@@ -5,8 +5,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +24,16 @@ import (
 // every name with 127.0.0.1 (A) and ::1 (AAAA), and returns a resolver
 // that asks only it.
 func dualStackResolver(t *testing.T) *net.Resolver {
+	both := []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}
+	return testResolver(t, func(string) []netip.Addr { return both })
+}
+
+// testResolver starts a DNS server on loopback UDP that answers a name
+// with the addresses answer gives for it (A records for the IPv4 ones,
+// AAAA for the IPv6 ones, in answer's order), and returns a resolver that
+// asks only it. The resolver still sorts them (RFC 6724) before a dial
+// sees them.
+func testResolver(t *testing.T, answer func(name string) []netip.Addr) *net.Resolver {
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,11 +61,13 @@ func dualStackResolver(t *testing.T) *net.Resolver {
 			b.Question(q)
 			b.StartAnswers()
 			rh := dnsmessage.ResourceHeader{Name: q.Name, Type: q.Type, Class: dnsmessage.ClassINET, TTL: 60}
-			switch q.Type {
-			case dnsmessage.TypeA:
-				b.AResource(rh, dnsmessage.AResource{A: [4]byte{127, 0, 0, 1}})
-			case dnsmessage.TypeAAAA:
-				b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: netip.IPv6Loopback().As16()})
+			for _, a := range answer(q.Name.String()) {
+				switch {
+				case q.Type == dnsmessage.TypeA && a.Is4():
+					b.AResource(rh, dnsmessage.AResource{A: a.As4()})
+				case q.Type == dnsmessage.TypeAAAA && a.Is6():
+					b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a.As16()})
+				}
 			}
 			msg, err := b.Finish()
 			if err != nil {
@@ -103,7 +120,7 @@ func blackhole(t *testing.T, family int, sa unix.Sockaddr) (ok bool) {
 // where the first family's SYNs go unanswered, and checks which address
 // the connection reached, as net.Dialer does it.
 func TestHappyEyeballs(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	res := dualStackResolver(t)
 	// A port free in both families.
 	ln6 := listenLocal(t, "tcp6", ListenConfig{})
@@ -197,4 +214,103 @@ func acceptAndClose(ln net.Listener) {
 			c.Close()
 		}
 	}()
+}
+
+// blackholeNetnsEnv, set in the environment of a child test process,
+// holds the parent's network namespace (as /proc/self/ns/net reads): the
+// child, which must be in another one, then builds the test network of
+// inBlackholeNetns there.
+const blackholeNetnsEnv = "URINGNET_TEST_BLACKHOLE_NETNS"
+
+// Addresses of the test network inBlackholeNetns builds.
+var (
+	// nsBlackhole4, nsBlackhole4b and nsBlackhole6 are routed to an ifb
+	// device, which drops what it is given: a SYN to them goes
+	// unanswered and a connect waits until it is given up.
+	nsBlackhole4  = netip.MustParseAddr("192.0.2.1")
+	nsBlackhole4b = netip.MustParseAddr("192.0.2.2")
+	nsBlackhole6  = netip.MustParseAddr("2001:db8:0:1::1")
+	// nsLocal4 and nsLocal6 are on the loopback device, for listeners.
+	nsLocal4 = netip.MustParseAddr("198.51.100.1")
+	nsLocal6 = netip.MustParseAddr("2001:db8:0:2::1")
+	// nsRefused4 is on the loopback device too, where nothing listens:
+	// a connect to it is refused at once.
+	nsRefused4 = netip.MustParseAddr("198.51.100.2")
+)
+
+// blackholeNetnsSetup is what ip(8) runs in the child's fresh network
+// namespace. The blackholed addresses get a device route with a source
+// address of their own, so that connects to them leave without error
+// and the resolver's RFC 6724 sort sees them as usable as the local
+// ones: both are global scope, which keeps the answer's order.
+var blackholeNetnsSetup = [][]string{
+	{"link", "set", "lo", "up"},
+	{"link", "add", "bh0", "type", "ifb"},
+	{"link", "set", "bh0", "up"},
+	{"addr", "add", "192.0.2.254/24", "dev", "bh0"},
+	{"addr", "add", "2001:db8:0:1::fe/64", "dev", "bh0", "nodad"},
+	{"addr", "add", nsLocal4.String() + "/32", "dev", "lo"},
+	{"addr", "add", nsRefused4.String() + "/32", "dev", "lo"},
+	{"addr", "add", nsLocal6.String() + "/128", "dev", "lo", "nodad"},
+}
+
+// inBlackholeNetns runs the calling test in a child process of its own
+// network namespace, where the addresses above exist, and reports
+// whether this is that child: the test body runs only there, and the
+// parent reports the child's verdict. Everything the child sets up
+// vanishes with its namespace when it exits; the host's network is never
+// touched.
+func inBlackholeNetns(t *testing.T) bool {
+	t.Helper()
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Skipf("network namespaces: %v", err)
+	}
+	if parent := os.Getenv(blackholeNetnsEnv); parent != "" {
+		if parent == self {
+			t.Fatalf("%s is set but this process is in its parent's network namespace %s: refusing to change it", blackholeNetnsEnv, self)
+		}
+		setupBlackholeNetns(t)
+		return true
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8) (iproute2) to build the test network")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+testutil.RunPattern(t.Name()), "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), blackholeNetnsEnv+"="+self)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Skipf("cannot start a process in a new network namespace (needs CAP_SYS_ADMIN): %v", err)
+	}
+	err = cmd.Wait()
+	switch {
+	case err != nil:
+		t.Fatalf("in a network namespace: %v\n%s", err, out.String())
+	case strings.Contains(out.String(), "--- SKIP: "+t.Name()+" "):
+		t.Skipf("in a network namespace:\n%s", out.String())
+	case !strings.Contains(out.String(), "--- PASS: "+t.Name()+" "):
+		t.Fatalf("in a network namespace: the test did not run\n%s", out.String())
+	}
+	t.Logf("in a network namespace:\n%s", out.String())
+	return false
+}
+
+// setupBlackholeNetns builds the test network in the child's namespace.
+// A kernel without the ifb device skips the test; any other failure
+// fails it.
+func setupBlackholeNetns(t *testing.T) {
+	t.Helper()
+	for _, args := range blackholeNetnsSetup {
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			if slices.Contains(args, "ifb") {
+				t.Skipf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+			}
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
 }
