@@ -14,9 +14,12 @@ import (
 
 // Dialer holds options for connecting, as net.Dialer does.
 type Dialer struct {
-	// Timeout bounds the whole dial, name resolution included.
+	// Timeout bounds the whole dial, name resolution included. As with
+	// net.Dialer, the addresses of a host name that are tried in turn
+	// share it (see DialContext).
 	Timeout time.Duration
-	// Deadline is an absolute time after which the dial fails.
+	// Deadline is an absolute time after which the dial fails; the
+	// addresses tried in turn share the time until it, as Timeout.
 	Deadline time.Time
 	// LocalAddr, if not nil, is the local address to bind before
 	// connecting: a *net.TCPAddr or *net.UnixAddr.
@@ -81,7 +84,12 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 // The context bounds the dial (not the connection); cancelling it
 // cancels the connect operation in the kernel. Host names go through the
 // Resolver; the addresses of one family are tried in turn, and a "tcp"
-// dial races the two families (see FallbackDelay).
+// dial races the two families (see FallbackDelay). As with net.Dialer,
+// when the dial has a deadline (Timeout, Deadline or the context's),
+// each address tried in turn gets an equal share of the time left, but
+// at least 2s, so that one address that never answers does not use up
+// the others' time: with a minute and four addresses, each gets 15s.
+// If every address fails the error is the first one's.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	if useNet(d.FallbackToNet) {
 		return d.netDialer().DialContext(ctx, network, address)
