@@ -73,7 +73,7 @@ func TestDialErrorIsNilInterface(t *testing.T) {
 // peer only, for UDP (with the Dialer's LocalAddr and Control) and
 // unixgram.
 func TestDialDatagram(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	t.Run("udp", func(t *testing.T) {
 		srv := listenPacketLocal(t, "udp4", "127.0.0.1:0")
 		done := echoPackets(srv)
@@ -144,7 +144,7 @@ func TestDialDatagram(t *testing.T) {
 // Control before the bind (here: SO_REUSEPORT, which lets a second
 // socket bind the same port) and honours a cancelled context.
 func TestListenConfigListenPacket(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	lc := ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
