@@ -245,8 +245,9 @@ func (d *Dialer) dialSerial(ctx context.Context, e *reactor.Executor, network st
 	var first error
 	for i, a := range addrs {
 		if err := ctx.Err(); err != nil {
-			// Like net, name the address that was not tried: the
-			// earlier ones' errors were only the dial running out.
+			// Like net, report the context's end, naming the address
+			// it left untried: that, not the earlier addresses'
+			// failures, is why the dial stopped.
 			return nil, dialErr(a, err)
 		}
 		dialCtx, cancel := ctx, context.CancelFunc(nil)
