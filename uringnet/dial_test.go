@@ -362,6 +362,7 @@ func TestDialSplitsTime(t *testing.T) {
 				if tc.cancelAt != 0 {
 					var cancel context.CancelFunc
 					ctx, cancel = context.WithCancel(ctx)
+					defer cancel()
 					defer time.AfterFunc(tc.cancelAt, cancel).Stop()
 				}
 				if useNet {
