@@ -73,7 +73,7 @@ func TestAcceptQueueCap(t *testing.T) {
 	}
 	for _, mode := range []string{"one-by-one", "burst"} {
 		t.Run(mode, func(t *testing.T) {
-			defer testutil.CheckFDs(t)
+			testutil.CheckFDs(t)
 			ln := listenLocal(t, "tcp", ListenConfig{})
 			// One Accept arms the multishot; after it none runs until
 			// every client has connected.

@@ -243,7 +243,7 @@ func TestFallbackToNet(t *testing.T) {
 // TestFallbackToNetUnused checks that FallbackToNet changes nothing where
 // io_uring works: the listener and connections are this package's.
 func TestFallbackToNetUnused(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	ln, err := (&ListenConfig{FallbackToNet: true}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

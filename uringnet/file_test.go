@@ -36,7 +36,7 @@ func checkDup(t *testing.T, f *os.File, sysfd int, wantName string) {
 // listening socket, usable on its own, and independent of the listener
 // for closing either.
 func TestListenerFile(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
 			ln := listenLocal(t, network, ListenConfig{})
@@ -136,7 +136,7 @@ func TestListenerFile(t *testing.T) {
 // written through the copy reach the peer, closing the conn leaves the
 // copy working, and the peer sees EOF only once both are closed.
 func TestConnFile(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	ln := listenLocal(t, "tcp", ListenConfig{})
 	c, s := pair(t, ln)
 	f, err := c.File()

@@ -18,7 +18,7 @@ func TestPacketConnAllocs(t *testing.T) {
 	if testutil.RaceEnabled {
 		t.Skip("the race detector makes sync.Pool drop items")
 	}
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	pc := listenMsg(t, "udp4", "127.0.0.1:0")
 	nc := listenStd(t, "udp4", "127.0.0.1:0").(*net.UDPConn)
 	peer := listenStd(t, "udp4", "127.0.0.1:0").(*net.UDPConn)

@@ -48,7 +48,7 @@ func echoPackets(c net.PacketConn) chan struct{} {
 }
 
 func TestUDPEcho(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	for _, tc := range []struct{ network, addr string }{
 		{"udp4", "127.0.0.1:0"},
 		{"udp6", "[::1]:0"},
@@ -260,7 +260,7 @@ func TestUDPTruncation(t *testing.T) {
 }
 
 func TestPacketDeadline(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	srv := listenPacketLocal(t, "udp4", "127.0.0.1:0")
 	srv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	buf := make([]byte, 10)
@@ -300,7 +300,7 @@ func TestPacketDeadline(t *testing.T) {
 }
 
 func TestPacketCloseWakesReadFrom(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	for _, network := range []string{"udp4", "unixgram"} {
 		addr := "127.0.0.1:0"
 		if network == "unixgram" {
@@ -338,7 +338,7 @@ func TestPacketCloseWakesReadFrom(t *testing.T) {
 }
 
 func TestUnixgramAddresses(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	dir := t.TempDir()
 	a := listenPacketLocal(t, "unixgram", filepath.Join(dir, "a"))
 	b := listenPacketLocal(t, "unixgram", filepath.Join(dir, "b"))
@@ -401,7 +401,7 @@ func unixStreamPair(t *testing.T) (*Conn, *Conn) {
 }
 
 func TestPassFd(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	check := func(t *testing.T, send func(b, oob []byte) error, recv func(b, oob []byte) (int, int, int, error)) {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -490,7 +490,7 @@ func TestPassFd(t *testing.T) {
 // TestPassFdTruncated sends more descriptors than the receiver has room
 // for: it gets MSG_CTRUNC and those that fit, and none leaks.
 func TestPassFdTruncated(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	a, b := unixStreamPair(t)
 	var files []*os.File
 	var fds []int

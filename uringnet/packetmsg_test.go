@@ -95,7 +95,7 @@ func readMsgUDP(t *testing.T, c udpMsgReader, oobSize int) msgRead {
 // the destination and interface from them. A control buffer too small
 // for them gives the same truncation (MSG_CTRUNC) as net's.
 func TestReadMsgUDPControl(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	lo, err := net.InterfaceByName("lo")
 	if err != nil {
 		t.Skipf("no loopback interface: %v", err)
@@ -195,7 +195,7 @@ func TestReadMsgUDPControl(t *testing.T) {
 // TestReadMsgUDPTimestamp receives SO_TIMESTAMPNS: a timestamp the
 // kernel took on arrival, between the send and the read.
 func TestReadMsgUDPTimestamp(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	uc := listenMsg(t, "udp4", "127.0.0.1:0")
 	setsockopt(t, uc, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	sender := listenStd(t, "udp4", "127.0.0.1:0")
@@ -224,7 +224,7 @@ func TestReadMsgUDPTimestamp(t *testing.T) {
 // as one read whose UDP_GRO control message gives the segment size: raw
 // control messages both ways.
 func TestUDPGROSegments(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	rc := listenMsg(t, "udp4", "127.0.0.1:0")
 	if err := trySetsockopt(rc, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
 		t.Skipf("UDP_GRO: %v", err)
@@ -298,7 +298,7 @@ func trySetsockopt(c syscall.Conn, level, opt, v int) error {
 // bound to the wildcard address: the receiver sees 127.0.0.2, as when net
 // sends the same.
 func TestWriteMsgUDPPktinfo(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	recv := listenStd(t, "udp4", "127.0.0.1:0").(*net.UDPConn)
 	to := recv.LocalAddr().(*net.UDPAddr)
 	oob := (&ipv4.ControlMessage{Src: net.IPv4(127, 0, 0, 2)}).Marshal()
@@ -383,7 +383,7 @@ func devNulls(t *testing.T, k int) []int {
 // with no oob at all. Every descriptor received is close-on-exec, and
 // none leaks (CheckFDs).
 func TestReadMsgUnixRawOOB(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	uc, nc := unixgramPair(t)
 	sent := devNulls(t, 3)
 	rights := syscall.UnixRights(sent...)
@@ -461,7 +461,7 @@ func TestReadMsgUnixRawOOB(t *testing.T) {
 // a uringnet stream conn and a net one: the sender adds one byte, which
 // the receiver with an empty b consumes, as net does.
 func TestUnixStreamOOBOnly(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	ln := listenLocal(t, "unix", ListenConfig{})
 	nc, err := net.Dial("unix", ln.Addr().String())
 	if err != nil {
@@ -504,7 +504,7 @@ func TestUnixStreamOOBOnly(t *testing.T) {
 // deadline stops it with nothing lost, and a later datagram arrives
 // whole.
 func TestReadQueuedThenEmpty(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	pc := listenMsg(t, "udp4", "127.0.0.1:0")
 	sender := listenStd(t, "udp4", "127.0.0.1:0")
 	for _, m := range []string{"one", "two", "three"} {

@@ -59,7 +59,7 @@ func kernelKeepAlive(t *testing.T) keepAliveOpts {
 // package net sets for the same settings, read back with getsockopt, and
 // against the values net documents.
 func TestKeepAliveConfig(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	k := kernelKeepAlive(t)
 	cases := []struct {
 		name      string

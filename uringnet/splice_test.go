@@ -40,7 +40,7 @@ func sendAndClose(c *Conn, b []byte) chan error {
 // only Fd), into a pipe that fills up, and copied into a file opened
 // O_APPEND and a bytes.Buffer.
 func TestWriteTo(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	want := make([]byte, 3<<20+5)
 	rand.Read(want)
 	dir := t.TempDir()
@@ -145,7 +145,7 @@ func TestWriteTo(t *testing.T) {
 // having written everything it read, and that a second WriteTo gets the
 // rest: no byte lost or repeated.
 func TestWriteToDeadline(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	ln := listenLocal(t, "tcp", ListenConfig{})
 	peer, c := pair(t, ln)
 	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
@@ -186,7 +186,7 @@ func TestWriteToDeadline(t *testing.T) {
 // the peer and one in the middle of a stream return an error matching
 // net.ErrClosed, and the count returned is exactly what reached the file.
 func TestWriteToClose(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	ln := listenLocal(t, "tcp", ListenConfig{})
 	dir := t.TempDir()
 	for i := range 20 {
@@ -245,7 +245,7 @@ func TestWriteToClose(t *testing.T) {
 // gets every byte: those already in the pipe through its Write, the rest
 // copied.
 func TestWriteToUnspliceable(t *testing.T) {
-	defer testutil.CheckFDs(t)
+	testutil.CheckFDs(t)
 	f, err := os.OpenFile("/proc/self/comm", os.O_RDWR, 0)
 	if err != nil {
 		t.Skipf("no /proc/self/comm: %v", err)
