@@ -20,6 +20,15 @@ func (fd *netFD) opError(op, syscallName string, err error) error {
 
 // wrapErr turns what the executor returned into what net would return.
 func wrapErr(syscallName string, err error) error {
+	// The common errors first, without errors.As's reflection: net/http
+	// cuts a read short with a deadline after every request.
+	switch err {
+	case os.ErrDeadlineExceeded, net.ErrClosed:
+		return err
+	}
+	if errno, ok := err.(syscall.Errno); ok {
+		return os.NewSyscallError(syscallName, errno)
+	}
 	var errno syscall.Errno
 	switch {
 	case errors.As(err, &errno):
