@@ -124,7 +124,7 @@ func (d *Dialer) dialStream(ctx context.Context, network, address string) (*Conn
 	ctx, cancel := d.ctxWithDeadline(ctx)
 	defer cancel()
 	dialErr := func(raddr net.Addr, err error) error {
-		return &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Addr: raddr, Err: dialError(err)}
+		return dialOpError(network, d.LocalAddr, raddr, err)
 	}
 	if err := checkNetwork(network); err != nil {
 		return nil, dialErr(nil, err)
@@ -319,6 +319,15 @@ func dialError(err error) error {
 	return err
 }
 
+// dialOpError is a dial's *net.OpError. As in net, an error before any
+// address was chosen (a bad network, a failed lookup) names no source.
+func dialOpError(network string, laddr, raddr net.Addr, err error) error {
+	if raddr == nil {
+		laddr = nil
+	}
+	return &net.OpError{Op: "dial", Net: network, Source: laddr, Addr: raddr, Err: dialError(err)}
+}
+
 // canceledError is a dial whose context was cancelled, as net reports it.
 type canceledError struct{}
 
@@ -331,7 +340,7 @@ func (d *Dialer) dialPacket(ctx context.Context, network, address string) (*Pack
 	ctx, cancel := d.ctxWithDeadline(ctx)
 	defer cancel()
 	opErr := func(a net.Addr, err error) error {
-		return &net.OpError{Op: "dial", Net: network, Source: d.LocalAddr, Addr: a, Err: dialError(err)}
+		return dialOpError(network, d.LocalAddr, a, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, opErr(nil, err)

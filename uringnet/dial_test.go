@@ -482,3 +482,18 @@ func listenLocalAddr(tb testing.TB, network string, ap netip.AddrPort) *Listener
 	tb.Cleanup(func() { ln.Close() })
 	return ln.(*Listener)
 }
+
+// An address that fails before any is chosen (here, no port) gives a
+// *net.OpError naming no source, as net's does, even with a LocalAddr.
+func TestDialBadAddressNamesNoSource(t *testing.T) {
+	laddr := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}
+	_, ourErr := (&Dialer{LocalAddr: laddr}).Dial("tcp", "127.0.0.1")
+	_, netErr := (&net.Dialer{LocalAddr: laddr}).Dial("tcp", "127.0.0.1")
+	var ours, nets *net.OpError
+	if !errors.As(ourErr, &ours) || !errors.As(netErr, &nets) {
+		t.Fatalf("errors %v (%T) and net's %v (%T); want *net.OpError", ourErr, ourErr, netErr, netErr)
+	}
+	if ours.Source != nil || nets.Source != nil || ours.Addr != nil || ours.Error() != nets.Error() {
+		t.Fatalf("uringnet's error %#v (%v), net's %#v (%v)", ours, ours, nets, nets)
+	}
+}
