@@ -55,7 +55,7 @@ func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
 // call it again, and true with res and err set otherwise.
 func (d *ioDir) attempt(uintptr) bool {
 	for {
-		o, err := d.fd.e.Start(d.fd.sysfd, time.Time{}, d.prep)
+		o, err := d.fd.e.StartLocal(d.prep)
 		if err == nil {
 			// The kernel completes a MSG_DONTWAIT operation during
 			// the submitting enter, so this normally returns at once;
