@@ -55,6 +55,13 @@ func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
 // call it again, and true with res and err set otherwise.
 func (d *ioDir) attempt(uintptr) bool {
 	for {
+		// On the ring of the processor the goroutine runs on, not
+		// the fd's: the processor's other goroutines, readied
+		// together by the netpoller, queue their recvs and sends
+		// there too, and one enter submits them all (see
+		// reactor.StartLocal), which costs less than an enter each.
+		// Nothing needs the fd's ring: a stopped attempt is
+		// cancelled by its own Op.
 		o, err := d.fd.e.StartLocal(d.prep)
 		if err == nil {
 			// The kernel completes a MSG_DONTWAIT operation during

@@ -32,7 +32,8 @@
 //
 // # Operations that complete inline: one ring per processor, batched
 //
-// A read or write of a file in the page cache does its work (the copy)
+// A read or write of a file in the page cache, and a socket recv or send
+// with MSG_DONTWAIT, does its work (the copy) or fails with EAGAIN
 // inside the io_uring_enter that submits it, and the kernel submits a
 // ring's entries under that ring's lock: operations keyed to one ring by
 // their fd would use one CPU however many goroutines read the file.
@@ -47,7 +48,10 @@
 // submitting many operations per enter pays that back, and goroutines on
 // one processor never overlap: one that queued its entry must let the
 // others run before anyone enters. So a StartLocal operation yields
-// (runtime.Gosched, about 60 ns) after queueing; the processor's other
+// after queueing, to the back of its processor's own run queue
+// (runtime.goyield: runtime.Gosched would go through the global queue,
+// under the scheduler's lock, and let another processor take the
+// goroutine away from the ring its entry is on); the processor's other
 // goroutines queue theirs, and the first to come back whose own entry is
 // still unsubmitted enters for all of them; the others find theirs done.
 // A goroutine that yields while nobody else queues anything only waits

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -119,8 +118,8 @@ func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Op, e
 
 // StartLocal is Start for an operation that may run on any of the
 // executor's rings and is worth batching with others, such as a read or
-// write of a regular file, which completes during the system call that
-// submits it. It is queued on the ring of the processor (the runtime's P)
+// write of a regular file or a socket recv or send with MSG_DONTWAIT,
+// which completes during the system call that submits it. It is queued on the ring of the processor (the runtime's P)
 // the calling goroutine runs on, so that goroutines on different CPUs
 // enter different rings, and it may yield to the processor's other
 // goroutines before entering, so that one system call submits all their
@@ -214,7 +213,7 @@ func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Re
 		// operations first: whichever of us enters then submits them
 		// all with one system call. Ours may be submitted, and even
 		// collected, by then.
-		runtime.Gosched()
+		goyield()
 		submitted := s.submitted.Load() >= o.seq
 		s.yielded(submitted || s.published.Load() > o.seq)
 		if submitted {

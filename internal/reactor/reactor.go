@@ -226,6 +226,16 @@ func procPin() int
 //go:linkname procUnpin runtime.procUnpin
 func procUnpin()
 
+// goyield is runtime.Gosched that puts the goroutine at the back of its
+// processor's run queue instead of the global one: the processor's other
+// goroutines run first, as a batch needs, the goroutine comes back on the
+// same processor (so to the ring its entry is on) unless another steals
+// it, and no scheduler-wide lock is taken. The runtime keeps it available
+// to packages outside the standard library (go.dev/issue/67401).
+//
+//go:linkname goyield runtime.goyield
+func goyield()
+
 // localShard picks the shard of the processor (P) the caller runs on.
 // runtime.procPin is the one way to learn it; the runtime keeps it
 // available to packages outside the standard library (go.dev/issue/67401).
