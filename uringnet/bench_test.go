@@ -142,9 +142,10 @@ func (s *childServer) cpu(tb testing.TB) time.Duration {
 // BenchmarkEcho measures ping-pong round trips: each client connection
 // writes a message and reads it back, over and over. b.N is the total
 // number of round trips. Metrics: rt/s, and the server's CPU time per
-// round trip.
+// round trip. One connection is a lone goroutine, whose operations have
+// nothing to be batched with (see reactor.StartLocal).
 func BenchmarkEcho(b *testing.B) {
-	for _, conns := range []int{100, 1000} {
+	for _, conns := range []int{1, 100, 1000} {
 		for _, size := range []int{64, 4096} {
 			for _, server := range []string{"net", "uring"} {
 				b.Run(fmt.Sprintf("conns=%d/size=%d/%s", conns, size, server), func(b *testing.B) {
