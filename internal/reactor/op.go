@@ -119,12 +119,13 @@ func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Op, e
 // StartLocal is Start for an operation that may run on any of the
 // executor's rings and is worth batching with others, such as a read or
 // write of a regular file or a socket recv or send with MSG_DONTWAIT,
-// which completes during the system call that submits it. It is queued on the ring of the processor (the runtime's P)
-// the calling goroutine runs on, so that goroutines on different CPUs
-// enter different rings, and it may yield to the processor's other
-// goroutines before entering, so that one system call submits all their
-// operations (see the package documentation). Operations started this way
-// are cancelled by fd with CancelFd, not on one key's ring.
+// which completes during the system call that submits it. It is queued
+// on the ring of the processor (the runtime's P) the calling goroutine
+// runs on, so that goroutines on different CPUs enter different rings,
+// and it may yield to the processor's other goroutines before entering,
+// so that one system call submits all their operations (see the package
+// documentation). Operations started this way are cancelled by Op.Cancel
+// or by fd with CancelFd, not on one key's ring.
 func (e *Executor) StartLocal(prep Prep) (*Op, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
