@@ -3,6 +3,7 @@ package uringnet
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -220,4 +221,79 @@ func TestIoUringWaits(t *testing.T) {
 		c, s := detached(t)
 		checkDeadlinesLoseNoBytes(t, c, s, 256<<10)
 	})
+}
+
+// TestConnsShareEnters runs many connections' reads and writes at once.
+// They go on the ring of the processor each goroutine runs on, where one
+// goroutine's enter submits the operations others queued meanwhile and
+// collects their completions: every byte must still arrive once, in
+// order, on its own connection, and enters must have carried two
+// operations each or more on average (submitting on the fd's ring, each
+// with its own enter unless another goroutine is in the kernel for that
+// ring at the time, carried about 1.05).
+func TestConnsShareEnters(t *testing.T) {
+	testutil.CheckFDs(t)
+	e, err := reactor.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two processors, whatever the machine: with many more, each would
+	// run too few of the goroutines for their batches to be told apart
+	// from the occasional sharing of the fd's ring.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	ln := listenLocal(t, "tcp", ListenConfig{})
+	const conns, rounds, size = 32, 100, 3000
+	clients := make([]*Conn, conns)
+	for i := range clients {
+		c, s := pair(t, ln)
+		clients[i] = c
+		go func() {
+			buf := make([]byte, 1024) // smaller than a message: partial reads
+			for {
+				n, err := s.Read(buf)
+				if err != nil {
+					return
+				}
+				if _, err := s.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	st0 := e.Stats()
+	errc := make(chan error, conns)
+	for i, c := range clients {
+		go func() {
+			msg, got := make([]byte, size), make([]byte, size)
+			for r := range rounds {
+				for j := range msg {
+					msg[j] = byte(i*31 + r*7 + j)
+				}
+				if _, err := c.Write(msg); err != nil {
+					errc <- err
+					return
+				}
+				if _, err := io.ReadFull(c, got); err != nil {
+					errc <- err
+					return
+				}
+				if !bytes.Equal(got, msg) {
+					errc <- fmt.Errorf("conn %d round %d: echoed other bytes", i, r)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range conns {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := e.Stats()
+	ops, enters := st.Submitted-st0.Submitted, st.Enters-st0.Enters
+	t.Logf("%d operations in %d enters", ops, enters)
+	if 2*enters > ops {
+		t.Errorf("%d operations took %d enters: fewer than two per enter", ops, enters)
+	}
 }
