@@ -49,8 +49,8 @@
 // netpoller readied together queue theirs meanwhile, and one enter
 // submits them all. That brought the echo server to 0.65 to 0.8 times
 // net's CPU per round trip (go test -bench Echo, 100 and 1000 conns,
-// 64 B and 4 KiB); a lone connection, with nothing to batch with, stays
-// below net's too.
+// 64 B and 4 KiB); a lone connection, with nothing to batch with, costs
+// what it did before (its yields back off).
 //
 // # Semantics
 //
