@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,10 @@ type pollCtx struct {
 	deadline time.Time
 	// timer, while done is not nil, fires at or before the deadline.
 	timer *time.Timer
+	// set is whether deadline is not zero, readable without mu: net/http
+	// clears a deadline that is already clear several times per request,
+	// and that costs no more than this load.
+	set atomic.Bool
 
 	// mirror, if set, gives every deadline to the runtime netpoller
 	// too (an *os.File's SetReadDeadline or SetWriteDeadline), where
@@ -111,15 +116,23 @@ func (p *pollCtx) armLocked(d time.Duration) {
 // setDeadline sets the deadline for future and pending operations. A zero
 // t means none; a t in the past wakes pending operations at once.
 func (p *pollCtx) setDeadline(t time.Time) {
+	if t.IsZero() && !p.set.Load() {
+		// Nothing to clear: with no deadline, the state is open or
+		// closed, never expired, and the mirror has none either.
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err == net.ErrClosed {
 		return
 	}
-	p.deadline = t
-	if p.mirror != nil {
+	if p.mirror != nil && t != p.deadline {
+		// The mirror already has an unchanged deadline, and one that
+		// has passed has passed there too.
 		p.mirror(t)
 	}
+	p.deadline = t
+	p.set.Store(!t.IsZero())
 	if p.err == os.ErrDeadlineExceeded {
 		// Re-arm: operations from now on wait on a fresh channel.
 		p.err = nil
