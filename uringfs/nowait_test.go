@@ -41,16 +41,21 @@ func nowaitFile(t *testing.T, size int, flag int) (*File, *reactor.Executor, []b
 	return f, e, want
 }
 
-// evict drops [off, off+n) of f's file from the page cache and skips the
-// test if the kernel kept it (a file system that cannot drop clean pages
-// on request, such as tmpfs): it reports whether a RWF_NOWAIT read of
-// the range's first page now finds nothing.
+// evict drops [off, off+n) of f's file from the page cache, turns off
+// readahead on f, and skips the test if the kernel kept the range (a file
+// system that cannot drop clean pages on request, such as tmpfs): a
+// RWF_NOWAIT read of the range's first page must now find nothing.
 func evict(t *testing.T, f *File, off, n int64) {
 	t.Helper()
 	if err := unix.Fdatasync(f.fd); err != nil {
 		t.Fatal(err)
 	}
 	if err := unix.Fadvise(f.fd, off, n, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	// No readahead either: a read of the cached part must not bring
+	// the evicted part back in behind the test's back.
+	if err := unix.Fadvise(f.fd, 0, 0, unix.FADV_RANDOM); err != nil {
 		t.Fatal(err)
 	}
 	var b [1]byte
