@@ -128,21 +128,21 @@ func TestReadNowaitMissGoesToTheRing(t *testing.T) {
 }
 
 // A read whose first part is cached and the rest not returns all of it:
-// the direct read is short, and the rest comes from the ring.
+// the direct read is short, and the rest follows. Where the rest comes
+// from is up to the kernel: a RWF_NOWAIT read starts the disk reads it
+// does not wait for, so a later attempt may find them done, or the ring
+// waits for them.
 func TestReadNowaitPartlyCached(t *testing.T) {
 	testutil.CheckFDs(t)
 	// Halves a whole number of the largest folios apart, so that the
 	// page cache can drop one and keep the other.
 	const size = 8 << 20
-	f, e, want := nowaitFile(t, size, 0)
+	f, _, want := nowaitFile(t, size, 0)
 	evict(t, f, size/2, size/2)
 	got := make([]byte, size)
 	n, err := f.ReadAt(got, 0)
 	if err != nil || n != size || !bytes.Equal(got, want) {
 		t.Fatalf("ReadAt: %d, %v (or wrong bytes)", n, err)
-	}
-	if submitted(e) == 0 {
-		t.Fatal("the uncached half never went to the ring")
 	}
 }
 
