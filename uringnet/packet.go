@@ -256,6 +256,7 @@ func (c *PacketConn) reader() *msgIO {
 func (c *PacketConn) writer() *msgIO {
 	if c.wmsg == nil {
 		c.wmsg = newMsgIO(c.fd, true)
+		c.wmsg.dgram = true
 	}
 	return c.wmsg
 }

@@ -628,3 +628,111 @@ func TestPacketWriteToNil(t *testing.T) {
 		t.Fatalf("the server received %d bytes from %v", n, from)
 	}
 }
+
+// TestPacketBlockedWriteTo fills a unixgram peer's queue so that sends
+// must wait for room (in the netpoller, after a sendmsg with
+// MSG_DONTWAIT answers EAGAIN), and checks that a write deadline and
+// Close wake a waiting WriteTo without sending its datagram, and that a
+// waiting WriteTo sends once the peer reads: every datagram arrives
+// once, in order.
+func TestPacketBlockedWriteTo(t *testing.T) {
+	testutil.CheckFDs(t)
+	dir := t.TempDir()
+	rcv := listenPacketLocal(t, "unixgram", filepath.Join(dir, "r"))
+	snd, err := ListenPacket("unixgram", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snd.Close()
+	to := rcv.LocalAddr()
+	msg := func(i int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(i)) }
+	// fill sends numbered datagrams from next on until the peer's
+	// queue is full and a send times out; it returns the next number.
+	fill := func(next int) int {
+		snd.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		for {
+			_, err := snd.WriteTo(msg(next), to)
+			if err != nil {
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("WriteTo %d into a full peer: %v", next, err)
+				}
+				snd.SetWriteDeadline(time.Time{})
+				return next
+			}
+			next++
+		}
+	}
+	// drain reads datagrams until one is missing for a while and checks
+	// that they are numbered from first to last, exclusive.
+	drain := func(first, last int) {
+		buf := make([]byte, 16)
+		for want := first; ; want++ {
+			rcv.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			n, _, err := rcv.ReadFrom(buf)
+			if errors.Is(err, os.ErrDeadlineExceeded) && want == last {
+				return
+			}
+			if err != nil {
+				t.Fatalf("reading datagram %d of [%d, %d): %v", want, first, last, err)
+			}
+			if n != 4 || int(binary.BigEndian.Uint32(buf[:n])) != want {
+				t.Fatalf("datagram %d of [%d, %d) is %x", want, first, last, buf[:n])
+			}
+		}
+	}
+
+	queued := fill(0)
+	if queued == 0 {
+		t.Fatal("no datagram fits in the peer's queue")
+	}
+	// A WriteTo waiting for room sends once the peer reads.
+	errc := make(chan error, 1)
+	go func() {
+		_, err := snd.WriteTo(msg(queued), to)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		t.Fatalf("WriteTo into a full peer returned %v without waiting", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	drain(0, queued+1)
+	if err := <-errc; err != nil {
+		t.Fatalf("waiting WriteTo after the peer read: %v", err)
+	}
+
+	// A deadline moved into the past wakes a waiting WriteTo.
+	queued = fill(0)
+	go func() {
+		_, err := snd.WriteTo(msg(queued), to)
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	snd.SetWriteDeadline(time.Unix(1, 0))
+	if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("waiting WriteTo after a past deadline: %v", err)
+	}
+	snd.SetWriteDeadline(time.Time{})
+	drain(0, queued)
+
+	// Close wakes a waiting WriteTo.
+	queued = fill(0)
+	go func() {
+		_, err := snd.WriteTo(msg(queued), to)
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := snd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		var oe *net.OpError
+		if !errors.Is(err, net.ErrClosed) || !errors.As(err, &oe) {
+			t.Fatalf("waiting WriteTo after Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not wake a waiting WriteTo")
+	}
+	drain(0, queued)
+}

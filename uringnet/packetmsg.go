@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"syscall"
-	"time"
 
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
@@ -16,10 +15,17 @@ import (
 var peekScratch [1]byte
 
 // once runs one operation through the executor, waiting on p for the
-// deadline or Close while the kernel holds it.
+// deadline or Close while the kernel holds it. Its operations (probes,
+// recvmsgs of a readable socket, sends with MSG_DONTWAIT) complete
+// during the enter that submits them, so they go on the ring of the
+// processor the goroutine runs on, not the fd's: the goroutines the
+// netpoller readies together then submit theirs with one enter (see
+// reactor.StartLocal), as a connection's recvs and sends do (ioDir). A
+// deadline or Close cancels the operation through its own Op, so
+// nothing needs it on one fd's ring.
 func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 	for {
-		o, err := fd.e.Start(fd.sysfd, time.Time{}, prep)
+		o, err := fd.e.StartLocal(prep)
 		if err != nil {
 			return reactor.Result{}, err
 		}
@@ -47,8 +53,13 @@ type msgIO struct {
 
 	prep   reactor.Prep // RecvMsg or SendMsghdr of m
 	probe  reactor.Prep // the readiness probe of a receive
-	direct reactor.Prep // RecvMsg of m with MSG_DONTWAIT
+	direct reactor.Prep // RecvMsg or SendMsghdr of m with MSG_DONTWAIT
 	try    func(uintptr) bool
+
+	// dgram says that sends are datagrams, each sent whole or not at
+	// all, so that one may go with MSG_DONTWAIT and wait for
+	// writability in the netpoller (see write).
+	dgram bool
 
 	// queued says that the last receive found its message already
 	// queued; the next one then skips the probe (see recv).
@@ -68,6 +79,10 @@ func newMsgIO(fd *netFD, send bool) *msgIO {
 		d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
 			return r.SendMsghdr(fd.sysfd, &d.m, unix.MSG_NOSIGNAL, o)
 		}
+		d.direct = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			return r.SendMsghdr(fd.sysfd, &d.m, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, o)
+		}
+		d.try = d.attemptSend
 		return d
 	}
 	d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
@@ -131,20 +146,33 @@ func (d *msgIO) recv() (reactor.Result, error) {
 	if fd.raw == nil {
 		return fd.run(&fd.rd, d.prep)
 	}
+	return d.poll(&fd.rd)
+}
+
+// poll runs d.try through the runtime netpoller, which calls it again
+// each time the socket becomes ready (readable if p is fd.rd, else
+// writable) while it returns false, until it has a result.
+func (d *msgIO) poll(p *pollCtx) (reactor.Result, error) {
+	fd := d.fd
 	for attempt := 1; ; attempt++ {
 		d.probed = false
 		d.res, d.err = reactor.Result{}, nil
-		err := fd.raw.Read(d.try)
+		var err error
+		if p == &fd.rd {
+			err = fd.raw.Read(d.try)
+		} else {
+			err = fd.raw.Write(d.try)
+		}
 		res, oerr := d.res, d.err
 		d.err = nil
 		if err != nil {
-			return reactor.Result{}, waitErr(&fd.rd, err)
+			return reactor.Result{}, waitErr(p, err)
 		}
 		if oerr == nil {
 			return res, nil
 		}
 		if stopped(oerr) {
-			if perr := fd.rd.check(); perr != nil {
+			if perr := p.check(); perr != nil {
 				return reactor.Result{}, perr
 			}
 			if !reactor.Spurious(oerr) || attempt < reactor.MaxRequeue {
@@ -189,6 +217,13 @@ func (d *msgIO) attempt(uintptr) bool {
 	return d.err != syscall.EAGAIN
 }
 
+// attemptSend is the netpoller callback of a datagram's send: the
+// sendmsg with MSG_DONTWAIT. It returns false to wait for writability.
+func (d *msgIO) attemptSend(uintptr) bool {
+	d.res, d.err = d.fd.once(&d.fd.wr, d.direct)
+	return d.err != syscall.EAGAIN
+}
+
 // read receives one message into b and its control messages into oob,
 // raw, as recvmsg(2) writes them: oobn is how many bytes of oob the
 // kernel used. Flags has MSG_TRUNC if the datagram was longer than b (the
@@ -219,26 +254,38 @@ func (d *msgIO) read(b, oob []byte, dummy bool) (n, oobn, flags int, err error) 
 // destination set in d.m (none for the connected peer). dummy says that
 // an empty b with oob should send one zero byte, as a stream needs to
 // carry control data (net does the same); n then counts only b. The
-// caller holds a reference and wmu. A datagram send hardly ever waits;
-// one that must (a full stream socket) waits inside io_uring.
+// caller holds a reference and wmu.
+//
+// A datagram is sent whole or not at all, so a datagram socket's send
+// goes with MSG_DONTWAIT, on the processor's ring like a connection's
+// (see once), and waits for writability in the netpoller in the rare
+// case that the socket's buffer is full. A stream's send, which with
+// MSG_DONTWAIT could send only part of b, waits inside io_uring instead
+// when it must.
 func (d *msgIO) write(b, oob []byte, dummy bool) (int, error) {
 	d.dummy[0] = 0
 	d.setBuffers(b, dummy && len(oob) > 0)
 	d.m.SetControl(oob)
 	defer d.release()
-	for attempt := 1; ; attempt++ {
-		res, err := d.fd.run(&d.fd.wr, d.prep)
-		if reactor.Spurious(err) && attempt < reactor.MaxRequeue {
-			continue
+	var res reactor.Result
+	var err error
+	if d.dgram && d.fd.raw != nil {
+		res, err = d.poll(&d.fd.wr)
+	} else {
+		for attempt := 1; ; attempt++ {
+			res, err = d.fd.run(&d.fd.wr, d.prep)
+			if !reactor.Spurious(err) || attempt >= reactor.MaxRequeue {
+				break
+			}
 		}
-		if err != nil {
-			return 0, err
-		}
-		if len(b) == 0 {
-			return 0, nil
-		}
-		return int(res.Res), nil
 	}
+	if err != nil {
+		return 0, err
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	return int(res.Res), nil
 }
 
 // setDest encodes to as the destination of m, as net's conversions
