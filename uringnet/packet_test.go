@@ -634,7 +634,9 @@ func TestPacketWriteToNil(t *testing.T) {
 // MSG_DONTWAIT answers EAGAIN), and checks that a write deadline and
 // Close wake a waiting WriteTo without sending its datagram, and that a
 // waiting WriteTo sends once the peer reads: every datagram arrives
-// once, in order.
+// once, whole and in order. A sendmsg left to wait inside io_uring
+// instead fails the last part: the kernel's retry sends an empty
+// datagram.
 func TestPacketBlockedWriteTo(t *testing.T) {
 	testutil.CheckFDs(t)
 	dir := t.TempDir()

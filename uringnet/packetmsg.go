@@ -259,9 +259,12 @@ func (d *msgIO) read(b, oob []byte, dummy bool) (n, oobn, flags int, err error) 
 // A datagram is sent whole or not at all, so a datagram socket's send
 // goes with MSG_DONTWAIT, on the processor's ring like a connection's
 // (see once), and waits for writability in the netpoller in the rare
-// case that the socket's buffer is full. A stream's send, which with
-// MSG_DONTWAIT could send only part of b, waits inside io_uring instead
-// when it must.
+// case that there is no room, then sends afresh. It must not wait
+// inside io_uring: a unixgram sendmsg copies the data before it finds
+// the peer's queue full, and the retry io_uring makes once there is
+// room then sent an empty datagram (Linux 6.18; TestPacketBlockedWriteTo
+// catches it). A stream's send, which with MSG_DONTWAIT could send only
+// part of b, waits inside io_uring instead when it must.
 func (d *msgIO) write(b, oob []byte, dummy bool) (int, error) {
 	d.dummy[0] = 0
 	d.setBuffers(b, dummy && len(oob) > 0)
