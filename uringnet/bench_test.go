@@ -233,12 +233,30 @@ func BenchmarkConnChurn(b *testing.B) {
 
 // pingPong runs n round trips spread over the connections.
 func pingPong(b *testing.B, cs []net.Conn, size, n int) {
+	spread(cs, n, func(c net.Conn, k int) {
+		msg := make([]byte, size)
+		got := make([]byte, size)
+		for range k {
+			if _, err := c.Write(msg); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := io.ReadFull(c, got); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// spread splits n round trips over the connections as evenly as it
+// goes and runs each connection's share, k of them, in a goroutine of its
+// own, returning when all are done.
+func spread(cs []net.Conn, n int, run func(c net.Conn, k int)) {
 	var wg sync.WaitGroup
-	per := n / len(cs)
-	extra := n % len(cs)
 	for i, c := range cs {
-		k := per
-		if i < extra {
+		k := n / len(cs)
+		if i < n%len(cs) {
 			k++
 		}
 		if k == 0 {
@@ -247,18 +265,7 @@ func pingPong(b *testing.B, cs []net.Conn, size, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg := make([]byte, size)
-			got := make([]byte, size)
-			for range k {
-				if _, err := c.Write(msg); err != nil {
-					b.Error(err)
-					return
-				}
-				if _, err := io.ReadFull(c, got); err != nil {
-					b.Error(err)
-					return
-				}
-			}
+			run(c, k)
 		}()
 	}
 	wg.Wait()

@@ -241,20 +241,5 @@ func BenchmarkUDPPingPongMany(b *testing.B) {
 // udpRoundTripsAll runs n round trips spread over the client sockets,
 // each from its own goroutine.
 func udpRoundTripsAll(b *testing.B, cs []net.Conn, n int) {
-	var wg sync.WaitGroup
-	for i, c := range cs {
-		k := n / len(cs)
-		if i < n%len(cs) {
-			k++
-		}
-		if k == 0 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			udpRoundTrips(b, c, k)
-		}()
-	}
-	wg.Wait()
+	spread(cs, n, func(c net.Conn, k int) { udpRoundTrips(b, c, k) })
 }
