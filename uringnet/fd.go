@@ -131,8 +131,10 @@ func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 			case syscall.EINTR:
 				continue
 			case syscall.EAGAIN:
-				// The kernel hands EAGAIN back only when it could not
-				// arm its own poll; wait for readiness, then retry.
+				// The kernel hands EAGAIN back when it could not arm
+				// its own poll, or for a MSG_DONTWAIT operation (a
+				// datagram send, see msgIO.write); wait for
+				// readiness, then submit afresh.
 				if err := fd.waitReady(p); err != nil {
 					return reactor.Result{}, err
 				}

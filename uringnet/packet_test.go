@@ -636,16 +636,23 @@ func TestPacketWriteToNil(t *testing.T) {
 // waiting WriteTo sends once the peer reads: every datagram arrives
 // once, whole and in order. A sendmsg left to wait inside io_uring
 // instead fails the last part: the kernel's retry sends an empty
-// datagram.
+// datagram. The same runs on a sender the netpoller did not take, whose
+// sends wait for room in an io_uring poll instead.
 func TestPacketBlockedWriteTo(t *testing.T) {
 	testutil.CheckFDs(t)
+	t.Run("netpoller", func(t *testing.T) { packetBlockedWriteTo(t, false) })
+	t.Run("detached", func(t *testing.T) { packetBlockedWriteTo(t, true) })
+}
+
+func packetBlockedWriteTo(t *testing.T, detach bool) {
 	dir := t.TempDir()
 	rcv := listenPacketLocal(t, "unixgram", filepath.Join(dir, "r"))
-	snd, err := ListenPacket("unixgram", filepath.Join(dir, "s"))
-	if err != nil {
-		t.Fatal(err)
+	snd := listenPacketLocal(t, "unixgram", filepath.Join(dir, "s"))
+	if detach {
+		// As attachPoller leaves a socket that epoll_ctl refused.
+		snd.fd.raw = nil
+		snd.fd.rd.mirror, snd.fd.wr.mirror = nil, nil
 	}
-	defer snd.Close()
 	to := rcv.LocalAddr()
 	msg := func(i int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(i)) }
 	// fill sends numbered datagrams from next on until the peer's

@@ -263,8 +263,13 @@ func (d *msgIO) read(b, oob []byte, dummy bool) (n, oobn, flags int, err error) 
 // inside io_uring: a unixgram sendmsg copies the data before it finds
 // the peer's queue full, and the retry io_uring makes once there is
 // room then sent an empty datagram (Linux 6.18; TestPacketBlockedWriteTo
-// catches it). A stream's send, which with MSG_DONTWAIT could send only
-// part of b, waits inside io_uring instead when it must.
+// catches it). On a socket the netpoller did not take, the send still
+// goes with MSG_DONTWAIT, and run waits for room with an io_uring poll
+// before it submits a fresh one. A stream's send waits inside io_uring
+// when it must: there the kernel takes buffer space before it copies
+// data, so its retry resends nothing twice and loses nothing
+// (TestWriteMsgUnixBlocked), and it sends, as net's one sendmsg(2)
+// does, what fits once there is room.
 func (d *msgIO) write(b, oob []byte, dummy bool) (int, error) {
 	d.dummy[0] = 0
 	d.setBuffers(b, dummy && len(oob) > 0)
@@ -275,8 +280,12 @@ func (d *msgIO) write(b, oob []byte, dummy bool) (int, error) {
 	if d.dgram && d.fd.raw != nil {
 		res, err = d.poll(&d.fd.wr)
 	} else {
+		prep := d.prep
+		if d.dgram {
+			prep = d.direct
+		}
 		for attempt := 1; ; attempt++ {
-			res, err = d.fd.run(&d.fd.wr, d.prep)
+			res, err = d.fd.run(&d.fd.wr, prep)
 			if !reactor.Spurious(err) || attempt >= reactor.MaxRequeue {
 				break
 			}
