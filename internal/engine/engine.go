@@ -46,13 +46,13 @@ type Engine struct {
 // config holds tunables that are not gnet options: the provided-buffer
 // ring's size (also the plain-buffer pool's) and the ring's queue depth,
 // which tests shrink; features to do without even where the kernel has
-// them, which tests set to force each fallback; and udpSingleShot, which
-// makes UDP loops receive as on kernels without multishot recvmsg.
+// them, which tests set to force each fallback (without
+// featMultishotRecv, UDP loops receive as on kernels without multishot
+// recvmsg).
 type config struct {
 	bufRingEntries int
 	queueDepth     int
 	without        features
-	udpSingleShot  bool
 }
 
 var defaultConfig = config{bufRingEntries: 256, queueDepth: 1024}

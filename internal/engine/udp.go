@@ -204,7 +204,7 @@ func (l *loop) initUDP() error {
 	}
 	// Multishot recvmsg came with multishot recv (Linux 6.0) and needs
 	// the buffer ring.
-	multishot := l.feat.has(featMultishotRecv) && l.feat.has(featBufRing) && !l.eng.cfg.udpSingleShot
+	multishot := l.feat.has(featMultishotRecv) && l.feat.has(featBufRing)
 	l.udp = &udpLoop{fd: l.ln.fd, family: l.ln.family, multishot: multishot}
 	return l.armUDP()
 }

@@ -22,21 +22,6 @@ import (
 	"github.com/uring-go/uring/internal/testutil"
 )
 
-// udpRunners are the engines the UDP tests compare: gnet's, this
-// package's, and this package's receiving as it does on kernels without
-// multishot recvmsg.
-var udpRunners = append(runners[:len(runners):len(runners)], runner{
-	name: "uring-singleshot",
-	run: func(h gnet.EventHandler, protoAddr string, opts ...gnet.Option) error {
-		e, err := start(h, protoAddr, config{bufRingEntries: 256, queueDepth: 1024, udpSingleShot: true}, opts...)
-		if err != nil {
-			return err
-		}
-		return e.Wait()
-	},
-	stop: Stop,
-})
-
 // bootSignal tells when OnBoot has run: both engines bind their sockets
 // before it, so datagrams sent afterwards wait in the socket.
 type bootSignal struct {
@@ -183,7 +168,7 @@ func (h *udpEchoHandler) OnTraffic(c gnet.Conn) gnet.Action {
 
 func TestUDPEcho(t *testing.T) {
 	for _, network := range []string{"udp", "udp6"} {
-		for _, r := range udpRunners {
+		for _, r := range runners {
 			t.Run(network+"/"+r.name, func(t *testing.T) {
 				testutil.CheckFDs(t)
 				h := &udpEchoHandler{}
@@ -223,7 +208,7 @@ func (*partialHandler) OnTraffic(c gnet.Conn) gnet.Action {
 // Bytes a handler leaves unread are dropped with their datagram: the next
 // OnTraffic sees only the next datagram, as in gnet.
 func TestUDPUnreadDropped(t *testing.T) {
-	for _, r := range udpRunners {
+	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
 			testutil.CheckFDs(t)
 			s := serveUDP(t, r, "udp", &partialHandler{})
@@ -266,7 +251,7 @@ func (h *actionHandler) OnShutdown(gnet.Engine)               { h.shutdowns.Add(
 // A Close action closes nothing on UDP (there is no connection: gnet
 // ignores it), and a Shutdown action shuts the engine down.
 func TestUDPCloseShutdownActions(t *testing.T) {
-	for _, r := range udpRunners {
+	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
 			testutil.CheckFDs(t)
 			h := &actionHandler{}
@@ -313,7 +298,7 @@ func seqDatagram(b []byte, seq uint32) {
 func TestUDPManyDatagrams(t *testing.T) {
 	const total, window = 10000, 64
 	for _, loops := range []int{1, 3} {
-		for _, r := range udpRunners {
+		for _, r := range runners {
 			t.Run(fmt.Sprintf("loops=%d/%s", loops, r.name), func(t *testing.T) {
 				testutil.CheckFDs(t)
 				s := serveUDP(t, r, "udp", &seqHandler{}, gnet.WithNumEventLoop(loops))
@@ -403,7 +388,7 @@ func (h *udpTickHandler) OnTick() (time.Duration, gnet.Action) {
 }
 
 func TestUDPOnTick(t *testing.T) {
-	for _, r := range udpRunners {
+	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
 			testutil.CheckFDs(t)
 			h := &udpTickHandler{}
@@ -444,7 +429,7 @@ func (h *asyncUDPHandler) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 func TestUDPAsyncWrite(t *testing.T) {
-	for _, r := range udpRunners {
+	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
 			testutil.CheckFDs(t)
 			h := &asyncUDPHandler{cbConn: make(chan gnet.Conn, 8)}
@@ -517,7 +502,7 @@ func (h *methodsHandler) OnTraffic(c gnet.Conn) gnet.Action {
 // ReadFrom (see its documentation).
 func TestUDPConnMethods(t *testing.T) {
 	var reports []string
-	for _, r := range udpRunners {
+	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
 			testutil.CheckFDs(t)
 			other, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -545,7 +530,7 @@ func TestUDPConnMethods(t *testing.T) {
 	}
 	for i := 1; i < len(reports); i++ {
 		if reports[i] != reports[0] {
-			t.Errorf("%s reports\n%s\n\n%s reports\n%s", udpRunners[0].name, reports[0], udpRunners[i].name, reports[i])
+			t.Errorf("%s reports\n%s\n\n%s reports\n%s", runners[0].name, reports[0], runners[i].name, reports[i])
 		}
 	}
 	if len(reports) > 0 {
@@ -698,8 +683,8 @@ func TestUDPEchoAllocs(t *testing.T) {
 		t.Skip("the race detector allocates")
 	}
 	testutil.CheckFDs(t)
-	for _, single := range []bool{false, true} {
-		e, err := start(&seqHandler{}, "udp://127.0.0.1:0", config{bufRingEntries: 64, queueDepth: 256, udpSingleShot: single}, gnet.WithLogger(quietLogger{}))
+	for _, without := range []features{0, features(featMultishotRecv)} {
+		e, err := start(&seqHandler{}, "udp://127.0.0.1:0", config{bufRingEntries: 64, queueDepth: 256, without: without}, gnet.WithLogger(quietLogger{}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -726,7 +711,7 @@ func TestUDPEchoAllocs(t *testing.T) {
 			t.Fatal(failed)
 		}
 		if allocs >= 1 {
-			t.Errorf("single-shot=%v: %.2f allocations per UDP round trip, want 0", single, allocs)
+			t.Errorf("single recvmsg=%v: %.2f allocations per UDP round trip, want 0", without != 0, allocs)
 		}
 		c.Close()
 		e.Stop(context.Background())
@@ -740,7 +725,7 @@ func TestUDPMulticast(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	for _, r := range udpRunners {
+	for _, r := range runners {
 		t.Run(r.name, func(t *testing.T) {
 			testutil.CheckFDs(t)
 			port := freeUDPPort(t, "udp4", "127.0.0.1")
