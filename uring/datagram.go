@@ -59,10 +59,7 @@ func (r *Ring[T]) RecvMsgMultishot(fd int, br *BufRing, nameLen, controlLen, fla
 	s.keep = m
 	s.pin.Pin(m)
 	s.pinned = true
-	sqe.Fd = int32(fd)
-	sqe.Addr = ptr(&m.hdr)
-	sqe.Len = 1
-	sqe.OpFlags = uint32(flags | unix.MSG_CMSG_CLOEXEC)
+	setMsg(sqe, fd, &m.hdr, uint32(flags|unix.MSG_CMSG_CLOEXEC))
 	sqe.Flags = ring.IOSQE_BUFFER_SELECT
 	sqe.BufIndex = br.group
 	sqe.Ioprio = ring.IORING_RECV_MULTISHOT
@@ -258,10 +255,7 @@ func (r *Ring[T]) SendDatagram(fd int, d *Datagram, flags int, data T) (Job, err
 	s.pin.Pin(d)
 	s.pinned = true
 	s.keep = d
-	sqe.Fd = int32(fd)
-	sqe.Addr = ptr(&d.hdr)
-	sqe.Len = 1
-	sqe.OpFlags = uint32(flags)
+	setMsg(sqe, fd, &d.hdr, uint32(flags))
 	return j, nil
 }
 

@@ -316,10 +316,7 @@ func (r *Ring[T]) msghdrOp(op Op, caller string, fd int, m *Msghdr, flags uint32
 	}
 	pinMsghdr(s, &m.hdr, m.iov, m.bufs, m.control)
 	s.keep = m
-	sqe.Fd = int32(fd)
-	sqe.Addr = ptr(&m.hdr)
-	sqe.Len = 1
-	sqe.OpFlags = flags
+	setMsg(sqe, fd, &m.hdr, flags)
 	return j, nil
 }
 

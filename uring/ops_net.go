@@ -172,10 +172,7 @@ func (r *Ring[T]) SendMsgFlags(fd int, bufs [][]byte, fds []int, to unix.Sockadd
 	}
 	pinMsghdr(s, &m.hdr, m.iov, m.bufs, m.control)
 	s.keep = m
-	sqe.Fd = int32(fd)
-	sqe.Addr = ptr(&m.hdr)
-	sqe.Len = 1
-	sqe.OpFlags = uint32(flags)
+	setMsg(sqe, fd, &m.hdr, uint32(flags))
 	return j, nil
 }
 

@@ -3,6 +3,8 @@ package uring
 import (
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/uring-go/uring/internal/ring"
 )
 
@@ -202,4 +204,13 @@ func (r *Ring[T]) CancelAll(data T) (Job, error) {
 	}
 	sqe.OpFlags = ring.IORING_ASYNC_CANCEL_ANY | ring.IORING_ASYNC_CANCEL_ALL
 	return j, nil
+}
+
+// setMsg points sqe, a sendmsg or recvmsg, at the one msghdr hdr for the
+// socket fd with MSG_* flags.
+func setMsg(sqe *ring.SQE, fd int, hdr *unix.Msghdr, flags uint32) {
+	sqe.Fd = int32(fd)
+	sqe.Addr = ptr(hdr)
+	sqe.Len = 1
+	sqe.OpFlags = flags
 }
