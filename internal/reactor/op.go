@@ -20,13 +20,12 @@ type Op struct {
 	job uring.Job
 	res Result
 
-	// Guarded by s.mu.
-	done      bool
-	cancelled bool
+	cancelled bool // guarded by s.mu
 
 	// state hands the completion to the goroutine that waits for it:
-	// whoever collects the completion swaps in opDone, and sends on ch
-	// only if the waiter had parked (opParked). A waiter that finds
+	// whoever collects the completion swaps in opDone (under s.mu, so
+	// that Cancel, holding it, knows whether the op is done), and sends
+	// on ch only if the waiter had parked (opParked). A waiter that finds
 	// opDone, because it collected the completion itself or another
 	// goroutine did first, takes the result without a channel operation.
 	state atomic.Uint32
@@ -157,7 +156,7 @@ func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Resul
 func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Result), batch bool) (*Op, error) {
 	o := opPool.Get().(*Op)
 	o.s = s
-	o.done, o.cancelled, o.hasRes = false, false, false
+	o.cancelled, o.hasRes = false, false
 	o.state.Store(opPending)
 	o.res = Result{}
 	o.deadline = deadline
@@ -375,7 +374,6 @@ func (s *shard) drainLocked() {
 		if !o.hasRes {
 			o.res = Result{Res: c.Result, Flags: uint32(c.Flags)}
 		}
-		o.done = true
 		if o.state.Swap(opDone) == opParked {
 			o.ch <- struct{}{}
 		}
@@ -455,7 +453,7 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 func (o *Op) Cancel() {
 	s := o.s
 	s.mu.Lock()
-	if o.done || o.cancelled {
+	if o.cancelled || o.state.Load() == opDone {
 		s.mu.Unlock()
 		return
 	}
