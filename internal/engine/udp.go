@@ -383,7 +383,7 @@ func (l *loop) onUDPSend(s *udpSend, res int32) error {
 func maxPayload(peer []byte) int {
 	if len(peer) >= udpNameLen && binary16(peer) == unix.AF_INET6 {
 		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(unsafe.SliceData(peer)))
-		if !isV4Mapped(a.Addr[:]) {
+		if net.IP(a.Addr[:]).To4() == nil { // not IPv4-mapped
 			return maxUDP6Payload
 		}
 	}
@@ -391,12 +391,3 @@ func maxPayload(peer []byte) int {
 }
 
 func binary16(b []byte) uint16 { return binary.NativeEndian.Uint16(b) }
-
-func isV4Mapped(ip []byte) bool {
-	for _, c := range ip[:10] {
-		if c != 0 {
-			return false
-		}
-	}
-	return ip[10] == 0xff && ip[11] == 0xff
-}
