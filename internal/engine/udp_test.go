@@ -565,17 +565,7 @@ func TestUDPLoopsShareThePort(t *testing.T) {
 			t.Errorf("a loop's socket is on %v, want port %d", a, addr.Port)
 		}
 	}
-	c, err := net.DialUDP("udp", nil, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	c.Write([]byte("hi"))
-	buf := make([]byte, 8)
-	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "hi" {
-		t.Fatalf("echo %q, %v", buf[:n], err)
-	}
+	checkUDPEcho(t, addr.String())
 	if n := e.CountConnections(); n != 0 {
 		t.Errorf("CountConnections = %d; UDP has none, as in gnet", n)
 	}
@@ -620,18 +610,27 @@ func TestUDPAddresses(t *testing.T) {
 			if tc.network == "udp6" {
 				dst = "::1"
 			}
-			c, err := net.Dial("udp", net.JoinHostPort(dst, strconv.Itoa(port)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			c.Write([]byte("hi"))
-			buf := make([]byte, 8)
-			if n, err := c.Read(buf); err != nil || string(buf[:n]) != "hi" {
-				t.Fatalf("echo %q, %v", buf[:n], err)
-			}
+			checkUDPEcho(t, net.JoinHostPort(dst, strconv.Itoa(port)))
 		})
+	}
+}
+
+// checkUDPEcho sends "hi" to the echo server at addr and fails t unless
+// it comes back.
+func checkUDPEcho(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "hi" {
+		t.Fatalf("echo %q, %v", buf[:n], err)
 	}
 }
 
