@@ -714,6 +714,11 @@ func TestUDPEchoAllocs(t *testing.T) {
 		}
 		c.Close()
 		e.Stop(context.Background())
+		for _, l := range e.loops {
+			if without != 0 && l.udp.multishot {
+				t.Errorf("loop %d receives with multishot recvmsg without featMultishotRecv", l.idx)
+			}
+		}
 	}
 }
 
