@@ -276,7 +276,13 @@ func (c Config) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	return f.writeAndClose(data)
+}
+
+// writeAndClose writes data to f and closes it, reporting the first error,
+// as os.WriteFile does.
+func (f *File) writeAndClose(data []byte) error {
+	_, err := f.Write(data)
 	if err1 := f.Close(); err1 != nil && err == nil {
 		err = err1
 	}

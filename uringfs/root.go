@@ -260,11 +260,7 @@ func (r *Root) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
-	if err1 := f.Close(); err1 != nil && err == nil {
-		err = err1
-	}
-	return err
+	return f.writeAndClose(data)
 }
 
 // FS returns the tree of the root as an fs.FS, as os.Root.FS does. It
