@@ -449,6 +449,17 @@ func BenchmarkRandomWriteAt(b *testing.B) {
 		defer f.Close()
 		run(b, f)
 	})
+	// ring: every write on io_uring, as File wrote them before writes
+	// that RWF_NOWAIT refuses went to pwritev2 (nowait.go).
+	b.Run("ring", func(b *testing.B) {
+		f, err := OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		f.wdirect.state.Store(directOff)
+		run(b, f)
+	})
 }
 
 // BenchmarkStat: File.Stat against os.File.Stat on one open file, and
