@@ -143,24 +143,16 @@ func (b beneath) readLink(name string) (string, error) {
 	return readLinkFd(fd)
 }
 
-// readLinkFd reads the symlink an O_PATH|O_NOFOLLOW fd names.
+// readLinkFd reads the symlink an O_PATH|O_NOFOLLOW fd names: an empty
+// path reads the link the fd itself names.
 func readLinkFd(fd int) (string, error) {
-	for n := 256; ; n *= 2 {
-		buf := make([]byte, n)
-		// An empty path reads the link the O_PATH fd itself names.
-		m, err := ignoringEINTRN(func() (int, error) { return unix.Readlinkat(fd, "", buf) })
-		if err != nil {
-			if err == syscall.ENOENT {
-				// readlinkat on a non-link O_PATH fd says ENOENT;
-				// readlink(2) on a path says EINVAL, as os does.
-				err = syscall.EINVAL
-			}
-			return "", err
-		}
-		if m < n {
-			return string(buf[:m]), nil
-		}
+	s, err := readlinkAt(fd, "")
+	if err == syscall.ENOENT {
+		// readlinkat on a non-link O_PATH fd says ENOENT; readlink(2)
+		// on a path says EINVAL, as os does.
+		err = syscall.EINVAL
 	}
+	return s, err
 }
 
 // mkdir creates the directory name with perm before the umask. As on
