@@ -46,6 +46,12 @@ type File struct {
 	// (nowait.go).
 	rdirect, wdirect directIO
 
+	// Operations that hold a reference but name another descriptor (a
+	// splice into or a poll on WriteTo's destination): Close cancels
+	// them one by one, since its cancel-by-fd does not reach them.
+	othersMu sync.Mutex
+	others   map[*context.CancelFunc]struct{}
+
 	cleanup runtime.Cleanup
 }
 
@@ -161,6 +167,58 @@ func (f *File) start(prep reactor.Prep) (*reactor.Op, error) {
 		o.Cancel()
 	}
 	return o, nil
+}
+
+// runOther is run for an operation that names a descriptor other than
+// f's while it holds a reference on f: Close cancels it by itself,
+// through a context, since Op.Cancel may not be called once Wait has
+// returned.
+func (f *File) runOther(prep reactor.Prep) (int, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	key := &cancel
+	f.othersMu.Lock()
+	if f.others == nil {
+		f.others = make(map[*context.CancelFunc]struct{})
+	}
+	f.others[key] = struct{}{}
+	f.othersMu.Unlock()
+	defer func() {
+		f.othersMu.Lock()
+		delete(f.others, key)
+		f.othersMu.Unlock()
+	}()
+	// Close marks f closed before it cancels what is registered: one of
+	// the two sees the other.
+	if f.mu.closed() {
+		cancel()
+	}
+	for attempt := 1; ; attempt++ {
+		o, err := f.exec.StartLocal(prep)
+		if err != nil {
+			return 0, err
+		}
+		res, err := o.Wait(ctx)
+		if reactor.Spurious(err) && attempt < reactor.MaxRequeue {
+			continue
+		}
+		if err != nil {
+			if f.mu.closed() && (err == context.Canceled || err == syscall.ECANCELED || err == syscall.EINTR) {
+				return 0, errClosing
+			}
+			return 0, err
+		}
+		return int(res.Res), nil
+	}
+}
+
+// cancelOthers cancels the operations runOther has in flight.
+func (f *File) cancelOthers() {
+	f.othersMu.Lock()
+	defer f.othersMu.Unlock()
+	for cancel := range f.others {
+		(*cancel)()
+	}
 }
 
 // wait waits for an operation begun by start.
@@ -422,6 +480,7 @@ func (f *File) Close() error {
 			// Operations run on whichever ring their goroutine's
 			// processor uses: cancel on all of them.
 			f.exec.CancelFd(f.fd)
+			f.cancelOthers()
 		}
 		<-f.mu.idle
 	}

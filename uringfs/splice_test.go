@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/uring-go/uring/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // spliceData writes a file of size bytes that are not all alike, opens
@@ -135,5 +137,58 @@ func TestWriteToSpliceBrokenPipe(t *testing.T) {
 	var pe *fs.PathError
 	if !errors.As(err, &pe) || pe.Op != "write" || pe.Path != w.Name() || !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("WriteTo into a pipe whose reader left: %v, want a write *fs.PathError around EPIPE", err)
+	}
+}
+
+// Close of a File whose WriteTo waits for room in a full pipe nobody
+// reads ends that wait, as it ends the File's own operations: the wait
+// names the pipe, which Close's cancel by descriptor does not reach.
+// WriteTo then reports fs.ErrClosed.
+func TestCloseDuringWriteToFullPipe(t *testing.T) {
+	testutil.CheckFDs(t)
+	f, _ := spliceData(t, 4<<20, 0)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.WriteTo(w)
+		done <- err
+	}()
+	// Wait until the pipe is full (FIONREAD, named TIOCINQ), so that
+	// WriteTo is waiting on it.
+	rc, err := r.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var n int
+		var ierr error
+		rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+		if ierr != nil {
+			t.Fatal(ierr)
+		}
+		if n >= 64<<10 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- f.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		r.Close() // let WriteTo and Close end, to report
+		<-closed
+		t.Fatal("Close waited for the reader of WriteTo's destination")
+	}
+	if err := <-done; !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("WriteTo after Close: %v, want fs.ErrClosed", err)
 	}
 }
