@@ -5,7 +5,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -81,18 +80,10 @@ func (f *File) copyFileRange(r io.Reader) (n int64, handled bool, err error) {
 			return 0, false, nil
 		}
 		defer src.mu.decref()
-		// Both offsets move: both files' offset locks, in a fixed
-		// order so that two copies in opposite directions cannot
-		// deadlock.
-		a, b := &f.pos, &src.pos
-		if uintptr(unsafe.Pointer(a)) > uintptr(unsafe.Pointer(b)) {
-			a, b = b, a
-		}
-		a.Lock()
-		b.Lock()
+		// Both offsets move.
+		lockOffsets(f, src)
 		n, handled, err = f.copyFileRangeFrom(src.fd, remain)
-		b.Unlock()
-		a.Unlock()
+		unlockOffsets(f, src)
 	case *os.File:
 		sc, serr := src.SyscallConn()
 		if serr != nil {
@@ -218,19 +209,8 @@ func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
 			return 0, unwrapPath(err)
 		}
 		defer f.mu.decref()
-		a, b := &f.pos, (*sync.Mutex)(nil)
-		if srcFile != nil {
-			b = &srcFile.pos
-			if uintptr(unsafe.Pointer(a)) > uintptr(unsafe.Pointer(b)) {
-				a, b = b, a
-			}
-		}
-		a.Lock()
-		if b != nil {
-			b.Lock()
-			defer b.Unlock()
-		}
-		defer a.Unlock()
+		lockOffsets(f, srcFile)
+		defer unlockOffsets(f, srcFile)
 		dst, chunk := f.fd, int(min(remain-n, pipeSpliceChunk))
 		// SPLICE_F_NONBLOCK: an empty pipe fails with EAGAIN rather
 		// than hold an io-wq worker until a writer comes.
@@ -290,6 +270,30 @@ func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
 		}
 	}
 	return n, true, nil
+}
+
+// lockOffsets locks f's offset and, if src is not nil, src's, in a fixed
+// order (by address) so that two copies in opposite directions between
+// the same files cannot deadlock.
+func lockOffsets(f, src *File) {
+	if src == nil {
+		f.pos.Lock()
+		return
+	}
+	a, b := &f.pos, &src.pos
+	if uintptr(unsafe.Pointer(a)) > uintptr(unsafe.Pointer(b)) {
+		a, b = b, a
+	}
+	a.Lock()
+	b.Lock()
+}
+
+// unlockOffsets undoes lockOffsets.
+func unlockOffsets(f, src *File) {
+	f.pos.Unlock()
+	if src != nil {
+		src.pos.Unlock()
+	}
 }
 
 // isPipe reports whether fd is a pipe or FIFO.
