@@ -46,11 +46,13 @@ type File struct {
 	// (nowait.go).
 	rdirect, wdirect directIO
 
-	// Operations that hold a reference but name another descriptor (a
-	// splice into or a poll on WriteTo's destination): Close cancels
-	// them one by one, since its cancel-by-fd does not reach them.
-	othersMu sync.Mutex
-	others   map[*context.CancelFunc]struct{}
+	// closing is done once Close has begun: operations that hold a
+	// reference but name another descriptor (a splice into or a poll on
+	// WriteTo's destination) wait with it, since Close's cancel by fd
+	// does not reach them. Made by the first such operation.
+	closingMu     sync.Mutex
+	closing       context.Context
+	cancelClosing context.CancelFunc
 
 	cleanup runtime.Cleanup
 }
@@ -170,29 +172,10 @@ func (f *File) start(prep reactor.Prep) (*reactor.Op, error) {
 }
 
 // runOther is run for an operation that names a descriptor other than
-// f's while it holds a reference on f: Close cancels it by itself,
-// through a context, since Op.Cancel may not be called once Wait has
-// returned.
+// f's while it holds a reference on f: it waits with the closing context,
+// which Close cancels.
 func (f *File) runOther(prep reactor.Prep) (int, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	key := &cancel
-	f.othersMu.Lock()
-	if f.others == nil {
-		f.others = make(map[*context.CancelFunc]struct{})
-	}
-	f.others[key] = struct{}{}
-	f.othersMu.Unlock()
-	defer func() {
-		f.othersMu.Lock()
-		delete(f.others, key)
-		f.othersMu.Unlock()
-	}()
-	// Close marks f closed before it cancels what is registered: one of
-	// the two sees the other.
-	if f.mu.closed() {
-		cancel()
-	}
+	ctx := f.closingContext()
 	for attempt := 1; ; attempt++ {
 		o, err := f.exec.StartLocal(prep)
 		if err != nil {
@@ -212,12 +195,28 @@ func (f *File) runOther(prep reactor.Prep) (int, error) {
 	}
 }
 
-// cancelOthers cancels the operations runOther has in flight.
+// closingContext returns the context Close cancels, making it if need be.
+func (f *File) closingContext() context.Context {
+	f.closingMu.Lock()
+	defer f.closingMu.Unlock()
+	if f.closing == nil {
+		f.closing, f.cancelClosing = context.WithCancel(context.Background())
+		// Close marks f closed before it cancels: one of the two sees
+		// the other.
+		if f.mu.closed() {
+			f.cancelClosing()
+		}
+	}
+	return f.closing
+}
+
+// cancelOthers cancels the operations runOther has in flight, and any
+// that start later.
 func (f *File) cancelOthers() {
-	f.othersMu.Lock()
-	defer f.othersMu.Unlock()
-	for cancel := range f.others {
-		(*cancel)()
+	f.closingMu.Lock()
+	defer f.closingMu.Unlock()
+	if f.cancelClosing != nil {
+		f.cancelClosing()
 	}
 }
 
