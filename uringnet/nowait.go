@@ -26,8 +26,7 @@ type ioDir struct {
 	flags int
 	send  bool
 
-	res reactor.Result
-	err error
+	pollOutcome
 
 	prep reactor.Prep
 	try  func(uintptr) bool
@@ -133,32 +132,50 @@ func (fd *netFD) send(b []byte) (reactor.Result, error) {
 }
 
 // dontWait runs d's operation on buf, waiting in the netpoller while the
-// socket is not ready. Errors are net.ErrClosed, os.ErrDeadlineExceeded,
-// a syscall.Errno or an executor error.
+// socket is not ready. Errors are as pollWait's.
 func (fd *netFD) dontWait(d *ioDir, buf []byte) (reactor.Result, error) {
+	d.buf = buf
+	res, err := fd.pollWait(d.p, d.try, &d.pollOutcome)
+	d.buf = nil
+	return res, err
+}
+
+// pollOutcome is where a netpoller callback (see pollWait) leaves the
+// result of its operation.
+type pollOutcome struct {
+	res reactor.Result
+	err error
+	// begun is false when an attempt starts, for a callback that must
+	// tell its first call from the calls after readiness.
+	begun bool
+}
+
+// pollWait runs try through the runtime netpoller, which calls it again
+// each time the socket becomes ready (readable if p is fd.rd, else
+// writable) while it returns false, until it leaves a result in out. An
+// operation stopped inside io_uring goes again if the deadline has moved
+// since or the kernel cancelled it before it ran. Errors are
+// net.ErrClosed, os.ErrDeadlineExceeded, a syscall.Errno or an executor
+// error.
+func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) (reactor.Result, error) {
 	for attempt := 1; ; attempt++ {
-		d.buf = buf
-		d.res, d.err = reactor.Result{}, nil
+		*out = pollOutcome{}
 		var err error
-		if d.send {
-			err = fd.raw.Write(d.try)
+		if p == &fd.rd {
+			err = fd.raw.Read(try)
 		} else {
-			err = fd.raw.Read(d.try)
+			err = fd.raw.Write(try)
 		}
-		d.buf = nil
-		res, oerr := d.res, d.err
-		d.err = nil
+		res, oerr := out.res, out.err
+		out.err = nil
 		if err != nil {
-			return reactor.Result{}, waitErr(d.p, err)
+			return reactor.Result{}, waitErr(p, err)
 		}
 		if oerr == nil {
 			return res, nil
 		}
 		if stopped(oerr) {
-			// Stopped inside io_uring (see attempt): say why, or go
-			// again if the deadline has moved since or the kernel
-			// cancelled it before it ran.
-			if perr := d.p.check(); perr != nil {
+			if perr := p.check(); perr != nil {
 				return reactor.Result{}, perr
 			}
 			if !reactor.Spurious(oerr) || attempt < reactor.MaxRequeue {

@@ -65,10 +65,9 @@ type msgIO struct {
 	// queued; the next one then skips the probe (see recv).
 	queued bool
 
-	// The receive in progress, for try.
-	probed bool
-	res    reactor.Result
-	err    error
+	// The operation in progress, for try; begun says that a receive
+	// has made its probe.
+	pollOutcome
 }
 
 func newMsgIO(fd *netFD, send bool) *msgIO {
@@ -146,43 +145,7 @@ func (d *msgIO) recv() (reactor.Result, error) {
 	if fd.raw == nil {
 		return fd.run(&fd.rd, d.prep)
 	}
-	return d.poll(&fd.rd)
-}
-
-// poll runs d.try through the runtime netpoller, which calls it again
-// each time the socket becomes ready (readable if p is fd.rd, else
-// writable) while it returns false, until it has a result.
-func (d *msgIO) poll(p *pollCtx) (reactor.Result, error) {
-	fd := d.fd
-	for attempt := 1; ; attempt++ {
-		d.probed = false
-		d.res, d.err = reactor.Result{}, nil
-		var err error
-		if p == &fd.rd {
-			err = fd.raw.Read(d.try)
-		} else {
-			err = fd.raw.Write(d.try)
-		}
-		res, oerr := d.res, d.err
-		d.err = nil
-		if err != nil {
-			return reactor.Result{}, waitErr(p, err)
-		}
-		if oerr == nil {
-			return res, nil
-		}
-		if stopped(oerr) {
-			if perr := p.check(); perr != nil {
-				return reactor.Result{}, perr
-			}
-			if !reactor.Spurious(oerr) || attempt < reactor.MaxRequeue {
-				// The deadline moved meanwhile, or the kernel
-				// cancelled the operation before it ran.
-				continue
-			}
-		}
-		return res, oerr
-	}
+	return fd.pollWait(&fd.rd, d.try, &d.pollOutcome)
 }
 
 // attempt is the netpoller callback of recv: the probe, once, then the
@@ -190,8 +153,8 @@ func (d *msgIO) poll(p *pollCtx) (reactor.Result, error) {
 // with MSG_DONTWAIT. It returns false to wait for readability.
 func (d *msgIO) attempt(uintptr) bool {
 	fd := d.fd
-	if !d.probed {
-		d.probed = true
+	if !d.begun {
+		d.begun = true
 		if d.queued {
 			d.res, d.err = fd.once(&fd.rd, d.direct)
 			if d.err != syscall.EAGAIN {
@@ -278,7 +241,7 @@ func (d *msgIO) write(b, oob []byte, dummy bool) (int, error) {
 	var res reactor.Result
 	var err error
 	if d.dgram && d.fd.raw != nil {
-		res, err = d.poll(&d.fd.wr)
+		res, err = d.fd.pollWait(&d.fd.wr, d.try, &d.pollOutcome)
 	} else {
 		prep := d.prep
 		if d.dgram {
