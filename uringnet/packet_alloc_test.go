@@ -19,7 +19,7 @@ func TestPacketConnAllocs(t *testing.T) {
 		t.Skip("the race detector makes sync.Pool drop items")
 	}
 	testutil.CheckFDs(t)
-	pc := listenMsg(t, "udp4", "127.0.0.1:0")
+	pc := listenPacketLocal(t, "udp4", "127.0.0.1:0")
 	nc := listenStd(t, "udp4", "127.0.0.1:0").(*net.UDPConn)
 	peer := listenStd(t, "udp4", "127.0.0.1:0").(*net.UDPConn)
 	peerAddr := peer.LocalAddr().(*net.UDPAddr)

@@ -19,24 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listenMsg opens a uringnet datagram socket that the test closes at its
-// end, as the concrete *PacketConn whatever ListenPacket's declared
-// result type.
-func listenMsg(tb testing.TB, network, addr string) *PacketConn {
-	tb.Helper()
-	c, err := ListenPacket(network, addr)
-	if err != nil {
-		tb.Fatalf("ListenPacket(%q, %q): %v", network, addr, err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	pc, ok := any(c).(*PacketConn)
-	if !ok {
-		tb.Fatalf("ListenPacket returned %T, not *PacketConn", c)
-	}
-	return pc
-}
-
-// listenStd is listenMsg for package net.
+// listenStd is listenPacketLocal for package net.
 func listenStd(tb testing.TB, network, addr string) net.PacketConn {
 	tb.Helper()
 	c, err := net.ListenPacket(network, addr)
@@ -131,7 +114,7 @@ func TestReadMsgUDPControl(t *testing.T) {
 					c.Close()
 				}
 			}
-			uc := listenMsg(t, tc.network, addr)
+			uc := listenPacketLocal(t, tc.network, addr)
 			nc := listenStd(t, tc.network, addr).(*net.UDPConn)
 			for _, o := range tc.opts {
 				setsockopt(t, uc, o[0], o[1], o[2])
@@ -196,7 +179,7 @@ func TestReadMsgUDPControl(t *testing.T) {
 // kernel took on arrival, between the send and the read.
 func TestReadMsgUDPTimestamp(t *testing.T) {
 	testutil.CheckFDs(t)
-	uc := listenMsg(t, "udp4", "127.0.0.1:0")
+	uc := listenPacketLocal(t, "udp4", "127.0.0.1:0")
 	setsockopt(t, uc, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	sender := listenStd(t, "udp4", "127.0.0.1:0")
 	before := time.Now()
@@ -225,11 +208,11 @@ func TestReadMsgUDPTimestamp(t *testing.T) {
 // control messages both ways.
 func TestUDPGROSegments(t *testing.T) {
 	testutil.CheckFDs(t)
-	rc := listenMsg(t, "udp4", "127.0.0.1:0")
+	rc := listenPacketLocal(t, "udp4", "127.0.0.1:0")
 	if err := trySetsockopt(rc, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
 		t.Skipf("UDP_GRO: %v", err)
 	}
-	sc := listenMsg(t, "udp4", "127.0.0.1:0")
+	sc := listenPacketLocal(t, "udp4", "127.0.0.1:0")
 	const seg = 100
 	oob := cmsg(unix.SOL_UDP, unix.UDP_SEGMENT, binary.NativeEndian.AppendUint16(nil, seg))
 	data := bytes.Repeat([]byte("0123456789"), 3*seg/10)
@@ -302,7 +285,7 @@ func TestWriteMsgUDPPktinfo(t *testing.T) {
 	recv := listenStd(t, "udp4", "127.0.0.1:0").(*net.UDPConn)
 	to := recv.LocalAddr().(*net.UDPAddr)
 	oob := (&ipv4.ControlMessage{Src: net.IPv4(127, 0, 0, 2)}).Marshal()
-	uc := listenMsg(t, "udp4", "0.0.0.0:0")
+	uc := listenPacketLocal(t, "udp4", "0.0.0.0:0")
 	nc := listenStd(t, "udp4", "0.0.0.0:0").(*net.UDPConn)
 	for _, w := range []struct {
 		name string
@@ -357,7 +340,7 @@ func unwrapErrno(err error) syscall.Errno {
 // bound to its own path.
 func unixgramPair(t *testing.T) (*PacketConn, *net.UnixConn) {
 	dir := t.TempDir()
-	uc := listenMsg(t, "unixgram", filepath.Join(dir, "u"))
+	uc := listenPacketLocal(t, "unixgram", filepath.Join(dir, "u"))
 	nc := listenStd(t, "unixgram", filepath.Join(dir, "n")).(*net.UnixConn)
 	return uc, nc
 }
@@ -505,7 +488,7 @@ func TestUnixStreamOOBOnly(t *testing.T) {
 // whole.
 func TestReadQueuedThenEmpty(t *testing.T) {
 	testutil.CheckFDs(t)
-	pc := listenMsg(t, "udp4", "127.0.0.1:0")
+	pc := listenPacketLocal(t, "udp4", "127.0.0.1:0")
 	sender := listenStd(t, "udp4", "127.0.0.1:0")
 	for _, m := range []string{"one", "two", "three"} {
 		if _, err := sender.WriteTo([]byte(m), pc.LocalAddr()); err != nil {
