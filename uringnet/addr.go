@@ -190,15 +190,17 @@ func addrSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
 	return 0, nil, &net.AddrError{Err: "unexpected address type", Addr: a.String()}
 }
 
-// newSocket creates a non-blocking, close-on-exec stream socket.
-func newSocket(family int, network string) (int, error) {
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+// newSocket creates a non-blocking, close-on-exec socket of sotype
+// (SOCK_STREAM or SOCK_DGRAM). An IPv6 socket is dual-stack unless the
+// network names IPv6 alone ("tcp6", "udp6"), as net's are.
+func newSocket(family, sotype int, network string) (int, error) {
+	fd, err := unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
 	if family == unix.AF_INET6 {
 		v6only := 0
-		if network == "tcp6" {
+		if network[len(network)-1] == '6' {
 			v6only = 1
 		}
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only); err != nil {

@@ -379,7 +379,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 	if err != nil {
 		return nil, err
 	}
-	sysfd, err := newSocket(family, network)
+	sysfd, err := newSocket(family, unix.SOCK_STREAM, network)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}

@@ -108,12 +108,12 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 	if err != nil {
 		return nil, err
 	}
-	sysfd, err := newSocket(family, network)
+	sysfd, err := newSocket(family, unix.SOCK_STREAM, network)
 	if err != nil && family == unix.AF_INET6 && network == "tcp" && errors.Is(err, syscall.EAFNOSUPPORT) {
 		// No IPv6 on this host: a wildcard "tcp" listener falls back to
 		// IPv4, as net's does.
 		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: sa.(*unix.SockaddrInet6).Port}
-		sysfd, err = newSocket(family, network)
+		sysfd, err = newSocket(family, unix.SOCK_STREAM, network)
 	}
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)

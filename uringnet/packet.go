@@ -155,7 +155,7 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 	if err != nil {
 		return nil, err
 	}
-	sysfd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	sysfd, err := newSocket(family, unix.SOCK_DGRAM, network)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
@@ -166,15 +166,6 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 			fd.Close()
 		}
 	}()
-	if family == unix.AF_INET6 {
-		v6only := 0
-		if network == "udp6" {
-			v6only = 1
-		}
-		if err := unix.SetsockoptInt(sysfd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only); err != nil {
-			return nil, os.NewSyscallError("setsockopt", err)
-		}
-	}
 	if family != unix.AF_UNIX {
 		// As net does for every UDP socket.
 		if err := unix.SetsockoptInt(sysfd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
