@@ -50,3 +50,32 @@ func TestConnAllocs(t *testing.T) {
 		t.Logf("a 64-byte write and read allocate %v times, net's %v", got, want)
 	}
 }
+
+// TestMsgUnixAllocs: a WriteMsgUnix and the ReadMsgUnix of its bytes on
+// a Unix stream conn allocate no more than on net's, compared in the
+// same test.
+func TestMsgUnixAllocs(t *testing.T) {
+	if testutil.RaceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	testutil.CheckFDs(t)
+	measure := func(w, r msgConn) float64 {
+		msg, got, oob := make([]byte, 64), make([]byte, 64), make([]byte, 64)
+		return testing.AllocsPerRun(500, func() {
+			if _, _, err := w.WriteMsgUnix(msg, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if n, _, _, _, err := r.ReadMsgUnix(got, oob); err != nil || n != len(msg) {
+				t.Fatalf("ReadMsgUnix: %d bytes, %v", n, err)
+			}
+		})
+	}
+	w, r := smallBufferPair(t, true)
+	want := measure(w, r)
+	w, r = unixStreamPair(t)
+	if got := measure(w, r); got > want {
+		t.Errorf("a 64-byte WriteMsgUnix and ReadMsgUnix allocate %v times, net's %v", got, want)
+	} else {
+		t.Logf("a 64-byte WriteMsgUnix and ReadMsgUnix allocate %v times, net's %v", got, want)
+	}
+}

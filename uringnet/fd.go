@@ -45,6 +45,10 @@ type netFD struct {
 	rio  ioDir
 	wio  ioDir
 
+	// rmsg and wmsg are the message reads' and writes' state (recvmsg
+	// and sendmsg), made on first use and guarded by rmu and wmu.
+	rmsg, wmsg *msgIO
+
 	// onClose runs after the last reference is dropped, before close(2).
 	onClose func()
 }

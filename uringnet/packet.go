@@ -20,9 +20,6 @@ import (
 type PacketConn struct {
 	fd        *netFD
 	connected bool
-	// rmsg and wmsg are the message reads' and writes' state, made on
-	// first use and guarded by fd.rmu and fd.wmu.
-	rmsg, wmsg *msgIO
 }
 
 var (
@@ -233,25 +230,6 @@ func (fd *netFD) packetAddr(sa unix.Sockaddr) net.Addr {
 	return nil
 }
 
-// reader returns the conn's receive state, made on first use. The
-// caller holds rmu.
-func (c *PacketConn) reader() *msgIO {
-	if c.rmsg == nil {
-		c.rmsg = newMsgIO(c.fd, false)
-	}
-	return c.rmsg
-}
-
-// writer returns the conn's send state, made on first use. The caller
-// holds wmu.
-func (c *PacketConn) writer() *msgIO {
-	if c.wmsg == nil {
-		c.wmsg = newMsgIO(c.fd, true)
-		c.wmsg.dgram = true
-	}
-	return c.wmsg
-}
-
 // ReadFrom reads one datagram into b and returns its length and sender.
 // A datagram longer than b is truncated: the rest is lost and n is
 // len(b), with no error, as with net on Linux (ReadMsgUDP and
@@ -363,7 +341,7 @@ func (c *PacketConn) readMsg(b, oob []byte) (n, oobn, flags int, src packetSourc
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-	d := c.reader()
+	d := c.fd.msgReader()
 	n, oobn, flags, err = d.read(b, oob, false)
 	if err != nil {
 		return n, oobn, flags, src, fd.opError("read", "recvmsg", err)
@@ -407,7 +385,7 @@ func (c *PacketConn) Write(b []byte) (int, error) {
 	defer fd.wmu.Unlock()
 	if fd.raw == nil || len(b) == 0 {
 		// An empty datagram: send(2) of nothing still sends one.
-		d := c.writer()
+		d := c.fd.msgWriter(true)
 		d.m.SetDestination(nil)
 		n, err := d.write(b, nil, false)
 		if err != nil {
@@ -516,7 +494,7 @@ func (c *PacketConn) writeMsg(b, oob []byte, to packetDest) (n, oobn int, err er
 	}
 	fd.wmu.Lock()
 	defer fd.wmu.Unlock()
-	d := c.writer()
+	d := c.fd.msgWriter(true)
 	if to.isSet() {
 		err = fd.setDest(&d.m, to)
 	} else {

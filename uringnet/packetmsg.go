@@ -70,6 +70,26 @@ type msgIO struct {
 	pollOutcome
 }
 
+// msgReader returns the fd's message read state, made on first use. The
+// caller holds rmu.
+func (fd *netFD) msgReader() *msgIO {
+	if fd.rmsg == nil {
+		fd.rmsg = newMsgIO(fd, false)
+	}
+	return fd.rmsg
+}
+
+// msgWriter returns the fd's message write state, made on first use;
+// dgram says the socket sends datagrams (see msgIO.write). The caller
+// holds wmu.
+func (fd *netFD) msgWriter(dgram bool) *msgIO {
+	if fd.wmsg == nil {
+		fd.wmsg = newMsgIO(fd, true)
+		fd.wmsg.dgram = dgram
+	}
+	return fd.wmsg
+}
+
 func newMsgIO(fd *netFD, send bool) *msgIO {
 	d := &msgIO{fd: fd}
 	if send {

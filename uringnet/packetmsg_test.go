@@ -502,7 +502,7 @@ func TestReadQueuedThenEmpty(t *testing.T) {
 		if err != nil || string(b[:n]) != want {
 			t.Fatalf("read %d: %q %v; want %q", i, b[:n], err, want)
 		}
-		if i > 0 && !pc.rmsg.queued {
+		if i > 0 && !pc.fd.rmsg.queued {
 			t.Errorf("read %d found its datagram queued but the next read will probe", i)
 		}
 	}
@@ -510,7 +510,7 @@ func TestReadQueuedThenEmpty(t *testing.T) {
 	if _, _, err := pc.ReadFromUDPAddrPort(b); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read from an empty socket: %v, want a deadline error", err)
 	}
-	if pc.rmsg.queued {
+	if pc.fd.rmsg.queued {
 		t.Error("an empty socket left the reads skipping the probe")
 	}
 	go func() {

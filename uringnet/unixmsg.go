@@ -33,9 +33,7 @@ func (c *Conn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAdd
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-	// A stream conn reads messages rarely enough that its state is
-	// made per call rather than kept in every Conn.
-	d := newMsgIO(fd, false)
+	d := fd.msgReader()
 	n, oobn, flags, err = d.read(b, oob, true)
 	if err != nil {
 		return n, oobn, flags, nil, fd.opError("read", "recvmsg", err)
@@ -70,7 +68,7 @@ func (c *Conn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err
 	defer fd.decref()
 	fd.wmu.Lock()
 	defer fd.wmu.Unlock()
-	n, err = newMsgIO(fd, true).write(b, oob, true)
+	n, err = fd.msgWriter(false).write(b, oob, true)
 	if err != nil {
 		return n, 0, fd.opError("write", "sendmsg", err)
 	}
