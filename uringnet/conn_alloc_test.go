@@ -31,16 +31,7 @@ func TestConnAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nl.Close()
-	nc, err := net.Dial("tcp", nl.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ns, err := nl.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
+	nc, ns := netPair(t, nl)
 	want := measure(nc, ns)
 
 	c, s := pair(t, listenLocal(t, "tcp", ListenConfig{}))

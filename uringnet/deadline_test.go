@@ -106,16 +106,7 @@ func BenchmarkSetReadDeadline(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer nl.Close()
-	nc, err := net.Dial("tcp", nl.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	ns, err := nl.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ns.Close()
+	_, ns := netPair(b, nl)
 	uc, us := pair(b, listenLocal(b, "tcp", ListenConfig{}))
 	defer uc.Close()
 	defer us.Close()

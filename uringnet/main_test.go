@@ -72,4 +72,21 @@ func pair(tb testing.TB, ln *Listener) (client, server *Conn) {
 	return client, r.c
 }
 
+// netPair is pair for package net: both ends of a connection dialed to
+// ln and accepted from it, closed when the test ends.
+func netPair(tb testing.TB, ln net.Listener) (client, server net.Conn) {
+	tb.Helper()
+	c, err := net.Dial(ln.Addr().Network(), ln.Addr().String())
+	if err != nil {
+		tb.Fatalf("net.Dial: %v", err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		c.Close()
+		tb.Fatalf("net Accept: %v", err)
+	}
+	tb.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
+}
+
 var _ net.Conn = (*Conn)(nil)

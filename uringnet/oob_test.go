@@ -33,16 +33,8 @@ func TestWriteMsgUnixMalformedRights(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nl.Close()
-	nc, err := net.DialUnix("unix", nil, nl.Addr().(*net.UnixAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ns, err := nl.AcceptUnix()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
+	c, s := netPair(t, nl)
+	nc, ns := c.(*net.UnixConn), s.(*net.UnixConn)
 	if _, _, err := nc.WriteMsgUnix([]byte("x"), oob, nil); err != nil {
 		t.Fatalf("net: WriteMsgUnix with a partial descriptor: %v", err)
 	}

@@ -121,16 +121,7 @@ func TestKeepAliveConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer nl.Close()
-			cc, err := net.Dial("tcp", nl.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cc.Close()
-			ns, err := nl.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ns.Close()
+			_, ns := netPair(t, nl)
 			if fromNet := readKeepAlive(t, ns.(*net.TCPConn)); fromNet != tc.want {
 				t.Errorf("net's accepted: %+v, want %+v", fromNet, tc.want)
 			}

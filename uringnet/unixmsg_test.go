@@ -44,17 +44,8 @@ func smallBufferPair(t *testing.T, std bool) (w, r msgConn) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
-		c, err := net.DialUnix("unix", nil, ln.Addr().(*net.UnixAddr))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := ln.AcceptUnix()
-		if err != nil {
-			c.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close(); s.Close() })
-		w, r = c, s
+		c, s := netPair(t, ln)
+		w, r = c.(*net.UnixConn), s.(*net.UnixConn)
 	} else {
 		w, r = unixStreamPair(t)
 	}
