@@ -263,16 +263,12 @@ func (d *msgIO) write(b, oob []byte, dummy bool) (int, error) {
 	if d.dgram && d.fd.raw != nil {
 		res, err = d.fd.pollWait(&d.fd.wr, d.try, &d.pollOutcome)
 	} else {
+		// run requeues a send the kernel cancelled before it ran.
 		prep := d.prep
 		if d.dgram {
 			prep = d.direct
 		}
-		for attempt := 1; ; attempt++ {
-			res, err = d.fd.run(&d.fd.wr, prep)
-			if !reactor.Spurious(err) || attempt >= reactor.MaxRequeue {
-				break
-			}
-		}
+		res, err = d.fd.run(&d.fd.wr, prep)
 	}
 	if err != nil {
 		return 0, err
