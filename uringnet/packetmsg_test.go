@@ -243,7 +243,9 @@ func TestUDPGROSegments(t *testing.T) {
 		for _, m := range msgs {
 			if m.Header.Level == unix.SOL_UDP && m.Header.Type == unix.UDP_GRO {
 				sawGRO = true
-				if size := int32(binary.NativeEndian.Uint32(m.Data)); len(m.Data) != 4 || size != seg {
+				if len(m.Data) != 4 {
+					t.Errorf("UDP_GRO message of %d bytes, want 4", len(m.Data))
+				} else if size := int32(binary.NativeEndian.Uint32(m.Data)); size != seg {
 					t.Errorf("UDP_GRO segment size %d, want %d", size, seg)
 				}
 			}
