@@ -49,38 +49,17 @@ func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
 	d.try = d.attempt
 }
 
-// attempt runs the operation once through the executor. It returns false
-// when the socket was not ready (EAGAIN), for the netpoller to wait and
-// call it again, and true with res and err set otherwise.
+// attempt runs the operation once through the executor (see once, which
+// also says why on the processor's ring). It returns false when the
+// socket was not ready (EAGAIN), for the netpoller to wait and call it
+// again, and true with res and err set otherwise.
 func (d *ioDir) attempt(uintptr) bool {
-	for {
-		// On the ring of the processor the goroutine runs on, not
-		// the fd's: the processor's other goroutines, readied
-		// together by the netpoller, queue their recvs and sends
-		// there too, and one enter submits them all (see
-		// reactor.StartLocal), which costs less than an enter each.
-		// Nothing needs the fd's ring: a stopped attempt is
-		// cancelled by its own Op.
-		o, err := d.fd.e.StartLocal(d.prep)
-		if err == nil {
-			// The kernel completes a MSG_DONTWAIT operation during
-			// the submitting enter, so this normally returns at once;
-			// waiting on p still lets a deadline or Close stop it
-			// where the kernel parks it anyway (kernels that ignore
-			// MSG_DONTWAIT for io_uring).
-			d.res, err = o.Wait(d.p)
-		}
-		if errno, ok := err.(syscall.Errno); ok {
-			switch errno {
-			case syscall.EAGAIN:
-				return false
-			case syscall.EINTR:
-				continue
-			}
-		}
-		d.err = err
-		return true
-	}
+	// The kernel completes a MSG_DONTWAIT operation during the
+	// submitting enter, so this normally returns at once; waiting on p
+	// still lets a deadline or Close stop it where the kernel parks it
+	// anyway (kernels that ignore MSG_DONTWAIT for io_uring).
+	d.res, d.err = d.fd.once(d.p, d.prep)
+	return d.err != syscall.EAGAIN
 }
 
 // attachPoller registers a connected socket with the runtime netpoller

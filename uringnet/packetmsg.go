@@ -15,14 +15,14 @@ import (
 var peekScratch [1]byte
 
 // once runs one operation through the executor, waiting on p for the
-// deadline or Close while the kernel holds it. Its operations (probes,
-// recvmsgs of a readable socket, sends with MSG_DONTWAIT) complete
-// during the enter that submits them, so they go on the ring of the
-// processor the goroutine runs on, not the fd's: the goroutines the
-// netpoller readies together then submit theirs with one enter (see
-// reactor.StartLocal), as a connection's recvs and sends do (ioDir). A
-// deadline or Close cancels the operation through its own Op, so
-// nothing needs it on one fd's ring.
+// deadline or Close while the kernel holds it. Its operations (a
+// connection's recvs and sends and a datagram's sends, with
+// MSG_DONTWAIT; probes; recvmsgs of a readable socket) complete during
+// the enter that submits them, so they go on the ring of the processor
+// the goroutine runs on, not the fd's: the goroutines the netpoller
+// readies together then submit theirs with one enter (see
+// reactor.StartLocal). A deadline or Close cancels the operation
+// through its own Op, so nothing needs it on one fd's ring.
 func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 	for {
 		o, err := fd.e.StartLocal(prep)
