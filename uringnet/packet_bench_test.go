@@ -95,7 +95,7 @@ func runUDPEchoChild(server string) int {
 // udpEcho sends every datagram c receives back to its sender until c
 // fails (is closed).
 func udpEcho(c net.PacketConn, addrPort bool) {
-	buf := make([]byte, 2048)
+	buf := make([]byte, 64<<10) // the largest datagram, so none is cut
 	if ac, ok := c.(addrPortConn); ok && addrPort {
 		for {
 			n, a, err := ac.ReadFromUDPAddrPort(buf)

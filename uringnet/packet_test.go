@@ -33,16 +33,7 @@ func echoPackets(c net.PacketConn) chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		buf := make([]byte, 64<<10)
-		for {
-			n, a, err := c.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if _, err := c.WriteTo(buf[:n], a); err != nil {
-				return
-			}
-		}
+		udpEcho(c, false)
 	}()
 	return done
 }
