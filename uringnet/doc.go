@@ -10,13 +10,11 @@
 // Beside the stream API (Listen, Dial, ListenConfig, Dialer, for tcp,
 // tcp4, tcp6 and unix) it has datagram sockets (ListenPacket and
 // DialPacket give a PacketConn for udp, udp4, udp6 and unixgram), file
-// descriptor passing over Unix sockets (ReadMsgUnix, WriteMsgUnix), and
-// an event engine that runs unmodified gnet v2 handlers on io_uring event
-// loops: Run, Start, Stop and Lookup, which stand in for gnet's. The engine
-// is a different model from the rest (one ring per loop, no goroutine per
-// connection). Its few differences from gnet are listed in the
-// documentation of the package that implements it:
-// go doc github.com/uring-go/uring/internal/engine.
+// descriptor passing over Unix sockets (ReadMsgUnix, WriteMsgUnix).
+// The gnet-compatible event engine, which runs unmodified gnet v2
+// handlers on io_uring event loops, is package
+// github.com/uring-go/uring/uringnet/engine; this package does not
+// import gnet, so a program that only listens and dials links none of it.
 //
 // # How it runs
 //

@@ -6,7 +6,6 @@ import (
 	"log"
 	"net/http"
 
-	"github.com/panjf2000/gnet/v2"
 	"github.com/uring-go/uring/uringnet"
 )
 
@@ -47,15 +46,6 @@ func ExampleDial() {
 	}
 	defer c.Close()
 	io.WriteString(c, "ping")
-}
-
-// An unmodified gnet v2 handler runs on io_uring by calling uringnet.Run
-// where the program called gnet.Run.
-func ExampleRun() {
-	h := &echoHandler{}
-	if err := uringnet.Run(h, "tcp://127.0.0.1:9000", gnet.WithMulticore(true)); err != nil {
-		log.Fatal(err)
-	}
 }
 
 // A server that runs on io_uring where it can, and on package net where

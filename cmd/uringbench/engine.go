@@ -6,16 +6,16 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/uring-go/uring/internal/engine"
+	"github.com/uring-go/uring/uringnet/engine"
 )
 
 func init() {
-	echoServers = append(echoServers, struct{ name, kind string }{"uringnet.Run", "echo-engine"})
+	echoServers = append(echoServers, struct{ name, kind string }{"engine.Run", "echo-engine"})
 	extraServers["echo-engine"] = serveEchoEngine
 }
 
 // serveEchoEngine runs the very handler the gnet server runs, on the
-// io_uring engine behind uringnet.Run.
+// io_uring engine of package uringnet/engine.
 func serveEchoEngine(addr string) (string, func(), error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

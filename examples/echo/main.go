@@ -5,7 +5,7 @@
 //
 // Mode conn (the default) is the classic Go style, a goroutine per
 // connection on uringnet.Listen, with I/O on io_uring. Mode engine runs a
-// gnet-style event handler on the uringnet engine. SIGINT or SIGTERM
+// gnet-style event handler on the gnet-compatible engine (uringnet/engine). SIGINT or SIGTERM
 // closes the listener and exits with status 0.
 package main
 
@@ -25,6 +25,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/uring-go/uring/uringnet"
+	"github.com/uring-go/uring/uringnet/engine"
 )
 
 // echoHandler is a gnet v2 event handler, the same one gnet.Run would take.
@@ -39,7 +40,7 @@ func (*echoHandler) OnTraffic(c gnet.Conn) gnet.Action {
 // runEngine serves with the gnet-compatible engine until a signal
 // arrives, then stops it.
 func runEngine(addr string, stop <-chan os.Signal) error {
-	eng, err := uringnet.Start(&echoHandler{}, "tcp://"+addr, gnet.WithMulticore(true))
+	eng, err := engine.Start(&echoHandler{}, "tcp://"+addr, gnet.WithMulticore(true))
 	if err != nil {
 		return err
 	}
@@ -52,7 +53,7 @@ func runEngine(addr string, stop <-chan os.Signal) error {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7000", "TCP address to listen on")
-	mode := flag.String("mode", "conn", "conn: a goroutine per connection on uringnet.Listen; engine: event handlers on the uringnet engine")
+	mode := flag.String("mode", "conn", "conn: a goroutine per connection on uringnet.Listen; engine: event handlers on the gnet-compatible engine (uringnet/engine)")
 	flag.Parse()
 
 	stop := make(chan os.Signal, 1)

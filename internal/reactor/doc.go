@@ -78,7 +78,7 @@
 // the interruptions, but then a thread asleep in the Go scheduler never
 // runs its task work and the operation never completes; DEFER_TASKRUN
 // needs a single submitting thread, which is the engine's model
-// (internal/engine), not this one's.
+// (uringnet/engine), not this one's.
 //
 // Linux also cancels, with ECANCELED, work it queued for an io-wq worker
 // thread that it then failed to start (seen on 6.1, where Go's preemption

@@ -26,6 +26,7 @@ import (
 	"github.com/uring-go/uring/internal/testutil"
 	"github.com/uring-go/uring/uringfs"
 	"github.com/uring-go/uring/uringnet"
+	"github.com/uring-go/uring/uringnet/engine"
 )
 
 var soakDuration = flag.Duration("soak.duration", 0, "how long TestSoak runs its load; 0 skips it")
@@ -149,9 +150,9 @@ func TestSoak(t *testing.T) {
 
 	stopEcho := startEchoServer(t, f)
 	echoAddr := stopEcho.addr
-	eng, err := uringnet.Start(&gnetEcho{}, "tcp://127.0.0.1:0", gnet.WithMulticore(true), gnet.WithLogger(quietLogger{f}))
+	eng, err := engine.Start(&gnetEcho{}, "tcp://127.0.0.1:0", gnet.WithMulticore(true), gnet.WithLogger(quietLogger{f}))
 	if err != nil {
-		t.Fatalf("uringnet.Start: %v", err)
+		t.Fatalf("engine.Start: %v", err)
 	}
 	gnetAddr := eng.Addr().String()
 	httpSrv, httpAddr := startHTTPServer(t, f)
@@ -263,7 +264,7 @@ func maxOf(s []int64) int64 {
 	return m
 }
 
-// gnetEcho is a gnet v2 echo handler, run by uringnet.Start.
+// gnetEcho is a gnet v2 echo handler, run by engine.Start.
 type gnetEcho struct{ gnet.BuiltinEventEngine }
 
 func (*gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {

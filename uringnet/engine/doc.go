@@ -1,7 +1,6 @@
 // Package engine runs unmodified gnet v2 event handlers on io_uring event
-// loops. It is the implementation behind uringnet.Run: a program that
-// calls gnet.Run(h, "tcp://127.0.0.1:9000", opts...) can call Run with the
-// same handler, address and options instead.
+// loops: a program that calls gnet.Run(h, "tcp://127.0.0.1:9000", opts...)
+// calls engine.Run with the same handler, address and options instead.
 //
 // # Event loops
 //

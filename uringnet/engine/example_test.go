@@ -7,7 +7,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"github.com/uring-go/uring/internal/engine"
+	"github.com/uring-go/uring/uringnet/engine"
 )
 
 type echo struct{ gnet.BuiltinEventEngine }

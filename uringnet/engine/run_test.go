@@ -1,4 +1,4 @@
-package uringnet_test
+package engine_test
 
 import (
 	"context"
@@ -9,20 +9,12 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/uring-go/uring/internal/testutil"
-	"github.com/uring-go/uring/uringnet"
+	"github.com/uring-go/uring/uringnet/engine"
 )
 
-type echoHandler struct{ gnet.BuiltinEventEngine }
-
-func (*echoHandler) OnTraffic(c gnet.Conn) gnet.Action {
-	b, _ := c.Next(-1)
-	c.Write(b)
-	return gnet.None
-}
-
 // The public entry points reach the engine: an unmodified gnet handler
-// echoes through uringnet.Run, Lookup finds it, Stop ends Run with nil.
-func TestRunWrapper(t *testing.T) {
+// echoes through engine.Run, Lookup finds it, Stop ends Run with nil.
+func TestRunLookupStop(t *testing.T) {
 	testutil.CheckFDs(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -31,11 +23,11 @@ func TestRunWrapper(t *testing.T) {
 	addr := "tcp://" + ln.Addr().String()
 	ln.Close()
 	done := make(chan error, 1)
-	go func() { done <- uringnet.Run(&echoHandler{}, addr, gnet.WithNumEventLoop(1)) }()
-	var eng *uringnet.Engine
+	go func() { done <- engine.Run(&echo{}, addr, gnet.WithNumEventLoop(1)) }()
+	var eng *engine.Engine
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var ok bool
-		if eng, ok = uringnet.Lookup(addr); ok {
+		if eng, ok = engine.Lookup(addr); ok {
 			break
 		}
 		select {
@@ -52,7 +44,7 @@ func TestRunWrapper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := []byte("through uringnet.Run")
+	msg := []byte("through engine.Run")
 	c.Write(msg)
 	got := make([]byte, len(msg))
 	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(msg) {
@@ -61,7 +53,7 @@ func TestRunWrapper(t *testing.T) {
 	c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := uringnet.Stop(ctx, addr); err != nil {
+	if err := engine.Stop(ctx, addr); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -70,10 +62,10 @@ func TestRunWrapper(t *testing.T) {
 }
 
 // A udp address serves datagrams: each is one OnTraffic, answered to its
-// sender through uringnet.Start's engine.
+// sender through engine.Start's engine.
 func TestStartUDP(t *testing.T) {
 	testutil.CheckFDs(t)
-	eng, err := uringnet.Start(&echoHandler{}, "udp://127.0.0.1:0")
+	eng, err := engine.Start(&echo{}, "udp://127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
