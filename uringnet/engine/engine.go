@@ -50,6 +50,7 @@ type Engine struct {
 // featMultishotRecv, UDP loops receive as on kernels without multishot
 // recvmsg).
 type config struct {
+	Config
 	bufRingEntries int
 	queueDepth     int
 	without        features
@@ -80,7 +81,29 @@ func Run(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) error
 // starts the event loops and returns the running engine. If OnBoot returns
 // gnet.Shutdown, the engine is returned already stopped.
 func Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) (*Engine, error) {
-	return start(handler, protoAddr, defaultConfig, opts...)
+	return Config{}.Start(handler, protoAddr, opts...)
+}
+
+// Config holds the engine's own options, the ones gnet has no
+// counterpart for. Each is off in the zero Config, which behaves as gnet
+// does: Run(h, addr, opts...) is Config{}.Run(h, addr, opts...).
+type Config struct {
+}
+
+// Run is Run with c's options.
+func (c Config) Run(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) error {
+	e, err := c.Start(handler, protoAddr, opts...)
+	if err != nil {
+		return err
+	}
+	return e.Wait()
+}
+
+// Start is Start with c's options.
+func (c Config) Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) (*Engine, error) {
+	cfg := defaultConfig
+	cfg.Config = c
+	return start(handler, protoAddr, cfg, opts...)
 }
 
 func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet.Option) (*Engine, error) {
