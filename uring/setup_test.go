@@ -2,6 +2,7 @@ package uring
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 
@@ -61,6 +62,120 @@ func TestSetupErrorMessages(t *testing.T) {
 			var errno syscall.Errno
 			if !errors.As(err, &errno) || errno != tt.errno {
 				t.Errorf("errors.As(err, *syscall.Errno) gives %v, want %v", errno, tt.errno)
+			}
+		})
+	}
+}
+
+// TestBigEntries runs operations on rings whose submission entries are 128
+// bytes (SetupSQE128) or whose completion entries are 32 bytes
+// (SetupCQE32), twice round a ring of 4 so that the index wraps: every
+// completion comes back once, with its own data, and the ring closes.
+// Indexing such a ring with the 64- and 16-byte stride of the default
+// entry sizes hands the kernel garbage or reads the wrong completions.
+func TestBigEntries(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		flags SetupFlags
+	}{
+		{"SQE128", SetupSQE128},
+		{"CQE32", SetupCQE32},
+		{"SQE128|CQE32", SetupSQE128 | SetupCQE32},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRing[int](t, 4, WithFlags(tt.flags))
+			rfd, wfd := nbpipe(t)
+			want := 0
+			for round := 0; round < 3; round++ {
+				// A read and a write through the pipe, and noops:
+				// operations whose fields sit at different offsets.
+				msg := []byte(fmt.Sprintf("round %d", round))
+				buf := make([]byte, len(msg))
+				if _, err := r.Write(wfd, msg, 0, 100+round); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.Submit(); err != nil {
+					t.Fatal(err)
+				}
+				c := wait(t, r)
+				if c.Data != 100+round || c.Result != int32(len(msg)) {
+					t.Fatalf("write completion = %+v, want data %d result %d", c, 100+round, len(msg))
+				}
+				if _, err := r.Read(rfd, buf, 0, 200+round); err != nil {
+					t.Fatal(err)
+				}
+				for i := 0; i < 3; i++ {
+					want++
+					if _, err := r.Noop(want); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if n, err := r.Submit(); err != nil || n != 4 {
+					t.Fatalf("Submit = %d, %v; want 4", n, err)
+				}
+				seen := map[int]bool{}
+				for i := 0; i < 4; i++ {
+					c := wait(t, r)
+					seen[c.Data] = true
+					if c.Data == 200+round && (c.Result != int32(len(msg)) || string(buf) != string(msg)) {
+						t.Errorf("read = %d %q, want %q", c.Result, buf, msg)
+					}
+				}
+				for _, d := range []int{200 + round, want - 2, want - 1, want} {
+					if !seen[d] {
+						t.Errorf("round %d: no completion with data %d (got %v)", round, d, seen)
+					}
+				}
+			}
+			if s := r.Stats(); s.Stray != 0 || s.ActiveOps != 0 {
+				t.Errorf("Stats = %+v, want no stray completions and none active", s)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		})
+	}
+}
+
+// TestSetupClamp checks that SetupClamp lets the kernel clamp sizes beyond
+// its limits, as OCaml's create does, rather than New refusing them first.
+func TestSetupClamp(t *testing.T) {
+	tests := []struct {
+		name       string
+		depth      int
+		opts       []Option
+		wantSQ     int
+		wantCQ     int
+		wantRefuse bool
+	}{
+		{"depth", 40000, []Option{WithFlags(SetupClamp)}, 32768, 65536, false},
+		{"CQ size", 8, []Option{WithFlags(SetupClamp), WithCQSize(1 << 20)}, 8, 65536, false},
+		{"depth without clamp", 40000, nil, 0, 0, true},
+		{"CQ size without clamp", 8, []Option{WithCQSize(1 << 20)}, 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := New[int](tt.depth, tt.opts...)
+			if tt.wantRefuse {
+				if err == nil {
+					r.Close()
+					t.Fatal("New succeeded without SetupClamp")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New(%d) with SetupClamp: %v", tt.depth, err)
+			}
+			defer r.Close()
+			if r.QueueDepth() != tt.wantSQ || r.CQSize() != tt.wantCQ {
+				t.Errorf("QueueDepth, CQSize = %d, %d; want %d, %d", r.QueueDepth(), r.CQSize(), tt.wantSQ, tt.wantCQ)
+			}
+			if _, err := r.Noop(1); err != nil {
+				t.Fatal(err)
+			}
+			if c := wait(t, r); c.Data != 1 {
+				t.Errorf("completion = %+v", c)
 			}
 		})
 	}
