@@ -176,6 +176,20 @@ func New[T any](queueDepth int, opts ...Option) (*Ring[T], error) {
 // freed under the kernel. (Close refuses while operations are active.)
 var liveRings sync.Map
 
+// Enable starts a ring created with SetupRDisabled
+// (IORING_REGISTER_ENABLE_RINGS). Until then the kernel refuses to submit:
+// Submit and Wait fail with an error matching syscall.EBADFD. Enabling a
+// ring that is already enabled fails with EBADFD too.
+func (r *Ring[T]) Enable() error {
+	if r.closed {
+		return ErrClosed
+	}
+	if _, err := ring.Register(r.r.Fd, ring.IORING_REGISTER_ENABLE_RINGS, nil, 0); err != nil {
+		return fmt.Errorf("uring: enabling ring: %w", err)
+	}
+	return nil
+}
+
 // QueueDepth returns the number of submission queue entries the kernel
 // allocated.
 func (r *Ring[T]) QueueDepth() int {

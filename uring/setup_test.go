@@ -3,6 +3,7 @@ package uring
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -178,5 +179,91 @@ func TestSetupClamp(t *testing.T) {
 				t.Errorf("completion = %+v", c)
 			}
 		})
+	}
+}
+
+// TestRDisabledEnable creates a disabled ring: the kernel refuses to
+// submit (EBADFD) until Enable, and then runs what was queued.
+func TestRDisabledEnable(t *testing.T) {
+	r := newRing[int](t, 4, WithFlags(SetupRDisabled))
+	if _, err := r.Noop(7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Submit(); !errors.Is(err, syscall.EBADFD) {
+		t.Fatalf("Submit on a disabled ring = %v, want EBADFD", err)
+	}
+	if err := r.Enable(); err != nil {
+		t.Fatalf("Enable: %v", err)
+	}
+	if c := wait(t, r); c.Data != 7 || c.Result != 0 {
+		t.Errorf("completion after Enable = %+v", c)
+	}
+	if err := r.Enable(); !errors.Is(err, syscall.EBADFD) {
+		t.Errorf("second Enable = %v, want EBADFD", err)
+	}
+}
+
+// TestSetupNewFlags sets up rings with the flags newer kernels added and
+// runs an operation on each, wrapping the queue twice; where the kernel
+// lacks a flag the test skips, naming it.
+func TestSetupNewFlags(t *testing.T) {
+	tests := []struct {
+		name  string
+		flags SetupFlags
+		since string
+	}{
+		{"NO_SQARRAY", SetupNoSQArray, "6.6"},
+		{"NO_SQARRAY|SQE128", SetupNoSQArray | SetupSQE128, "6.6"},
+		{"SINGLE_ISSUER|DEFER_TASKRUN|CQE32", SetupSingleIssuer | SetupDeferTaskrun | SetupCQE32, "6.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := New[int](2, WithFlags(tt.flags))
+			if errors.Is(err, syscall.EINVAL) {
+				t.Skipf("%s: %v (Linux %s added it)", tt.name, err, tt.since)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for i := 0; i < 5; i++ {
+				if _, err := r.Noop(i); err != nil {
+					t.Fatal(err)
+				}
+				if c := wait(t, r); c.Data != i {
+					t.Fatalf("completion %d = %+v", i, c)
+				}
+			}
+		})
+	}
+	// HYBRID_IOPOLL only means something with IOPOLL; alone it is
+	// refused.
+	r, err := New[int](2, WithFlags(SetupHybridIOPoll))
+	if err == nil {
+		r.Close()
+		t.Error("HYBRID_IOPOLL without IOPOLL accepted")
+	}
+	r, err = New[int](2, WithFlags(SetupIOPoll|SetupHybridIOPoll))
+	if errors.Is(err, syscall.EINVAL) {
+		t.Skipf("IOPOLL|HYBRID_IOPOLL: %v (Linux 6.13 added it)", err)
+	}
+	if err != nil {
+		t.Fatalf("IOPOLL|HYBRID_IOPOLL: %v", err)
+	}
+	r.Close()
+}
+
+// TestSetupUnmappedRefused checks that the flags under which the caller
+// provides the rings' memory are refused with a message, not passed on.
+func TestSetupUnmappedRefused(t *testing.T) {
+	for _, f := range []SetupFlags{1 << 14, 1 << 15} {
+		r, err := New[int](2, WithFlags(f))
+		if err == nil {
+			r.Close()
+			t.Fatalf("flag %#x accepted", uint32(f))
+		}
+		if !strings.Contains(err.Error(), "NO_MMAP") {
+			t.Errorf("flag %#x: %v, want a message naming NO_MMAP", uint32(f), err)
+		}
 	}
 }
