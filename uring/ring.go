@@ -12,7 +12,9 @@ import (
 )
 
 // Ring is an io_uring instance whose operations carry user data of type T.
-// Create one with New. It is not safe for concurrent use.
+// Create one with New. It is not safe for concurrent use; a ring with
+// SetupSingleIssuer must moreover be used from a single OS thread (see
+// "Concurrency" in the package documentation).
 type Ring[T any] struct {
 	r      *ring.Ring
 	closed bool

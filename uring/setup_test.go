@@ -3,6 +3,7 @@ package uring
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -265,5 +266,32 @@ func TestSetupUnmappedRefused(t *testing.T) {
 		if !strings.Contains(err.Error(), "NO_MMAP") {
 			t.Errorf("flag %#x: %v, want a message naming NO_MMAP", uint32(f), err)
 		}
+	}
+}
+
+// TestSingleIssuerOtherThread shows what the package documentation warns
+// of: a SINGLE_ISSUER ring created on one OS thread refuses submission
+// from another with EEXIST, and works again from its own thread.
+func TestSingleIssuerOtherThread(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r := newRing[int](t, 4, WithFlags(SetupSingleIssuer))
+	if _, err := r.Noop(1); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error)
+	go func() {
+		// A goroutine locked to its own thread is never on the
+		// creator's thread, which is locked to the test goroutine.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		_, err := r.Submit()
+		errc <- err
+	}()
+	if err := <-errc; !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("Submit from another thread = %v, want EEXIST", err)
+	}
+	if c := wait(t, r); c.Data != 1 {
+		t.Errorf("completion on the owning thread = %+v", c)
 	}
 }
