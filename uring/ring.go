@@ -37,6 +37,7 @@ type Ring[T any] struct {
 type counters struct {
 	submitted, completed, enters uint64
 	stray                        uint64
+	cqOverflow                   uint64
 }
 
 // slot holds what the ring keeps for one operation until its last
@@ -297,8 +298,12 @@ func (r *Ring[T]) peek() (Completion[T], bool) {
 	for {
 		cqe, ok := r.r.PeekCQE()
 		if !ok {
-			if !r.needFlush() {
+			f := r.r.SQFlags()
+			if !r.needFlush(f) {
 				return Completion[T]{}, false
+			}
+			if f&ring.IORING_SQ_CQ_OVERFLOW != 0 {
+				r.stats.cqOverflow++
 			}
 			// Completions are waiting on the kernel's overflow list or
 			// as deferred task work; entering with GETEVENTS (and no
@@ -319,8 +324,7 @@ func (r *Ring[T]) peek() (Completion[T], bool) {
 	}
 }
 
-func (r *Ring[T]) needFlush() bool {
-	f := r.r.SQFlags()
+func (r *Ring[T]) needFlush(f uint32) bool {
 	if f&ring.IORING_SQ_CQ_OVERFLOW != 0 {
 		return true
 	}
@@ -494,6 +498,12 @@ type Stats struct {
 	Overflow  uint32 // completions the kernel dropped (0 with IORING_FEAT_NODROP)
 	Dropped   uint32 // invalid SQEs the kernel skipped
 	Stray     uint64 // completions that named no operation of this ring
+	// CQOverflow counts the times Peek or Wait found the CQ empty while
+	// the kernel held completions on its overflow list (the CQ had been
+	// full) and entered the kernel to move them in. None is lost with
+	// IORING_FEAT_NODROP, but a count that grows says the CQ is too
+	// small for the load: see WithCQSize.
+	CQOverflow uint64
 }
 
 // Stats returns the ring's debug counters.
@@ -505,6 +515,8 @@ func (r *Ring[T]) Stats() Stats {
 		Completed: r.stats.completed,
 		Enters:    r.stats.enters,
 		Stray:     r.stats.stray,
+
+		CQOverflow: r.stats.cqOverflow,
 	}
 	if !r.closed {
 		s.SQEReady = r.SQEReady()

@@ -208,6 +208,9 @@ func TestCQOverflowNoLoss(t *testing.T) {
 		}
 		seen[c.Data] = true
 	}
+	if r.Stats().CQOverflow == 0 {
+		t.Error("Stats().CQOverflow = 0 after the CQ overflowed")
+	}
 	if r.ActiveOps() != 0 || r.Stats().Overflow != 0 {
 		t.Fatalf("stats after draining: %+v", r.Stats())
 	}
