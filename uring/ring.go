@@ -2,6 +2,7 @@ package uring
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"syscall"
 	"time"
@@ -277,12 +278,19 @@ func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
 		if err == syscall.EINTR {
 			continue
 		}
+		if err == syscall.EBADFD {
+			err = errDisabled
+		}
 		if r.sqpoll {
 			return int(queued), err
 		}
 		return n, err
 	}
 }
+
+// errDisabled is io_uring_enter's EBADFD, which it returns only for a
+// ring set up with SetupRDisabled and not yet enabled.
+var errDisabled = fmt.Errorf("uring: ring is disabled (SetupRDisabled); call Enable first: %w", syscall.EBADFD)
 
 // Peek returns a completion if one is ready, without blocking and without
 // submitting (the Go name of get_cqe_nonblocking).
@@ -429,6 +437,8 @@ func (r *Ring[T]) enterWait(timeout time.Duration) error {
 	switch err {
 	case nil, syscall.ETIME, syscall.EINTR, syscall.EBUSY, syscall.EAGAIN:
 		return nil
+	case syscall.EBADFD:
+		return errDisabled
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -190,8 +191,11 @@ func TestRDisabledEnable(t *testing.T) {
 	if _, err := r.Noop(7); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Submit(); !errors.Is(err, syscall.EBADFD) {
-		t.Fatalf("Submit on a disabled ring = %v, want EBADFD", err)
+	if _, err := r.Submit(); !errors.Is(err, syscall.EBADFD) || !strings.Contains(err.Error(), "call Enable") {
+		t.Fatalf("Submit on a disabled ring = %v, want EBADFD and advice to call Enable", err)
+	}
+	if _, ok, err := r.WaitTimeout(time.Millisecond); ok || !errors.Is(err, syscall.EBADFD) {
+		t.Fatalf("WaitTimeout on a disabled ring = %v, %v; want EBADFD", ok, err)
 	}
 	if err := r.Enable(); err != nil {
 		t.Fatalf("Enable: %v", err)
