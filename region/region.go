@@ -49,6 +49,10 @@ type Chunk struct {
 // New carves buf into len(buf)/blockSize chunks of blockSize bytes each.
 // Bytes past the last whole chunk are never handed out. The region uses buf
 // in place: the caller must not use it otherwise while the region is live.
+//
+// It fails if blockSize is not positive, if buf is smaller than one block
+// (a region with no chunks), or if buf holds more than math.MaxInt32
+// chunks.
 func New(buf []byte, blockSize int) (*Region, error) {
 	if blockSize <= 0 {
 		return nil, fmt.Errorf("region: block size %d is not positive; pass the size of one chunk in bytes", blockSize)

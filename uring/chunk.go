@@ -21,7 +21,17 @@ func (r *Ring[T]) ReadChunk(fd int, fileOffset int64, c region.Chunk, n int, dat
 	if err != nil {
 		return Job{}, err
 	}
-	return r.rwFixed(OpReadFixed, fd, b, fileOffset, data)
+	return r.rwFixed(OpReadFixed, fd, b, fileOffset, 0, data)
+}
+
+// ReadChunkFlags is ReadChunk with per-call flags (RWF_*), as preadv2(2)
+// takes them.
+func (r *Ring[T]) ReadChunkFlags(fd int, fileOffset int64, c region.Chunk, n int, flags RWFlags, data T) (Job, error) {
+	b, err := r.chunkSlice(c, n)
+	if err != nil {
+		return Job{}, err
+	}
+	return r.rwFixed(OpReadFixed, fd, b, fileOffset, flags, data)
 }
 
 // WriteChunk queues a write of the first n bytes of chunk c to fd at
@@ -32,7 +42,17 @@ func (r *Ring[T]) WriteChunk(fd int, fileOffset int64, c region.Chunk, n int, da
 	if err != nil {
 		return Job{}, err
 	}
-	return r.rwFixed(OpWriteFixed, fd, b, fileOffset, data)
+	return r.rwFixed(OpWriteFixed, fd, b, fileOffset, 0, data)
+}
+
+// WriteChunkFlags is WriteChunk with per-call flags (RWF_*), as
+// pwritev2(2) takes them.
+func (r *Ring[T]) WriteChunkFlags(fd int, fileOffset int64, c region.Chunk, n int, flags RWFlags, data T) (Job, error) {
+	b, err := r.chunkSlice(c, n)
+	if err != nil {
+		return Job{}, err
+	}
+	return r.rwFixed(OpWriteFixed, fd, b, fileOffset, flags, data)
 }
 
 // errForeignChunk is built once: a server that mixes up its regions would

@@ -31,6 +31,16 @@
 // one goroutine owns it, or its users serialise access with a lock. The
 // packages uringfs and uringnet build a concurrency-safe executor on top.
 //
+// A ring set up with SetupSingleIssuer (and so any with
+// SetupDeferTaskrun) needs more: the kernel binds it to one OS thread, the
+// one that called New (with SetupRDisabled, the one that called Enable),
+// and refuses io_uring_enter from any other with EEXIST. A goroutine may
+// run on a different thread after any blocking point, so one goroutine or
+// a lock is not enough: the goroutine that owns such a ring must call
+// runtime.LockOSThread before New and keep the lock until after Close.
+// Otherwise Submit and Wait fail with EEXIST on another thread, the
+// operations they would complete stay active, and Close refuses.
+//
 // # Errors
 //
 // A full submission queue is ErrQueueFull (submit, then try again); any use

@@ -71,7 +71,17 @@ func (r *Ring[T]) ReadFixed(fd int, fileOffset int64, off, n int, data T) (Job, 
 	if err != nil {
 		return Job{}, err
 	}
-	return r.rwFixed(OpReadFixed, fd, b, fileOffset, data)
+	return r.rwFixed(OpReadFixed, fd, b, fileOffset, 0, data)
+}
+
+// ReadFixedFlags is ReadFixed with per-call flags (RWF_*), as preadv2(2)
+// takes them.
+func (r *Ring[T]) ReadFixedFlags(fd int, fileOffset int64, off, n int, flags RWFlags, data T) (Job, error) {
+	b, err := r.fixedSlice(off, n)
+	if err != nil {
+		return Job{}, err
+	}
+	return r.rwFixed(OpReadFixed, fd, b, fileOffset, flags, data)
 }
 
 // WriteFixed queues a write of n bytes from the fixed buffer at off to fd
@@ -81,10 +91,20 @@ func (r *Ring[T]) WriteFixed(fd int, fileOffset int64, off, n int, data T) (Job,
 	if err != nil {
 		return Job{}, err
 	}
-	return r.rwFixed(OpWriteFixed, fd, b, fileOffset, data)
+	return r.rwFixed(OpWriteFixed, fd, b, fileOffset, 0, data)
 }
 
-func (r *Ring[T]) rwFixed(op Op, fd int, b []byte, fileOffset int64, data T) (Job, error) {
+// WriteFixedFlags is WriteFixed with per-call flags (RWF_*), as
+// pwritev2(2) takes them.
+func (r *Ring[T]) WriteFixedFlags(fd int, fileOffset int64, off, n int, flags RWFlags, data T) (Job, error) {
+	b, err := r.fixedSlice(off, n)
+	if err != nil {
+		return Job{}, err
+	}
+	return r.rwFixed(OpWriteFixed, fd, b, fileOffset, flags, data)
+}
+
+func (r *Ring[T]) rwFixed(op Op, fd int, b []byte, fileOffset int64, flags RWFlags, data T) (Job, error) {
 	sqe, s, j, err := r.prep(op, data)
 	if err != nil {
 		return j, err
@@ -96,6 +116,7 @@ func (r *Ring[T]) rwFixed(op Op, fd int, b []byte, fileOffset int64, data T) (Jo
 	sqe.Addr = bufAddr(b)
 	sqe.Len = uint32(len(b))
 	sqe.Off = uint64(fileOffset)
+	sqe.OpFlags = uint32(flags)
 	sqe.BufIndex = 0
 	return j, nil
 }

@@ -270,6 +270,9 @@ const (
 	AtStatxForceSync = unix.AT_STATX_FORCE_SYNC
 	// AtStatxDontSync: on a network file system, accept cached attributes.
 	AtStatxDontSync = unix.AT_STATX_DONT_SYNC
+	// AtStatxSyncAsStat: do what stat(2) does on that file system (the
+	// default; the value is 0, named for code that says so).
+	AtStatxSyncAsStat = 0
 )
 
 // Statx mask bits: which fields Statx is asked to fill. The kernel reports
@@ -288,6 +291,20 @@ const (
 	StatxBlocks     = unix.STATX_BLOCKS
 	StatxBasicStats = unix.STATX_BASIC_STATS // all of the above
 	StatxBtime      = unix.STATX_BTIME
+	// StatxMntID: the mount ID (Statx_t.Mnt_id). Linux 5.8.
+	StatxMntID = unix.STATX_MNT_ID
+	// StatxDioalign: the alignment O_DIRECT I/O needs
+	// (Statx_t.Dio_mem_align, Dio_offset_align); 0 there means the file
+	// does not support direct I/O. Linux 6.1.
+	StatxDioalign = unix.STATX_DIOALIGN
+	// StatxMntIDUnique: Mnt_id is the mount's 64-bit unique ID rather
+	// than the reusable one. Linux 6.8.
+	StatxMntIDUnique = unix.STATX_MNT_ID_UNIQUE
+	// StatxSubvol: the subvolume ID (btrfs, bcachefs). Linux 6.10.
+	StatxSubvol = unix.STATX_SUBVOL
+	// StatxWriteAtomic: the limits of RWFAtomic writes
+	// (Atomic_write_unit_min/max, Atomic_write_segments_max). Linux 6.11.
+	StatxWriteAtomic = unix.STATX_WRITE_ATOMIC
 )
 
 // statxArgs keeps a Statx's path and target alive: the kernel writes st
@@ -379,11 +396,22 @@ const (
 	// FallocUnshareRange: unshare blocks shared with other files
 	// (reflinks) so that later writes do not fail for lack of space.
 	FallocUnshareRange = unix.FALLOC_FL_UNSHARE_RANGE
+	// FallocWriteZeroes: make the range read as zeros by writing zeros
+	// on the device (with its write-zeroes command where it has a fast
+	// one), so that the blocks are allocated and written: later writes
+	// into them need no allocation or unwritten-extent conversion. Not
+	// with FallocKeepSize. Linux 6.17: on older kernels Fallocate fails
+	// before queueing with an *UnsupportedFeatureError; a file system
+	// without support fails the operation with EOPNOTSUPP.
+	FallocWriteZeroes = unix.FALLOC_FL_WRITE_ZEROES
 )
 
 // Fallocate queues a fallocate(2) of length bytes at off in fd. The result
 // is 0 on success.
 func (r *Ring[T]) Fallocate(fd int, mode uint32, off, length int64, data T) (Job, error) {
+	if mode&FallocWriteZeroes != 0 && !haveWriteZeroes() {
+		return Job{}, errWriteZeroes
+	}
 	sqe, _, j, err := r.prep(OpFallocate, data)
 	if err != nil {
 		return j, err

@@ -29,16 +29,50 @@ func (r *Ring[T]) Write(fd int, buf []byte, offset int64, data T) (Job, error) {
 	return r.rw(OpWrite, fd, buf, offset, 0, data)
 }
 
-// RWFlags are the per-call flags of preadv2/pwritev2 (RWF_*).
+// ReadFlags is Read with per-call flags, as preadv2(2) takes them: the
+// Go counterpart of read's ?flags in OCaml's uring.
+func (r *Ring[T]) ReadFlags(fd int, buf []byte, offset int64, flags RWFlags, data T) (Job, error) {
+	return r.rw(OpRead, fd, buf, offset, flags, data)
+}
+
+// WriteFlags is Write with per-call flags, as pwritev2(2) takes them
+// (RWFDsync makes this one write durable, as O_DSYNC would every write).
+func (r *Ring[T]) WriteFlags(fd int, buf []byte, offset int64, flags RWFlags, data T) (Job, error) {
+	return r.rw(OpWrite, fd, buf, offset, flags, data)
+}
+
+// RWFlags are the per-call flags of preadv2/pwritev2 (RWF_*), taken by
+// ReadFlags, WriteFlags, ReadvFlags, WritevFlags, ReadFixedFlags,
+// WriteFixedFlags, ReadChunkFlags and WriteChunkFlags. A flag the kernel
+// or the file does not support fails the operation with EOPNOTSUPP (or
+// EINVAL for a bit no kernel defines).
 type RWFlags uint32
 
-// Flags for ReadFlags/WriteFlags and the vectored forms.
+// Per-call read and write flags.
 const (
-	RWFHiPri  = RWFlags(unix.RWF_HIPRI)
-	RWFDsync  = RWFlags(unix.RWF_DSYNC)
-	RWFSync   = RWFlags(unix.RWF_SYNC)
+	// RWFHiPri: high priority; on a SetupIOPoll ring, poll for it.
+	RWFHiPri = RWFlags(unix.RWF_HIPRI)
+	// RWFDsync: this write is durable (data) on completion, as O_DSYNC.
+	RWFDsync = RWFlags(unix.RWF_DSYNC)
+	// RWFSync: this write is durable (data and metadata), as O_SYNC.
+	RWFSync = RWFlags(unix.RWF_SYNC)
+	// RWFNowait: fail with EAGAIN rather than block (for reads, data not
+	// in the page cache).
 	RWFNowait = RWFlags(unix.RWF_NOWAIT)
+	// RWFAppend: append this write to the end of the file, as O_APPEND,
+	// ignoring the offset.
 	RWFAppend = RWFlags(unix.RWF_APPEND)
+	// RWFNoAppend: write at the offset even if the file was opened with
+	// O_APPEND (pwritev2's answer to pwrite's Linux quirk). Linux 6.9.
+	RWFNoAppend = RWFlags(unix.RWF_NOAPPEND)
+	// RWFAtomic: write all of it or none of it, even across a crash
+	// (torn-write protection); the length and offset must respect the
+	// file's atomic write unit (statx STATX_WRITE_ATOMIC). Linux 6.11.
+	RWFAtomic = RWFlags(unix.RWF_ATOMIC)
+	// RWFDontcache: buffered I/O that drops its pages from the page
+	// cache once done (uncached buffered I/O). File systems without
+	// support fail it with EOPNOTSUPP. Linux 6.14.
+	RWFDontcache = RWFlags(unix.RWF_DONTCACHE)
 )
 
 func (r *Ring[T]) rw(op Op, fd int, buf []byte, offset int64, flags RWFlags, data T) (Job, error) {

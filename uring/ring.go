@@ -2,6 +2,7 @@ package uring
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"syscall"
 	"time"
@@ -12,7 +13,9 @@ import (
 )
 
 // Ring is an io_uring instance whose operations carry user data of type T.
-// Create one with New. It is not safe for concurrent use.
+// Create one with New. It is not safe for concurrent use; a ring with
+// SetupSingleIssuer must moreover be used from a single OS thread (see
+// "Concurrency" in the package documentation).
 type Ring[T any] struct {
 	r      *ring.Ring
 	closed bool
@@ -35,6 +38,7 @@ type Ring[T any] struct {
 type counters struct {
 	submitted, completed, enters uint64
 	stray                        uint64
+	cqOverflow                   uint64
 }
 
 // slot holds what the ring keeps for one operation until its last
@@ -274,12 +278,19 @@ func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
 		if err == syscall.EINTR {
 			continue
 		}
+		if err == syscall.EBADFD {
+			err = errDisabled
+		}
 		if r.sqpoll {
 			return int(queued), err
 		}
 		return n, err
 	}
 }
+
+// errDisabled is io_uring_enter's EBADFD, which it returns only for a
+// ring set up with SetupRDisabled and not yet enabled.
+var errDisabled = fmt.Errorf("uring: ring is disabled (SetupRDisabled); call Enable first: %w", syscall.EBADFD)
 
 // Peek returns a completion if one is ready, without blocking and without
 // submitting (the Go name of get_cqe_nonblocking).
@@ -295,8 +306,12 @@ func (r *Ring[T]) peek() (Completion[T], bool) {
 	for {
 		cqe, ok := r.r.PeekCQE()
 		if !ok {
-			if !r.needFlush() {
+			f := r.r.SQFlags()
+			if !r.needFlush(f) {
 				return Completion[T]{}, false
+			}
+			if f&ring.IORING_SQ_CQ_OVERFLOW != 0 {
+				r.stats.cqOverflow++
 			}
 			// Completions are waiting on the kernel's overflow list or
 			// as deferred task work; entering with GETEVENTS (and no
@@ -317,8 +332,7 @@ func (r *Ring[T]) peek() (Completion[T], bool) {
 	}
 }
 
-func (r *Ring[T]) needFlush() bool {
-	f := r.r.SQFlags()
+func (r *Ring[T]) needFlush(f uint32) bool {
 	if f&ring.IORING_SQ_CQ_OVERFLOW != 0 {
 		return true
 	}
@@ -423,6 +437,8 @@ func (r *Ring[T]) enterWait(timeout time.Duration) error {
 	switch err {
 	case nil, syscall.ETIME, syscall.EINTR, syscall.EBUSY, syscall.EAGAIN:
 		return nil
+	case syscall.EBADFD:
+		return errDisabled
 	}
 	return err
 }
@@ -492,6 +508,12 @@ type Stats struct {
 	Overflow  uint32 // completions the kernel dropped (0 with IORING_FEAT_NODROP)
 	Dropped   uint32 // invalid SQEs the kernel skipped
 	Stray     uint64 // completions that named no operation of this ring
+	// CQOverflow counts the times Peek or Wait found the CQ empty while
+	// the kernel held completions on its overflow list (the CQ had been
+	// full) and entered the kernel to move them in. None is lost with
+	// IORING_FEAT_NODROP, but a count that grows says the CQ is too
+	// small for the load: see WithCQSize.
+	CQOverflow uint64
 }
 
 // Stats returns the ring's debug counters.
@@ -503,6 +525,8 @@ func (r *Ring[T]) Stats() Stats {
 		Completed: r.stats.completed,
 		Enters:    r.stats.enters,
 		Stray:     r.stats.stray,
+
+		CQOverflow: r.stats.cqOverflow,
 	}
 	if !r.closed {
 		s.SQEReady = r.SQEReady()

@@ -17,15 +17,51 @@ type SetupFlags uint32
 // noted; New fails with a SetupError wrapping EINVAL on a kernel that lacks
 // a flag it was given.
 const (
-	SetupIOPoll       = SetupFlags(ring.IORING_SETUP_IOPOLL)
-	SetupSQPoll       = SetupFlags(ring.IORING_SETUP_SQPOLL)
-	SetupSQAff        = SetupFlags(ring.IORING_SETUP_SQ_AFF)
-	SetupClamp        = SetupFlags(ring.IORING_SETUP_CLAMP)
-	SetupSubmitAll    = SetupFlags(ring.IORING_SETUP_SUBMIT_ALL)
-	SetupCoopTaskrun  = SetupFlags(ring.IORING_SETUP_COOP_TASKRUN)
-	SetupTaskrunFlag  = SetupFlags(ring.IORING_SETUP_TASKRUN_FLAG)
-	SetupSingleIssuer = SetupFlags(ring.IORING_SETUP_SINGLE_ISSUER) // 6.0
-	SetupDeferTaskrun = SetupFlags(ring.IORING_SETUP_DEFER_TASKRUN) // 6.1
+	// SetupIOPoll: busy-poll for completions of O_DIRECT I/O on devices
+	// that support polling, instead of waiting for interrupts.
+	SetupIOPoll = SetupFlags(ring.IORING_SETUP_IOPOLL)
+	// SetupSQPoll: a kernel thread consumes the submission queue (see
+	// WithSQPoll).
+	SetupSQPoll = SetupFlags(ring.IORING_SETUP_SQPOLL)
+	// SetupSQAff: pin the SQPOLL thread to a CPU (see WithSQPollCPU).
+	SetupSQAff = SetupFlags(ring.IORING_SETUP_SQ_AFF)
+	// SetupClamp: sizes beyond the kernel's limits (32768 submission
+	// entries, 65536 completion entries) are clamped to them rather than
+	// refused.
+	SetupClamp = SetupFlags(ring.IORING_SETUP_CLAMP)
+	// SetupRDisabled: the ring starts disabled; nothing submitted runs
+	// until Enable. Restrictions may be registered in between.
+	SetupRDisabled = SetupFlags(ring.IORING_SETUP_R_DISABLED)
+	// SetupSubmitAll: keep submitting a batch after an entry fails.
+	SetupSubmitAll = SetupFlags(ring.IORING_SETUP_SUBMIT_ALL)
+	// SetupCoopTaskrun: completions posted as task work wait until the
+	// submitting thread enters the kernel, instead of interrupting it.
+	SetupCoopTaskrun = SetupFlags(ring.IORING_SETUP_COOP_TASKRUN)
+	// SetupTaskrunFlag: with SetupCoopTaskrun, flag pending task work in
+	// the SQ ring, so that Peek knows to enter the kernel for it.
+	SetupTaskrunFlag = SetupFlags(ring.IORING_SETUP_TASKRUN_FLAG)
+	// SetupSQE128: 128-byte submission entries, for uring_cmd
+	// passthrough (NVMe). Other operations work unchanged. Linux 5.19.
+	SetupSQE128 = SetupFlags(ring.IORING_SETUP_SQE128)
+	// SetupCQE32: 32-byte completion entries, whose second half carries
+	// uring_cmd's extra results. Other operations work unchanged.
+	// Linux 5.19.
+	SetupCQE32 = SetupFlags(ring.IORING_SETUP_CQE32)
+	// SetupSingleIssuer: only one thread submits. The kernel enforces
+	// it: see "Concurrency" in the package documentation. Linux 6.0.
+	SetupSingleIssuer = SetupFlags(ring.IORING_SETUP_SINGLE_ISSUER)
+	// SetupDeferTaskrun: completions wait as task work until the
+	// submitter waits for them (Wait, SubmitAndWait, Peek); needs
+	// SetupSingleIssuer. Linux 6.1.
+	SetupDeferTaskrun = SetupFlags(ring.IORING_SETUP_DEFER_TASKRUN)
+	// SetupNoSQArray: the kernel takes submission entries in ring
+	// order, without the SQ index array (which this package never
+	// permutes anyway). Linux 6.6.
+	SetupNoSQArray = SetupFlags(ring.IORING_SETUP_NO_SQARRAY)
+	// SetupHybridIOPoll: with SetupIOPoll, sleep for part of the
+	// expected device latency before polling, trading a little latency
+	// for CPU. Linux 6.13.
+	SetupHybridIOPoll = SetupFlags(ring.IORING_SETUP_HYBRID_IOPOLL)
 )
 
 // Option configures New.
@@ -57,8 +93,16 @@ func WithSQPollCPU(cpu int) Option {
 // submission queue. The kernel rounds it up to a power of two.
 func WithCQSize(n int) Option { return func(c *config) { c.cqEntries = n } }
 
-// maxEntries is the kernel's IORING_MAX_ENTRIES.
-const maxEntries = 32768
+// maxEntries and maxCQEntries are the kernel's IORING_MAX_ENTRIES and
+// IORING_MAX_CQ_ENTRIES.
+const (
+	maxEntries   = 32768
+	maxCQEntries = 2 * maxEntries
+)
+
+// unmapped are the setup flags under which the application provides the
+// rings' memory (Linux 6.5); New maps the kernel's.
+const unmapped = SetupFlags(ring.IORING_SETUP_NO_MMAP | ring.IORING_SETUP_REGISTERED_FD_ONLY)
 
 // New creates a ring with room for queueDepth submission queue entries.
 // The kernel rounds the depth up to a power of two; QueueDepth reports what
@@ -67,12 +111,23 @@ func New[T any](queueDepth int, opts ...Option) (*Ring[T], error) {
 	if queueDepth <= 0 {
 		return nil, fmt.Errorf("uring: queue depth %d: must be at least 1", queueDepth)
 	}
-	if queueDepth > maxEntries {
-		return nil, fmt.Errorf("uring: queue depth %d: the kernel allows at most %d", queueDepth, maxEntries)
-	}
 	var c config
 	for _, o := range opts {
 		o(&c)
+	}
+	if c.flags&unmapped != 0 {
+		return nil, fmt.Errorf("uring: setup flags %#x (IORING_SETUP_NO_MMAP, IORING_SETUP_REGISTERED_FD_ONLY) are not supported: this package maps the rings itself", uint32(c.flags&unmapped))
+	}
+	// With SetupClamp the kernel clamps sizes beyond its limits instead
+	// of refusing them (io_uring_create), so New must not refuse them
+	// first.
+	clamp := c.flags&SetupClamp != 0
+	entries := queueDepth
+	if entries > maxEntries {
+		if !clamp {
+			return nil, fmt.Errorf("uring: queue depth %d: the kernel allows at most %d (SetupClamp makes it clamp instead)", queueDepth, maxEntries)
+		}
+		entries = maxEntries
 	}
 	p := ring.Params{Flags: uint32(c.flags)}
 	if c.flags&SetupSQPoll != 0 {
@@ -82,13 +137,17 @@ func New[T any](queueDepth int, opts ...Option) (*Ring[T], error) {
 		p.SQThreadCPU = uint32(c.sqCPU)
 	}
 	if c.cqEntries != 0 {
-		if c.cqEntries < queueDepth || c.cqEntries > 2*maxEntries {
-			return nil, fmt.Errorf("uring: CQ size %d: must be between the queue depth (%d) and %d", c.cqEntries, queueDepth, 2*maxEntries)
+		cq := c.cqEntries
+		if cq > maxCQEntries && clamp {
+			cq = maxCQEntries
+		}
+		if cq < entries || cq > maxCQEntries {
+			return nil, fmt.Errorf("uring: CQ size %d: must be between the queue depth (%d) and %d (SetupClamp makes the kernel clamp a larger size)", c.cqEntries, entries, maxCQEntries)
 		}
 		p.Flags |= ring.IORING_SETUP_CQSIZE
-		p.CQEntries = uint32(c.cqEntries)
+		p.CQEntries = uint32(cq)
 	}
-	rr, err := ring.New(uint32(queueDepth), &p)
+	rr, err := ring.New(uint32(entries), &p)
 	if err != nil {
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
@@ -116,6 +175,20 @@ func New[T any](queueDepth int, opts ...Option) (*Ring[T], error) {
 // and everything its slots keep alive stay reachable, leaked rather than
 // freed under the kernel. (Close refuses while operations are active.)
 var liveRings sync.Map
+
+// Enable starts a ring created with SetupRDisabled
+// (IORING_REGISTER_ENABLE_RINGS). Until then the kernel refuses to submit:
+// Submit and Wait fail with an error matching syscall.EBADFD. Enabling a
+// ring that is already enabled fails with EBADFD too.
+func (r *Ring[T]) Enable() error {
+	if r.closed {
+		return ErrClosed
+	}
+	if _, err := ring.Register(r.r.Fd, ring.IORING_REGISTER_ENABLE_RINGS, nil, 0); err != nil {
+		return fmt.Errorf("uring: enabling ring: %w", err)
+	}
+	return nil
+}
 
 // QueueDepth returns the number of submission queue entries the kernel
 // allocated.

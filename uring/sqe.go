@@ -90,6 +90,21 @@ const (
 	Realtime
 )
 
+// Now returns c's current time in nanoseconds since its epoch
+// (clock_gettime(2)), the unit of TimeoutAt.
+func (c Clock) Now() int64 {
+	id := int32(unix.CLOCK_MONOTONIC)
+	switch c {
+	case Boottime:
+		id = unix.CLOCK_BOOTTIME
+	case Realtime:
+		id = unix.CLOCK_REALTIME
+	}
+	var ts unix.Timespec
+	unix.ClockGettime(id, &ts) // cannot fail for these clocks
+	return ts.Nano()
+}
+
 func (c Clock) timeoutFlags() uint32 {
 	switch c {
 	case Boottime:
@@ -107,8 +122,8 @@ func (r *Ring[T]) Timeout(d time.Duration, clock Clock, data T) (Job, error) {
 }
 
 // TimeoutAt queues a timer that completes with -ETIME when clock reaches
-// the absolute time ns (nanoseconds since the clock's epoch; see Now). A
-// time in the past completes at once.
+// the absolute time ns, in nanoseconds since the clock's epoch: add the
+// delay to clock.Now(). A time in the past completes at once.
 func (r *Ring[T]) TimeoutAt(ns int64, clock Clock, data T) (Job, error) {
 	return r.timeout(ns, clock, ring.IORING_TIMEOUT_ABS, data)
 }

@@ -208,7 +208,32 @@ func TestCQOverflowNoLoss(t *testing.T) {
 		}
 		seen[c.Data] = true
 	}
+	if r.Stats().CQOverflow == 0 {
+		t.Error("Stats().CQOverflow = 0 after the CQ overflowed")
+	}
 	if r.ActiveOps() != 0 || r.Stats().Overflow != 0 {
 		t.Fatalf("stats after draining: %+v", r.Stats())
+	}
+}
+
+// TestClockNow checks that each Clock's Now reads that clock: it lies
+// between two clock_gettime(2) readings of the same clock taken around
+// it, and a TimeoutAt a little after it expires with ETIME.
+func TestClockNow(t *testing.T) {
+	r := newRing[Clock](t, 4)
+	for clk, id := range map[Clock]int32{Monotonic: unix.CLOCK_MONOTONIC, Boottime: unix.CLOCK_BOOTTIME, Realtime: unix.CLOCK_REALTIME} {
+		var before, after unix.Timespec
+		unix.ClockGettime(id, &before)
+		now := clk.Now()
+		unix.ClockGettime(id, &after)
+		if now < before.Nano() || now > after.Nano() {
+			t.Errorf("clock %d: Now() = %d, not between clock_gettime's %d and %d", clk, now, before.Nano(), after.Nano())
+		}
+		if _, err := r.TimeoutAt(clk.Now()+int64(time.Millisecond), clk, clk); err != nil {
+			t.Fatal(err)
+		}
+		if c := wait(t, r); c.Data != clk || !errors.Is(c.Err(), syscall.ETIME) {
+			t.Errorf("clock %d: TimeoutAt(Now()+1ms) = %+v, want ETIME", clk, c)
+		}
 	}
 }

@@ -85,6 +85,14 @@
 // signals interrupt the worker's creation). Such an operation never ran:
 // Do queues it again, and Spurious tells Start/Wait users to do the same.
 //
+// # What users see of it
+//
+// Package executor publishes the process-wide executor's counters
+// (Stats, read through Started so that reading never creates it) and
+// names its reaper goroutines, which live as long as the process
+// (reapForever), for users' leak checks. Renaming reapForever means
+// changing executor.ReaperFunction, which its test checks.
+//
 // # Lifetimes
 //
 // The ring's slot table keeps each operation's Go memory reachable until

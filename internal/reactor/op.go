@@ -406,6 +406,8 @@ func (s *shard) reap() {
 func (o *Op) Wait(ctx context.Context) (Result, error) {
 	s := o.s
 	if o.state.Load() != opDone && o.state.CompareAndSwap(opPending, opParked) {
+		s.counts.parked.Add(1)
+		s.counts.parkedNow.Add(1)
 		if done := ctx.Done(); done == nil {
 			<-o.ch
 		} else {
@@ -416,6 +418,9 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 				<-o.ch
 			}
 		}
+		s.counts.parkedNow.Add(-1)
+	} else {
+		s.counts.inline.Add(1)
 	}
 	reuse := true
 	if o.timer != nil {
@@ -437,6 +442,9 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 			err = os.ErrDeadlineExceeded
 		case cancelled:
 			err = ErrCanceled
+		}
+		if err == syscall.ECANCELED {
+			s.counts.spurious.Add(1)
 		}
 	}
 	if reuse {

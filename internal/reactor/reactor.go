@@ -76,6 +76,18 @@ type shard struct {
 
 	efd  *os.File // eventfd the kernel signals on completions
 	exec *Executor
+
+	counts counts
+}
+
+// counts are a shard's counters beyond its ring's own: each is one atomic
+// add on a path that already does atomic work, and none allocates. Stats
+// sums them.
+type counts struct {
+	inline    atomic.Uint64 // Waits that found their op done and did not park
+	parked    atomic.Uint64 // Waits that parked until another goroutine readied them
+	parkedNow atomic.Int64  // goroutines parked in Wait now
+	spurious  atomic.Uint64 // ECANCELED completions nobody asked for
 }
 
 // New creates an executor with its rings and reaper goroutines.
@@ -109,8 +121,19 @@ func newExecutor(cfg Config, forever bool) (*Executor, error) {
 			go s.reap()
 		}
 	}
+	if forever {
+		started.Store(e)
+	}
 	return e, nil
 }
+
+// started is the process-wide executor once it exists, for readers of its
+// counters that must not create it (package executor).
+var started atomic.Pointer[Executor]
+
+// Started returns the process-wide executor if Default has created it,
+// and nil otherwise. Unlike Default it never creates one.
+func Started() *Executor { return started.Load() }
 
 func newShard(e *Executor, depth int) (*shard, error) {
 	r, err := uring.New[*Op](depth)
@@ -273,14 +296,34 @@ func (r Result) Err() error {
 	return syscall.Errno(-r.Res)
 }
 
-// Stats are an executor's counters, summed over its shards.
+// Stats are an executor's counters, summed over its shards. All but
+// Shards, Active and ParkedNow only grow.
 type Stats struct {
 	Shards    int
-	Submitted uint64 // operations handed to the kernel
+	Submitted uint64 // operations handed to the kernel (cancel requests and link timeouts included)
 	Completed uint64 // completions collected
-	Enters    uint64 // io_uring_enter calls made to submit
+	Enters    uint64 // io_uring_enter calls, to submit or to flush the CQ overflow list
 	Active    int    // operations in flight now
-	Requeued  uint64 // operations queued again after the kernel cancelled them unasked
+	Requeued  uint64 // operations Do queued again after the kernel cancelled them unasked
+
+	// Inline counts Waits that found their operation complete and did
+	// not park: it completed during the io_uring_enter that submitted
+	// it (a read from the page cache, a socket with data), or another
+	// goroutine collected it first. Parked counts Waits that parked
+	// until the reaper, or another goroutine's enter, readied them;
+	// ParkedNow is how many are parked at this moment.
+	Inline    uint64
+	Parked    uint64
+	ParkedNow int
+	// Spurious counts completions with ECANCELED that no Cancel,
+	// context or deadline asked for (see Spurious), whoever requeued
+	// them.
+	Spurious uint64
+	// CQOverflow counts the times the completion queue had been full
+	// and completions waited on the kernel's overflow list; CQDropped
+	// the completions the kernel lost (0 with IORING_FEAT_NODROP).
+	CQOverflow uint64
+	CQDropped  uint64
 }
 
 // Stats returns the executor's counters.
@@ -292,8 +335,15 @@ func (e *Executor) Stats() Stats {
 		st.Submitted += rs.Submitted
 		st.Completed += rs.Completed
 		st.Active += rs.ActiveOps
+		st.Enters += rs.Enters // the ring's own, to flush the overflow list
+		st.CQOverflow += rs.CQOverflow
+		st.CQDropped += uint64(rs.Overflow)
 		s.mu.Unlock()
 		st.Enters += s.enters.Load()
+		st.Inline += s.counts.inline.Load()
+		st.Parked += s.counts.parked.Load()
+		st.ParkedNow += int(s.counts.parkedNow.Load())
+		st.Spurious += s.counts.spurious.Load()
 	}
 	return st
 }

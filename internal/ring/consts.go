@@ -101,6 +101,7 @@ const (
 	IORING_SETUP_NO_MMAP            = 1 << 14 // 6.5
 	IORING_SETUP_REGISTERED_FD_ONLY = 1 << 15 // 6.5
 	IORING_SETUP_NO_SQARRAY         = 1 << 16 // 6.6
+	IORING_SETUP_HYBRID_IOPOLL      = 1 << 17 // 6.13
 )
 
 // io_uring_params.features.

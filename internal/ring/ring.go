@@ -29,6 +29,9 @@ type Ring struct {
 	sqes      unsafe.Pointer // *SQE array of SQEntries
 	sqMask    uint32
 	sqEntries uint32
+	// sqeShift is log2 of an SQE's size in units of SQE{}: 1 with
+	// IORING_SETUP_SQE128, whose entries are 128 bytes, else 0.
+	sqeShift uint32
 
 	cqHead     *uint32
 	cqTail     *uint32
@@ -37,6 +40,9 @@ type Ring struct {
 	cqes       unsafe.Pointer // *CQE array of CQEntries
 	cqMask     uint32
 	cqEntries  uint32
+	// cqeShift is log2 of a CQE's size in units of CQE{}: 1 with
+	// IORING_SETUP_CQE32, whose entries are 32 bytes, else 0.
+	cqeShift uint32
 	// cqTailSeen is the last CQ tail read from the kernel: entries up to
 	// it are known to be posted without another acquire load.
 	cqTailSeen uint32
@@ -72,8 +78,17 @@ func New(entries uint32, p *Params) (*Ring, error) {
 
 func (r *Ring) mmap() error {
 	p := &r.Params
+	// Big entries: the kernel indexes its arrays with the larger
+	// stride, and so must we (liburing's io_uring_sqe_shift and
+	// io_uring_cqe_shift).
+	if p.Flags&IORING_SETUP_SQE128 != 0 {
+		r.sqeShift = 1
+	}
+	if p.Flags&IORING_SETUP_CQE32 != 0 {
+		r.cqeShift = 1
+	}
 	sqSize := uintptr(p.SQOff.Array) + uintptr(p.SQEntries)*4
-	cqSize := uintptr(p.CQOff.Cqes) + uintptr(p.CQEntries)*unsafe.Sizeof(CQE{})
+	cqSize := uintptr(p.CQOff.Cqes) + uintptr(p.CQEntries)*unsafe.Sizeof(CQE{})<<r.cqeShift
 	single := p.Features&IORING_FEAT_SINGLE_MMAP != 0
 	if single && cqSize > sqSize {
 		sqSize = cqSize
@@ -92,7 +107,7 @@ func (r *Ring) mmap() error {
 		}
 		cq = r.cqRing
 	}
-	r.sqeMem, err = unix.Mmap(r.Fd, IORING_OFF_SQES, int(uintptr(p.SQEntries)*unsafe.Sizeof(SQE{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	r.sqeMem, err = unix.Mmap(r.Fd, IORING_OFF_SQES, int(uintptr(p.SQEntries)*unsafe.Sizeof(SQE{})<<r.sqeShift), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		r.unmap()
 		return fmt.Errorf("mmap io_uring SQE array: %w", err)
@@ -167,9 +182,14 @@ func (r *Ring) GetSQE() *SQE {
 			return nil
 		}
 	}
-	sqe := (*SQE)(unsafe.Add(r.sqes, uintptr(r.sqeTail&r.sqMask)*unsafe.Sizeof(SQE{})))
+	sqe := r.SQEAt(r.sqeTail)
 	r.sqeTail++
 	*sqe = SQE{}
+	if r.sqeShift != 0 {
+		// The second half of a 128-byte entry carries command data
+		// (uring_cmd); clear what a previous user left there.
+		*(*SQE)(unsafe.Add(unsafe.Pointer(sqe), unsafe.Sizeof(SQE{}))) = SQE{}
+	}
 	return sqe
 }
 
@@ -185,7 +205,7 @@ func (r *Ring) sqeHeadKernel() uint32 {
 // SQEAt returns the SQE with sequence number seq (as counted by SQETail),
 // which must not have been flushed yet.
 func (r *Ring) SQEAt(seq uint32) *SQE {
-	return (*SQE)(unsafe.Add(r.sqes, uintptr(seq&r.sqMask)*unsafe.Sizeof(SQE{})))
+	return (*SQE)(unsafe.Add(r.sqes, uintptr(seq&r.sqMask)<<r.sqeShift*unsafe.Sizeof(SQE{})))
 }
 
 // SQETail is the sequence number the next SQE from GetSQE will have.
@@ -232,7 +252,14 @@ func (r *Ring) CQReady() uint32 {
 
 // CQEAt copies the CQE at head+i. i must be below CQReady().
 func (r *Ring) CQEAt(i uint32) CQE {
-	return *(*CQE)(unsafe.Add(r.cqes, uintptr((r.cqHeadLocal+i)&r.cqMask)*unsafe.Sizeof(CQE{})))
+	return *r.cqeAt(r.cqHeadLocal + i)
+}
+
+// cqeAt points at the CQE with sequence number seq. With
+// IORING_SETUP_CQE32 it is the first half of a 32-byte entry; the second
+// half (big_cqe) carries extra results only uring_cmd uses.
+func (r *Ring) cqeAt(seq uint32) *CQE {
+	return (*CQE)(unsafe.Add(r.cqes, uintptr(seq&r.cqMask)<<r.cqeShift*unsafe.Sizeof(CQE{})))
 }
 
 // PeekCQE copies the oldest unconsumed CQE, if any. The caller advances
@@ -249,7 +276,7 @@ func (r *Ring) PeekCQE() (CQE, bool) {
 			return CQE{}, false
 		}
 	}
-	return *(*CQE)(unsafe.Add(r.cqes, uintptr(head&r.cqMask)*unsafe.Sizeof(CQE{}))), true
+	return *r.cqeAt(head), true
 }
 
 // AdvanceCQ marks n CQEs consumed. The kernel learns of it at the next
