@@ -336,3 +336,48 @@ func TestReplay(t *testing.T) {
 		t.Fatal("replay of a missing file succeeded")
 	}
 }
+
+// Figures besides ops/s and cpu/op are medians of the runs, get ratios to
+// the baseline's figure of the same name, and show in the table; a case
+// with figures only (no wall time) has no throughput.
+func TestFigures(t *testing.T) {
+	fig := func(name string, vals ...float64) impl {
+		n := 0
+		return impl{name: name, baseline: name == "first", run: func(time.Duration) (measurement, error) {
+			v := vals[n%len(vals)]
+			n++
+			return measurement{figures: []Figure{{Name: "rss/conn", Value: v, Unit: "B"}, {Name: "p99", Value: v * 1000, Unit: "ns"}}}, nil
+		}}
+	}
+	c := benchCase{name: "c", impls: []impl{fig("first", 2048, 4096, 1024), fig("other", 1024, 512, 2048)}}
+	rs := runCase("idle", c, 3, func(string) {})
+	ratios(rs)
+	if rs[0].Runs != 3 || rs[0].OpsPerS != 0 || len(rs[0].Figures) != 2 || rs[0].Figures[0].Value != 2048 {
+		t.Fatalf("base: %+v", rs[0])
+	}
+	if f := rs[1].Figures[0]; f.Value != 1024 || f.Ratio != 0.5 {
+		t.Fatalf("other: %+v", rs[1].Figures)
+	}
+	var b bytes.Buffer
+	printTable(&b, rs)
+	for _, want := range []string{"rss/conn=2.0KiB", "rss/conn=1.0KiB (x0.50)", "p99=1.024ms (x0.50)", "(xR) is its ratio"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), " base ") {
+		t.Errorf("a case without throughput shows a throughput baseline:\n%s", b.String())
+	}
+}
+
+func TestParseSample(t *testing.T) {
+	ops, figs, err := parseSample("1234 p50=1500 p99.9=90000")
+	if err != nil || ops != 1234 || len(figs) != 2 || figs[1] != (Figure{Name: "p99.9", Value: 90000, Unit: "ns"}) {
+		t.Fatalf("%v %+v %v", ops, figs, err)
+	}
+	for _, bad := range []string{"", "x", "12 p50", "12 p50=x"} {
+		if _, _, err := parseSample(bad); err == nil {
+			t.Errorf("parseSample(%q) took it", bad)
+		}
+	}
+}
