@@ -392,6 +392,8 @@ func load(kind string) error {
 		stopLoad, err = loadEcho(*flagAddr, *flagConns, *flagSize, &count)
 	case "http":
 		stopLoad, err = loadHTTP(*flagAddr, *flagConns, &count)
+	case "churn":
+		stopLoad, err = loadChurn(*flagAddr, *flagConns, *flagSize, &count)
 	default:
 		err = fmt.Errorf("unknown load %q", kind)
 	}

@@ -152,6 +152,7 @@ var groups = []group{
 	{"file", fileCases},
 	{"echo", echoCases},
 	{"http", httpCases},
+	{"churn", churnCases},
 }
 
 func groupNames() string {

@@ -381,3 +381,38 @@ func TestParseSample(t *testing.T) {
 		}
 	}
 }
+
+// The new groups' cases run for real, briefly, on every server they
+// compare: a smoke test of the group, not a measurement.
+func shortGroup(t *testing.T, name string) []benchCase {
+	t.Helper()
+	saved := *flagShort
+	*flagShort = true
+	t.Cleanup(func() { *flagShort = saved })
+	t.Cleanup(cleanUp)
+	for _, g := range groups {
+		if g.name == name {
+			return g.cases()
+		}
+	}
+	t.Fatalf("no group %q", name)
+	return nil
+}
+
+func TestChurnGroup(t *testing.T) {
+	cs := shortGroup(t, "churn")
+	if len(cs) != 1 || len(cs[0].impls) != 4 {
+		t.Fatalf("churn cases: %+v", cs)
+	}
+	for _, im := range cs[0].impls {
+		t.Run(im.name, func(t *testing.T) {
+			m, err := measureSome(im.run, 100*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.ops <= 0 || m.client != clientGo {
+				t.Fatalf("%+v", m)
+			}
+		})
+	}
+}
