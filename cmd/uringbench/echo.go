@@ -394,6 +394,8 @@ func load(kind string) error {
 		stopLoad, err = loadHTTP(*flagAddr, *flagConns, &count)
 	case "churn":
 		stopLoad, err = loadChurn(*flagAddr, *flagConns, *flagSize, &count)
+	case "idle":
+		stopLoad, err = loadIdle(*flagAddr, *flagConns, &count)
 	default:
 		err = fmt.Errorf("unknown load %q", kind)
 	}

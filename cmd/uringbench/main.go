@@ -153,6 +153,7 @@ var groups = []group{
 	{"echo", echoCases},
 	{"http", httpCases},
 	{"churn", churnCases},
+	{"idle", idleCases},
 }
 
 func groupNames() string {

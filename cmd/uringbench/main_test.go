@@ -416,3 +416,46 @@ func TestChurnGroup(t *testing.T) {
 		})
 	}
 }
+
+func TestIdleGroup(t *testing.T) {
+	cs := shortGroup(t, "idle")
+	if len(cs) != 1 || len(cs[0].impls) != 4 {
+		t.Fatalf("idle cases: %+v", cs)
+	}
+	for _, im := range cs[0].impls {
+		t.Run(im.name, func(t *testing.T) {
+			m, err := im.run(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Memory may even shrink under a server; the figures are
+			// there and not negative.
+			if m.wall != 0 || len(m.figures) != 2 || m.figures[0].Name != "rss/conn" || m.figures[1].Name != "heap/conn" || m.figures[0].Value < 0 || m.figures[1].Value < 0 {
+				t.Fatalf("%+v", m)
+			}
+		})
+	}
+}
+
+// A server answers "mem" with its live heap, which grows with what it
+// holds.
+func TestServerMem(t *testing.T) {
+	srv, addr, err := child("-serve", "echo-net", "-addr", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	if strings.HasPrefix(addr, "error") {
+		t.Fatal(addr)
+	}
+	line, err := srv.ask("mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := strconv.ParseUint(line, 10, 64); err != nil || n == 0 {
+		t.Fatalf("mem: %q", line)
+	}
+	if rss, err := procRSS(srv.pid()); err != nil || rss < 1<<20 {
+		t.Fatalf("rss %d, %v", rss, err)
+	}
+}
