@@ -396,6 +396,9 @@ func load(kind string) error {
 		stopLoad, err = loadChurn(*flagAddr, *flagConns, *flagSize, &count)
 	case "idle":
 		stopLoad, err = loadIdle(*flagAddr, *flagConns, &count)
+	case "latency":
+		// Its own loop on one thread: it answers stdin itself.
+		return loadLatency(*flagAddr, *flagConns, *flagSize, *flagRate)
 	default:
 		err = fmt.Errorf("unknown load %q", kind)
 	}

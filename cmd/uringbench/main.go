@@ -154,6 +154,7 @@ var groups = []group{
 	{"http", httpCases},
 	{"churn", churnCases},
 	{"idle", idleCases},
+	{"latency", latencyCases},
 }
 
 func groupNames() string {

@@ -459,3 +459,57 @@ func TestServerMem(t *testing.T) {
 		t.Fatalf("rss %d, %v", rss, err)
 	}
 }
+
+// The closed-loop case sets net's rate; the open-loop cases offer shares
+// of it to every server and report latency percentiles.
+func TestLatencyGroup(t *testing.T) {
+	cs := shortGroup(t, "latency")
+	if len(cs) != 3 || len(cs[0].impls) != 1 || len(cs[1].impls) != 4 {
+		t.Fatalf("latency cases: %+v", cs)
+	}
+	if _, err := cs[1].impls[0].run(50 * time.Millisecond); err == nil {
+		t.Fatal("an open-loop case ran before the closed loop set the rate")
+	}
+	m, err := measureSome(cs[0].impls[0].run, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ops <= 0 || m.client != clientSched || len(m.figures) != 3 {
+		t.Fatalf("closed loop: %+v", m)
+	}
+	for _, im := range cs[1].impls {
+		t.Run(im.name, func(t *testing.T) {
+			m, err := measureSome(im.run, 100*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.ops <= 0 || len(m.figures) != 4 || m.figures[0].Name != "offered" || m.figures[3].Name != "p99.9" {
+				t.Fatalf("%+v", m)
+			}
+			if p50, p999 := m.figures[1].Value, m.figures[3].Value; p50 <= 0 || p999 < p50 {
+				t.Fatalf("p50 %v, p99.9 %v", p50, p999)
+			}
+		})
+	}
+}
+
+// A percentile read from the histogram is within 1.6% of the true one.
+func TestLatHist(t *testing.T) {
+	var h latHist
+	for v := int64(1); v <= 100000; v++ {
+		h.add(v * 37)
+	}
+	for _, q := range []float64{0.5, 0.99, 0.999} {
+		want := q * 100000 * 37
+		got := float64(h.quantile(q))
+		if got < want*0.984 || got > want*1.016 {
+			t.Errorf("quantile(%v) = %v, want about %v", q, got, want)
+		}
+	}
+	for _, v := range []uint64{0, 1, 63, 64, 65, 127, 128, 1000, 1 << 40, 1<<63 + 5} {
+		b := latBucket(v)
+		if b < 0 || b >= len(h.counts) || (v >= 64 && (float64(latValue(b)) < float64(v)*0.984 || float64(latValue(b)) > float64(v)*1.016)) || (v < 64 && latValue(b) != v) {
+			t.Errorf("value %d: bucket %d of value %d", v, b, latValue(b))
+		}
+	}
+}
