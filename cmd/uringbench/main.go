@@ -150,6 +150,7 @@ func inProcess(f func(d time.Duration) (ops float64, cpu, wall time.Duration, er
 var groups = []group{
 	{"ring", ringCases},
 	{"file", fileCases},
+	{"disk", diskCases},
 	{"echo", echoCases},
 	{"http", httpCases},
 	{"churn", churnCases},

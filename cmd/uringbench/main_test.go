@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -511,5 +512,43 @@ func TestLatHist(t *testing.T) {
 		if b < 0 || b >= len(h.counts) || (v >= 64 && (float64(latValue(b)) < float64(v)*0.984 || float64(latValue(b)) > float64(v)*1.016)) || (v < 64 && latValue(b) != v) {
 			t.Errorf("value %d: bucket %d of value %d", v, b, latValue(b))
 		}
+	}
+}
+
+// Every disk impl reads at every short depth, fio when it is installed;
+// the file goes at the end.
+func TestDiskGroup(t *testing.T) {
+	cs := shortGroup(t, "disk")
+	if _, _, err := diskFile(); errors.Is(err, syscall.EINVAL) {
+		t.Skip(err) // TMPDIR on a file system without O_DIRECT
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 {
+		t.Fatalf("disk cases: %+v", cs)
+	}
+	for _, c := range cs {
+		for _, im := range c.impls {
+			t.Run(c.name+"/"+im.name, func(t *testing.T) {
+				if _, err := exec.LookPath("fio"); err != nil && im.name == "fio io_uring" {
+					t.Skip("fio not installed")
+				}
+				m, err := measureSome(im.run, 50*time.Millisecond)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.ops <= 0 || m.cpu < 0 || m.wall <= 0 {
+					t.Fatalf("%+v", m)
+				}
+			})
+		}
+	}
+	path, _, err := diskFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanUp()
+	if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Fatalf("the disk file's directory is still there: %v", err)
 	}
 }
