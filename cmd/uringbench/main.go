@@ -15,8 +15,12 @@
 // CPU, and the load client in another, pinned to the other CPU when there
 // is one; server and client CPU time come from /proc/PID/stat. The echo
 // group's client is C (cref/loadc.c) when a C compiler is at hand, else Go;
-// the http group's is wrk when installed, else Go. In-process cases take
-// the process's CPU time from getrusage.
+// the http group's is wrk when installed, else Go; churn and idle use a Go
+// client, latency an open-loop one (raw epoll and a timerfd, so that the
+// schedule holds to the microsecond). The idle group asks each server for
+// its live heap on a control line and reads its VmRSS. In-process cases
+// (ring, file, disk) take the process's CPU time from getrusage; the disk
+// group's fio row takes fio's own.
 package main
 
 import (
