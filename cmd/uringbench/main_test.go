@@ -26,12 +26,14 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	if *flagServe != "" {
 		if err := serve(*flagServe); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench server:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
 	}
 	if *flagLoad != "" {
 		if err := load(*flagLoad); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench load:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
@@ -550,5 +552,60 @@ func TestDiskGroup(t *testing.T) {
 	cleanUp()
 	if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
 		t.Fatalf("the disk file's directory is still there: %v", err)
+	}
+}
+
+// The latency client checks every echo: a changed byte or a server
+// hanging up ends it with an error, rather than counting a reply.
+func TestSchedClientChecks(t *testing.T) {
+	const size = 64
+	for _, tc := range []struct {
+		name  string
+		reply func(total int, b []byte) []byte
+		want  string
+	}{
+		{"changed byte", func(total int, b []byte) []byte {
+			if at := 10*size + 20 - total; at >= 0 && at < len(b) {
+				b[at]++
+			}
+			return b
+		}, "corrupted echo"},
+		{"hang-up", func(total int, b []byte) []byte {
+			if total >= 5*size {
+				return nil
+			}
+			return b
+		}, "closed a connection"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); faultyEcho(ln, tc.reply) }()
+			defer func() { ln.Close(); <-done }()
+			path, args, err := schedClient(1, size, 0).argv(ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd := exec.Command(path, args...)
+			cmd.Stderr = &stderr
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			cmd.Stdin = pr
+			out, err := cmd.Output()
+			pr.Close()
+			if err == nil {
+				t.Fatalf("the client exited cleanly:\n%s", out)
+			}
+			if string(out) != "ready\n" || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("stdout %q, stderr %q, want %q", out, stderr.String(), tc.want)
+			}
+		})
 	}
 }
