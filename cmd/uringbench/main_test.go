@@ -371,6 +371,9 @@ func TestFigures(t *testing.T) {
 	if strings.Contains(b.String(), " base ") {
 		t.Errorf("a case without throughput shows a throughput baseline:\n%s", b.String())
 	}
+	if svg := string(chart(rs)); !strings.Contains(svg, "idle / c: other, rss/conn") || !strings.Contains(svg, ">0.50<") {
+		t.Errorf("chart:\n%s", svg)
+	}
 }
 
 func TestParseSample(t *testing.T) {
