@@ -8,11 +8,20 @@ import (
 
 // chart draws, for every non-baseline result, its throughput and its CPU
 // per operation relative to the case's baseline, as two panels of
-// horizontal bars with a line at 1.0 (the baseline).
+// horizontal bars with a line at 1.0 (the baseline). A result with no
+// throughput but figures (the idle group's bytes per connection) has its
+// first figure's ratio drawn in the second panel.
 func chart(rs []Result) []byte {
 	var rows []Result
 	for _, r := range rs {
-		if !r.Baseline && r.Speedup > 0 {
+		if r.Baseline {
+			continue
+		}
+		if r.Speedup > 0 {
+			rows = append(rows, r)
+		} else if len(r.Figures) > 0 && r.Figures[0].Ratio > 0 {
+			r.CPURatio = r.Figures[0].Ratio
+			r.Impl += ", " + r.Figures[0].Name
 			rows = append(rows, r)
 		}
 	}
@@ -36,7 +45,7 @@ func chart(rs []Result) []byte {
 		better func(float64) bool
 	}{
 		{"throughput (higher is better)", left, func(r Result) float64 { return r.Speedup }, func(v float64) bool { return v >= 1 }},
-		{"CPU per operation (lower is better)", left + barW + gap, func(r Result) float64 { return r.CPURatio }, func(v float64) bool { return v <= 1 }},
+		{"CPU per operation, or bytes (lower is better)", left + barW + gap, func(r Result) float64 { return r.CPURatio }, func(v float64) bool { return v <= 1 }},
 	}
 	for _, p := range panels {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", p.x, top-16, p.title)

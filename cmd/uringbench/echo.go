@@ -172,6 +172,7 @@ func serverLoad(serverKind string, client loadClient, d time.Duration) (measurem
 		ops     float64
 		srv, cl time.Duration
 		t       time.Time
+		figures []Figure
 	}
 	take := func() (sample, error) {
 		var s sample
@@ -188,7 +189,7 @@ func serverLoad(serverKind string, client loadClient, d time.Duration) (measurem
 		if err != nil {
 			return s, fmt.Errorf("load client: %v", err)
 		}
-		if s.ops, err = strconv.ParseFloat(line, 64); err != nil {
+		if s.ops, s.figures, err = parseSample(line); err != nil {
 			return s, fmt.Errorf("load client: %s", line)
 		}
 		return s, nil
@@ -205,7 +206,36 @@ func serverLoad(serverKind string, client loadClient, d time.Duration) (measurem
 	return measurement{
 		ops: s1.ops - s0.ops, cpu: s1.srv - s0.srv, wall: s1.t.Sub(s0.t),
 		client: client.name, clientCPU: s1.cl - s0.cl,
+		figures: s1.figures,
 	}, nil
+}
+
+// sampleUnits are the units of the figures a load client may report
+// after its count (the latency client's percentiles, in nanoseconds).
+var sampleUnits = map[string]string{"p50": "ns", "p99": "ns", "p99.9": "ns"}
+
+// parseSample reads a load client's answer to "sample": the operations
+// completed so far, then any name=value figures over the time since the
+// previous sample.
+func parseSample(line string) (float64, []Figure, error) {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return 0, nil, errors.New("empty sample")
+	}
+	ops, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0, nil, err
+	}
+	var figs []Figure
+	for _, kv := range f[1:] {
+		k, v, ok := strings.Cut(kv, "=")
+		x, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil {
+			return 0, nil, fmt.Errorf("bad figure %q", kv)
+		}
+		figs = append(figs, Figure{Name: k, Value: x, Unit: sampleUnits[k]})
+	}
+	return ops, figs, nil
 }
 
 // serve runs a benchmark server until stdin closes or a signal arrives,
@@ -238,7 +268,17 @@ func serve(kind string) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	eof := make(chan struct{})
-	go func() { io.Copy(io.Discard, os.Stdin); close(eof) }()
+	go func() {
+		// "mem" asks for the live Go heap (the idle group's control
+		// line); anything else is ignored.
+		in := bufioScanner(os.Stdin)
+		for in.Scan() {
+			if in.Text() == "mem" {
+				fmt.Println(liveHeap())
+			}
+		}
+		close(eof)
+	}()
 	select {
 	case <-sig:
 	case <-eof:
@@ -352,6 +392,13 @@ func load(kind string) error {
 		stopLoad, err = loadEcho(*flagAddr, *flagConns, *flagSize, &count)
 	case "http":
 		stopLoad, err = loadHTTP(*flagAddr, *flagConns, &count)
+	case "churn":
+		stopLoad, err = loadChurn(*flagAddr, *flagConns, *flagSize, &count)
+	case "idle":
+		stopLoad, err = loadIdle(*flagAddr, *flagConns, &count)
+	case "latency":
+		// Its own loop on one thread: it answers stdin itself.
+		return loadLatency(*flagAddr, *flagConns, *flagSize, *flagRate)
 	default:
 		err = fmt.Errorf("unknown load %q", kind)
 	}

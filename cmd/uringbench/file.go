@@ -47,6 +47,7 @@ func hotFile() (string, error) {
 			testFileErr = err
 			return
 		}
+		atEnd(func() { os.RemoveAll(dir) })
 		testFile = filepath.Join(dir, "data")
 		f, err := os.Create(testFile)
 		if err != nil {
@@ -114,7 +115,13 @@ func randomReads(open func(string) (readerAt, error), goroutines, size int, d ti
 		return 0, 0, 0, err
 	}
 	defer f.Close()
-	blocks := fileSize() / int64(size)
+	return readsOn(f, fileSize(), goroutines, size, func(int) []byte { return make([]byte, size) }, d)
+}
+
+// readsOn is randomReads on an open file of fileSize bytes, goroutine g
+// reading into buf(g).
+func readsOn(f readerAt, fileSize int64, goroutines, size int, buf func(g int) []byte, d time.Duration) (float64, time.Duration, time.Duration, error) {
+	blocks := fileSize / int64(size)
 	var ops atomic.Int64
 	var firstErr atomic.Value
 	start, cpu0 := time.Now(), selfCPU()
@@ -123,7 +130,7 @@ func randomReads(open func(string) (readerAt, error), goroutines, size int, d ti
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, size)
+			buf := buf(g)
 			rng := rand.New(rand.NewPCG(uint64(g), 1))
 			n := int64(0)
 			seq := int64(g)
@@ -136,8 +143,8 @@ func randomReads(open func(string) (readerAt, error), goroutines, size int, d ti
 					} else {
 						off = rng.Int64N(blocks) * int64(size)
 					}
-					if _, err := f.ReadAt(buf, off); err != nil {
-						firstErr.CompareAndSwap(nil, fmt.Errorf("ReadAt(%d): %w", off, err))
+					if n, err := f.ReadAt(buf, off); err != nil || n != size {
+						firstErr.CompareAndSwap(nil, fmt.Errorf("ReadAt(%d): %d bytes, %v", off, n, err))
 						return
 					}
 					n++

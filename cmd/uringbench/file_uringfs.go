@@ -88,11 +88,17 @@ func batchReads(depth, size int, d time.Duration) (float64, time.Duration, time.
 		return 0, 0, 0, err
 	}
 	defer f.Close()
-	blocks := fileSize() / int64(size)
 	reqs := make([]uringfs.Request, depth)
 	for i := range reqs {
 		reqs[i].Buf = make([]byte, size)
 	}
+	return batchesOn(f, fileSize(), reqs, depth, size, d)
+}
+
+// batchesOn is batchReads on an open file of fileSize bytes: ReadBatch
+// of reqs (whose Bufs are size bytes) at depth, over and over.
+func batchesOn(f *uringfs.File, fileSize int64, reqs []uringfs.Request, depth, size int, d time.Duration) (float64, time.Duration, time.Duration, error) {
+	blocks := fileSize / int64(size)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var ops float64
 	start, cpu0 := time.Now(), selfCPU()
@@ -108,7 +114,7 @@ func batchReads(depth, size int, d time.Duration) (float64, time.Duration, time.
 				return 0, 0, 0, fmt.Errorf("batch read at %d: %d bytes, %v", reqs[i].Off, reqs[i].N, reqs[i].Err)
 			}
 		}
-		ops += float64(depth)
+		ops += float64(len(reqs))
 	}
 	return ops, selfCPU() - cpu0, time.Since(start), nil
 }

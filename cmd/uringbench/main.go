@@ -1,10 +1,12 @@
 // Command uringbench measures uring-go against what a Go developer would
-// pick instead: the standard library (net, os), gnet v2, and C liburing as
-// the limit. Every comparison runs side by side in one run and reports
-// throughput, CPU time per operation and the ratio to the baseline.
+// pick instead: the standard library (net, os), gnet v2, and C liburing and
+// fio as the limit. Every comparison runs side by side in one run and
+// reports throughput, CPU time per operation and the ratio to the
+// baseline, and where a group measures more (bytes per idle connection,
+// latency percentiles) those figures and their ratios too.
 //
 //	go run ./cmd/uringbench                 # everything, a table on stdout
-//	go run ./cmd/uringbench -only echo      # one group: ring, file, echo, http
+//	go run ./cmd/uringbench -only echo      # one group: ring, file, disk, echo, http, churn, idle, latency
 //	go run ./cmd/uringbench -short          # a quick pass
 //	go run ./cmd/uringbench -json out.json -svg out.svg
 //	go run ./cmd/uringbench -only echo -client go   # the Go load client
@@ -13,8 +15,12 @@
 // CPU, and the load client in another, pinned to the other CPU when there
 // is one; server and client CPU time come from /proc/PID/stat. The echo
 // group's client is C (cref/loadc.c) when a C compiler is at hand, else Go;
-// the http group's is wrk when installed, else Go. In-process cases take
-// the process's CPU time from getrusage.
+// the http group's is wrk when installed, else Go; churn and idle use a Go
+// client, latency an open-loop one (raw epoll and a timerfd, so that the
+// schedule holds to the microsecond). The idle group asks each server for
+// its live heap on a control line and reads its VmRSS. In-process cases
+// (ring, file, disk) take the process's CPU time from getrusage; the disk
+// group's fio row takes fio's own.
 package main
 
 import (
@@ -25,11 +31,12 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
 var (
-	flagOnly  = flag.String("only", "", "run only this group: ring, file, echo or http")
+	flagOnly  = flag.String("only", "", "run only this group: "+groupNames())
 	flagShort = flag.Bool("short", false, "a quick pass: shorter runs, fewer cases")
 	flagJSON  = flag.String("json", "", "write the raw figures to this file")
 	flagSVG   = flag.String("svg", "", "draw a chart of the ratios to this SVG file")
@@ -60,9 +67,48 @@ type Result struct {
 	Client     string  `json:"client,omitempty"`
 	ClientBusy float64 `json:"client_busy,omitempty"`
 	Note       string  `json:"note,omitempty"`
+	// Figures are what a case measures besides ops/s and cpu/op, medians
+	// of the runs like them.
+	Figures []Figure `json:"figures,omitempty"`
 	// Ratios to the case's baseline, filled in at the end.
 	Speedup  float64 `json:"throughput_ratio,omitempty"`
 	CPURatio float64 `json:"cpu_ratio,omitempty"`
+}
+
+// Figure is a named figure a case measures besides ops/s and cpu/op: the
+// bytes a server holds per idle connection, a latency percentile.
+type Figure struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	// Unit is "B" (bytes), "ns" or "/s".
+	Unit string `json:"unit"`
+	// Ratio is Value / the baseline's figure of the same name, filled in
+	// at the end; lower is better for bytes and latencies.
+	Ratio float64 `json:"ratio,omitempty"`
+}
+
+// String formats the figure for the table: "p99=1.2ms".
+func (f Figure) String() string {
+	v := ""
+	switch f.Unit {
+	case "B":
+		if f.Value >= 1<<10 {
+			v = fmt.Sprintf("%.1fKiB", f.Value/(1<<10))
+		} else {
+			v = fmt.Sprintf("%.0fB", f.Value)
+		}
+	case "ns":
+		d := time.Duration(f.Value)
+		if d >= 10*time.Microsecond {
+			d = d.Round(time.Microsecond)
+		}
+		v = d.String()
+	case "/s":
+		v = fmt.Sprintf("%.0f/s", f.Value)
+	default:
+		v = fmt.Sprintf("%g%s", f.Value, f.Unit)
+	}
+	return f.Name + "=" + v
 }
 
 // group is a set of cases that run together.
@@ -86,12 +132,14 @@ type impl struct {
 
 // measurement is one run's figures: the operations done in wall time and
 // the CPU time spent on them (by the server, for network cases, and then
-// by the load client too).
+// by the load client too), and any other figures. A measurement with no
+// wall time has only other figures (the idle group's bytes).
 type measurement struct {
 	ops       float64
 	cpu, wall time.Duration
 	client    string
 	clientCPU time.Duration
+	figures   []Figure
 }
 
 // inProcess adapts a case measured in this process, whose CPU time is all
@@ -106,12 +154,48 @@ func inProcess(f func(d time.Duration) (ops float64, cpu, wall time.Duration, er
 var groups = []group{
 	{"ring", ringCases},
 	{"file", fileCases},
+	{"disk", diskCases},
 	{"echo", echoCases},
 	{"http", httpCases},
+	{"churn", churnCases},
+	{"idle", idleCases},
+	{"latency", latencyCases},
+}
+
+func groupNames() string {
+	var ns []string
+	for _, g := range groups {
+		ns = append(ns, g.name)
+	}
+	return strings.Join(ns, ", ")
+}
+
+// cleanups remove what the cases left behind (the file and disk groups'
+// files, the C references' binaries) at the end of the run.
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+func atEnd(f func()) {
+	cleanupMu.Lock()
+	cleanups = append(cleanups, f)
+	cleanupMu.Unlock()
+}
+
+func cleanUp() {
+	cleanupMu.Lock()
+	fs := cleanups
+	cleanups = nil
+	cleanupMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
 }
 
 func main() {
 	flag.Parse()
+	raiseFileLimit()
 	if *flagServe != "" {
 		if err := serve(*flagServe); err != nil {
 			fmt.Fprintln(os.Stderr, "uringbench server:", err)
@@ -143,7 +227,6 @@ func main() {
 		*flagDur = 300 * time.Millisecond
 		*flagRuns = 1
 	}
-	raiseFileLimit()
 
 	var todo []struct {
 		g string
@@ -161,7 +244,7 @@ func main() {
 		}
 	}
 	if len(todo) == 0 {
-		fmt.Fprintf(os.Stderr, "uringbench: no group named %q (ring, file, echo, http)\n", *flagOnly)
+		fmt.Fprintf(os.Stderr, "uringbench: no group named %q (%s)\n", *flagOnly, groupNames())
 		os.Exit(2)
 	}
 	total := 0
@@ -179,6 +262,7 @@ func main() {
 	}
 	fmt.Fprint(os.Stderr, "\r\033[K")
 	removeCBinaries()
+	cleanUp()
 	ratios(results)
 	printTable(os.Stdout, results)
 	if *flagJSON != "" {
@@ -202,8 +286,12 @@ func main() {
 // alike rather than on one. An impl that fails runs no more.
 func runCase(group string, c benchCase, runs int, starting func(impl string)) []Result {
 	type figures struct {
+		runs                    int
 		ops, cpus, busy, clBusy []float64
 		note, client            string
+		names                   []string
+		units                   map[string]string
+		values                  map[string][]float64
 	}
 	fs := make([]figures, len(c.impls))
 	for range runs {
@@ -216,6 +304,20 @@ func runCase(group string, c benchCase, runs int, starting func(impl string)) []
 			m, err := im.run(*flagDur)
 			if err != nil {
 				f.note = err.Error()
+				continue
+			}
+			f.runs++
+			for _, fig := range m.figures {
+				if f.values == nil {
+					f.values, f.units = map[string][]float64{}, map[string]string{}
+				}
+				if _, ok := f.values[fig.Name]; !ok {
+					f.names = append(f.names, fig.Name)
+				}
+				f.values[fig.Name] = append(f.values[fig.Name], fig.Value)
+				f.units[fig.Name] = fig.Unit
+			}
+			if m.wall <= 0 {
 				continue
 			}
 			f.ops = append(f.ops, m.ops/m.wall.Seconds())
@@ -232,10 +334,15 @@ func runCase(group string, c benchCase, runs int, starting func(impl string)) []
 	var rs []Result
 	for i, im := range c.impls {
 		f := fs[i]
+		var figs []Figure
+		for _, n := range f.names {
+			figs = append(figs, Figure{Name: n, Value: median(f.values[n]), Unit: f.units[n]})
+		}
 		rs = append(rs, Result{
 			Group: group, Case: c.name, Impl: im.name, Baseline: im.baseline,
-			OpsPerS: median(f.ops), CPUNsOp: median(f.cpus), Runs: len(f.ops),
+			OpsPerS: median(f.ops), CPUNsOp: median(f.cpus), Runs: f.runs,
 			Busy: median(f.busy), Client: f.client, ClientBusy: median(f.clBusy), Note: f.note,
+			Figures: figs,
 		})
 	}
 	return rs
@@ -293,13 +400,23 @@ func median(xs []float64) float64 {
 func ratios(rs []Result) {
 	base := map[string]Result{}
 	for _, r := range rs {
-		if r.Baseline && r.OpsPerS > 0 {
+		if r.Baseline && (r.OpsPerS > 0 || len(r.Figures) > 0) {
 			base[r.Group+"/"+r.Case] = r
 		}
 	}
 	for i, r := range rs {
 		b, ok := base[r.Group+"/"+r.Case]
-		if !ok || r.OpsPerS == 0 {
+		if !ok {
+			continue
+		}
+		for j, f := range r.Figures {
+			for _, bf := range b.Figures {
+				if bf.Name == f.Name && bf.Value > 0 {
+					rs[i].Figures[j].Ratio = f.Value / bf.Value
+				}
+			}
+		}
+		if r.OpsPerS == 0 || b.OpsPerS == 0 {
 			continue
 		}
 		rs[i].Speedup = r.OpsPerS / b.OpsPerS
@@ -311,13 +428,15 @@ func ratios(rs []Result) {
 
 func printTable(w io.Writer, rs []Result) {
 	fmt.Fprintf(w, "machine: %s\n\n", machine())
-	fmt.Fprintf(w, "%-6s %-34s %-14s %-6s %12s %11s %5s %5s %7s %7s\n", "group", "case", "impl", "client", "ops/s", "cpu/op", "busy", "cl", "x thrpt", "x cpu")
-	fmt.Fprintln(w, strings.Repeat("-", 116))
+	fmt.Fprintf(w, "%-7s %-34s %-14s %-6s %12s %11s %5s %5s %7s %7s\n", "group", "case", "impl", "client", "ops/s", "cpu/op", "busy", "cl", "x thrpt", "x cpu")
+	fmt.Fprintln(w, strings.Repeat("-", 117))
 	clients := map[string]bool{}
 	for _, r := range rs {
 		ratio, cpuRatio := "", ""
 		if r.Baseline {
-			ratio, cpuRatio = "base", "base"
+			if r.OpsPerS > 0 {
+				ratio, cpuRatio = "base", "base"
+			}
 		} else {
 			if r.Speedup > 0 {
 				ratio = fmt.Sprintf("%.2f", r.Speedup)
@@ -343,7 +462,13 @@ func printTable(w io.Writer, rs []Result) {
 				clBusy = fmt.Sprintf("%.2f", r.ClientBusy)
 			}
 		}
-		fmt.Fprintf(w, "%-6s %-34s %-14s %-6s %12s %11s %5s %5s %7s %7s", r.Group, r.Case, r.Impl, client, ops, cpu, busy, clBusy, ratio, cpuRatio)
+		fmt.Fprintf(w, "%-7s %-34s %-14s %-6s %12s %11s %5s %5s %7s %7s", r.Group, r.Case, r.Impl, client, ops, cpu, busy, clBusy, ratio, cpuRatio)
+		for _, f := range r.Figures {
+			fmt.Fprintf(w, "  %s", f)
+			if !r.Baseline && f.Ratio > 0 {
+				fmt.Fprintf(w, " (x%.2f)", f.Ratio)
+			}
+		}
 		if r.Note != "" {
 			fmt.Fprintf(w, "  (%s)", r.Note)
 		}
@@ -351,6 +476,17 @@ func printTable(w io.Writer, rs []Result) {
 	}
 	fmt.Fprintf(w, "\nops/s, cpu/op and busy are medians of %d run(s); x thrpt is throughput / baseline (higher is better), x cpu is CPU per op / baseline (lower is better).\n", *flagRuns)
 	fmt.Fprintln(w, "cpu/op and busy are the server's for network cases (busy: CPU seconds per second, 1.00 = its whole CPU), this process's otherwise; cl is the load client's busy.")
+	for _, r := range rs {
+		if len(r.Figures) > 0 {
+			fmt.Fprintln(w, "name=value is a figure of the case's own (median of the runs), (xR) is its ratio to the baseline's: lower is better for bytes and latencies.")
+			break
+		}
+	}
+	for _, g := range groupsIn(rs) {
+		if doc := groupDocs[g]; doc != "" {
+			fmt.Fprintf(w, "%s: %s\n", g, doc)
+		}
+	}
 	var names []string
 	for c := range clients {
 		names = append(names, c)
@@ -366,6 +502,23 @@ func printTable(w io.Writer, rs []Result) {
 	if echoFallback != "" {
 		fmt.Fprintf(w, "echo fell back to the Go client, which may be what sets the pace: %s\n", echoFallback)
 	}
+}
+
+// groupDocs say, for the table's footer, what the groups whose figures
+// need it measure.
+var groupDocs = map[string]string{}
+
+// groupsIn lists the groups of rs in order of appearance.
+func groupsIn(rs []Result) []string {
+	var gs []string
+	seen := map[string]bool{}
+	for _, r := range rs {
+		if !seen[r.Group] {
+			seen[r.Group] = true
+			gs = append(gs, r.Group)
+		}
+	}
+	return gs
 }
 
 // clientDocs say what each load client is, for the table's footer.

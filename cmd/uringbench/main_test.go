@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,12 +26,14 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	if *flagServe != "" {
 		if err := serve(*flagServe); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench server:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
 	}
 	if *flagLoad != "" {
 		if err := load(*flagLoad); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench load:", err)
 			os.Exit(1)
 		}
 		os.Exit(0)
@@ -334,5 +337,278 @@ func TestReplay(t *testing.T) {
 	}
 	if err := replay(filepath.Join(dir, "missing.json")); err == nil {
 		t.Fatal("replay of a missing file succeeded")
+	}
+}
+
+// Figures besides ops/s and cpu/op are medians of the runs, get ratios to
+// the baseline's figure of the same name, and show in the table; a case
+// with figures only (no wall time) has no throughput.
+func TestFigures(t *testing.T) {
+	fig := func(name string, vals ...float64) impl {
+		n := 0
+		return impl{name: name, baseline: name == "first", run: func(time.Duration) (measurement, error) {
+			v := vals[n%len(vals)]
+			n++
+			return measurement{figures: []Figure{{Name: "rss/conn", Value: v, Unit: "B"}, {Name: "p99", Value: v * 1000, Unit: "ns"}}}, nil
+		}}
+	}
+	c := benchCase{name: "c", impls: []impl{fig("first", 2048, 4096, 1024), fig("other", 1024, 512, 2048)}}
+	rs := runCase("idle", c, 3, func(string) {})
+	ratios(rs)
+	if rs[0].Runs != 3 || rs[0].OpsPerS != 0 || len(rs[0].Figures) != 2 || rs[0].Figures[0].Value != 2048 {
+		t.Fatalf("base: %+v", rs[0])
+	}
+	if f := rs[1].Figures[0]; f.Value != 1024 || f.Ratio != 0.5 {
+		t.Fatalf("other: %+v", rs[1].Figures)
+	}
+	var b bytes.Buffer
+	printTable(&b, rs)
+	for _, want := range []string{"rss/conn=2.0KiB", "rss/conn=1.0KiB (x0.50)", "p99=1.024ms (x0.50)", "(xR) is its ratio"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), " base ") {
+		t.Errorf("a case without throughput shows a throughput baseline:\n%s", b.String())
+	}
+	if svg := string(chart(rs)); !strings.Contains(svg, "idle / c: other, rss/conn") || !strings.Contains(svg, ">0.50<") {
+		t.Errorf("chart:\n%s", svg)
+	}
+}
+
+func TestParseSample(t *testing.T) {
+	ops, figs, err := parseSample("1234 p50=1500 p99.9=90000")
+	if err != nil || ops != 1234 || len(figs) != 2 || figs[1] != (Figure{Name: "p99.9", Value: 90000, Unit: "ns"}) {
+		t.Fatalf("%v %+v %v", ops, figs, err)
+	}
+	for _, bad := range []string{"", "x", "12 p50", "12 p50=x"} {
+		if _, _, err := parseSample(bad); err == nil {
+			t.Errorf("parseSample(%q) took it", bad)
+		}
+	}
+}
+
+// The new groups' cases run for real, briefly, on every server they
+// compare: a smoke test of the group, not a measurement.
+func shortGroup(t *testing.T, name string) []benchCase {
+	t.Helper()
+	saved := *flagShort
+	*flagShort = true
+	t.Cleanup(func() { *flagShort = saved })
+	t.Cleanup(cleanUp)
+	for _, g := range groups {
+		if g.name == name {
+			return g.cases()
+		}
+	}
+	t.Fatalf("no group %q", name)
+	return nil
+}
+
+func TestChurnGroup(t *testing.T) {
+	cs := shortGroup(t, "churn")
+	if len(cs) != 1 || len(cs[0].impls) != 4 {
+		t.Fatalf("churn cases: %+v", cs)
+	}
+	for _, im := range cs[0].impls {
+		t.Run(im.name, func(t *testing.T) {
+			m, err := measureSome(im.run, 100*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.ops <= 0 || m.client != clientGo {
+				t.Fatalf("%+v", m)
+			}
+		})
+	}
+}
+
+func TestIdleGroup(t *testing.T) {
+	cs := shortGroup(t, "idle")
+	if len(cs) != 1 || len(cs[0].impls) != 4 {
+		t.Fatalf("idle cases: %+v", cs)
+	}
+	for _, im := range cs[0].impls {
+		t.Run(im.name, func(t *testing.T) {
+			m, err := im.run(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Memory may even shrink under a server; the figures are
+			// there and not negative.
+			if m.wall != 0 || len(m.figures) != 2 || m.figures[0].Name != "rss/conn" || m.figures[1].Name != "heap/conn" || m.figures[0].Value < 0 || m.figures[1].Value < 0 {
+				t.Fatalf("%+v", m)
+			}
+		})
+	}
+}
+
+// A server answers "mem" with its live heap, which grows with what it
+// holds.
+func TestServerMem(t *testing.T) {
+	srv, addr, err := child("-serve", "echo-net", "-addr", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	if strings.HasPrefix(addr, "error") {
+		t.Fatal(addr)
+	}
+	line, err := srv.ask("mem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := strconv.ParseUint(line, 10, 64); err != nil || n == 0 {
+		t.Fatalf("mem: %q", line)
+	}
+	if rss, err := procRSS(srv.pid()); err != nil || rss < 1<<20 {
+		t.Fatalf("rss %d, %v", rss, err)
+	}
+}
+
+// The closed-loop case sets net's rate; the open-loop cases offer shares
+// of it to every server and report latency percentiles.
+func TestLatencyGroup(t *testing.T) {
+	cs := shortGroup(t, "latency")
+	if len(cs) != 3 || len(cs[0].impls) != 1 || len(cs[1].impls) != 4 {
+		t.Fatalf("latency cases: %+v", cs)
+	}
+	if _, err := cs[1].impls[0].run(50 * time.Millisecond); err == nil {
+		t.Fatal("an open-loop case ran before the closed loop set the rate")
+	}
+	m, err := measureSome(cs[0].impls[0].run, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ops <= 0 || m.client != clientSched || len(m.figures) != 3 {
+		t.Fatalf("closed loop: %+v", m)
+	}
+	for _, im := range cs[1].impls {
+		t.Run(im.name, func(t *testing.T) {
+			m, err := measureSome(im.run, 100*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.ops <= 0 || len(m.figures) != 4 || m.figures[0].Name != "offered" || m.figures[3].Name != "p99.9" {
+				t.Fatalf("%+v", m)
+			}
+			if p50, p999 := m.figures[1].Value, m.figures[3].Value; p50 <= 0 || p999 < p50 {
+				t.Fatalf("p50 %v, p99.9 %v", p50, p999)
+			}
+		})
+	}
+}
+
+// A percentile read from the histogram is within 1.6% of the true one.
+func TestLatHist(t *testing.T) {
+	var h latHist
+	for v := int64(1); v <= 100000; v++ {
+		h.add(v * 37)
+	}
+	for _, q := range []float64{0.5, 0.99, 0.999} {
+		want := q * 100000 * 37
+		got := float64(h.quantile(q))
+		if got < want*0.984 || got > want*1.016 {
+			t.Errorf("quantile(%v) = %v, want about %v", q, got, want)
+		}
+	}
+	for _, v := range []uint64{0, 1, 63, 64, 65, 127, 128, 1000, 1 << 40, 1<<63 + 5} {
+		b := latBucket(v)
+		if b < 0 || b >= len(h.counts) || (v >= 64 && (float64(latValue(b)) < float64(v)*0.984 || float64(latValue(b)) > float64(v)*1.016)) || (v < 64 && latValue(b) != v) {
+			t.Errorf("value %d: bucket %d of value %d", v, b, latValue(b))
+		}
+	}
+}
+
+// Every disk impl reads at every short depth, fio when it is installed;
+// the file goes at the end.
+func TestDiskGroup(t *testing.T) {
+	cs := shortGroup(t, "disk")
+	if _, _, err := diskFile(); errors.Is(err, syscall.EINVAL) {
+		t.Skip(err) // TMPDIR on a file system without O_DIRECT
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 {
+		t.Fatalf("disk cases: %+v", cs)
+	}
+	for _, c := range cs {
+		for _, im := range c.impls {
+			t.Run(c.name+"/"+im.name, func(t *testing.T) {
+				if _, err := exec.LookPath("fio"); err != nil && im.name == "fio io_uring" {
+					t.Skip("fio not installed")
+				}
+				m, err := measureSome(im.run, 50*time.Millisecond)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.ops <= 0 || m.cpu < 0 || m.wall <= 0 {
+					t.Fatalf("%+v", m)
+				}
+			})
+		}
+	}
+	path, _, err := diskFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanUp()
+	if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Fatalf("the disk file's directory is still there: %v", err)
+	}
+}
+
+// The latency client checks every echo: a changed byte or a server
+// hanging up ends it with an error, rather than counting a reply.
+func TestSchedClientChecks(t *testing.T) {
+	const size = 64
+	for _, tc := range []struct {
+		name  string
+		reply func(total int, b []byte) []byte
+		want  string
+	}{
+		{"changed byte", func(total int, b []byte) []byte {
+			if at := 10*size + 20 - total; at >= 0 && at < len(b) {
+				b[at]++
+			}
+			return b
+		}, "corrupted echo"},
+		{"hang-up", func(total int, b []byte) []byte {
+			if total >= 5*size {
+				return nil
+			}
+			return b
+		}, "closed a connection"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); faultyEcho(ln, tc.reply) }()
+			defer func() { ln.Close(); <-done }()
+			path, args, err := schedClient(1, size, 0).argv(ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			cmd := exec.Command(path, args...)
+			cmd.Stderr = &stderr
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pw.Close()
+			cmd.Stdin = pr
+			out, err := cmd.Output()
+			pr.Close()
+			if err == nil {
+				t.Fatalf("the client exited cleanly:\n%s", out)
+			}
+			if string(out) != "ready\n" || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("stdout %q, stderr %q, want %q", out, stderr.String(), tc.want)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -158,12 +159,61 @@ func (p *proc) stop() {
 	}
 }
 
+// wantFiles is the open-file limit the idle group needs in its server
+// and client: its 10,000 connections and some to spare.
+const wantFiles = 1 << 15
+
+// raiseFileLimit raises the soft open-file limit to the hard one, and the
+// hard one to wantFiles where it is lower and this process may (root).
+// Children inherit the limits.
 func raiseFileLimit() {
 	var lim unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {
+		return
+	}
+	if lim.Max < wantFiles {
+		up := unix.Rlimit{Cur: wantFiles, Max: wantFiles}
+		if unix.Setrlimit(unix.RLIMIT_NOFILE, &up) == nil {
+			return
+		}
+	}
+	if lim.Cur < lim.Max {
 		lim.Cur = lim.Max
 		unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
 	}
+}
+
+// fileLimit is the soft open-file limit.
+func fileLimit() uint64 {
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	return lim.Cur
+}
+
+// procRSS returns a process's resident set size, from VmRSS in
+// /proc/PID/status.
+func procRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// liveHeap collects garbage, returns what memory it can to the system
+// (so that RSS, too, counts what is live) and returns the bytes of live
+// heap objects: what a server answers to "mem".
+func liveHeap() uint64 {
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
 
 // machineOverride, when set, is the machine an earlier run was made on.
