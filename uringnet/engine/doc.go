@@ -111,12 +111,11 @@
 //     one submitting thread), whatever WithLockOSThread says.
 //   - Conn.LocalAddr is the listener's bound address, with the real port
 //     when the address asked for port 0.
-//   - WithEdgeTriggeredIO and WithEdgeTriggeredIOChunk describe epoll
-//     modes that have no meaning for a completion ring, and
-//     WithMulticastInterfaceIndex applies only to UDP multicast; on tcp
-//     and unix addresses Run rejects them rather than ignore them. On udp
-//     addresses gnet itself ignores the edge-triggered options, and so
-//     does Run.
+//   - WithEdgeTriggeredIO and WithEdgeTriggeredIOChunk choose how gnet
+//     drains epoll readiness; a completion ring has no such mode, so they
+//     are accepted and have no effect (gnet ignores them on udp too).
+//     WithMulticastInterfaceIndex, as in gnet, matters only on a udp
+//     address that is a multicast group and is ignored elsewhere.
 //   - On UDP, Write and SendTo inside a callback queue the datagram, which
 //     goes out when the callback returns; gnet sends it at once, so a
 //     send error other than EMSGSIZE (checked at once) is logged rather

@@ -417,17 +417,13 @@ func (e *Engine) cleanupLogger() {
 // checkOptions rejects options this engine cannot honor on network and
 // normalises the buffer caps the way gnet does.
 func checkOptions(o *gnet.Options, network string) error {
-	if isUDP(network) {
-		// gnet turns edge-triggered I/O off for UDP, so for UDP the
-		// options mean nothing there either.
-		o.EdgeTriggeredIO, o.EdgeTriggeredIOChunk = false, 0
-	}
-	if o.EdgeTriggeredIO || o.EdgeTriggeredIOChunk > 0 {
-		return errors.New("engine: WithEdgeTriggeredIO/WithEdgeTriggeredIOChunk select an epoll mode; io_uring completions have no edge- or level-triggered mode, so remove the option")
-	}
-	if o.MulticastInterfaceIndex != 0 && !isUDP(network) {
-		return fmt.Errorf("engine: WithMulticastInterfaceIndex applies to udp multicast addresses, not %s ones; remove the option", network)
-	}
+	// WithEdgeTriggeredIO and WithEdgeTriggeredIOChunk choose how gnet
+	// drains epoll readiness; a completion ring reports finished I/O
+	// rather than readiness, so they are hints without meaning here and
+	// are accepted, as gnet itself accepts and ignores them on udp.
+	// WithMulticastInterfaceIndex matters only when a udp address is a
+	// multicast group; elsewhere gnet ignores it, and so does this engine.
+	o.EdgeTriggeredIO, o.EdgeTriggeredIOChunk = false, 0
 	if o.LockOSThread && o.NumEventLoop > 10000 {
 		return errorx.ErrTooManyEventLoopThreads
 	}
