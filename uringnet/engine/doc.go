@@ -106,7 +106,6 @@
 //     reading from it (its multishot receive is cancelled) and resumes
 //     when the queue has drained below half the cap. gnet instead keeps
 //     reading and lets the outbound buffer grow without bound.
-//   - OnTick runs on event loop 0 rather than on a separate goroutine.
 //   - Loops are always locked to their OS threads (SINGLE_ISSUER requires
 //     one submitting thread), whatever WithLockOSThread says.
 //   - Conn.LocalAddr is the listener's bound address, with the real port

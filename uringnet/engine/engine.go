@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
@@ -38,6 +39,7 @@ type Engine struct {
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed when shutdown is requested
 	done     chan struct{} // closed when every loop has ended and listeners are closed
+	tickDone chan struct{} // with WithTicker, closed when the ticker goroutine has returned
 	shutDown atomic.Bool
 	err      error // the first fatal loop error; read after done
 	errMu    sync.Mutex
@@ -248,8 +250,40 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		close(e.done) // for a Stop that found it meanwhile
 		return nil, startErr
 	}
+	if o.Ticker {
+		e.tickDone = make(chan struct{})
+		go e.tick()
+	}
 	go e.supervise()
 	return e, nil
+}
+
+// tick calls OnTick on a goroutine of its own, as gnet does, so that a
+// handler may block in it (dial its own server and wait for the reply,
+// say) without holding up any event loop: at once, then again after
+// each delay it returns, until the shutdown begins. A Shutdown action
+// shuts the engine down; the delay returned with it still applies.
+func (e *Engine) tick() {
+	defer close(e.tickDone)
+	var timer *time.Timer
+	for {
+		delay, action := e.handler.OnTick()
+		if action == gnet.Shutdown {
+			e.logger.Debugf("uringnet/engine: OnTick asked for shutdown")
+			e.shutdown()
+		}
+		if timer == nil {
+			timer = time.NewTimer(delay)
+			defer timer.Stop()
+		} else {
+			timer.Reset(delay)
+		}
+		select {
+		case <-e.stopCh:
+			return
+		case <-timer.C:
+		}
+	}
 }
 
 // maxEventLoops is gnet's limit on event loops (gfd.EventLoopIndexMax).
@@ -266,6 +300,11 @@ func (e *Engine) supervise() {
 	}
 	for _, l := range e.loops {
 		<-l.exited
+	}
+	if e.tickDone != nil {
+		// gnet too waits for a running OnTick before it completes the
+		// shutdown.
+		<-e.tickDone
 	}
 	e.closeListeners()
 	e.cleanupLogger()

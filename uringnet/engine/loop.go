@@ -19,7 +19,6 @@ import (
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
 	"golang.org/x/sys/unix"
 
-	"github.com/uring-go/uring/internal/ring"
 	"github.com/uring-go/uring/uring"
 )
 
@@ -88,8 +87,6 @@ type loop struct {
 	// conns that found the plain-buffer pool empty, for the next flush
 	starved []*conn
 
-	ticker    bool
-	nextTick  time.Time
 	stopping  bool // the loop is ending: no callbacks for new events
 	quiescing bool // a handler asked for Shutdown: no more events dispatched
 
@@ -121,7 +118,6 @@ func newLoop(e *Engine, idx int, ln *listener) *loop {
 		efd:     -1,
 		bufSize: e.opts.ReadBufferCap,
 		wcap:    e.opts.WriteBufferCap,
-		ticker:  e.opts.Ticker && idx == 0,
 		exited:  make(chan struct{}),
 	}
 }
@@ -169,9 +165,6 @@ func (l *loop) init() error {
 	}
 	l.ring = r
 	l.cqSize = r.CQSize()
-	if l.ticker && r.Features()&ring.IORING_FEAT_EXT_ARG == 0 {
-		return fmt.Errorf("engine: WithTicker needs timed waits (IORING_FEAT_EXT_ARG, Linux 5.11): %w", errors.ErrUnsupported)
-	}
 	for _, op := range []uring.Op{uring.OpAccept, uring.OpRecv, uring.OpSend, uring.OpRead, uring.OpAsyncCancel, uring.OpPollAdd} {
 		if !r.OpSupported(op) {
 			return fmt.Errorf("engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
@@ -252,29 +245,14 @@ func (l *loop) release() {
 
 // serve is the event loop proper.
 func (l *loop) serve() error {
-	if l.ticker {
-		l.nextTick = time.Now()
-	}
 	for {
 		if l.runTasks() {
 			return nil
 		}
-		timeout := time.Duration(-1)
-		if l.ticker && !l.quiescing {
-			now := time.Now()
-			if !now.Before(l.nextTick) {
-				delay, action := l.handler.OnTick()
-				if action == gnet.Shutdown {
-					l.quiesce()
-				}
-				l.nextTick = now.Add(delay)
-			}
-			timeout = max(0, time.Until(l.nextTick))
-		}
 		if err := l.flush(); err != nil {
 			return err
 		}
-		if err := l.enter(timeout); err != nil {
+		if err := l.enter(-1); err != nil {
 			return err
 		}
 		if err := l.drain(); err != nil {
