@@ -2,14 +2,19 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"golang.org/x/sys/unix"
 
 	"github.com/uring-go/uring/internal/testutil"
 )
@@ -113,5 +118,290 @@ func TestOnTickOwnGoroutine(t *testing.T) {
 			c.Close()
 			s.shutdown(t)
 		})
+	}
+}
+
+// engineAPI is what gnet.Engine and *Engine have in common.
+type engineAPI interface {
+	Register(context.Context) (<-chan gnet.RegisteredResult, error)
+	CountConnections() int
+	Dup() (int, error)
+	DupListener(network, addr string) (int, error)
+	Stop(context.Context) error
+	Validate() error
+}
+
+var (
+	_ engineAPI = gnet.Engine{}
+	_ engineAPI = (*Engine)(nil)
+)
+
+// client is a handler that keeps its engine from OnBoot on (gnet's, or
+// this package's through Of: the one-line change) and reports what its
+// connections receive.
+type client struct {
+	gnet.BuiltinEventEngine
+	isGnet bool
+	eng    engineAPI
+	booted chan struct{}
+	first  sync.Once
+	open1  chan struct{} // closed by the first OnOpen
+	opened atomic.Int32
+	closed atomic.Int32
+	ctxs   chan any // each OnOpen's Conn.Context
+	got    chan string
+}
+
+func newClient(r runner) *client {
+	return &client{isGnet: r.name == "gnet", booted: make(chan struct{}), open1: make(chan struct{}), ctxs: make(chan any, 16), got: make(chan string, 16)}
+}
+
+func (h *client) OnBoot(eng gnet.Engine) gnet.Action {
+	if h.isGnet {
+		h.eng = eng
+	} else {
+		h.eng = Of(h)
+	}
+	close(h.booted)
+	return gnet.None
+}
+
+func (h *client) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	h.opened.Add(1)
+	h.first.Do(func() { close(h.open1) })
+	if c.Context() != nil {
+		h.ctxs <- c.Context()
+	}
+	return nil, gnet.None
+}
+
+func (h *client) OnClose(gnet.Conn, error) gnet.Action {
+	h.closed.Add(1)
+	return gnet.None
+}
+
+func (h *client) OnTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	h.got <- string(b)
+	return gnet.None
+}
+
+// echoPeer is a plain net echo server for the engine to dial.
+func echoPeer(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				// A read-write loop: io.Copy would splice through pipes
+				// that net keeps pooled, which the fd check counts.
+				defer c.Close()
+				b := make([]byte, 4096)
+				for {
+					n, err := c.Read(b)
+					if n > 0 {
+						c.Write(b[:n])
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln
+}
+
+// TestEngineOfRegisterEnroll: from OnBoot on a handler has its engine
+// (Of here, OnBoot's argument in gnet) and through it, or a Conn's
+// EventLoop, serves connections it dials (Register) or adopts (Enroll):
+// OnOpen runs, with the Context gnet.NewContext put in ctx, before the
+// result arrives, and the connection then carries traffic both ways.
+func TestEngineOfRegisterEnroll(t *testing.T) {
+	for _, r := range runners {
+		t.Run(r.name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			peer := echoPeer(t)
+			h := newClient(r)
+			s := serve(t, r, "tcp", h, gnet.WithNumEventLoop(2), gnet.WithLoadBalancing(gnet.LeastConnections))
+			<-h.booted
+			// gnet's Engine.Register reads the loops its start goroutine
+			// wrote without synchronisation: the readiness probe's
+			// OnOpen, on a loop, orders them before Register for the
+			// race detector.
+			<-h.open1
+			if h.eng == nil {
+				t.Fatal("no engine from OnBoot")
+			}
+			if err := h.eng.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			result := func(name string, ch <-chan gnet.RegisteredResult, err error) gnet.Conn {
+				t.Helper()
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				select {
+				case res, ok := <-ch:
+					if !ok || res.Err != nil || res.Conn == nil {
+						t.Fatalf("%s: result %+v (%v)", name, res, ok)
+					}
+					if _, ok := <-ch; ok {
+						t.Fatalf("%s: a second result", name)
+					}
+					return res.Conn
+				case <-ctx.Done():
+					t.Fatalf("%s: no result", name)
+				}
+				return nil
+			}
+			roundTrip := func(name string, c gnet.Conn, want any) {
+				t.Helper()
+				select {
+				case got := <-h.ctxs:
+					if got != want {
+						t.Errorf("%s: OnOpen saw Context %v, want %v", name, got, want)
+					}
+				default:
+					t.Errorf("%s: OnOpen had not run with the Context when the result came", name)
+				}
+				msg := name + " round trip"
+				if err := c.AsyncWrite([]byte(msg), nil); err != nil {
+					t.Fatalf("%s: AsyncWrite: %v", name, err)
+				}
+				var got string
+				for len(got) < len(msg) {
+					select {
+					case b := <-h.got:
+						got += b
+					case <-ctx.Done():
+						t.Fatalf("%s: echo never arrived (%q so far)", name, got)
+					}
+				}
+				if got != msg {
+					t.Fatalf("%s: got %q", name, got)
+				}
+			}
+			addr := peer.Addr()
+
+			ch, err := h.eng.Register(gnet.NewContext(gnet.NewNetAddrContext(ctx, addr), "by-addr"))
+			c1 := result("Engine.Register(addr)", ch, err)
+			roundTrip("Engine.Register(addr)", c1, "by-addr")
+			if got := c1.RemoteAddr().String(); got != addr.String() {
+				t.Errorf("RemoteAddr = %s, want %s", got, addr)
+			}
+
+			nc, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err = h.eng.Register(gnet.NewContext(gnet.NewNetConnContext(ctx, nc), "by-conn"))
+			c2 := result("Engine.Register(conn)", ch, err)
+			roundTrip("Engine.Register(conn)", c2, "by-conn")
+			if got, want := c2.LocalAddr().String(), nc.LocalAddr().String(); got != want {
+				t.Errorf("LocalAddr = %s, want %s", got, want)
+			}
+
+			ch, err = c1.EventLoop().Register(gnet.NewContext(ctx, "loop-addr"), addr)
+			roundTrip("EventLoop.Register", result("EventLoop.Register", ch, err), "loop-addr")
+			nc2, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err = c1.EventLoop().Enroll(gnet.NewContext(ctx, "loop-conn"), nc2)
+			roundTrip("EventLoop.Enroll", result("EventLoop.Enroll", ch, err), "loop-conn")
+
+			if _, err := h.eng.Register(ctx); !errors.Is(err, errorx.ErrInvalidNetworkAddress) {
+				t.Errorf("Register without an address: %v, want ErrInvalidNetworkAddress", err)
+			}
+			if n := h.eng.CountConnections(); n < 4 {
+				t.Errorf("CountConnections = %d, want at least the 4 registered", n)
+			}
+			opened := h.opened.Load()
+			if err := h.eng.Stop(ctx); err != nil {
+				t.Fatalf("Stop: %v", err)
+			}
+			s.wait(t)
+			if c := h.closed.Load(); c != opened {
+				t.Errorf("%d OnClose for %d OnOpen", c, opened)
+			}
+			if err := h.eng.Validate(); err == nil {
+				t.Error("Validate after Stop: nil")
+			}
+		})
+	}
+}
+
+// TestEngineDupListener: DupListener finds the listener by the network
+// and address as given, as gnet's does, and Dup gives the same socket.
+func TestEngineDupListener(t *testing.T) {
+	for _, r := range sideBySide {
+		t.Run(r.name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			h := newClient(r)
+			s := serve(t, r, "tcp", h)
+			<-h.booted
+			port := func(fd int, err error) int {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer unix.Close(fd)
+				sa, err := unix.Getsockname(fd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return sa.(*unix.SockaddrInet4).Port
+			}
+			want := s.dial(t).RemoteAddr().(*net.TCPAddr).Port
+			// gnet leaks a connection its main reactor accepted and has
+			// not yet handed to a loop when it shuts down.
+			waitFor(t, "OnOpen of the dialled conn", func() bool { return h.opened.Load() == 2 })
+			if got := port(h.eng.DupListener("tcp", s.addr)); got != want {
+				t.Errorf("DupListener: port %d, want %d", got, want)
+			}
+			if got := port(h.eng.Dup()); got != want {
+				t.Errorf("Dup: port %d, want %d", got, want)
+			}
+			if _, err := h.eng.DupListener("tcp", "127.0.0.1:1"); !errors.Is(err, errorx.ErrInvalidNetworkAddress) {
+				t.Errorf("DupListener of another address: %v", err)
+			}
+		})
+	}
+}
+
+// TestOf: Of finds the engine by its handler from OnBoot until it has
+// shut down, and nothing for other handlers.
+func TestOf(t *testing.T) {
+	testutil.CheckFDs(t)
+	h := newClient(sideBySide[1])
+	if Of(h) != nil {
+		t.Fatal("Of before Start")
+	}
+	e, err := Start(h, "tcp://127.0.0.1:0", gnet.WithLogger(quietLogger{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.eng != e || Of(h) != e {
+		t.Errorf("Of in OnBoot = %p, after = %p; Start returned %p", h.eng, Of(h), e)
+	}
+	if Of(newClient(sideBySide[1])) != nil || Of(&gnet.BuiltinEventEngine{}) != nil {
+		t.Error("Of finds an engine for a handler never started")
+	}
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if Of(h) != nil {
+		t.Error("Of after shutdown")
 	}
 }

@@ -87,10 +87,13 @@
 //
 // # Differences from gnet
 //
-//   - OnBoot receives gnet's zero Engine: gnet.Engine is a struct with
-//     unexported fields that only package gnet can fill, so its methods
-//     (CountConnections, Stop, Dup, Register) report gnet's "empty engine"
-//     error. Use Start, Lookup or the Engine this package returns instead.
+//   - OnBoot and OnShutdown receive gnet's zero Engine: gnet.Engine is a
+//     struct with unexported fields that only package gnet can fill, so
+//     its methods report gnet's "empty engine" error. Of(handler) returns
+//     this package's *Engine, with the same methods (Stop,
+//     CountConnections, Dup, DupListener, Register, Validate), from
+//     OnBoot on: keep engine.Of(h) where the handler kept OnBoot's
+//     argument (see Of).
 //   - Conn.Write, Writev and ReadFrom inside a callback append to the
 //     outbound buffer; the bytes go out in one send after the callback
 //     returns, so OutboundBuffered counts them until the send completes.
@@ -131,6 +134,7 @@
 //   - With several loops on a UDP address with port 0, every loop's
 //     socket is bound to the port the first got; gnet binds each to a
 //     port of its own.
-//   - Conn.EventLoop's Register and Enroll are not supported (they return
-//     gnet's ErrUnsupportedOp); Execute is.
+//   - Connections served through Register and Enroll must be stream
+//     (tcp or unix) sockets; on a udp engine they return gnet's
+//     ErrUnsupportedOp (gnet adopts a connected UDP socket).
 package engine

@@ -31,6 +31,8 @@ type Engine struct {
 	network   string // "tcp", "udp" or "unix", as gnet reports it
 	addr      net.Addr
 	lns       []*listener
+	bound     []boundAddr  // the addresses asked for, in order, for DupListener
+	gnet      *gnet.Engine // with Config.FallbackToGnet taken: gnet's, from OnBoot
 	loops     []*loop
 	lb        balancer
 	cfg       config
@@ -168,6 +170,7 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		return nil, err
 	}
 	e.lns = append(e.lns, ln)
+	e.bound = append(e.bound, boundAddr{network: network, address: address, ln: ln})
 	e.network = ln.network
 	e.addr = ln.addr
 	if o.ReusePort {
@@ -197,16 +200,6 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 	}
 	e.lb = balancer{algo: o.LB}
 
-	switch handler.OnBoot(gnet.Engine{}) {
-	case gnet.Shutdown:
-		e.closeListeners()
-		e.cleanupLogger()
-		e.shutDown.Store(true)
-		e.stopOnce.Do(func() { close(e.stopCh) })
-		close(e.done)
-		return e, nil
-	}
-
 	for i := range numLoops {
 		var lln *listener
 		switch {
@@ -218,6 +211,25 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		e.loops = append(e.loops, newLoop(e, i, lln))
 	}
 	e.lb.loops = e.loops
+
+	// From OnBoot on, Of(handler) finds the engine (OnBoot's gnet.Engine
+	// cannot be it); a Register from OnBoot queues on a loop that starts
+	// below.
+	e.addHandler()
+	switch handler.OnBoot(gnet.Engine{}) {
+	case gnet.Shutdown:
+		for _, l := range e.loops {
+			l.abandon()
+		}
+		e.closeListeners()
+		e.cleanupLogger()
+		e.shutDown.Store(true)
+		e.removeHandler()
+		e.stopOnce.Do(func() { close(e.stopCh) })
+		close(e.done)
+		return e, nil
+	}
+
 	// Registered before any loop runs: a client served by a loop may
 	// call Stop(protoAddr) before this goroutine runs again. A Stop
 	// until supervise starts just closes stopCh, which supervise sees.
@@ -246,6 +258,7 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		e.closeListeners()
 		e.cleanupLogger()
 		e.unregister()
+		e.removeHandler()
 		e.shutDown.Store(true)
 		close(e.done) // for a Stop that found it meanwhile
 		return nil, startErr
@@ -310,6 +323,7 @@ func (e *Engine) supervise() {
 	e.cleanupLogger()
 	e.shutDown.Store(true)
 	e.unregister()
+	e.removeHandler()
 	close(e.done)
 }
 
@@ -395,12 +409,20 @@ func (e *Engine) Addr() net.Addr { return e.addr }
 
 // Dup returns a duplicate of the listening socket's file descriptor, as
 // gnet's Engine.Dup does; the caller must close it. With WithReusePort
-// there is one listener per loop, and Dup returns the first.
+// there is one listener per loop, and Dup returns the first. An engine
+// on several addresses (Rotate) has no one listener: Dup returns gnet's
+// ErrUnsupportedOp; use DupListener.
 func (e *Engine) Dup() (int, error) {
-	if e.shutDown.Load() {
-		return -1, errorx.ErrEngineInShutdown
+	if err := e.Validate(); err != nil {
+		return -1, err
 	}
-	return dupFd(e.lns[0].fd)
+	if e.gnet != nil {
+		return e.gnet.Dup()
+	}
+	if len(e.bound) > 1 {
+		return -1, errorx.ErrUnsupportedOp
+	}
+	return dupFd(e.bound[0].ln.fd)
 }
 
 // Lookup returns the engine started on protoAddr and still running.

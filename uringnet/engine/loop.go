@@ -140,9 +140,7 @@ func (l *loop) run(started chan<- error) {
 	defer close(l.exited)
 	if err := l.init(); err != nil {
 		l.release()
-		l.mu.Lock()
-		l.tasksClosed = true
-		l.mu.Unlock()
+		l.abandon()
 		started <- err
 		return
 	}
@@ -901,14 +899,29 @@ func (l *loop) teardown() {
 
 // The gnet.EventLoop interface, for Conn.EventLoop.
 
-// Register is not supported: it returns gnet's ErrUnsupportedOp.
-func (l *loop) Register(context.Context, net.Addr) (<-chan gnet.RegisteredResult, error) {
-	return nil, errorx.ErrUnsupportedOp
+// Register dials addr and serves the connection on this loop, as gnet's
+// EventLoop.Register does: see Engine.Register.
+func (l *loop) Register(ctx context.Context, addr net.Addr) (<-chan gnet.RegisteredResult, error) {
+	if l.eng.shutDown.Load() {
+		return nil, errorx.ErrEngineInShutdown
+	}
+	if addr == nil {
+		return nil, errorx.ErrInvalidNetworkAddress
+	}
+	return l.enroll(ctx, nil, addr)
 }
 
-// Enroll is not supported: it returns gnet's ErrUnsupportedOp.
-func (l *loop) Enroll(context.Context, net.Conn) (<-chan gnet.RegisteredResult, error) {
-	return nil, errorx.ErrUnsupportedOp
+// Enroll serves an established connection on this loop, as gnet's
+// EventLoop.Enroll does: the loop serves a duplicate of its socket and c
+// is closed. See Engine.Register.
+func (l *loop) Enroll(ctx context.Context, c net.Conn) (<-chan gnet.RegisteredResult, error) {
+	if l.eng.shutDown.Load() {
+		return nil, errorx.ErrEngineInShutdown
+	}
+	if c == nil {
+		return nil, errorx.ErrInvalidNetConn
+	}
+	return l.enroll(ctx, c, nil)
 }
 
 // Execute runs runnable on the loop. An error it returns is logged;
