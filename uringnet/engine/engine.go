@@ -23,20 +23,20 @@ import (
 // be for this package (see the package documentation). Get one from Start
 // or Lookup. Its methods are safe for concurrent use.
 type Engine struct {
-	handler   gnet.EventHandler
-	opts      *gnet.Options
-	logger    logging.Logger
-	logFlush  func() error
-	protoAddr string
-	network   string // "tcp", "udp" or "unix", as gnet reports it
-	addr      net.Addr
-	lns       []*listener
-	bound     []boundAddr  // the addresses asked for, in order, for DupListener
-	gnet      *gnet.Engine // with Config.FallbackToGnet taken: gnet's, from OnBoot
-	loops     []*loop
-	lb        balancer
-	cfg       config
-	feat      features // what the loops use: see features.go
+	handler    gnet.EventHandler
+	opts       *gnet.Options
+	logger     logging.Logger
+	logFlush   func() error
+	protoAddrs []string // as given to Run or Rotate
+	network    string   // "tcp", "udp" or "unix", as gnet reports it
+	addr       net.Addr
+	lns        []*listener
+	bound      []boundAddr  // the addresses asked for, in order, for DupListener
+	gnet       *gnet.Engine // with Config.FallbackToGnet taken: gnet's, from OnBoot
+	loops      []*loop
+	lb         balancer
+	cfg        config
+	feat       features // what the loops use: see features.go
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed when shutdown is requested
@@ -103,6 +103,31 @@ func (c Config) Run(handler gnet.EventHandler, protoAddr string, opts ...gnet.Op
 	return e.Wait()
 }
 
+// Rotate is Run over several addresses, as gnet.Rotate is: one engine,
+// one handler, a listener per address (tcp and unix ones, mixed as
+// needed) whose connections the same event loops serve. Stop and Lookup
+// find it by any of the addresses; Dup reports gnet's ErrUnsupportedOp,
+// as gnet's does with several listeners: use DupListener.
+func Rotate(handler gnet.EventHandler, protoAddrs []string, opts ...gnet.Option) error {
+	return Config{}.Rotate(handler, protoAddrs, opts...)
+}
+
+// Rotate is Rotate with c's options.
+func (c Config) Rotate(handler gnet.EventHandler, protoAddrs []string, opts ...gnet.Option) error {
+	e, err := c.StartRotate(handler, protoAddrs, opts...)
+	if err != nil {
+		return err
+	}
+	return e.Wait()
+}
+
+// StartRotate is Rotate without the wait, as Start is Run without it.
+func (c Config) StartRotate(handler gnet.EventHandler, protoAddrs []string, opts ...gnet.Option) (*Engine, error) {
+	cfg := defaultConfig
+	cfg.Config = c
+	return startAddrs(handler, protoAddrs, cfg, opts...)
+}
+
 // Start is Start with c's options.
 func (c Config) Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) (*Engine, error) {
 	cfg := defaultConfig
@@ -111,8 +136,17 @@ func (c Config) Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.
 }
 
 func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet.Option) (*Engine, error) {
+	return startAddrs(handler, []string{protoAddr}, cfg, opts...)
+}
+
+// startAddrs starts an engine serving every address of protoAddrs, all
+// tcp and unix ones or a single udp one.
+func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts ...gnet.Option) (*Engine, error) {
 	if handler == nil {
-		return nil, errors.New("engine: nil gnet.EventHandler")
+		return nil, errors.New("uringnet/engine: the gnet.EventHandler is nil; pass the handler gnet.Run would take")
+	}
+	if len(protoAddrs) == 0 {
+		return nil, errorx.ErrInvalidNetworkAddress
 	}
 	o := new(gnet.Options)
 	for _, opt := range opts {
@@ -120,20 +154,33 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 			opt(o)
 		}
 	}
-	network, address, err := parseProtoAddr(protoAddr)
-	if err != nil {
-		return nil, err
+	type netAddr struct{ network, address string }
+	var (
+		addrs           []netAddr
+		hasUDP, hasUnix bool
+	)
+	for _, pa := range protoAddrs {
+		network, address, err := parseProtoAddr(pa)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, netAddr{network, address})
+		hasUDP = hasUDP || isUDP(network)
+		hasUnix = hasUnix || network == "unix"
 	}
-	if err := checkOptions(o, network); err != nil {
+	if hasUDP && len(addrs) > 1 {
+		return nil, fmt.Errorf("uringnet/engine: Rotate over %s: an engine serves several tcp and unix addresses, or one udp address; start the udp one with an engine of its own (Run): %w", strings.Join(protoAddrs, ", "), errorx.ErrUnsupportedOp)
+	}
+	if err := checkOptions(o, addrs[0].network); err != nil {
 		return nil, err
 	}
 	e := &Engine{
-		handler:   handler,
-		opts:      o,
-		protoAddr: protoAddr,
-		cfg:       cfg,
-		stopCh:    make(chan struct{}),
-		done:      make(chan struct{}),
+		handler:    handler,
+		opts:       o,
+		protoAddrs: protoAddrs,
+		cfg:        cfg,
+		stopCh:     make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	if err := e.setupLogger(); err != nil {
 		return nil, err
@@ -144,7 +191,7 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		return nil, err
 	}
 	e.feat = feat &^ cfg.without
-	e.logger.Debugf("engine: io_uring features: %v", e.feat)
+	e.logger.Debugf("uringnet/engine: io_uring features: %v", e.feat)
 	numLoops := 1
 	if o.Multicore {
 		numLoops = runtime.NumCPU()
@@ -155,60 +202,61 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 	if numLoops > maxEventLoops {
 		numLoops = maxEventLoops
 	}
-	if network == "unix" {
-		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it too.
+	if hasUnix {
+		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it, for
+		// every address, when one is a Unix one.
 		o.ReusePort = false
 	}
-	if isUDP(network) {
+	if hasUDP {
 		// gnet forces SO_REUSEPORT on for UDP: each loop receives on its
 		// own socket.
 		o.ReusePort = true
 	}
-	ln, err := listen(network, address, o)
-	if err != nil {
+	switch o.LB {
+	case gnet.RoundRobin, gnet.LeastConnections, gnet.SourceAddrHash:
+	default:
 		e.cleanupLogger()
-		return nil, err
+		return nil, fmt.Errorf("uringnet/engine: unknown load-balancing algorithm %d: use gnet.RoundRobin, LeastConnections or SourceAddrHash", o.LB)
 	}
-	e.lns = append(e.lns, ln)
-	e.bound = append(e.bound, boundAddr{network: network, address: address, ln: ln})
-	e.network = ln.network
-	e.addr = ln.addr
-	if o.ReusePort {
-		// Each loop accepts on its own SO_REUSEPORT socket bound to the
-		// same address (the real port, if port 0 was asked for), and the
-		// kernel spreads connections over them.
+	e.lb = balancer{algo: o.LB}
+	// perLoop[i] is what loop i accepts (or receives) on: with
+	// SO_REUSEPORT a socket of its own for every address, each bound to
+	// the same address (the real port, if port 0 was asked for), so that
+	// the kernel spreads connections over them; else loop 0 accepts on
+	// every address and the load balancer hands connections out.
+	perLoop := make([][]*listener, numLoops)
+	for _, a := range addrs {
+		ln, err := listen(a.network, a.address, o)
+		if err != nil {
+			e.closeListeners()
+			e.cleanupLogger()
+			return nil, err
+		}
+		e.lns = append(e.lns, ln)
+		e.bound = append(e.bound, boundAddr{network: a.network, address: a.address, ln: ln})
+		perLoop[0] = append(perLoop[0], ln)
+		if !o.ReusePort {
+			continue
+		}
 		again := ln.addr.String()
-		if isUDP(network) {
-			again = udpRebindAddress(address, ln.addr)
+		if isUDP(a.network) {
+			again = udpRebindAddress(a.address, ln.addr)
 		}
 		for i := 1; i < numLoops; i++ {
-			l2, err := listen(network, again, o)
+			l2, err := listen(a.network, again, o)
 			if err != nil {
 				e.closeListeners()
 				e.cleanupLogger()
 				return nil, err
 			}
 			e.lns = append(e.lns, l2)
+			perLoop[i] = append(perLoop[i], l2)
 		}
 	}
-	switch o.LB {
-	case gnet.RoundRobin, gnet.LeastConnections, gnet.SourceAddrHash:
-	default:
-		e.closeListeners()
-		e.cleanupLogger()
-		return nil, fmt.Errorf("engine: unknown load-balancing algorithm %d: use gnet.RoundRobin, LeastConnections or SourceAddrHash", o.LB)
-	}
-	e.lb = balancer{algo: o.LB}
-
+	e.network = e.lns[0].network
+	e.addr = e.lns[0].addr
 	for i := range numLoops {
-		var lln *listener
-		switch {
-		case o.ReusePort:
-			lln = e.lns[i]
-		case i == 0:
-			lln = ln
-		}
-		e.loops = append(e.loops, newLoop(e, i, lln))
+		e.loops = append(e.loops, newLoop(e, i, perLoop[i]))
 	}
 	e.lb.loops = e.loops
 
@@ -234,7 +282,9 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 	// call Stop(protoAddr) before this goroutine runs again. A Stop
 	// until supervise starts just closes stopCh, which supervise sees.
 	registryMu.Lock()
-	registry[protoAddr] = e
+	for _, pa := range protoAddrs {
+		registry[pa] = e
+	}
 	registryMu.Unlock()
 	// Each loop creates its ring on its own locked thread (SINGLE_ISSUER
 	// ties the ring to the creating task) and reports back.
@@ -329,8 +379,10 @@ func (e *Engine) supervise() {
 
 func (e *Engine) unregister() {
 	registryMu.Lock()
-	if registry[e.protoAddr] == e {
-		delete(registry, e.protoAddr)
+	for _, pa := range e.protoAddrs {
+		if registry[pa] == e {
+			delete(registry, pa)
+		}
 	}
 	registryMu.Unlock()
 }

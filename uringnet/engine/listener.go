@@ -20,6 +20,8 @@ type listener struct {
 	unixPath  string // the socket file to remove on close
 	family    int    // a UDP socket's address family
 	closeOnce sync.Once
+
+	acceptArmed bool // an accept is active; for the loop that accepts on it
 }
 
 // listenBacklog follows net: the kernel's somaxconn.

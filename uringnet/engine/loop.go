@@ -40,7 +40,8 @@ const (
 type opData struct {
 	kind opKind
 	c    *conn
-	d    *udpSend // the datagram of an opUDPSend
+	d    *udpSend  // the datagram of an opUDPSend
+	ln   *listener // the listener of an opAccept or opAcceptRetry
 }
 
 // loop is one event loop: a goroutine locked to its thread, owning one
@@ -49,7 +50,8 @@ type opData struct {
 type loop struct {
 	eng     *Engine
 	idx     int
-	ln      *listener // the listener this loop accepts on, or nil
+	ln      *listener   // the first listener this loop accepts or receives on, or nil
+	lns     []*listener // every stream listener it accepts on (Rotate: several)
 	handler gnet.EventHandler
 
 	ring    *uring.Ring[opData]
@@ -62,8 +64,7 @@ type loop struct {
 	bufSize int    // provided buffer size: gnet's ReadBufferCap
 	wcap    int    // gnet's WriteBufferCap: the backpressure threshold
 
-	acceptArmed bool
-	wakeArmed   bool
+	wakeArmed bool
 
 	// The provided buffer being delivered to OnTraffic, so that a Write
 	// of a slice of it can be sent from it (conn.zc).
@@ -108,11 +109,16 @@ type loop struct {
 	exited  chan struct{}
 }
 
-func newLoop(e *Engine, idx int, ln *listener) *loop {
+func newLoop(e *Engine, idx int, lns []*listener) *loop {
+	var ln *listener
+	if len(lns) > 0 {
+		ln = lns[0]
+	}
 	return &loop{
 		eng:     e,
 		idx:     idx,
 		ln:      ln,
+		lns:     lns,
 		handler: e.handler,
 		feat:    e.feat,
 		efd:     -1,
@@ -194,9 +200,11 @@ func (l *loop) init() error {
 		if err := l.initUDP(); err != nil {
 			return err
 		}
-	} else if l.ln != nil {
-		if err := l.armAccept(); err != nil {
-			return err
+	} else {
+		for _, ln := range l.lns {
+			if err := l.armAccept(ln); err != nil {
+				return err
+			}
 		}
 	}
 	// Submit now so that a listener the kernel refuses to accept on
@@ -306,10 +314,10 @@ func (l *loop) handle1(cqe uring.Completion[opData]) error {
 			return l.armWake()
 		}
 	case opAccept:
-		return l.onAccept(cqe.Result, cqe.More())
+		return l.onAccept(cqe.Data.ln, cqe.Result, cqe.More())
 	case opAcceptRetry:
-		if !l.stopping && !l.acceptArmed {
-			return l.armAccept()
+		if ln := cqe.Data.ln; !l.stopping && !ln.acceptArmed {
+			return l.armAccept(ln)
 		}
 	case opRecv:
 		return l.onRecv(cqe.Data.c, cqe)
@@ -349,17 +357,17 @@ func (l *loop) armWake() error {
 	return err
 }
 
-func (l *loop) armAccept() error {
+func (l *loop) armAccept(ln *listener) error {
 	_, err := l.queue(func() (uring.Job, error) {
 		if !l.feat.has(featMultishotAccept) {
 			// The peer's address comes from getpeername, as with
 			// multishot accept, so there is one path after this.
-			return l.ring.Accept(l.ln.fd, nil, unix.SOCK_NONBLOCK, opData{kind: opAccept})
+			return l.ring.Accept(ln.fd, nil, unix.SOCK_NONBLOCK, opData{kind: opAccept, ln: ln})
 		}
-		return l.ring.AcceptMultishot(l.ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept})
+		return l.ring.AcceptMultishot(ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept, ln: ln})
 	})
 	if err == nil {
-		l.acceptArmed = true
+		ln.acceptArmed = true
 		l.acceptArms++
 	}
 	return err
@@ -373,12 +381,12 @@ func (l *loop) cancel(j uring.Job) error {
 	return err
 }
 
-func (l *loop) onAccept(res int32, more bool) error {
+func (l *loop) onAccept(ln *listener, res int32, more bool) error {
 	if !more {
-		l.acceptArmed = false
+		ln.acceptArmed = false
 	}
 	if res >= 0 {
-		l.accepted(int(res))
+		l.accepted(ln, int(res))
 	} else {
 		switch e := syscall.Errno(-res); e {
 		case syscall.ECANCELED, syscall.EINTR, syscall.EAGAIN, syscall.ECONNABORTED, syscall.ECONNRESET:
@@ -388,20 +396,20 @@ func (l *loop) onAccept(res int32, more bool) error {
 				// EMFILE and the like fail again at once: retry after a
 				// pause instead of spinning.
 				_, err := l.queue(func() (uring.Job, error) {
-					return l.ring.Timeout(100*time.Millisecond, uring.Monotonic, opData{kind: opAcceptRetry})
+					return l.ring.Timeout(100*time.Millisecond, uring.Monotonic, opData{kind: opAcceptRetry, ln: ln})
 				})
 				return err
 			}
 		}
 	}
-	if !more && !l.stopping && !l.acceptArmed {
-		return l.armAccept()
+	if !more && !l.stopping && !ln.acceptArmed {
+		return l.armAccept(ln)
 	}
 	return nil
 }
 
 // accepted hands a new connection to the loop the load balancer picks.
-func (l *loop) accepted(fd int) {
+func (l *loop) accepted(ln *listener, fd int) {
 	if l.stopping || l.quiescing {
 		unix.Close(fd)
 		return
@@ -411,7 +419,7 @@ func (l *loop) accepted(fd int) {
 		remote = sockaddrToAddr(sa)
 	}
 	if remote == nil {
-		if l.ln.network == "unix" {
+		if ln.network == "unix" {
 			remote = &net.UnixAddr{Net: "unix"}
 		} else {
 			// The peer is already gone (ENOTCONN); the first receive
@@ -423,7 +431,7 @@ func (l *loop) accepted(fd int) {
 	if !l.eng.opts.ReusePort {
 		target = l.eng.lb.next(l, remote)
 	}
-	c := newConn(fd, target, l.ln, remote)
+	c := newConn(fd, target, ln, remote)
 	target.count.Add(1)
 	if target == l {
 		l.register(c)
