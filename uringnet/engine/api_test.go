@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"golang.org/x/sys/unix"
 
 	"github.com/uring-go/uring/internal/testutil"
@@ -504,4 +508,94 @@ func (h *echoClient) OnTraffic(c gnet.Conn) gnet.Action {
 	b, _ := c.Next(-1)
 	c.Write(b)
 	return gnet.None
+}
+
+// recLogger records what is logged through it, by level.
+type recLogger struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *recLogger) add(level, f string, a ...any) {
+	l.mu.Lock()
+	l.lines = append(l.lines, level+" "+fmt.Sprintf(f, a...))
+	l.mu.Unlock()
+}
+func (l *recLogger) Debugf(f string, a ...any) { l.add("DEBUG", f, a...) }
+func (l *recLogger) Infof(f string, a ...any)  { l.add("INFO", f, a...) }
+func (l *recLogger) Warnf(f string, a ...any)  { l.add("WARN", f, a...) }
+func (l *recLogger) Errorf(f string, a ...any) { l.add("ERROR", f, a...) }
+func (l *recLogger) Fatalf(f string, a ...any) { l.add("FATAL", f, a...) }
+
+func (l *recLogger) text() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// runAndStop starts h on a free port with opts and stops it.
+func runAndStop(t *testing.T, r runner, opts ...gnet.Option) string {
+	t.Helper()
+	addr := "tcp://127.0.0.1:" + strconv.Itoa(freePort(t))
+	errc := make(chan error, 1)
+	h := newClient(r)
+	go func() { errc <- r.run(h, addr, opts...) }()
+	<-h.booted
+	waitFor(t, "the engine to run", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return r.stop(ctx, addr) == nil
+	})
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return addr
+}
+
+// TestLogging: gnet's logging options work as in gnet: WithLogger gets
+// the launch line (info) and, at debug level, the shutdown's; WithLogPath
+// writes them to the file at WithLogLevel, which filters them.
+func TestLogging(t *testing.T) {
+	for _, r := range sideBySide {
+		t.Run(r.name+"/WithLogger", func(t *testing.T) {
+			testutil.CheckFDs(t)
+			lg := &recLogger{}
+			addr := runAndStop(t, r, gnet.WithLogger(lg))
+			text := lg.text()
+			t.Logf("logged:\n%s", text)
+			if !regexp.MustCompile(`(?m)^INFO .*aunch.*` + regexp.QuoteMeta(addr)).MatchString(text) {
+				t.Errorf("no info line announcing the launch on %s", addr)
+			}
+			if !regexp.MustCompile(`(?m)^DEBUG .*exiting`).MatchString(text) {
+				t.Errorf("no debug line for the shutdown")
+			}
+		})
+		for _, tc := range []struct {
+			level       logging.Level
+			start, stop bool
+		}{
+			{logging.DebugLevel, true, true},
+			{logging.InfoLevel, true, false},
+			{logging.ErrorLevel, false, false},
+		} {
+			t.Run(r.name+"/WithLogPath/"+tc.level.String(), func(t *testing.T) {
+				// The log file stays open for good: gnet's logging
+				// package cannot close it (so no fd check here).
+				path := filepath.Join(t.TempDir(), "engine.log")
+				addr := runAndStop(t, r, gnet.WithLogPath(path), gnet.WithLogLevel(tc.level))
+				b, err := os.ReadFile(path)
+				if err != nil && !(errors.Is(err, os.ErrNotExist) && !tc.start) {
+					t.Fatalf("the log file: %v", err)
+				}
+				text := string(b)
+				t.Logf("%s:\n%s", path, text)
+				if got := regexp.MustCompile(`INFO.*aunch.*` + regexp.QuoteMeta(addr)).MatchString(text); got != tc.start {
+					t.Errorf("launch line logged: %v, want %v", got, tc.start)
+				}
+				if got := regexp.MustCompile(`DEBUG.*exiting`).MatchString(text); got != tc.stop {
+					t.Errorf("shutdown line logged: %v, want %v", got, tc.stop)
+				}
+			})
+		}
+	}
 }

@@ -299,6 +299,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		}
 	}
 	if startErr != nil {
+		e.logger.Errorf("uringnet/engine: the engine is stopping with an error: %v", startErr)
 		for _, l := range e.loops {
 			l.stop()
 		}
@@ -313,6 +314,8 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		close(e.done) // for a Stop that found it meanwhile
 		return nil, startErr
 	}
+	// What gnet logs when it launches, at the same level.
+	e.logger.Infof("uringnet/engine: launching %d io_uring event loops, listening on: %s", numLoops, strings.Join(protoAddrs, " | "))
 	if o.Ticker {
 		e.tickDone = make(chan struct{})
 		go e.tick()
@@ -343,6 +346,7 @@ func (e *Engine) tick() {
 		}
 		select {
 		case <-e.stopCh:
+			e.logger.Debugf("uringnet/engine: the ticker stops: the engine is shutting down")
 			return
 		case <-timer.C:
 		}
@@ -357,6 +361,7 @@ const maxEventLoops = 1 << 16
 // OnClose) and ends, then the listeners are closed.
 func (e *Engine) supervise() {
 	<-e.stopCh
+	e.logger.Debugf("uringnet/engine: shutting down the engine on %s", strings.Join(e.protoAddrs, " | "))
 	e.handler.OnShutdown(gnet.Engine{})
 	for _, l := range e.loops {
 		l.stop()
@@ -370,6 +375,7 @@ func (e *Engine) supervise() {
 		<-e.tickDone
 	}
 	e.closeListeners()
+	e.logger.Debugf("uringnet/engine: the engine on %s has shut down", strings.Join(e.protoAddrs, " | "))
 	e.cleanupLogger()
 	e.shutDown.Store(true)
 	e.unregister()
@@ -398,7 +404,7 @@ func (e *Engine) fail(err error) {
 		e.err = err
 	}
 	e.errMu.Unlock()
-	e.logger.Errorf("engine: event loop failed: %v", err)
+	e.logger.Errorf("uringnet/engine: the engine is shutting down after an error: %v", err)
 	e.shutdown()
 }
 

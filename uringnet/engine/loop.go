@@ -152,7 +152,10 @@ func (l *loop) run(started chan<- error) {
 	}
 	started <- nil
 	if err := l.serve(); err != nil {
+		l.eng.logger.Errorf("uringnet/engine: event loop %d is exiting due to an error: %v", l.idx, err)
 		l.eng.fail(err)
+	} else {
+		l.eng.logger.Debugf("uringnet/engine: event loop %d is exiting: the engine is shutting down", l.idx)
 	}
 	l.teardown()
 }
