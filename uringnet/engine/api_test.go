@@ -599,3 +599,32 @@ func TestLogging(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorsNamePackage: the engine's own errors name the public package
+// and say what to do (gnet's sentinel errors stay gnet's, for errors.Is).
+func TestErrorsNamePackage(t *testing.T) {
+	h := newEcho()
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		hint string
+	}{
+		{"nil handler", func() error { return Run(nil, "tcp://127.0.0.1:0") }, "pass the handler"},
+		{"negative loops", func() error { return Run(h, "tcp://127.0.0.1:0", gnet.WithNumEventLoop(-1)) }, "pass 0"},
+		{"huge read cap", func() error { return Run(h, "tcp://127.0.0.1:0", gnet.WithReadBufferCap(1<<31)) }, "pass at most"},
+		{"negative socket buffer", func() error { return Run(h, "tcp://127.0.0.1:0", gnet.WithSocketRecvBuffer(-1)) }, "pass 0"},
+		{"bad load balancing", func() error { return Run(h, "tcp://127.0.0.1:0", gnet.WithLoadBalancing(99)) }, "use gnet.RoundRobin"},
+		{"rotate with udp", func() error { return Rotate(h, []string{"tcp://127.0.0.1:0", "udp://127.0.0.1:0"}) }, "engine of its own"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			err := tc.run()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "uringnet/engine: ") || !strings.Contains(msg, tc.hint) {
+				t.Errorf("%q: want the prefix uringnet/engine: and the hint %q", msg, tc.hint)
+			}
+		})
+	}
+}

@@ -33,6 +33,7 @@ type Engine struct {
 	lns        []*listener
 	bound      []boundAddr  // the addresses asked for, in order, for DupListener
 	gnet       *gnet.Engine // with Config.FallbackToGnet taken: gnet's, from OnBoot
+	numGnet    int          // with Config.FallbackToGnet taken: gnet's event loops
 	loops      []*loop
 	lb         balancer
 	cfg        config
@@ -92,6 +93,20 @@ func Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) (*E
 // counterpart for. Each is off in the zero Config, which behaves as gnet
 // does: Run(h, addr, opts...) is Config{}.Run(h, addr, opts...).
 type Config struct {
+	// FallbackToGnet runs the handler on gnet.Run (gnet.Rotate for
+	// several addresses) with the same options when io_uring cannot be
+	// used at all in this process: a kernel without it (ENOSYS), a
+	// seccomp profile or the kernel.io_uring_disabled sysctl that
+	// forbids it (EPERM, EACCES), or an RLIMIT_MEMLOCK too low for a
+	// ring (ENOMEM), the condition under which uringnet's FallbackToNet
+	// and uringfs's FallbackToOS are taken. It is never taken while
+	// io_uring works, and any other failure is returned. The *Engine is
+	// the same type (OnGnet reports the fallback) and OnBoot then
+	// receives gnet's own working Engine.
+	//
+	// Without it, the zero value, Run and Start return an error wrapping
+	// the *uring.SetupError, whose text says what to change.
+	FallbackToGnet bool
 }
 
 // Run is Run with c's options.
@@ -185,13 +200,6 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	if err := e.setupLogger(); err != nil {
 		return nil, err
 	}
-	feat, err := detectFeatures()
-	if err != nil {
-		e.cleanupLogger()
-		return nil, err
-	}
-	e.feat = feat &^ cfg.without
-	e.logger.Debugf("uringnet/engine: io_uring features: %v", e.feat)
 	numLoops := 1
 	if o.Multicore {
 		numLoops = runtime.NumCPU()
@@ -202,6 +210,12 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	if numLoops > maxEventLoops {
 		numLoops = maxEventLoops
 	}
+	feat, err := detectFeatures()
+	if err != nil {
+		return e.cannotStart(err, numLoops, opts)
+	}
+	e.feat = feat &^ cfg.without
+	e.logger.Debugf("uringnet/engine: io_uring features: %v", e.feat)
 	if hasUnix {
 		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it, for
 		// every address, when one is a Unix one.
@@ -312,7 +326,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		e.removeHandler()
 		e.shutDown.Store(true)
 		close(e.done) // for a Stop that found it meanwhile
-		return nil, startErr
+		return e.cannotStart(startErr, numLoops, opts)
 	}
 	// What gnet logs when it launches, at the same level.
 	e.logger.Infof("uringnet/engine: launching %d io_uring event loops, listening on: %s", numLoops, strings.Join(protoAddrs, " | "))
@@ -351,6 +365,24 @@ func (e *Engine) tick() {
 		case <-timer.C:
 		}
 	}
+}
+
+// cannotStart returns the error that kept e from starting, or, if it
+// says io_uring cannot be used at all and e's Config allows it, an
+// engine running the handler on gnet instead.
+func (e *Engine) cannotStart(err error, numLoops int, opts []gnet.Option) (*Engine, error) {
+	if !unavailable(err) {
+		e.cleanupLogger()
+		return nil, err
+	}
+	if !e.cfg.FallbackToGnet {
+		e.logger.Errorf("uringnet/engine: %v", err)
+		e.cleanupLogger()
+		return nil, &unavailableError{err}
+	}
+	e.logger.Warnf("uringnet/engine: io_uring cannot be used (%v); running the handler on gnet, as Config.FallbackToGnet allows", err)
+	e.cleanupLogger()
+	return startGnet(e.handler, e.protoAddrs, numLoops, opts...)
 }
 
 // maxEventLoops is gnet's limit on event loops (gfd.EventLoopIndexMax).
@@ -427,6 +459,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 	if e.shutDown.Load() {
 		return errorx.ErrEngineInShutdown
 	}
+	if e.gnet != nil {
+		return e.stopGnet(ctx)
+	}
 	e.shutdown()
 	select {
 	case <-e.done:
@@ -441,6 +476,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 func (e *Engine) CountConnections() int {
 	if e.shutDown.Load() {
 		return -1
+	}
+	if e.gnet != nil {
+		return e.gnet.CountConnections()
 	}
 	n := 0
 	for _, l := range e.loops {
@@ -459,7 +497,7 @@ func (e *Engine) counters() (enobufs, pauses uint64) {
 }
 
 // NumEventLoop returns the number of event loops the engine runs.
-func (e *Engine) NumEventLoop() int { return len(e.loops) }
+func (e *Engine) NumEventLoop() int { return len(e.loops) + e.numGnet }
 
 // Addr returns the address the listener is bound to, with the real port
 // when port 0 was asked for.
@@ -517,7 +555,7 @@ func (e *Engine) setupLogger() error {
 	case e.opts.LogPath != "":
 		lg, flush, err := logging.CreateLoggerAsLocalFile(e.opts.LogPath, e.opts.LogLevel)
 		if err != nil {
-			return fmt.Errorf("engine: creating the log file %s: %w", e.opts.LogPath, err)
+			return fmt.Errorf("uringnet/engine: creating the log file %s: %w", e.opts.LogPath, err)
 		}
 		e.logger, e.logFlush = lg, flush
 	default:
@@ -547,15 +585,15 @@ func checkOptions(o *gnet.Options, network string) error {
 		return errorx.ErrTooManyEventLoopThreads
 	}
 	if o.NumEventLoop < 0 {
-		return fmt.Errorf("engine: WithNumEventLoop(%d): the number of event loops cannot be negative", o.NumEventLoop)
+		return fmt.Errorf("uringnet/engine: WithNumEventLoop(%d): the number of event loops cannot be negative; pass 0 for gnet's default (one loop, or one per CPU with WithMulticore)", o.NumEventLoop)
 	}
 	o.ReadBufferCap = normCap(o.ReadBufferCap)
 	o.WriteBufferCap = normCap(o.WriteBufferCap)
 	if o.ReadBufferCap > 1<<30 {
-		return fmt.Errorf("engine: WithReadBufferCap(%d) is too large: at most 1 GiB", o.ReadBufferCap)
+		return fmt.Errorf("uringnet/engine: WithReadBufferCap(%d) is too large for a provided buffer: pass at most 1 GiB", o.ReadBufferCap)
 	}
 	if o.SocketRecvBuffer < 0 || o.SocketSendBuffer < 0 {
-		return errors.New("engine: socket buffer sizes cannot be negative")
+		return fmt.Errorf("uringnet/engine: WithSocketRecvBuffer(%d)/WithSocketSendBuffer(%d): a socket buffer size cannot be negative; pass 0 for the kernel's default", o.SocketRecvBuffer, o.SocketSendBuffer)
 	}
 	return nil
 }

@@ -89,7 +89,7 @@ func listen(network, address string, o *gnet.Options) (*listener, error) {
 		// gnet removes a stale socket file before binding.
 		_ = os.RemoveAll(address)
 	default:
-		return nil, fmt.Errorf("engine: network %q is not supported", network)
+		return nil, fmt.Errorf("uringnet/engine: network %q is not supported: use tcp, tcp4, tcp6, udp, udp4, udp6 or unix", network)
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {

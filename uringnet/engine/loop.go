@@ -168,17 +168,17 @@ func (l *loop) init() error {
 	}
 	r, err := uring.New[opData](depth, opts...)
 	if err != nil {
-		return fmt.Errorf("engine: creating the io_uring of event loop %d: %w", l.idx, err)
+		return fmt.Errorf("uringnet/engine: creating the io_uring of event loop %d: %w", l.idx, err)
 	}
 	l.ring = r
 	l.cqSize = r.CQSize()
 	for _, op := range []uring.Op{uring.OpAccept, uring.OpRecv, uring.OpSend, uring.OpRead, uring.OpAsyncCancel, uring.OpPollAdd} {
 		if !r.OpSupported(op) {
-			return fmt.Errorf("engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
+			return fmt.Errorf("uringnet/engine: the kernel's io_uring lacks %s (added in Linux %s): %w; run on a newer kernel, or serve with gnet.Run", op, op.Since(), errors.ErrUnsupported)
 		}
 	}
 	if err := l.initBuffers(); err != nil {
-		return fmt.Errorf("engine: event loop %d: %w", l.idx, err)
+		return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, err)
 	}
 	l.maxPinned = l.eng.cfg.bufRingEntries / 2
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
@@ -213,7 +213,7 @@ func (l *loop) init() error {
 	// Submit now so that a listener the kernel refuses to accept on
 	// fails Start rather than the running loop.
 	if _, err := r.Submit(); err != nil {
-		return fmt.Errorf("engine: event loop %d: submitting: %w", l.idx, err)
+		return fmt.Errorf("uringnet/engine: event loop %d: submitting: %w", l.idx, err)
 	}
 	return nil
 }
@@ -232,7 +232,7 @@ func (l *loop) release() {
 	if l.ring != nil && l.ring.ActiveOps() > 0 {
 		// The kernel still holds memory the ring keeps alive: leak the
 		// ring rather than free memory the kernel may write.
-		l.eng.logger.Errorf("engine: event loop %d: %d operations still active at exit; leaking the ring", l.idx, l.ring.ActiveOps())
+		l.eng.logger.Errorf("uringnet/engine: event loop %d: %d operations still active at exit; leaking the ring", l.idx, l.ring.ActiveOps())
 	} else {
 		if l.br != nil {
 			l.br.Close()
@@ -274,7 +274,7 @@ func (l *loop) serve() error {
 // (or the timeout, if not negative) in a single io_uring_enter call.
 func (l *loop) enter(timeout time.Duration) error {
 	if _, err := l.ring.SubmitAndWait(timeout); err != nil {
-		return fmt.Errorf("engine: event loop %d: io_uring_enter: %w", l.idx, os.NewSyscallError("io_uring_enter", err))
+		return fmt.Errorf("uringnet/engine: event loop %d: io_uring_enter: %w", l.idx, os.NewSyscallError("io_uring_enter", err))
 	}
 	return nil
 }
@@ -342,12 +342,12 @@ func (l *loop) queue(prep func() (uring.Job, error)) (uring.Job, error) {
 	j, err := prep()
 	if errors.Is(err, uring.ErrQueueFull) {
 		if _, err := l.ring.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EINTR {
-			return j, fmt.Errorf("engine: event loop %d: submitting: %w", l.idx, err)
+			return j, fmt.Errorf("uringnet/engine: event loop %d: submitting: %w", l.idx, err)
 		}
 		j, err = prep()
 	}
 	if err != nil {
-		return j, fmt.Errorf("engine: event loop %d: %w", l.idx, err)
+		return j, fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, err)
 	}
 	return j, nil
 }
@@ -394,7 +394,7 @@ func (l *loop) onAccept(ln *listener, res int32, more bool) error {
 		switch e := syscall.Errno(-res); e {
 		case syscall.ECANCELED, syscall.EINTR, syscall.EAGAIN, syscall.ECONNABORTED, syscall.ECONNRESET:
 		default:
-			l.eng.logger.Errorf("engine: event loop %d: accept: %v", l.idx, e)
+			l.eng.logger.Errorf("uringnet/engine: event loop %d: accept: %v", l.idx, e)
 			if !more && !l.stopping {
 				// EMFILE and the like fail again at once: retry after a
 				// pause instead of spinning.
@@ -950,7 +950,7 @@ func (l *loop) Execute(ctx context.Context, runnable gnet.Runnable) error {
 				l.quiesce()
 				return
 			}
-			l.eng.logger.Errorf("engine: event loop %d: runnable: %v", l.idx, err)
+			l.eng.logger.Errorf("uringnet/engine: event loop %d: runnable: %v", l.idx, err)
 		}
 	})
 }
