@@ -2,6 +2,78 @@
 // loops: a program that calls gnet.Run(h, "tcp://127.0.0.1:9000", opts...)
 // calls engine.Run with the same handler, address and options instead.
 //
+// # Moving from gnet
+//
+// Two changes, and the rest of a gnet v2 program stays as it is: the
+// handler type (gnet.EventHandler, gnet.BuiltinEventEngine), the Conn
+// methods, the options (gnet.WithMulticore, WithTicker, WithLogger, ...),
+// the actions and gnet's errors.
+//
+//  1. gnet.Run becomes engine.Run (gnet.Rotate becomes engine.Rotate,
+//     gnet.Stop becomes engine.Stop), with the same arguments.
+//
+//  2. A handler that keeps the gnet.Engine OnBoot receives keeps
+//     engine.Of(handler) instead, a *Engine with the same methods (Stop,
+//     CountConnections, Dup, DupListener, Register, Validate).
+//
+// The second, in a handler s whose field eng was a gnet.Engine and is now
+// a *engine.Engine:
+//
+//	func (s *server) OnBoot(gnet.Engine) gnet.Action {
+//		s.eng = engine.Of(s) // was: s.eng = eng
+//		return gnet.None
+//	}
+//
+// gnet.Engine is a struct whose unexported fields only package gnet can
+// fill, so the one OnBoot and OnShutdown receive here is gnet's zero
+// Engine, whose methods report gnet's ErrEmptyEngine: that is the one
+// difference a program must change for. Start (and Config.StartRotate)
+// return the *Engine too, for a program that starts the engine itself.
+//
+// Every option gnet accepts is accepted. WithEdgeTriggeredIO and
+// WithEdgeTriggeredIOChunk choose how gnet drains epoll readiness; a
+// completion ring has none to drain, so they are hints without effect.
+// OnTick runs on a goroutine of its own, as in gnet, first at once, then
+// after each delay it returns; a Shutdown action from it shuts the engine
+// down. Register and Enroll (on the Engine or a Conn's EventLoop) dial or
+// adopt tcp and unix connections and serve them as accepted ones: OnOpen
+// runs, with the Conn's Context set from gnet.NewContext, before the
+// gnet.RegisteredResult arrives. The remaining differences, all in
+// behaviour a gnet program rarely relies on, are listed under Differences
+// from gnet.
+//
+// # Engine options
+//
+// Config holds the options gnet has no counterpart for; the zero Config
+// is what Run uses. Config.FallbackToGnet runs the same handler on gnet
+// itself, with the same options, when io_uring cannot be used in the
+// process (see When io_uring is missing).
+//
+// # Logging
+//
+// gnet's logging options work as in gnet: WithLogger, or else WithLogPath
+// (a file written at WithLogLevel), or else gnet's default logger
+// (github.com/panjf2000/gnet/v2/pkg/logging, whose GNET_LOGGING_LEVEL and
+// GNET_LOGGING_FILE settings carry over). The engine logs what gnet logs,
+// at the same levels: the launch and the addresses (info), each loop's
+// exit and the shutdown (debug), an error that stops a loop or the start
+// (error). Unlike gnet.Run, Run does not replace gnet's package-level
+// default logger. As with gnet, a WithLogPath file stays open for the
+// life of the process.
+//
+// # When io_uring is missing
+//
+// io_uring cannot be used where the kernel lacks it (before Linux 5.1:
+// ENOSYS), where the kernel.io_uring_disabled sysctl or a container's
+// seccomp profile forbids it (EPERM, EACCES), or where RLIMIT_MEMLOCK is
+// too low for a ring (ENOMEM, kernels before 5.12). Run and Start then
+// return an error wrapping the *uring.SetupError (errors.As), whose text
+// names the cause and the fix and mentions Config.FallbackToGnet; with
+// it, they run the handler on gnet.Run instead, and Engine.OnGnet reports
+// so. The fallback is never taken while io_uring works, and no other
+// failure is hidden by it. The engine itself needs Linux 5.19 (see
+// Kernel features for what it does without newer facilities).
+//
 // # Event loops
 //
 // Each event loop is one goroutine that owns one io_uring instance
@@ -42,7 +114,7 @@
 //
 // # Kernel features
 //
-// Start asks the kernel once (see features.go: the probe, the kernel
+// Start asks the kernel once (by the io_uring probe, the kernel
 // version, and a buffer-ring registration, the one conclusive test for
 // it) which newer io_uring facilities it has, and every loop of the
 // engine uses an older way where one is missing:
@@ -137,4 +209,8 @@
 //   - Connections served through Register and Enroll must be stream
 //     (tcp or unix) sockets; on a udp engine they return gnet's
 //     ErrUnsupportedOp (gnet adopts a connected UDP socket).
+//   - Rotate serves any mix of tcp and unix addresses; a udp address
+//     must be an engine's only one (gnet mixes them).
+//   - Register from OnBoot queues the connection for the loops, which
+//     start right after OnBoot; gnet's reports ErrEmptyEngine there.
 package engine

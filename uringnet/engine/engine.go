@@ -20,8 +20,9 @@ import (
 )
 
 // Engine is a running io_uring engine: the handle that gnet.Engine cannot
-// be for this package (see the package documentation). Get one from Start
-// or Lookup. Its methods are safe for concurrent use.
+// be for this package (see the package documentation). A handler gets
+// its own from Of, in OnBoot or later; a program gets one from Start,
+// Config.StartRotate or Lookup. Its methods are safe for concurrent use.
 type Engine struct {
 	handler    gnet.EventHandler
 	opts       *gnet.Options
