@@ -28,8 +28,21 @@ import (
 	"github.com/uring-go/uring/uringnet/engine"
 )
 
-// echoHandler is a gnet v2 event handler, the same one gnet.Run would take.
-type echoHandler struct{ gnet.BuiltinEventEngine }
+// echoHandler is a gnet v2 event handler, the same one gnet.Run would
+// take. The one line that differs from gnet is in OnBoot: gnet hands it
+// a gnet.Engine, which it would keep; here it keeps engine.Of(h).
+type echoHandler struct {
+	gnet.BuiltinEventEngine
+	eng    *engine.Engine // with gnet: eng gnet.Engine
+	booted chan struct{}
+}
+
+func (h *echoHandler) OnBoot(gnet.Engine) gnet.Action {
+	h.eng = engine.Of(h) // with gnet: h.eng = eng
+	fmt.Printf("echo: listening on %s (engine, %d event loops)\n", h.eng.Addr(), h.eng.NumEventLoop())
+	close(h.booted)
+	return gnet.None
+}
 
 func (*echoHandler) OnTraffic(c gnet.Conn) gnet.Action {
 	b, _ := c.Next(-1)
@@ -37,18 +50,21 @@ func (*echoHandler) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-// runEngine serves with the gnet-compatible engine until a signal
-// arrives, then stops it.
+// runEngine serves with the gnet-compatible engine, engine.Run where a
+// gnet program calls gnet.Run, until a signal arrives; the handler's
+// engine then stops it, as a gnet handler's would.
 func runEngine(addr string, stop <-chan os.Signal) error {
-	eng, err := engine.Start(&echoHandler{}, "tcp://"+addr, gnet.WithMulticore(true))
-	if err != nil {
-		return err
-	}
-	fmt.Printf("echo: listening on %s (engine, %d event loops)\n", eng.Addr(), eng.NumEventLoop())
-	<-stop
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return eng.Stop(ctx)
+	h := &echoHandler{booted: make(chan struct{})}
+	go func() {
+		<-h.booted
+		<-stop
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := h.eng.Stop(ctx); err != nil {
+			log.Print(err)
+		}
+	}()
+	return engine.Run(h, "tcp://"+addr, gnet.WithMulticore(true))
 }
 
 func main() {

@@ -2,6 +2,78 @@
 // loops: a program that calls gnet.Run(h, "tcp://127.0.0.1:9000", opts...)
 // calls engine.Run with the same handler, address and options instead.
 //
+// # Moving from gnet
+//
+// Two changes, and the rest of a gnet v2 program stays as it is: the
+// handler type (gnet.EventHandler, gnet.BuiltinEventEngine), the Conn
+// methods, the options (gnet.WithMulticore, WithTicker, WithLogger, ...),
+// the actions and gnet's errors.
+//
+//  1. gnet.Run becomes engine.Run (gnet.Rotate becomes engine.Rotate,
+//     gnet.Stop becomes engine.Stop), with the same arguments.
+//
+//  2. A handler that keeps the gnet.Engine OnBoot receives keeps
+//     engine.Of(handler) instead, a *Engine with the same methods (Stop,
+//     CountConnections, Dup, DupListener, Register, Validate).
+//
+// The second, in a handler s whose field eng was a gnet.Engine and is now
+// a *engine.Engine:
+//
+//	func (s *server) OnBoot(gnet.Engine) gnet.Action {
+//		s.eng = engine.Of(s) // was: s.eng = eng
+//		return gnet.None
+//	}
+//
+// gnet.Engine is a struct whose unexported fields only package gnet can
+// fill, so the one OnBoot and OnShutdown receive here is gnet's zero
+// Engine, whose methods report gnet's ErrEmptyEngine: that is the one
+// difference a program must change for. Start (and Config.StartRotate)
+// return the *Engine too, for a program that starts the engine itself.
+//
+// Every option gnet accepts is accepted. WithEdgeTriggeredIO and
+// WithEdgeTriggeredIOChunk choose how gnet drains epoll readiness; a
+// completion ring has none to drain, so they are hints without effect.
+// OnTick runs on a goroutine of its own, as in gnet, first at once, then
+// after each delay it returns; a Shutdown action from it shuts the engine
+// down. Register and Enroll (on the Engine or a Conn's EventLoop) dial or
+// adopt tcp and unix connections and serve them as accepted ones: OnOpen
+// runs, with the Conn's Context set from gnet.NewContext, before the
+// gnet.RegisteredResult arrives. The remaining differences, all in
+// behaviour a gnet program rarely relies on, are listed under Differences
+// from gnet.
+//
+// # Engine options
+//
+// Config holds the options gnet has no counterpart for; the zero Config
+// is what Run uses. Config.FallbackToGnet runs the same handler on gnet
+// itself, with the same options, when io_uring cannot be used in the
+// process (see When io_uring is missing).
+//
+// # Logging
+//
+// gnet's logging options work as in gnet: WithLogger, or else WithLogPath
+// (a file written at WithLogLevel), or else gnet's default logger
+// (github.com/panjf2000/gnet/v2/pkg/logging, whose GNET_LOGGING_LEVEL and
+// GNET_LOGGING_FILE settings carry over). The engine logs what gnet logs,
+// at the same levels: the launch and the addresses (info), each loop's
+// exit and the shutdown (debug), an error that stops a loop or the start
+// (error). Unlike gnet.Run, Run does not replace gnet's package-level
+// default logger. As with gnet, a WithLogPath file stays open for the
+// life of the process.
+//
+// # When io_uring is missing
+//
+// io_uring cannot be used where the kernel lacks it (before Linux 5.1:
+// ENOSYS), where the kernel.io_uring_disabled sysctl or a container's
+// seccomp profile forbids it (EPERM, EACCES), or where RLIMIT_MEMLOCK is
+// too low for a ring (ENOMEM, kernels before 5.12). Run and Start then
+// return an error wrapping the *uring.SetupError (errors.As), whose text
+// names the cause and the fix and mentions Config.FallbackToGnet; with
+// it, they run the handler on gnet.Run instead, and Engine.OnGnet reports
+// so. The fallback is never taken while io_uring works, and no other
+// failure is hidden by it. The engine itself needs Linux 5.19 (see
+// Kernel features for what it does without newer facilities).
+//
 // # Event loops
 //
 // Each event loop is one goroutine that owns one io_uring instance
@@ -42,7 +114,7 @@
 //
 // # Kernel features
 //
-// Start asks the kernel once (see features.go: the probe, the kernel
+// Start asks the kernel once (by the io_uring probe, the kernel
 // version, and a buffer-ring registration, the one conclusive test for
 // it) which newer io_uring facilities it has, and every loop of the
 // engine uses an older way where one is missing:
@@ -87,10 +159,13 @@
 //
 // # Differences from gnet
 //
-//   - OnBoot receives gnet's zero Engine: gnet.Engine is a struct with
-//     unexported fields that only package gnet can fill, so its methods
-//     (CountConnections, Stop, Dup, Register) report gnet's "empty engine"
-//     error. Use Start, Lookup or the Engine this package returns instead.
+//   - OnBoot and OnShutdown receive gnet's zero Engine: gnet.Engine is a
+//     struct with unexported fields that only package gnet can fill, so
+//     its methods report gnet's "empty engine" error. Of(handler) returns
+//     this package's *Engine, with the same methods (Stop,
+//     CountConnections, Dup, DupListener, Register, Validate), from
+//     OnBoot on: keep engine.Of(h) where the handler kept OnBoot's
+//     argument (see Of).
 //   - Conn.Write, Writev and ReadFrom inside a callback append to the
 //     outbound buffer; the bytes go out in one send after the callback
 //     returns, so OutboundBuffered counts them until the send completes.
@@ -106,17 +181,15 @@
 //     reading from it (its multishot receive is cancelled) and resumes
 //     when the queue has drained below half the cap. gnet instead keeps
 //     reading and lets the outbound buffer grow without bound.
-//   - OnTick runs on event loop 0 rather than on a separate goroutine.
 //   - Loops are always locked to their OS threads (SINGLE_ISSUER requires
 //     one submitting thread), whatever WithLockOSThread says.
 //   - Conn.LocalAddr is the listener's bound address, with the real port
 //     when the address asked for port 0.
-//   - WithEdgeTriggeredIO and WithEdgeTriggeredIOChunk describe epoll
-//     modes that have no meaning for a completion ring, and
-//     WithMulticastInterfaceIndex applies only to UDP multicast; on tcp
-//     and unix addresses Run rejects them rather than ignore them. On udp
-//     addresses gnet itself ignores the edge-triggered options, and so
-//     does Run.
+//   - WithEdgeTriggeredIO and WithEdgeTriggeredIOChunk choose how gnet
+//     drains epoll readiness; a completion ring has no such mode, so they
+//     are accepted and have no effect (gnet ignores them on udp too).
+//     WithMulticastInterfaceIndex, as in gnet, matters only on a udp
+//     address that is a multicast group and is ignored elsewhere.
 //   - On UDP, Write and SendTo inside a callback queue the datagram, which
 //     goes out when the callback returns; gnet sends it at once, so a
 //     send error other than EMSGSIZE (checked at once) is logged rather
@@ -133,6 +206,11 @@
 //   - With several loops on a UDP address with port 0, every loop's
 //     socket is bound to the port the first got; gnet binds each to a
 //     port of its own.
-//   - Conn.EventLoop's Register and Enroll are not supported (they return
-//     gnet's ErrUnsupportedOp); Execute is.
+//   - Connections served through Register and Enroll must be stream
+//     (tcp or unix) sockets; on a udp engine they return gnet's
+//     ErrUnsupportedOp (gnet adopts a connected UDP socket).
+//   - Rotate serves any mix of tcp and unix addresses; a udp address
+//     must be an engine's only one (gnet mixes them).
+//   - Register from OnBoot queues the connection for the loops, which
+//     start right after OnBoot; gnet's reports ErrEmptyEngine there.
 package engine

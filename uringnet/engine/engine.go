@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
@@ -19,25 +20,30 @@ import (
 )
 
 // Engine is a running io_uring engine: the handle that gnet.Engine cannot
-// be for this package (see the package documentation). Get one from Start
-// or Lookup. Its methods are safe for concurrent use.
+// be for this package (see the package documentation). A handler gets
+// its own from Of, in OnBoot or later; a program gets one from Start,
+// Config.StartRotate or Lookup. Its methods are safe for concurrent use.
 type Engine struct {
-	handler   gnet.EventHandler
-	opts      *gnet.Options
-	logger    logging.Logger
-	logFlush  func() error
-	protoAddr string
-	network   string // "tcp", "udp" or "unix", as gnet reports it
-	addr      net.Addr
-	lns       []*listener
-	loops     []*loop
-	lb        balancer
-	cfg       config
-	feat      features // what the loops use: see features.go
+	handler    gnet.EventHandler
+	opts       *gnet.Options
+	logger     logging.Logger
+	logFlush   func() error
+	protoAddrs []string // as given to Run or Rotate
+	network    string   // "tcp", "udp" or "unix", as gnet reports it
+	addr       net.Addr
+	lns        []*listener
+	bound      []boundAddr  // the addresses asked for, in order, for DupListener
+	gnet       *gnet.Engine // with Config.FallbackToGnet taken: gnet's, from OnBoot
+	numGnet    int          // with Config.FallbackToGnet taken: gnet's event loops
+	loops      []*loop
+	lb         balancer
+	cfg        config
+	feat       features // what the loops use: see features.go
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed when shutdown is requested
 	done     chan struct{} // closed when every loop has ended and listeners are closed
+	tickDone chan struct{} // with WithTicker, closed when the ticker goroutine has returned
 	shutDown atomic.Bool
 	err      error // the first fatal loop error; read after done
 	errMu    sync.Mutex
@@ -88,6 +94,20 @@ func Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) (*E
 // counterpart for. Each is off in the zero Config, which behaves as gnet
 // does: Run(h, addr, opts...) is Config{}.Run(h, addr, opts...).
 type Config struct {
+	// FallbackToGnet runs the handler on gnet.Run (gnet.Rotate for
+	// several addresses) with the same options when io_uring cannot be
+	// used at all in this process: a kernel without it (ENOSYS), a
+	// seccomp profile or the kernel.io_uring_disabled sysctl that
+	// forbids it (EPERM, EACCES), or an RLIMIT_MEMLOCK too low for a
+	// ring (ENOMEM), the condition under which uringnet's FallbackToNet
+	// and uringfs's FallbackToOS are taken. It is never taken while
+	// io_uring works, and any other failure is returned. The *Engine is
+	// the same type (OnGnet reports the fallback) and OnBoot then
+	// receives gnet's own working Engine.
+	//
+	// Without it, the zero value, Run and Start return an error wrapping
+	// the *uring.SetupError, whose text says what to change.
+	FallbackToGnet bool
 }
 
 // Run is Run with c's options.
@@ -99,6 +119,31 @@ func (c Config) Run(handler gnet.EventHandler, protoAddr string, opts ...gnet.Op
 	return e.Wait()
 }
 
+// Rotate is Run over several addresses, as gnet.Rotate is: one engine,
+// one handler, a listener per address (tcp and unix ones, mixed as
+// needed) whose connections the same event loops serve. Stop and Lookup
+// find it by any of the addresses; Dup reports gnet's ErrUnsupportedOp,
+// as gnet's does with several listeners: use DupListener.
+func Rotate(handler gnet.EventHandler, protoAddrs []string, opts ...gnet.Option) error {
+	return Config{}.Rotate(handler, protoAddrs, opts...)
+}
+
+// Rotate is Rotate with c's options.
+func (c Config) Rotate(handler gnet.EventHandler, protoAddrs []string, opts ...gnet.Option) error {
+	e, err := c.StartRotate(handler, protoAddrs, opts...)
+	if err != nil {
+		return err
+	}
+	return e.Wait()
+}
+
+// StartRotate is Rotate without the wait, as Start is Run without it.
+func (c Config) StartRotate(handler gnet.EventHandler, protoAddrs []string, opts ...gnet.Option) (*Engine, error) {
+	cfg := defaultConfig
+	cfg.Config = c
+	return startAddrs(handler, protoAddrs, cfg, opts...)
+}
+
 // Start is Start with c's options.
 func (c Config) Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) (*Engine, error) {
 	cfg := defaultConfig
@@ -107,8 +152,17 @@ func (c Config) Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.
 }
 
 func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet.Option) (*Engine, error) {
+	return startAddrs(handler, []string{protoAddr}, cfg, opts...)
+}
+
+// startAddrs starts an engine serving every address of protoAddrs, all
+// tcp and unix ones or a single udp one.
+func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts ...gnet.Option) (*Engine, error) {
 	if handler == nil {
-		return nil, errors.New("engine: nil gnet.EventHandler")
+		return nil, errors.New("uringnet/engine: the gnet.EventHandler is nil; pass the handler gnet.Run would take")
+	}
+	if len(protoAddrs) == 0 {
+		return nil, errorx.ErrInvalidNetworkAddress
 	}
 	o := new(gnet.Options)
 	for _, opt := range opts {
@@ -116,31 +170,37 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 			opt(o)
 		}
 	}
-	network, address, err := parseProtoAddr(protoAddr)
-	if err != nil {
-		return nil, err
+	type netAddr struct{ network, address string }
+	var (
+		addrs           []netAddr
+		hasUDP, hasUnix bool
+	)
+	for _, pa := range protoAddrs {
+		network, address, err := parseProtoAddr(pa)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, netAddr{network, address})
+		hasUDP = hasUDP || isUDP(network)
+		hasUnix = hasUnix || network == "unix"
 	}
-	if err := checkOptions(o, network); err != nil {
+	if hasUDP && len(addrs) > 1 {
+		return nil, fmt.Errorf("uringnet/engine: Rotate over %s: an engine serves several tcp and unix addresses, or one udp address; start the udp one with an engine of its own (Run): %w", strings.Join(protoAddrs, ", "), errorx.ErrUnsupportedOp)
+	}
+	if err := checkOptions(o, addrs[0].network); err != nil {
 		return nil, err
 	}
 	e := &Engine{
-		handler:   handler,
-		opts:      o,
-		protoAddr: protoAddr,
-		cfg:       cfg,
-		stopCh:    make(chan struct{}),
-		done:      make(chan struct{}),
+		handler:    handler,
+		opts:       o,
+		protoAddrs: protoAddrs,
+		cfg:        cfg,
+		stopCh:     make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	if err := e.setupLogger(); err != nil {
 		return nil, err
 	}
-	feat, err := detectFeatures()
-	if err != nil {
-		e.cleanupLogger()
-		return nil, err
-	}
-	e.feat = feat &^ cfg.without
-	e.logger.Debugf("engine: io_uring features: %v", e.feat)
 	numLoops := 1
 	if o.Multicore {
 		numLoops = runtime.NumCPU()
@@ -151,76 +211,95 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 	if numLoops > maxEventLoops {
 		numLoops = maxEventLoops
 	}
-	if network == "unix" {
-		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it too.
+	feat, err := detectFeatures()
+	if err != nil {
+		return e.cannotStart(err, numLoops, opts)
+	}
+	e.feat = feat &^ cfg.without
+	e.logger.Debugf("uringnet/engine: io_uring features: %v", e.feat)
+	if hasUnix {
+		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it, for
+		// every address, when one is a Unix one.
 		o.ReusePort = false
 	}
-	if isUDP(network) {
+	if hasUDP {
 		// gnet forces SO_REUSEPORT on for UDP: each loop receives on its
 		// own socket.
 		o.ReusePort = true
 	}
-	ln, err := listen(network, address, o)
-	if err != nil {
+	switch o.LB {
+	case gnet.RoundRobin, gnet.LeastConnections, gnet.SourceAddrHash:
+	default:
 		e.cleanupLogger()
-		return nil, err
+		return nil, fmt.Errorf("uringnet/engine: unknown load-balancing algorithm %d: use gnet.RoundRobin, LeastConnections or SourceAddrHash", o.LB)
 	}
-	e.lns = append(e.lns, ln)
-	e.network = ln.network
-	e.addr = ln.addr
-	if o.ReusePort {
-		// Each loop accepts on its own SO_REUSEPORT socket bound to the
-		// same address (the real port, if port 0 was asked for), and the
-		// kernel spreads connections over them.
+	e.lb = balancer{algo: o.LB}
+	// perLoop[i] is what loop i accepts (or receives) on: with
+	// SO_REUSEPORT a socket of its own for every address, each bound to
+	// the same address (the real port, if port 0 was asked for), so that
+	// the kernel spreads connections over them; else loop 0 accepts on
+	// every address and the load balancer hands connections out.
+	perLoop := make([][]*listener, numLoops)
+	for _, a := range addrs {
+		ln, err := listen(a.network, a.address, o)
+		if err != nil {
+			e.closeListeners()
+			e.cleanupLogger()
+			return nil, err
+		}
+		e.lns = append(e.lns, ln)
+		e.bound = append(e.bound, boundAddr{network: a.network, address: a.address, ln: ln})
+		perLoop[0] = append(perLoop[0], ln)
+		if !o.ReusePort {
+			continue
+		}
 		again := ln.addr.String()
-		if isUDP(network) {
-			again = udpRebindAddress(address, ln.addr)
+		if isUDP(a.network) {
+			again = udpRebindAddress(a.address, ln.addr)
 		}
 		for i := 1; i < numLoops; i++ {
-			l2, err := listen(network, again, o)
+			l2, err := listen(a.network, again, o)
 			if err != nil {
 				e.closeListeners()
 				e.cleanupLogger()
 				return nil, err
 			}
 			e.lns = append(e.lns, l2)
+			perLoop[i] = append(perLoop[i], l2)
 		}
 	}
-	switch o.LB {
-	case gnet.RoundRobin, gnet.LeastConnections, gnet.SourceAddrHash:
-	default:
-		e.closeListeners()
-		e.cleanupLogger()
-		return nil, fmt.Errorf("engine: unknown load-balancing algorithm %d: use gnet.RoundRobin, LeastConnections or SourceAddrHash", o.LB)
+	e.network = e.lns[0].network
+	e.addr = e.lns[0].addr
+	for i := range numLoops {
+		e.loops = append(e.loops, newLoop(e, i, perLoop[i]))
 	}
-	e.lb = balancer{algo: o.LB}
+	e.lb.loops = e.loops
 
+	// From OnBoot on, Of(handler) finds the engine (OnBoot's gnet.Engine
+	// cannot be it); a Register from OnBoot queues on a loop that starts
+	// below.
+	e.addHandler()
 	switch handler.OnBoot(gnet.Engine{}) {
 	case gnet.Shutdown:
+		for _, l := range e.loops {
+			l.abandon()
+		}
 		e.closeListeners()
 		e.cleanupLogger()
 		e.shutDown.Store(true)
+		e.removeHandler()
 		e.stopOnce.Do(func() { close(e.stopCh) })
 		close(e.done)
 		return e, nil
 	}
 
-	for i := range numLoops {
-		var lln *listener
-		switch {
-		case o.ReusePort:
-			lln = e.lns[i]
-		case i == 0:
-			lln = ln
-		}
-		e.loops = append(e.loops, newLoop(e, i, lln))
-	}
-	e.lb.loops = e.loops
 	// Registered before any loop runs: a client served by a loop may
 	// call Stop(protoAddr) before this goroutine runs again. A Stop
 	// until supervise starts just closes stopCh, which supervise sees.
 	registryMu.Lock()
-	registry[protoAddr] = e
+	for _, pa := range protoAddrs {
+		registry[pa] = e
+	}
 	registryMu.Unlock()
 	// Each loop creates its ring on its own locked thread (SINGLE_ISSUER
 	// ties the ring to the creating task) and reports back.
@@ -235,6 +314,7 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		}
 	}
 	if startErr != nil {
+		e.logger.Errorf("uringnet/engine: the engine is stopping with an error: %v", startErr)
 		for _, l := range e.loops {
 			l.stop()
 		}
@@ -244,12 +324,66 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 		e.closeListeners()
 		e.cleanupLogger()
 		e.unregister()
+		e.removeHandler()
 		e.shutDown.Store(true)
 		close(e.done) // for a Stop that found it meanwhile
-		return nil, startErr
+		return e.cannotStart(startErr, numLoops, opts)
+	}
+	// What gnet logs when it launches, at the same level.
+	e.logger.Infof("uringnet/engine: launching %d io_uring event loops, listening on: %s", numLoops, strings.Join(protoAddrs, " | "))
+	if o.Ticker {
+		e.tickDone = make(chan struct{})
+		go e.tick()
 	}
 	go e.supervise()
 	return e, nil
+}
+
+// tick calls OnTick on a goroutine of its own, as gnet does, so that a
+// handler may block in it (dial its own server and wait for the reply,
+// say) without holding up any event loop: at once, then again after
+// each delay it returns, until the shutdown begins. A Shutdown action
+// shuts the engine down; the delay returned with it still applies.
+func (e *Engine) tick() {
+	defer close(e.tickDone)
+	var timer *time.Timer
+	for {
+		delay, action := e.handler.OnTick()
+		if action == gnet.Shutdown {
+			e.logger.Debugf("uringnet/engine: OnTick asked for shutdown")
+			e.shutdown()
+		}
+		if timer == nil {
+			timer = time.NewTimer(delay)
+			defer timer.Stop()
+		} else {
+			timer.Reset(delay)
+		}
+		select {
+		case <-e.stopCh:
+			e.logger.Debugf("uringnet/engine: the ticker stops: the engine is shutting down")
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// cannotStart returns the error that kept e from starting, or, if it
+// says io_uring cannot be used at all and e's Config allows it, an
+// engine running the handler on gnet instead.
+func (e *Engine) cannotStart(err error, numLoops int, opts []gnet.Option) (*Engine, error) {
+	if !unavailable(err) {
+		e.cleanupLogger()
+		return nil, err
+	}
+	if !e.cfg.FallbackToGnet {
+		e.logger.Errorf("uringnet/engine: %v", err)
+		e.cleanupLogger()
+		return nil, &unavailableError{err}
+	}
+	e.logger.Warnf("uringnet/engine: io_uring cannot be used (%v); running the handler on gnet, as Config.FallbackToGnet allows", err)
+	e.cleanupLogger()
+	return startGnet(e.handler, e.protoAddrs, numLoops, opts...)
 }
 
 // maxEventLoops is gnet's limit on event loops (gfd.EventLoopIndexMax).
@@ -260,6 +394,7 @@ const maxEventLoops = 1 << 16
 // OnClose) and ends, then the listeners are closed.
 func (e *Engine) supervise() {
 	<-e.stopCh
+	e.logger.Debugf("uringnet/engine: shutting down the engine on %s", strings.Join(e.protoAddrs, " | "))
 	e.handler.OnShutdown(gnet.Engine{})
 	for _, l := range e.loops {
 		l.stop()
@@ -267,17 +402,26 @@ func (e *Engine) supervise() {
 	for _, l := range e.loops {
 		<-l.exited
 	}
+	if e.tickDone != nil {
+		// gnet too waits for a running OnTick before it completes the
+		// shutdown.
+		<-e.tickDone
+	}
 	e.closeListeners()
+	e.logger.Debugf("uringnet/engine: the engine on %s has shut down", strings.Join(e.protoAddrs, " | "))
 	e.cleanupLogger()
 	e.shutDown.Store(true)
 	e.unregister()
+	e.removeHandler()
 	close(e.done)
 }
 
 func (e *Engine) unregister() {
 	registryMu.Lock()
-	if registry[e.protoAddr] == e {
-		delete(registry, e.protoAddr)
+	for _, pa := range e.protoAddrs {
+		if registry[pa] == e {
+			delete(registry, pa)
+		}
 	}
 	registryMu.Unlock()
 }
@@ -293,7 +437,7 @@ func (e *Engine) fail(err error) {
 		e.err = err
 	}
 	e.errMu.Unlock()
-	e.logger.Errorf("engine: event loop failed: %v", err)
+	e.logger.Errorf("uringnet/engine: the engine is shutting down after an error: %v", err)
 	e.shutdown()
 }
 
@@ -316,6 +460,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 	if e.shutDown.Load() {
 		return errorx.ErrEngineInShutdown
 	}
+	if e.gnet != nil {
+		return e.stopGnet(ctx)
+	}
 	e.shutdown()
 	select {
 	case <-e.done:
@@ -330,6 +477,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 func (e *Engine) CountConnections() int {
 	if e.shutDown.Load() {
 		return -1
+	}
+	if e.gnet != nil {
+		return e.gnet.CountConnections()
 	}
 	n := 0
 	for _, l := range e.loops {
@@ -348,7 +498,7 @@ func (e *Engine) counters() (enobufs, pauses uint64) {
 }
 
 // NumEventLoop returns the number of event loops the engine runs.
-func (e *Engine) NumEventLoop() int { return len(e.loops) }
+func (e *Engine) NumEventLoop() int { return len(e.loops) + e.numGnet }
 
 // Addr returns the address the listener is bound to, with the real port
 // when port 0 was asked for.
@@ -356,12 +506,20 @@ func (e *Engine) Addr() net.Addr { return e.addr }
 
 // Dup returns a duplicate of the listening socket's file descriptor, as
 // gnet's Engine.Dup does; the caller must close it. With WithReusePort
-// there is one listener per loop, and Dup returns the first.
+// there is one listener per loop, and Dup returns the first. An engine
+// on several addresses (Rotate) has no one listener: Dup returns gnet's
+// ErrUnsupportedOp; use DupListener.
 func (e *Engine) Dup() (int, error) {
-	if e.shutDown.Load() {
-		return -1, errorx.ErrEngineInShutdown
+	if err := e.Validate(); err != nil {
+		return -1, err
 	}
-	return dupFd(e.lns[0].fd)
+	if e.gnet != nil {
+		return e.gnet.Dup()
+	}
+	if len(e.bound) > 1 {
+		return -1, errorx.ErrUnsupportedOp
+	}
+	return dupFd(e.bound[0].ln.fd)
 }
 
 // Lookup returns the engine started on protoAddr and still running.
@@ -398,7 +556,7 @@ func (e *Engine) setupLogger() error {
 	case e.opts.LogPath != "":
 		lg, flush, err := logging.CreateLoggerAsLocalFile(e.opts.LogPath, e.opts.LogLevel)
 		if err != nil {
-			return fmt.Errorf("engine: creating the log file %s: %w", e.opts.LogPath, err)
+			return fmt.Errorf("uringnet/engine: creating the log file %s: %w", e.opts.LogPath, err)
 		}
 		e.logger, e.logFlush = lg, flush
 	default:
@@ -417,30 +575,26 @@ func (e *Engine) cleanupLogger() {
 // checkOptions rejects options this engine cannot honor on network and
 // normalises the buffer caps the way gnet does.
 func checkOptions(o *gnet.Options, network string) error {
-	if isUDP(network) {
-		// gnet turns edge-triggered I/O off for UDP, so for UDP the
-		// options mean nothing there either.
-		o.EdgeTriggeredIO, o.EdgeTriggeredIOChunk = false, 0
-	}
-	if o.EdgeTriggeredIO || o.EdgeTriggeredIOChunk > 0 {
-		return errors.New("engine: WithEdgeTriggeredIO/WithEdgeTriggeredIOChunk select an epoll mode; io_uring completions have no edge- or level-triggered mode, so remove the option")
-	}
-	if o.MulticastInterfaceIndex != 0 && !isUDP(network) {
-		return fmt.Errorf("engine: WithMulticastInterfaceIndex applies to udp multicast addresses, not %s ones; remove the option", network)
-	}
+	// WithEdgeTriggeredIO and WithEdgeTriggeredIOChunk choose how gnet
+	// drains epoll readiness; a completion ring reports finished I/O
+	// rather than readiness, so they are hints without meaning here and
+	// are accepted, as gnet itself accepts and ignores them on udp.
+	// WithMulticastInterfaceIndex matters only when a udp address is a
+	// multicast group; elsewhere gnet ignores it, and so does this engine.
+	o.EdgeTriggeredIO, o.EdgeTriggeredIOChunk = false, 0
 	if o.LockOSThread && o.NumEventLoop > 10000 {
 		return errorx.ErrTooManyEventLoopThreads
 	}
 	if o.NumEventLoop < 0 {
-		return fmt.Errorf("engine: WithNumEventLoop(%d): the number of event loops cannot be negative", o.NumEventLoop)
+		return fmt.Errorf("uringnet/engine: WithNumEventLoop(%d): the number of event loops cannot be negative; pass 0 for gnet's default (one loop, or one per CPU with WithMulticore)", o.NumEventLoop)
 	}
 	o.ReadBufferCap = normCap(o.ReadBufferCap)
 	o.WriteBufferCap = normCap(o.WriteBufferCap)
 	if o.ReadBufferCap > 1<<30 {
-		return fmt.Errorf("engine: WithReadBufferCap(%d) is too large: at most 1 GiB", o.ReadBufferCap)
+		return fmt.Errorf("uringnet/engine: WithReadBufferCap(%d) is too large for a provided buffer: pass at most 1 GiB", o.ReadBufferCap)
 	}
 	if o.SocketRecvBuffer < 0 || o.SocketSendBuffer < 0 {
-		return errors.New("engine: socket buffer sizes cannot be negative")
+		return fmt.Errorf("uringnet/engine: WithSocketRecvBuffer(%d)/WithSocketSendBuffer(%d): a socket buffer size cannot be negative; pass 0 for the kernel's default", o.SocketRecvBuffer, o.SocketSendBuffer)
 	}
 	return nil
 }

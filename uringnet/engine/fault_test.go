@@ -340,9 +340,6 @@ func TestUnsupportedOptions(t *testing.T) {
 	}{
 		{"udp6 with an IPv4 address", "udp6://127.0.0.1:0", nil},
 		{"udp without a host:port", "udp:///x", nil},
-		{"edge-triggered", "tcp://127.0.0.1:0", []gnet.Option{gnet.WithEdgeTriggeredIO(true)}},
-		{"edge-triggered chunk", "tcp://127.0.0.1:0", []gnet.Option{gnet.WithEdgeTriggeredIOChunk(1 << 16)}},
-		{"multicast", "tcp://127.0.0.1:0", []gnet.Option{gnet.WithMulticastInterfaceIndex(1)}},
 		{"bad scheme", "sctp://127.0.0.1:0", nil},
 		{"no scheme", "127.0.0.1:0", nil},
 		{"bad lb", "tcp://127.0.0.1:0", []gnet.Option{gnet.WithLoadBalancing(99)}},

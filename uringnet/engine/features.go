@@ -126,7 +126,7 @@ func detectFeatures() (features, error) {
 		r, err = uring.New[struct{}](2)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("engine: creating an io_uring to probe the kernel: %w", err)
+		return 0, fmt.Errorf("uringnet/engine: creating an io_uring to probe the kernel: %w", err)
 	}
 	defer r.Close()
 	settle(featMultishotAccept, r.OpSupported(uring.OpAccept) && kernelAtLeast(5, 19))

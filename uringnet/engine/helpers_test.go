@@ -12,11 +12,22 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"go.uber.org/goleak"
 
 	"github.com/uring-go/uring/internal/testutil"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+// gnet's EventLoop.Register dials on gnet's package-level ants pool,
+// whose idle workers wait to be purged well after a test ends, and the
+// file logger of gnet's logging package (WithLogPath) keeps its
+// lumberjack file, and the goroutine that rotates it, for good: they are
+// gnet's, in gnet as here, not leaks of the test.
+func TestMain(m *testing.M) {
+	testutil.Main(m,
+		goleak.IgnoreTopFunction("github.com/panjf2000/ants/v2.(*goWorker).run.func1"),
+		goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"),
+	)
+}
 
 // runner is an engine under test: gnet's own or this package's.
 type runner struct {

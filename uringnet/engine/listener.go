@@ -20,6 +20,8 @@ type listener struct {
 	unixPath  string // the socket file to remove on close
 	family    int    // a UDP socket's address family
 	closeOnce sync.Once
+
+	acceptArmed bool // an accept is active; for the loop that accepts on it
 }
 
 // listenBacklog follows net: the kernel's somaxconn.
@@ -87,7 +89,7 @@ func listen(network, address string, o *gnet.Options) (*listener, error) {
 		// gnet removes a stale socket file before binding.
 		_ = os.RemoveAll(address)
 	default:
-		return nil, fmt.Errorf("engine: network %q is not supported", network)
+		return nil, fmt.Errorf("uringnet/engine: network %q is not supported: use tcp, tcp4, tcp6, udp, udp4, udp6 or unix", network)
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {

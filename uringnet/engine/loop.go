@@ -19,7 +19,6 @@ import (
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
 	"golang.org/x/sys/unix"
 
-	"github.com/uring-go/uring/internal/ring"
 	"github.com/uring-go/uring/uring"
 )
 
@@ -41,7 +40,8 @@ const (
 type opData struct {
 	kind opKind
 	c    *conn
-	d    *udpSend // the datagram of an opUDPSend
+	d    *udpSend  // the datagram of an opUDPSend
+	ln   *listener // the listener of an opAccept or opAcceptRetry
 }
 
 // loop is one event loop: a goroutine locked to its thread, owning one
@@ -50,7 +50,8 @@ type opData struct {
 type loop struct {
 	eng     *Engine
 	idx     int
-	ln      *listener // the listener this loop accepts on, or nil
+	ln      *listener   // the first listener this loop accepts or receives on, or nil
+	lns     []*listener // every stream listener it accepts on (Rotate: several)
 	handler gnet.EventHandler
 
 	ring    *uring.Ring[opData]
@@ -63,8 +64,7 @@ type loop struct {
 	bufSize int    // provided buffer size: gnet's ReadBufferCap
 	wcap    int    // gnet's WriteBufferCap: the backpressure threshold
 
-	acceptArmed bool
-	wakeArmed   bool
+	wakeArmed bool
 
 	// The provided buffer being delivered to OnTraffic, so that a Write
 	// of a slice of it can be sent from it (conn.zc).
@@ -88,8 +88,6 @@ type loop struct {
 	// conns that found the plain-buffer pool empty, for the next flush
 	starved []*conn
 
-	ticker    bool
-	nextTick  time.Time
 	stopping  bool // the loop is ending: no callbacks for new events
 	quiescing bool // a handler asked for Shutdown: no more events dispatched
 
@@ -111,17 +109,21 @@ type loop struct {
 	exited  chan struct{}
 }
 
-func newLoop(e *Engine, idx int, ln *listener) *loop {
+func newLoop(e *Engine, idx int, lns []*listener) *loop {
+	var ln *listener
+	if len(lns) > 0 {
+		ln = lns[0]
+	}
 	return &loop{
 		eng:     e,
 		idx:     idx,
 		ln:      ln,
+		lns:     lns,
 		handler: e.handler,
 		feat:    e.feat,
 		efd:     -1,
 		bufSize: e.opts.ReadBufferCap,
 		wcap:    e.opts.WriteBufferCap,
-		ticker:  e.opts.Ticker && idx == 0,
 		exited:  make(chan struct{}),
 	}
 }
@@ -144,15 +146,16 @@ func (l *loop) run(started chan<- error) {
 	defer close(l.exited)
 	if err := l.init(); err != nil {
 		l.release()
-		l.mu.Lock()
-		l.tasksClosed = true
-		l.mu.Unlock()
+		l.abandon()
 		started <- err
 		return
 	}
 	started <- nil
 	if err := l.serve(); err != nil {
+		l.eng.logger.Errorf("uringnet/engine: event loop %d is exiting due to an error: %v", l.idx, err)
 		l.eng.fail(err)
+	} else {
+		l.eng.logger.Debugf("uringnet/engine: event loop %d is exiting: the engine is shutting down", l.idx)
 	}
 	l.teardown()
 }
@@ -165,20 +168,17 @@ func (l *loop) init() error {
 	}
 	r, err := uring.New[opData](depth, opts...)
 	if err != nil {
-		return fmt.Errorf("engine: creating the io_uring of event loop %d: %w", l.idx, err)
+		return fmt.Errorf("uringnet/engine: creating the io_uring of event loop %d: %w", l.idx, err)
 	}
 	l.ring = r
 	l.cqSize = r.CQSize()
-	if l.ticker && r.Features()&ring.IORING_FEAT_EXT_ARG == 0 {
-		return fmt.Errorf("engine: WithTicker needs timed waits (IORING_FEAT_EXT_ARG, Linux 5.11): %w", errors.ErrUnsupported)
-	}
 	for _, op := range []uring.Op{uring.OpAccept, uring.OpRecv, uring.OpSend, uring.OpRead, uring.OpAsyncCancel, uring.OpPollAdd} {
 		if !r.OpSupported(op) {
-			return fmt.Errorf("engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
+			return fmt.Errorf("uringnet/engine: the kernel's io_uring lacks %s (added in Linux %s): %w; run on a newer kernel, or serve with gnet.Run", op, op.Since(), errors.ErrUnsupported)
 		}
 	}
 	if err := l.initBuffers(); err != nil {
-		return fmt.Errorf("engine: event loop %d: %w", l.idx, err)
+		return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, err)
 	}
 	l.maxPinned = l.eng.cfg.bufRingEntries / 2
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
@@ -203,15 +203,17 @@ func (l *loop) init() error {
 		if err := l.initUDP(); err != nil {
 			return err
 		}
-	} else if l.ln != nil {
-		if err := l.armAccept(); err != nil {
-			return err
+	} else {
+		for _, ln := range l.lns {
+			if err := l.armAccept(ln); err != nil {
+				return err
+			}
 		}
 	}
 	// Submit now so that a listener the kernel refuses to accept on
 	// fails Start rather than the running loop.
 	if _, err := r.Submit(); err != nil {
-		return fmt.Errorf("engine: event loop %d: submitting: %w", l.idx, err)
+		return fmt.Errorf("uringnet/engine: event loop %d: submitting: %w", l.idx, err)
 	}
 	return nil
 }
@@ -230,7 +232,7 @@ func (l *loop) release() {
 	if l.ring != nil && l.ring.ActiveOps() > 0 {
 		// The kernel still holds memory the ring keeps alive: leak the
 		// ring rather than free memory the kernel may write.
-		l.eng.logger.Errorf("engine: event loop %d: %d operations still active at exit; leaking the ring", l.idx, l.ring.ActiveOps())
+		l.eng.logger.Errorf("uringnet/engine: event loop %d: %d operations still active at exit; leaking the ring", l.idx, l.ring.ActiveOps())
 	} else {
 		if l.br != nil {
 			l.br.Close()
@@ -252,29 +254,14 @@ func (l *loop) release() {
 
 // serve is the event loop proper.
 func (l *loop) serve() error {
-	if l.ticker {
-		l.nextTick = time.Now()
-	}
 	for {
 		if l.runTasks() {
 			return nil
 		}
-		timeout := time.Duration(-1)
-		if l.ticker && !l.quiescing {
-			now := time.Now()
-			if !now.Before(l.nextTick) {
-				delay, action := l.handler.OnTick()
-				if action == gnet.Shutdown {
-					l.quiesce()
-				}
-				l.nextTick = now.Add(delay)
-			}
-			timeout = max(0, time.Until(l.nextTick))
-		}
 		if err := l.flush(); err != nil {
 			return err
 		}
-		if err := l.enter(timeout); err != nil {
+		if err := l.enter(-1); err != nil {
 			return err
 		}
 		if err := l.drain(); err != nil {
@@ -287,7 +274,7 @@ func (l *loop) serve() error {
 // (or the timeout, if not negative) in a single io_uring_enter call.
 func (l *loop) enter(timeout time.Duration) error {
 	if _, err := l.ring.SubmitAndWait(timeout); err != nil {
-		return fmt.Errorf("engine: event loop %d: io_uring_enter: %w", l.idx, os.NewSyscallError("io_uring_enter", err))
+		return fmt.Errorf("uringnet/engine: event loop %d: io_uring_enter: %w", l.idx, os.NewSyscallError("io_uring_enter", err))
 	}
 	return nil
 }
@@ -330,10 +317,10 @@ func (l *loop) handle1(cqe uring.Completion[opData]) error {
 			return l.armWake()
 		}
 	case opAccept:
-		return l.onAccept(cqe.Result, cqe.More())
+		return l.onAccept(cqe.Data.ln, cqe.Result, cqe.More())
 	case opAcceptRetry:
-		if !l.stopping && !l.acceptArmed {
-			return l.armAccept()
+		if ln := cqe.Data.ln; !l.stopping && !ln.acceptArmed {
+			return l.armAccept(ln)
 		}
 	case opRecv:
 		return l.onRecv(cqe.Data.c, cqe)
@@ -355,12 +342,12 @@ func (l *loop) queue(prep func() (uring.Job, error)) (uring.Job, error) {
 	j, err := prep()
 	if errors.Is(err, uring.ErrQueueFull) {
 		if _, err := l.ring.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EINTR {
-			return j, fmt.Errorf("engine: event loop %d: submitting: %w", l.idx, err)
+			return j, fmt.Errorf("uringnet/engine: event loop %d: submitting: %w", l.idx, err)
 		}
 		j, err = prep()
 	}
 	if err != nil {
-		return j, fmt.Errorf("engine: event loop %d: %w", l.idx, err)
+		return j, fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, err)
 	}
 	return j, nil
 }
@@ -373,17 +360,17 @@ func (l *loop) armWake() error {
 	return err
 }
 
-func (l *loop) armAccept() error {
+func (l *loop) armAccept(ln *listener) error {
 	_, err := l.queue(func() (uring.Job, error) {
 		if !l.feat.has(featMultishotAccept) {
 			// The peer's address comes from getpeername, as with
 			// multishot accept, so there is one path after this.
-			return l.ring.Accept(l.ln.fd, nil, unix.SOCK_NONBLOCK, opData{kind: opAccept})
+			return l.ring.Accept(ln.fd, nil, unix.SOCK_NONBLOCK, opData{kind: opAccept, ln: ln})
 		}
-		return l.ring.AcceptMultishot(l.ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept})
+		return l.ring.AcceptMultishot(ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept, ln: ln})
 	})
 	if err == nil {
-		l.acceptArmed = true
+		ln.acceptArmed = true
 		l.acceptArms++
 	}
 	return err
@@ -397,35 +384,35 @@ func (l *loop) cancel(j uring.Job) error {
 	return err
 }
 
-func (l *loop) onAccept(res int32, more bool) error {
+func (l *loop) onAccept(ln *listener, res int32, more bool) error {
 	if !more {
-		l.acceptArmed = false
+		ln.acceptArmed = false
 	}
 	if res >= 0 {
-		l.accepted(int(res))
+		l.accepted(ln, int(res))
 	} else {
 		switch e := syscall.Errno(-res); e {
 		case syscall.ECANCELED, syscall.EINTR, syscall.EAGAIN, syscall.ECONNABORTED, syscall.ECONNRESET:
 		default:
-			l.eng.logger.Errorf("engine: event loop %d: accept: %v", l.idx, e)
+			l.eng.logger.Errorf("uringnet/engine: event loop %d: accept: %v", l.idx, e)
 			if !more && !l.stopping {
 				// EMFILE and the like fail again at once: retry after a
 				// pause instead of spinning.
 				_, err := l.queue(func() (uring.Job, error) {
-					return l.ring.Timeout(100*time.Millisecond, uring.Monotonic, opData{kind: opAcceptRetry})
+					return l.ring.Timeout(100*time.Millisecond, uring.Monotonic, opData{kind: opAcceptRetry, ln: ln})
 				})
 				return err
 			}
 		}
 	}
-	if !more && !l.stopping && !l.acceptArmed {
-		return l.armAccept()
+	if !more && !l.stopping && !ln.acceptArmed {
+		return l.armAccept(ln)
 	}
 	return nil
 }
 
 // accepted hands a new connection to the loop the load balancer picks.
-func (l *loop) accepted(fd int) {
+func (l *loop) accepted(ln *listener, fd int) {
 	if l.stopping || l.quiescing {
 		unix.Close(fd)
 		return
@@ -435,7 +422,7 @@ func (l *loop) accepted(fd int) {
 		remote = sockaddrToAddr(sa)
 	}
 	if remote == nil {
-		if l.ln.network == "unix" {
+		if ln.network == "unix" {
 			remote = &net.UnixAddr{Net: "unix"}
 		} else {
 			// The peer is already gone (ENOTCONN); the first receive
@@ -447,7 +434,7 @@ func (l *loop) accepted(fd int) {
 	if !l.eng.opts.ReusePort {
 		target = l.eng.lb.next(l, remote)
 	}
-	c := newConn(fd, target, l.ln, remote)
+	c := newConn(fd, target, ln, remote)
 	target.count.Add(1)
 	if target == l {
 		l.register(c)
@@ -923,14 +910,29 @@ func (l *loop) teardown() {
 
 // The gnet.EventLoop interface, for Conn.EventLoop.
 
-// Register is not supported: it returns gnet's ErrUnsupportedOp.
-func (l *loop) Register(context.Context, net.Addr) (<-chan gnet.RegisteredResult, error) {
-	return nil, errorx.ErrUnsupportedOp
+// Register dials addr and serves the connection on this loop, as gnet's
+// EventLoop.Register does: see Engine.Register.
+func (l *loop) Register(ctx context.Context, addr net.Addr) (<-chan gnet.RegisteredResult, error) {
+	if l.eng.shutDown.Load() {
+		return nil, errorx.ErrEngineInShutdown
+	}
+	if addr == nil {
+		return nil, errorx.ErrInvalidNetworkAddress
+	}
+	return l.enroll(ctx, nil, addr)
 }
 
-// Enroll is not supported: it returns gnet's ErrUnsupportedOp.
-func (l *loop) Enroll(context.Context, net.Conn) (<-chan gnet.RegisteredResult, error) {
-	return nil, errorx.ErrUnsupportedOp
+// Enroll serves an established connection on this loop, as gnet's
+// EventLoop.Enroll does: the loop serves a duplicate of its socket and c
+// is closed. See Engine.Register.
+func (l *loop) Enroll(ctx context.Context, c net.Conn) (<-chan gnet.RegisteredResult, error) {
+	if l.eng.shutDown.Load() {
+		return nil, errorx.ErrEngineInShutdown
+	}
+	if c == nil {
+		return nil, errorx.ErrInvalidNetConn
+	}
+	return l.enroll(ctx, c, nil)
 }
 
 // Execute runs runnable on the loop. An error it returns is logged;
@@ -948,7 +950,7 @@ func (l *loop) Execute(ctx context.Context, runnable gnet.Runnable) error {
 				l.quiesce()
 				return
 			}
-			l.eng.logger.Errorf("engine: event loop %d: runnable: %v", l.idx, err)
+			l.eng.logger.Errorf("uringnet/engine: event loop %d: runnable: %v", l.idx, err)
 		}
 	})
 }

@@ -199,7 +199,7 @@ func zoneName(id uint32) string {
 func (l *loop) initUDP() error {
 	for _, op := range []uring.Op{uring.OpRecvmsg, uring.OpSendmsg} {
 		if !l.ring.OpSupported(op) {
-			return fmt.Errorf("engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
+			return fmt.Errorf("uringnet/engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
 		}
 	}
 	// Multishot recvmsg came with multishot recv (Linux 6.0) and needs
@@ -281,12 +281,12 @@ func (l *loop) onUDPRecv(cqe uring.Completion[opData]) error {
 		case syscall.ECANCELED, syscall.EINTR, syscall.EAGAIN:
 		case syscall.EINVAL:
 			if !u.multishot || u.delivered {
-				return fmt.Errorf("engine: event loop %d: %w", l.idx, os.NewSyscallError("recvmsg", e))
+				return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, os.NewSyscallError("recvmsg", e))
 			}
 			// A kernel without multishot recvmsg (before 6.0).
 			u.multishot = false
 		default:
-			return fmt.Errorf("engine: event loop %d: %w", l.idx, os.NewSyscallError("recvmsg", e))
+			return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, os.NewSyscallError("recvmsg", e))
 		}
 	}
 	return l.armUDP()
@@ -299,7 +299,7 @@ func (l *loop) deliverUDP(name, payload []byte) error {
 	u.delivered = true
 	if len(name) < 2 || len(name) > udpNameLen {
 		// Not an IP sender (truncated or missing): nothing to reply to.
-		l.eng.logger.Warnf("engine: event loop %d: datagram with a %d-byte source address dropped", l.idx, len(name))
+		l.eng.logger.Warnf("uringnet/engine: event loop %d: datagram with a %d-byte source address dropped", l.idx, len(name))
 		return nil
 	}
 	c := l.udpConnFor(name)
@@ -370,7 +370,7 @@ func (l *loop) onUDPSend(s *udpSend, res int32) error {
 		// handler has long returned, so it is logged.
 		e := syscall.Errno(-res)
 		if e != syscall.ECANCELED {
-			l.eng.logger.Warnf("engine: event loop %d: UDP send of %d bytes: %v", l.idx, len(s.buf), os.NewSyscallError("sendmsg", e))
+			l.eng.logger.Warnf("uringnet/engine: event loop %d: UDP send of %d bytes: %v", l.idx, len(s.buf), os.NewSyscallError("sendmsg", e))
 		}
 	}
 	s.d.SetPayload(nil)

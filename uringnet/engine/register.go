@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/panjf2000/gnet/v2"
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"golang.org/x/sys/unix"
+)
+
+// The handle a handler reaches its engine by (Of), and connections the
+// engine dials or adopts (Register, Enroll), as gnet's Engine.Register and
+// EventLoop.Register and Enroll do.
+
+// boundAddr is an address the engine was asked to serve, as gnet's
+// listener keeps it: the scheme and the address as given, for
+// DupListener, and the first socket bound to it.
+type boundAddr struct {
+	network, address string
+	ln               *listener
+}
+
+// handlers lists the engines not yet shut down by the handler they run,
+// newest last, for Of. Guarded by registryMu.
+var handlers []*Engine
+
+// Of returns the engine running handler, from the moment its OnBoot is
+// called until its OnShutdown has returned, or nil. It is how a handler
+// reaches its engine where gnet passes one to OnBoot: the gnet.Engine
+// OnBoot receives here cannot work (see the package documentation), so
+//
+//	func (s *server) OnBoot(eng gnet.Engine) gnet.Action {
+//		s.eng = eng // s.eng is a gnet.Engine
+//
+// becomes
+//
+//	func (s *server) OnBoot(gnet.Engine) gnet.Action {
+//		s.eng = engine.Of(s) // s.eng is a *engine.Engine
+//
+// and s.eng.Stop, CountConnections, Dup, DupListener and Register work
+// as gnet's do. handler is the value given to Run (usually a pointer);
+// if several running engines share it, Of returns the one started last.
+func Of(handler gnet.EventHandler) *Engine {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	for i := len(handlers) - 1; i >= 0; i-- {
+		if sameHandler(handlers[i].handler, handler) {
+			return handlers[i]
+		}
+	}
+	return nil
+}
+
+// sameHandler compares two handlers; a handler whose dynamic type cannot
+// be compared (a struct value holding a slice, say) equals nothing.
+func sameHandler(a, b gnet.EventHandler) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
+}
+
+func (e *Engine) addHandler() {
+	registryMu.Lock()
+	handlers = append(handlers, e)
+	registryMu.Unlock()
+}
+
+func (e *Engine) removeHandler() {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	for i, x := range handlers {
+		if x == e {
+			handlers = append(handlers[:i], handlers[i+1:]...)
+			return
+		}
+	}
+}
+
+// Validate reports whether the engine can be used, as gnet's
+// Engine.Validate does: gnet's ErrEngineInShutdown once it has shut down.
+func (e *Engine) Validate() error {
+	if e.shutDown.Load() {
+		return errorx.ErrEngineInShutdown
+	}
+	return nil
+}
+
+// DupListener is Dup for the listener of network and addr, spelled as in
+// the address given to Run or Rotate ("tcp", "127.0.0.1:9000" for
+// "tcp://127.0.0.1:9000"), as gnet's Engine.DupListener: gnet's
+// ErrInvalidNetworkAddress if the engine has no such listener.
+func (e *Engine) DupListener(network, addr string) (int, error) {
+	if err := e.Validate(); err != nil {
+		return -1, err
+	}
+	if e.gnet != nil {
+		return e.gnet.DupListener(network, addr)
+	}
+	for _, b := range e.bound {
+		if b.network == network && b.address == addr {
+			return dupFd(b.ln.fd)
+		}
+	}
+	return -1, errorx.ErrInvalidNetworkAddress
+}
+
+// Register connects to an address, or adopts a connection, and serves
+// it on the loop the load-balancing algorithm picks, as gnet's
+// Engine.Register does: ctx carries a net.Conn (gnet.NewNetConnContext),
+// which is adopted as EventLoop.Enroll does, or else a net.Addr
+// (gnet.NewNetAddrContext), which is dialled as EventLoop.Register does;
+// neither is gnet's ErrInvalidNetworkAddress. The channel delivers one
+// gnet.RegisteredResult, after OnOpen, and is closed.
+func (e *Engine) Register(ctx context.Context) (<-chan gnet.RegisteredResult, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	if e.gnet != nil {
+		return e.gnet.Register(ctx)
+	}
+	if len(e.loops) == 0 {
+		return nil, errorx.ErrEmptyEngine
+	}
+	if c, ok := gnet.FromNetConnContext(ctx); ok {
+		return e.lb.next(e.loops[0], c.RemoteAddr()).Enroll(ctx, c)
+	}
+	if a, ok := gnet.FromNetAddrContext(ctx); ok {
+		return e.lb.next(e.loops[0], a).Register(ctx, a)
+	}
+	return nil, errorx.ErrInvalidNetworkAddress
+}
+
+// enroll serves c, or a connection dialled to addr if c is nil, on l, as
+// gnet's eventloop.enroll does: on a goroutine of its own it dials,
+// duplicates the socket and closes c (the engine owns the duplicate),
+// then OnOpen runs on l with the Conn's Context already set to
+// gnet.FromContext(ctx), and the result follows.
+func (l *loop) enroll(ctx context.Context, c net.Conn, addr net.Addr) (<-chan gnet.RegisteredResult, error) {
+	if l.ln != nil && l.ln.network == "udp" {
+		return nil, fmt.Errorf("uringnet/engine: Register and Enroll on a udp engine's event loop: %w; serve the connection from an engine on a tcp or unix address", errorx.ErrUnsupportedOp)
+	}
+	res := make(chan gnet.RegisteredResult, 1)
+	go func() {
+		defer close(res)
+		gc, err := l.adopt(ctx, c, addr)
+		if err != nil {
+			res <- gnet.RegisteredResult{Err: err}
+			return
+		}
+		gc.ctx = gnet.FromContext(ctx)
+		opened := make(chan error, 1)
+		l.count.Add(1)
+		err = l.enqueue(func() {
+			if l.stopping || l.quiescing {
+				l.count.Add(-1)
+				unix.Close(gc.fd)
+				opened <- errorx.ErrEngineInShutdown
+				return
+			}
+			l.register(gc)
+			opened <- nil
+		})
+		if err == nil {
+			err = <-opened
+		} else {
+			l.count.Add(-1)
+			unix.Close(gc.fd)
+		}
+		if err != nil {
+			res <- gnet.RegisteredResult{Err: err}
+			return
+		}
+		res <- gnet.RegisteredResult{Conn: gc}
+	}()
+	return res, nil
+}
+
+// adopt dials addr if c is nil, and returns a conn of l over a duplicate
+// of c's socket, closing c.
+func (l *loop) adopt(ctx context.Context, c net.Conn, addr net.Addr) (*conn, error) {
+	if c == nil {
+		var d net.Dialer
+		var err error
+		if c, err = d.DialContext(ctx, addr.Network(), addr.String()); err != nil {
+			return nil, err
+		}
+	}
+	defer c.Close()
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("uringnet/engine: a %T has no socket to serve (it is not a syscall.Conn); pass a *net.TCPConn, *net.UnixConn or *uringnet.Conn", c)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd, typ := -1, 0
+	var dupErr error
+	if err := rc.Control(func(s uintptr) {
+		if typ, dupErr = unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_TYPE); dupErr == nil {
+			fd, dupErr = dupFd(int(s))
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if dupErr != nil {
+		return nil, dupErr
+	}
+	if typ != unix.SOCK_STREAM {
+		unix.Close(fd)
+		return nil, fmt.Errorf("uringnet/engine: Enroll of a %T: only stream (tcp and unix) connections can be served: %w", c, errorx.ErrUnsupportedOp)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	network := "tcp"
+	if _, ok := c.LocalAddr().(*net.UnixAddr); ok {
+		network = "unix"
+	}
+	// The conn's local address and network come from its listener: an
+	// adopted conn has a listener of its own that is no socket.
+	ln := &listener{fd: -1, network: network, addr: c.LocalAddr()}
+	return newConn(fd, l, ln, c.RemoteAddr()), nil
+}
+
+// abandon runs the tasks queued on a loop that will never run (OnBoot
+// asked for Shutdown, or its ring could not be set up), as teardown runs
+// them, so that nothing waits for them.
+func (l *loop) abandon() {
+	l.stopping = true
+	l.mu.Lock()
+	l.tasksClosed = true
+	tasks := l.tasks
+	l.tasks = nil
+	l.mu.Unlock()
+	for _, fn := range tasks {
+		fn()
+	}
+}
