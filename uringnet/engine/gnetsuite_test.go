@@ -26,6 +26,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,7 +63,7 @@ type launched struct {
 	addr      string // to dial
 	errc      chan error
 	done      bool
-	eng       suiteEngine // nil if the engine ended before it was found
+	eng       suiteEngine
 }
 
 // suiteAddr returns a fresh address on network ("tcp", "udp", "unix") as
@@ -80,10 +81,17 @@ func suiteAddr(t testing.TB, network string) (protoAddr, addr string) {
 	return network + "://" + addr, addr
 }
 
-// launch runs h on r at protoAddr and returns once OnBoot has run (or Run
-// has returned). opts come after a quiet logger. Cleanup stops the engine
-// if it still runs and fails the test if Run does not return.
+// launch runs h on r at protoAddr and returns once OnBoot has run. opts
+// come after a quiet logger. Cleanup stops the engine if it still runs
+// and fails the test if Run does not return.
 func launch(t testing.TB, r runner, protoAddr string, h gnet.EventHandler, opts ...gnet.Option) *launched {
+	t.Helper()
+	return launchWith(t, r, protoAddr, h, append([]gnet.Option{gnet.WithLogger(quietLogger{})}, opts...)...)
+}
+
+// launchWith is launch without the quiet logger. On this package's engine
+// it is Start and Wait, which Run is, so that the test holds the Engine.
+func launchWith(t testing.TB, r runner, protoAddr string, h gnet.EventHandler, opts ...gnet.Option) *launched {
 	t.Helper()
 	network, addr, err := parseProtoAddr(protoAddr)
 	if err != nil {
@@ -95,31 +103,24 @@ func launch(t testing.TB, r runner, protoAddr string, h gnet.EventHandler, opts 
 		network = "tcp"
 	}
 	l := &launched{r: r, protoAddr: protoAddr, network: network, addr: addr, errc: make(chan error, 1)}
-	b := &booted{EventHandler: h, boot: make(chan gnet.Engine, 1)}
-	opts = append([]gnet.Option{gnet.WithLogger(quietLogger{})}, opts...)
-	go func() { l.errc <- r.run(b, protoAddr, opts...) }()
-	var ge gnet.Engine
-	select {
-	case ge = <-b.boot:
-	case err := <-l.errc:
-		l.done = true
-		t.Fatalf("%s: Run returned before OnBoot: %v", r.name, err)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: OnBoot not called", r.name)
-	}
 	if r.name == "gnet" {
-		l.eng = ge
-	} else {
-		// Run registers the engine for Lookup once its loops run.
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-			if e, ok := Lookup(protoAddr); ok {
-				l.eng = e
-				break
-			}
-			if len(l.errc) > 0 {
-				break
-			}
+		b := &booted{EventHandler: h, boot: make(chan gnet.Engine, 1)}
+		go func() { l.errc <- r.run(b, protoAddr, opts...) }()
+		select {
+		case l.eng = <-b.boot:
+		case err := <-l.errc:
+			l.done = true
+			t.Fatalf("%s: Run returned before OnBoot: %v", r.name, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: OnBoot not called", r.name)
 		}
+	} else {
+		e, err := start(h, protoAddr, modes[0].cfg(defaultConfig), opts...)
+		if err != nil {
+			t.Fatalf("%s: Start: %v", r.name, err)
+		}
+		l.eng = e
+		go func() { l.errc <- e.Wait() }()
 	}
 	t.Cleanup(func() {
 		if l.done {
@@ -127,7 +128,7 @@ func launch(t testing.TB, r runner, protoAddr string, h gnet.EventHandler, opts 
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		r.stop(ctx, protoAddr)
+		l.eng.Stop(ctx)
 		l.wait(t)
 	})
 	return l
@@ -458,9 +459,6 @@ func testGnetServer(t *testing.T, r runner, network string, async, writev, multi
 		gnet.WithTCPKeepCount(10),
 		gnet.WithTCPNoDelay(gnet.TCPDelay),
 		gnet.WithLoadBalancing(lb))
-	if l.eng == nil {
-		t.Fatalf("%s: no engine handle", r.name)
-	}
 	if network != "udp" {
 		// The listener, as gnet's TestServer dups it in OnBoot.
 		if fd, err := l.eng.Dup(); err != nil || fd <= 2 {
@@ -488,4 +486,321 @@ func testGnetServer(t *testing.T, r runner, network string, async, writev, multi
 	}
 	h.stop.Store(true)
 	l.mustEnd(t)
+}
+
+// shutdownOnBoot ends the engine in OnBoot.
+type shutdownOnBoot struct{ gnet.BuiltinEventEngine }
+
+func (shutdownOnBoot) OnBoot(gnet.Engine) gnet.Action { return gnet.Shutdown }
+
+// TestGnetBadAddresses answers gnet's TestBadAddresses: a malformed or
+// unknown address fails Run with gnet's error.
+func TestGnetBadAddresses(t *testing.T) {
+	cases := []struct {
+		protoAddr string
+		want      error // nil: any error
+	}{
+		{"tulip://howdy", errorx.ErrUnsupportedProtocol},
+		{"howdy", errorx.ErrInvalidNetworkAddress},
+		{"tcp://", errorx.ErrInvalidNetworkAddress},
+		{"tcp://localhost:8080/foo", errorx.ErrInvalidNetworkAddress},
+		{"unix://", errorx.ErrInvalidNetworkAddress},
+		{":foo", nil},
+		{"tcp://127.0.0.1\n", nil},
+	}
+	for _, r := range suiteRunners {
+		for _, c := range cases {
+			err := r.run(&shutdownOnBoot{}, c.protoAddr, gnet.WithLogger(quietLogger{}))
+			if err == nil || c.want != nil && !errors.Is(err, c.want) {
+				t.Errorf("%s: Run(%q) = %v, want %v", r.name, c.protoAddr, err, c.want)
+			}
+		}
+	}
+}
+
+// TestGnetServerOptionsCheck answers gnet's TestServerOptionsCheck: more
+// than 10000 loops locked to threads is ErrTooManyEventLoopThreads.
+func TestGnetServerOptionsCheck(t *testing.T) {
+	for _, r := range suiteRunners {
+		protoAddr, _ := suiteAddr(t, "tcp")
+		err := r.run(&gnet.BuiltinEventEngine{}, protoAddr, gnet.WithNumEventLoop(10001), gnet.WithLockOSThread(true), gnet.WithLogger(quietLogger{}))
+		if !errors.Is(err, errorx.ErrTooManyEventLoopThreads) {
+			t.Errorf("%s: Run = %v, want ErrTooManyEventLoopThreads", r.name, err)
+		}
+	}
+}
+
+// namedLogger is a logger of its own, as gnet's TestMultiInstLoggerRace
+// gives each engine one.
+type namedLogger struct {
+	quietLogger
+	name string
+}
+
+// TestGnetMultiInstLoggerRace answers gnet's TestMultiInstLoggerRace: two
+// engines failing at once, each with its own logger, race on nothing
+// (run with -race) and both return ErrUnsupportedProtocol.
+func TestGnetMultiInstLoggerRace(t *testing.T) {
+	for _, r := range suiteRunners {
+		errc := make(chan error, 2)
+		for i := range 2 {
+			go func() {
+				errc <- r.run(&shutdownOnBoot{}, "tulip://howdy", gnet.WithLogger(&namedLogger{name: strconv.Itoa(i)}))
+			}()
+		}
+		for range 2 {
+			if err := <-errc; !errors.Is(err, errorx.ErrUnsupportedProtocol) {
+				t.Errorf("%s: Run = %v, want ErrUnsupportedProtocol", r.name, err)
+			}
+		}
+	}
+}
+
+// gsTickCounter counts OnTick calls and shuts down on the 26th.
+type gsTickCounter struct {
+	gnet.BuiltinEventEngine
+	ticks atomic.Int32
+}
+
+func (h *gsTickCounter) OnTick() (time.Duration, gnet.Action) {
+	if h.ticks.Add(1) == 26 {
+		return 0, gnet.Shutdown
+	}
+	return time.Millisecond, gnet.None
+}
+
+// TestGnetTick answers gnet's TestTick: with the ticker on (set through
+// WithOptions), OnTick runs again after each delay until it returns
+// Shutdown, which ends Run with nil (gnet may tick once more meanwhile).
+func TestGnetTick(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsTickCounter{}
+			protoAddr, _ := suiteAddr(t, "tcp")
+			l := launchWith(t, r, protoAddr, h, gnet.WithOptions(gnet.Options{Ticker: true, Logger: quietLogger{}}))
+			l.mustEnd(t)
+			if n := h.ticks.Load(); n < 26 {
+				t.Errorf("OnTick ran %d times, want 26 or more", n)
+			}
+		})
+	}
+}
+
+// gsWakeHandler answers OnTraffic with "Waking up." and returns an action
+// gnet does not define; the connection's close shuts the engine down.
+type gsWakeHandler struct {
+	gnet.BuiltinEventEngine
+	conns chan gnet.Conn
+}
+
+func (h *gsWakeHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	h.conns <- c
+	return nil, gnet.None
+}
+
+func (h *gsWakeHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	c.Write([]byte("Waking up."))
+	return gnet.Action(-1)
+}
+
+func (h *gsWakeHandler) OnClose(gnet.Conn, error) gnet.Action { return gnet.Shutdown }
+
+// TestGnetWakeConn answers gnet's TestWakeConn: Wake from another
+// goroutine runs OnTraffic with nothing read, what it writes reaches the
+// peer, the callback reports success, an undefined action is ignored, and
+// Shutdown from OnClose ends Run. Socket buffers and caps as gnet sets them.
+func TestGnetWakeConn(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsWakeHandler{conns: make(chan gnet.Conn, 1)}
+			protoAddr, _ := suiteAddr(t, "tcp")
+			l := launch(t, r, protoAddr, h,
+				gnet.WithNumEventLoop(4),
+				gnet.WithSocketRecvBuffer(4<<10),
+				gnet.WithSocketSendBuffer(4<<10),
+				gnet.WithReadBufferCap(2000),
+				gnet.WithWriteBufferCap(2000))
+			c := l.dial(t)
+			sc := <-h.conns
+			woke := make(chan error, 1)
+			if err := sc.Wake(func(_ gnet.Conn, err error) error { woke <- err; return nil }); err != nil {
+				t.Fatalf("Wake: %v", err)
+			}
+			got := make([]byte, 10)
+			if _, err := io.ReadFull(c, got); err != nil || string(got) != "Waking up." {
+				t.Fatalf("read %q, %v", got, err)
+			}
+			if err := <-woke; err != nil {
+				t.Errorf("Wake callback: %v", err)
+			}
+			c.Close()
+			l.mustEnd(t)
+		})
+	}
+}
+
+// gsCountingHandler checks CountConnections in OnOpen against its own count.
+type gsCountingHandler struct {
+	stopOnTick
+	t       *testing.T
+	eng     atomic.Value // suiteEngine
+	clients atomic.Int32
+}
+
+func (h *gsCountingHandler) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
+	n := h.clients.Add(1)
+	if e, ok := h.eng.Load().(suiteEngine); ok {
+		if got := e.CountConnections(); got != int(n) {
+			h.t.Errorf("OnOpen: CountConnections() = %d, want %d", got, n)
+		}
+	}
+	return nil, gnet.None
+}
+
+func (h *gsCountingHandler) OnClose(gnet.Conn, error) gnet.Action {
+	h.clients.Add(-1)
+	return gnet.None
+}
+
+// TestGnetShutdown answers gnet's TestShutdown: with a log file at warn
+// level and 512-byte buffer caps, CountConnections counts each new
+// connection by OnOpen; Shutdown from OnTick closes every connection (each
+// client's read fails, each has OnClose) and ends Run.
+func TestGnetShutdown(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsCountingHandler{t: t}
+			protoAddr, _ := suiteAddr(t, "tcp")
+			l := launchWith(t, r, protoAddr, h,
+				gnet.WithLogPath(filepath.Join(t.TempDir(), "log")),
+				gnet.WithLogLevel(logging.WarnLevel),
+				gnet.WithTicker(true),
+				gnet.WithReadBufferCap(512),
+				gnet.WithWriteBufferCap(512))
+			h.eng.Store(l.eng)
+			const n = 20
+			var wg sync.WaitGroup
+			for range n {
+				c := l.dial(t)
+				wg.Go(func() {
+					if _, err := c.Read(make([]byte, 1)); err == nil {
+						t.Errorf("read succeeded; want the engine's shutdown to close it")
+					}
+				})
+			}
+			eventually(t, "every client opened", func() bool { return h.clients.Load() == n })
+			h.stop.Store(true)
+			l.mustEnd(t)
+			wg.Wait()
+			if c := h.clients.Load(); c != 0 {
+				t.Errorf("%d connections without OnClose", c)
+			}
+		})
+	}
+}
+
+// gsActionHandler answers traffic with an echo and then returns its action;
+// OnOpen returns openAction, OnClose closeAction.
+type gsActionHandler struct {
+	gnet.BuiltinEventEngine
+	t                  *testing.T
+	useRead            bool // read with InboundBuffered and Read, else Peek and Discard
+	openAction, action gnet.Action
+	closeAction        gnet.Action
+	shutdowns          atomic.Int32
+}
+
+func (h *gsActionHandler) OnOpen(gnet.Conn) ([]byte, gnet.Action) { return nil, h.openAction }
+
+func (h *gsActionHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	if h.useRead {
+		n := c.InboundBuffered()
+		buf := make([]byte, n)
+		if m, err := c.Read(buf); err != nil || m != n {
+			h.t.Errorf("Read = %d, %v; want %d", m, err, n)
+		}
+		if m, err := c.Write(buf); err != nil || m != n {
+			h.t.Errorf("Write = %d, %v; want %d", m, err, n)
+		}
+	} else {
+		buf, _ := c.Peek(-1)
+		c.Write(buf)
+		c.Discard(-1)
+	}
+	return h.action
+}
+
+func (h *gsActionHandler) OnClose(gnet.Conn, error) gnet.Action { return h.closeAction }
+
+func (h *gsActionHandler) OnShutdown(gnet.Engine) { h.shutdowns.Add(1) }
+
+// TestGnetActions answers gnet's TestCloseActionError,
+// TestShutdownActionError, TestCloseActionOnOpen and TestUDPShutdown: the
+// echo written before a Close or Shutdown action reaches the peer, Close
+// then closes the connection (the peer reads EOF) and Shutdown from
+// OnTraffic or OnClose ends Run with nil, OnShutdown once.
+func TestGnetActions(t *testing.T) {
+	cases := []struct {
+		name    string
+		network string
+		h       func() *gsActionHandler
+		echo    bool
+		eof     bool
+	}{
+		{"CloseActionError", "tcp", func() *gsActionHandler {
+			return &gsActionHandler{useRead: true, action: gnet.Close, closeAction: gnet.Shutdown}
+		}, true, true},
+		{"ShutdownActionError", "tcp", func() *gsActionHandler { return &gsActionHandler{action: gnet.Shutdown} }, true, true},
+		{"CloseActionOnOpen", "tcp", func() *gsActionHandler { return &gsActionHandler{openAction: gnet.Close, closeAction: gnet.Shutdown} }, false, true},
+		{"UDPShutdown", "udp", func() *gsActionHandler { return &gsActionHandler{action: gnet.Shutdown} }, true, false},
+	}
+	for _, r := range suiteRunners {
+		for _, tc := range cases {
+			t.Run(r.name+"/"+tc.name, func(t *testing.T) {
+				h := tc.h()
+				h.t = t
+				protoAddr, _ := suiteAddr(t, tc.network)
+				l := launch(t, r, protoAddr, h)
+				c := l.dial(t)
+				msg := []byte("Hello World!")
+				if tc.echo {
+					c.Write(msg)
+					got := make([]byte, len(msg))
+					if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+						t.Fatalf("echo = %q, %v", got, err)
+					}
+				}
+				if tc.eof {
+					if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+						t.Errorf("read after the action = %d, %v; want EOF", n, err)
+					}
+				}
+				l.mustEnd(t)
+				if n := h.shutdowns.Load(); n != 1 {
+					t.Errorf("OnShutdown ran %d times", n)
+				}
+			})
+		}
+	}
+}
+
+// TestGnetShutdownActionOnOpen answers gnet's TestShutdownActionOnOpen:
+// Shutdown from OnOpen ends Run with nil after OnShutdown, and the
+// engine's Dup then reports ErrEngineInShutdown.
+func TestGnetShutdownActionOnOpen(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsActionHandler{t: t, openAction: gnet.Shutdown}
+			protoAddr, _ := suiteAddr(t, "tcp")
+			l := launch(t, r, protoAddr, h)
+			l.dial(t)
+			l.mustEnd(t)
+			if n := h.shutdowns.Load(); n != 1 {
+				t.Errorf("OnShutdown ran %d times", n)
+			}
+			if _, err := l.eng.Dup(); !errors.Is(err, errorx.ErrEngineInShutdown) {
+				t.Errorf("Dup after Run = %v, want ErrEngineInShutdown", err)
+			}
+		})
+	}
 }
