@@ -804,3 +804,260 @@ func TestGnetShutdownActionOnOpen(t *testing.T) {
 		})
 	}
 }
+
+// closeLaterHandler echoes, then hands the conn to the test, which closes
+// it with CloseWithCallback; OnClose shuts the engine down.
+type gsCloseLaterHandler struct {
+	gnet.BuiltinEventEngine
+	conns chan gnet.Conn
+}
+
+func (h *gsCloseLaterHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	buf, _ := c.Next(-1)
+	c.Write(buf)
+	h.conns <- c
+	return gnet.None
+}
+
+func (h *gsCloseLaterHandler) OnClose(gnet.Conn, error) gnet.Action { return gnet.Shutdown }
+
+// TestGnetCloseConnection answers gnet's TestCloseConnection:
+// CloseWithCallback from another goroutine closes the connection (the
+// peer reads EOF), and the callback gets the close's outcome: OnClose
+// returned Shutdown, so ErrEngineShutdown. Run then ends with nil.
+func TestGnetCloseConnection(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsCloseLaterHandler{conns: make(chan gnet.Conn, 1)}
+			protoAddr, _ := suiteAddr(t, "tcp")
+			l := launch(t, r, protoAddr, h)
+			c := l.dial(t)
+			c.Write([]byte("Hello World!"))
+			if _, err := io.ReadFull(c, make([]byte, 12)); err != nil {
+				t.Fatal(err)
+			}
+			cbErr := make(chan error, 1)
+			if err := (<-h.conns).CloseWithCallback(func(_ gnet.Conn, err error) error { cbErr <- err; return nil }); err != nil {
+				t.Fatalf("CloseWithCallback: %v", err)
+			}
+			if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("read after close = %d, %v; want EOF", n, err)
+			}
+			if err := <-cbErr; !errors.Is(err, errorx.ErrEngineShutdown) {
+				t.Errorf("callback error = %v, want ErrEngineShutdown", err)
+			}
+			l.mustEnd(t)
+		})
+	}
+}
+
+// gsEchoHandler echoes with Peek, Write and Discard and counts traffic.
+type gsEchoHandler struct {
+	gnet.BuiltinEventEngine
+	traffic atomic.Int32
+}
+
+func (h *gsEchoHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	buf, _ := c.Peek(-1)
+	c.Write(buf)
+	c.Discard(-1)
+	h.traffic.Add(1)
+	return gnet.None
+}
+
+// TestGnetStopServer answers gnet's TestStopServer: Engine.Stop from
+// another goroutine, with a client connected, closes it (its read fails)
+// and ends Run with nil; Stop again is ErrEngineInShutdown.
+func TestGnetStopServer(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			protoAddr, _ := suiteAddr(t, "tcp")
+			l := launch(t, r, protoAddr, &gsEchoHandler{})
+			c := l.dial(t)
+			c.Write([]byte("Hello World!"))
+			if _, err := io.ReadFull(c, make([]byte, 12)); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := l.eng.Stop(ctx); err != nil {
+				t.Errorf("Stop: %v", err)
+			}
+			if _, err := c.Read(make([]byte, 1)); err == nil {
+				t.Error("read after Stop succeeded")
+			}
+			l.mustEnd(t)
+			if err := l.eng.Stop(ctx); !errors.Is(err, errorx.ErrEngineInShutdown) {
+				t.Errorf("second Stop = %v, want ErrEngineInShutdown", err)
+			}
+		})
+	}
+}
+
+// TestGnetEngineStop answers gnet's TestEngineStop: two engines on one
+// address with SO_REUSEADDR and SO_REUSEPORT both serve it (the kernel
+// spreads connections over them); each stops on its own, and stopping a
+// stopped engine is ErrEngineInShutdown.
+func TestGnetEngineStop(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			protoAddr, _ := suiteAddr(t, "tcp")
+			h1, h2 := &gsEchoHandler{}, &gsEchoHandler{}
+			opts := []gnet.Option{gnet.WithReuseAddr(true), gnet.WithReusePort(true)}
+			l1 := launch(t, r, protoAddr, h1, opts...)
+			l2 := launch(t, r, protoAddr, h2, opts...)
+			for i := 0; h1.traffic.Load() == 0 || h2.traffic.Load() == 0; i++ {
+				if i == 500 {
+					t.Fatalf("500 connections, %d and %d served by each engine", h1.traffic.Load(), h2.traffic.Load())
+				}
+				c := l1.dial(t)
+				c.Write([]byte("hello"))
+				if _, err := io.ReadFull(c, make([]byte, 5)); err != nil {
+					t.Fatal(err)
+				}
+				c.Close()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, l := range []*launched{l1, l2} {
+				if err := l.eng.Stop(ctx); err != nil {
+					t.Errorf("Stop: %v", err)
+				}
+				l.mustEnd(t)
+			}
+			if err := l1.eng.Stop(ctx); !errors.Is(err, errorx.ErrEngineInShutdown) {
+				t.Errorf("Stop of a stopped engine = %v, want ErrEngineInShutdown", err)
+			}
+		})
+	}
+}
+
+// gsClosedWakeHandler wakes and closes its connection from other
+// goroutines while OnTraffic waits for the peer, then writes to it.
+type gsClosedWakeHandler struct {
+	gnet.BuiltinEventEngine
+	t                        *testing.T
+	once                     sync.Once
+	wakeup, peerDone, closed chan struct{}
+}
+
+func (h *gsClosedWakeHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	if c.RemoteAddr() == nil {
+		h.t.Error("OnTraffic: nil RemoteAddr")
+	}
+	h.once.Do(func() { close(h.wakeup) })
+	go func() {
+		if err := c.Wake(nil); err != nil {
+			h.t.Errorf("Wake: %v", err)
+		}
+	}()
+	go func() {
+		if err := c.Close(); err != nil {
+			h.t.Errorf("Close: %v", err)
+		}
+	}()
+	<-h.peerDone
+	c.Write([]byte("answer"))
+	return gnet.None
+}
+
+func (h *gsClosedWakeHandler) OnClose(gnet.Conn, error) gnet.Action {
+	close(h.closed)
+	return gnet.None
+}
+
+// TestGnetClosedWakeUp answers gnet's TestClosedWakeUp: a Wake and a Close
+// racing from other goroutines, and a Write to the connection after that,
+// neither fail nor panic; OnClose runs once; Stop ends Run.
+func TestGnetClosedWakeUp(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsClosedWakeHandler{t: t, wakeup: make(chan struct{}), peerDone: make(chan struct{}), closed: make(chan struct{})}
+			protoAddr, _ := suiteAddr(t, "tcp")
+			l := launch(t, r, protoAddr, h)
+			c := l.dial(t)
+			c.Write([]byte("hello"))
+			<-h.wakeup
+			c.Write([]byte("hello again"))
+			close(h.peerDone)
+			select {
+			case <-h.closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("OnClose did not run")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			l.eng.Stop(ctx)
+			l.mustEnd(t)
+		})
+	}
+}
+
+// gsAsyncAfterCloseHandler keeps writing with AsyncWrite or AsyncWritev
+// from another goroutine to a connection its peer has closed.
+type gsAsyncAfterCloseHandler struct {
+	gnet.BuiltinEventEngine
+	writev bool
+	result chan error
+}
+
+func (h *gsAsyncAfterCloseHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	c.Next(-1)
+	go func() {
+		failed := make(chan error, 1)
+		cb := func(_ gnet.Conn, err error) error {
+			if err != nil {
+				select {
+				case failed <- err:
+				default:
+				}
+			}
+			return nil
+		}
+		for range 1000 {
+			var err error
+			if h.writev {
+				err = c.AsyncWritev([][]byte{[]byte("hello"), []byte("hello")}, cb)
+			} else {
+				err = c.AsyncWrite([]byte("hello"), cb)
+			}
+			if err != nil {
+				h.result <- err
+				return
+			}
+			select {
+			case err := <-failed:
+				h.result <- err
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		h.result <- nil
+	}()
+	return gnet.None
+}
+
+// TestGnetDisconnectedAsyncWrite answers gnet's TestDisconnectedAsyncWrite
+// (async-write, async-writev): once the peer has gone, asynchronous
+// writes fail with net.ErrClosed, in their callback.
+func TestGnetDisconnectedAsyncWrite(t *testing.T) {
+	for _, r := range suiteRunners {
+		for _, writev := range []bool{false, true} {
+			name := "async-write"
+			if writev {
+				name = "async-writev"
+			}
+			t.Run(r.name+"/"+name, func(t *testing.T) {
+				h := &gsAsyncAfterCloseHandler{writev: writev, result: make(chan error, 1)}
+				protoAddr, _ := suiteAddr(t, "tcp")
+				l := launch(t, r, protoAddr, h)
+				c := l.dial(t)
+				c.Write([]byte("hello"))
+				c.Close()
+				if err := <-h.result; !errors.Is(err, net.ErrClosed) {
+					t.Errorf("async write to a closed connection: %v, want net.ErrClosed", err)
+				}
+			})
+		}
+	}
+}
