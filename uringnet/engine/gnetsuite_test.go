@@ -1229,3 +1229,323 @@ func testSimServer(t *testing.T, r runner, sc simCase, opts ...gnet.Option) {
 	wg.Wait()
 	l.mustEnd(t)
 }
+
+// gsSendtoHandler collects its UDP senders and, once it has them all,
+// sends each a message with SendTo from the last one's OnTraffic.
+type gsSendtoHandler struct {
+	gnet.BuiltinEventEngine
+	t       *testing.T
+	clients int
+	mu      sync.Mutex
+	senders []net.Addr
+}
+
+var broadcastMsg = []byte("Broadcasting message")
+
+func (h *gsSendtoHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	if msg, err := c.Next(-1); err != nil || len(msg) == 0 {
+		h.t.Errorf("Next = %q, %v", msg, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.senders = append(h.senders, c.RemoteAddr())
+	if len(h.senders) == h.clients {
+		for _, a := range h.senders {
+			if n, err := c.SendTo(broadcastMsg, a); err != nil || n != len(broadcastMsg) {
+				h.t.Errorf("SendTo(%v) = %d, %v", a, n, err)
+			}
+		}
+	}
+	return gnet.None
+}
+
+// TestGnetUDPSendto answers gnet's TestUDPSendtoServer: SendTo in one
+// sender's OnTraffic reaches every other sender.
+func TestGnetUDPSendto(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			const clients = 10
+			h := &gsSendtoHandler{t: t, clients: clients}
+			protoAddr, _ := suiteAddr(t, "udp")
+			l := launch(t, r, protoAddr, h)
+			var wg sync.WaitGroup
+			for range clients {
+				c := l.dial(t)
+				wg.Go(func() {
+					c.Write([]byte("Hello World!"))
+					got := make([]byte, 64)
+					n, err := c.Read(got)
+					if err != nil || !bytes.Equal(got[:n], broadcastMsg) {
+						t.Errorf("read %q, %v", got[:n], err)
+					}
+				})
+			}
+			wg.Wait()
+		})
+	}
+}
+
+// gsExecuteHandler checks the EventLoop's Execute and Schedule from
+// OnOpen, as gnet's proxy test does, and runs a task through Execute.
+type gsExecuteHandler struct {
+	gnet.BuiltinEventEngine
+	t   *testing.T
+	ran chan any
+}
+
+func (h *gsExecuteHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	el := c.EventLoop()
+	if err := el.Execute(context.Background(), nil); !errors.Is(err, errorx.ErrNilRunnable) {
+		h.t.Errorf("Execute(nil) = %v, want ErrNilRunnable", err)
+	}
+	if err := el.Schedule(context.Background(), nil, time.Millisecond); !errors.Is(err, errorx.ErrUnsupportedOp) {
+		h.t.Errorf("Schedule = %v, want ErrUnsupportedOp", err)
+	}
+	ctx := gnet.NewContext(context.Background(), c.RemoteAddr())
+	err := el.Execute(ctx, gnet.RunnableFunc(func(ctx context.Context) error {
+		h.ran <- gnet.FromContext(ctx)
+		return nil
+	}))
+	if err != nil {
+		h.t.Errorf("Execute: %v", err)
+	}
+	return nil, gnet.None
+}
+
+// TestGnetEventLoopExecute answers the EventLoop checks in gnet's
+// TestStreamProxyServer that need no Register: Execute(nil) is
+// ErrNilRunnable, Schedule ErrUnsupportedOp, and Execute runs its task
+// with the context given.
+func TestGnetEventLoopExecute(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsExecuteHandler{t: t, ran: make(chan any, 1)}
+			protoAddr, _ := suiteAddr(t, "tcp")
+			l := launch(t, r, protoAddr, h)
+			c := l.dial(t)
+			select {
+			case v := <-h.ran:
+				if a, ok := v.(net.Addr); !ok || a.String() != c.LocalAddr().String() {
+					t.Errorf("task's context holds %v, want %v", v, c.LocalAddr())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Execute's task did not run")
+			}
+		})
+	}
+}
+
+var pingMsg = []byte("PING\r\n")
+
+// gsPingEchoHandler is gnet's testClient server handler, ours: each stream
+// connection starts with "PING\r\n", read through the Conn's io.Reader;
+// everything after it is echoed, with Write or with WriteTo and
+// AsyncWrite. On UDP a "PING\r\n" datagram is counted, not echoed.
+type gsPingEchoHandler struct {
+	gnet.BuiltinEventEngine
+	t              *testing.T
+	async          bool
+	udpPings       atomic.Int32
+	opened, closed atomic.Int32
+}
+
+func (h *gsPingEchoHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	c.SetContext(&sync.Once{})
+	h.opened.Add(1)
+	return nil, gnet.None
+}
+
+func (h *gsPingEchoHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	if _, ok := c.Context().(*sync.Once); !ok {
+		h.t.Errorf("OnClose: Context() = %T", c.Context())
+	}
+	h.closed.Add(1)
+	return gnet.None
+}
+
+func (h *gsPingEchoHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	if once, ok := c.Context().(*sync.Once); ok {
+		once.Do(func() {
+			ping := make([]byte, len(pingMsg))
+			if _, err := io.ReadFull(c, ping); err != nil || !bytes.Equal(ping, pingMsg) {
+				h.t.Errorf("header %q, %v", ping, err)
+			}
+		})
+	}
+	var buf []byte
+	if h.async {
+		var b bytes.Buffer
+		if _, err := c.WriteTo(&b); err != nil {
+			h.t.Errorf("WriteTo: %v", err)
+		}
+		buf = b.Bytes()
+	} else {
+		buf, _ = c.Next(-1)
+	}
+	if c.Context() == nil && bytes.Equal(buf, pingMsg) {
+		h.udpPings.Add(1)
+		return gnet.None
+	}
+	if len(buf) == 0 {
+		return gnet.None
+	}
+	if !h.async {
+		if n, err := c.Write(buf); err != nil || n != len(buf) {
+			h.t.Errorf("Write = %d, %v", n, err)
+		}
+		return gnet.None
+	}
+	go func() {
+		if err := c.AsyncWrite(buf, nil); err != nil {
+			h.t.Errorf("AsyncWrite: %v", err)
+		}
+	}()
+	return gnet.None
+}
+
+// gsClientHandler is the gnet.Client side: it opens with "PING\r\n" and
+// hands each connection's replies, once whole, to the test.
+type gsClientHandler struct {
+	gnet.BuiltinEventEngine
+}
+
+type gsClientConn struct {
+	want atomic.Int32
+	buf  []byte // the client's loop's only
+	got  chan []byte
+}
+
+func (*gsClientHandler) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
+	return bytes.Clone(pingMsg), gnet.None
+}
+
+func (*gsClientHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	cc := c.Context().(*gsClientConn)
+	b, _ := c.Next(-1)
+	cc.buf = append(cc.buf, b...)
+	if n := int(cc.want.Load()); n > 0 && len(cc.buf) >= n {
+		cc.got <- cc.buf[:n]
+		cc.buf = bytes.Clone(cc.buf[n:])
+	}
+	return gnet.None
+}
+
+// TestGnetClient answers gnet's TestClient with its server on each
+// engine (the edge-triggered cases are pending): gnet.Client connections,
+// dialed by the client or dialed with net and enrolled, open with
+// "PING\r\n" and then get back each message they send with AsyncWrite,
+// over tcp, unix and udp, echoed synchronously or not, on one and several
+// loops. Every stream connection is opened and closed once; the UDP
+// server counts one PING per client.
+func TestGnetClient(t *testing.T) {
+	variants := []string{"LT"}
+	if !testing.Short() {
+		variants = append(variants, "reuseport-LT")
+	}
+	for _, r := range suiteRunners {
+		for _, variant := range variants {
+			for _, network := range []string{"tcp", "unix", "udp"} {
+				for _, async := range []bool{false, true} {
+					for _, multicore := range []bool{false, true} {
+						name := r.name + "/" + variant + "/" + network
+						if async {
+							name += "-async"
+						}
+						if multicore {
+							name += "/N-loop"
+						} else {
+							name += "/1-loop"
+						}
+						t.Run(name, func(t *testing.T) {
+							testGnetClient(t, r, network, async, multicore, variant != "LT")
+						})
+					}
+				}
+			}
+		}
+	}
+}
+
+func testGnetClient(t *testing.T, r runner, network string, async, multicore, reuseport bool, opts ...gnet.Option) {
+	h := &gsPingEchoHandler{t: t, async: async}
+	protoAddr, addr := suiteAddr(t, network)
+	lb := gnet.RoundRobin
+	if multicore {
+		lb = gnet.LeastConnections
+	}
+	l := launch(t, r, protoAddr, h, append([]gnet.Option{
+		gnet.WithMulticore(multicore),
+		gnet.WithReusePort(reuseport),
+		gnet.WithLockOSThread(true),
+		gnet.WithTicker(true),
+		gnet.WithLoadBalancing(lb)}, opts...)...)
+	cli, err := gnet.NewClient(&gsClientHandler{}, gnet.WithLogger(quietLogger{}), gnet.WithMulticore(multicore))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Stop()
+	const clients = 4
+	size := 16 << 10
+	if network == "udp" {
+		size = 1024
+	}
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			cc := &gsClientConn{got: make(chan []byte, 1)}
+			var c gnet.Conn
+			var err error
+			if i%2 == 0 {
+				nc, derr := net.Dial(network, addr)
+				if derr != nil {
+					t.Errorf("dial: %v", derr)
+					return
+				}
+				c, err = cli.EnrollContext(nc, cc)
+			} else {
+				c, err = cli.DialContext(network, addr, cc)
+			}
+			if err != nil {
+				t.Errorf("client: %v", err)
+				return
+			}
+			defer c.Close()
+			for range 5 {
+				req := randBytes(size)
+				cc.want.Store(int32(size))
+				if err := c.AsyncWrite(req, nil); err != nil {
+					t.Errorf("AsyncWrite: %v", err)
+					return
+				}
+				select {
+				case got := <-cc.got:
+					if !bytes.Equal(got, req) {
+						t.Errorf("%d-byte echo differs", size)
+						return
+					}
+				case <-time.After(10 * time.Second):
+					t.Errorf("no echo")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if network == "udp" {
+		if n := h.udpPings.Load(); n != clients {
+			t.Errorf("server saw %d PINGs, want %d", n, clients)
+		}
+	} else {
+		eventually(t, "every connection closed", func() bool { return h.closed.Load() == clients })
+		if n := h.opened.Load(); n != clients {
+			t.Errorf("OnOpen ran %d times, want %d", n, clients)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.eng.Stop(ctx)
+	l.mustEnd(t)
+}
