@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1548,4 +1549,308 @@ func testGnetClient(t *testing.T, r runner, network string, async, multicore, re
 	defer cancel()
 	l.eng.Stop(ctx)
 	l.mustEnd(t)
+}
+
+// gsOpenCloseShutdown counts connections and shuts the engine down when
+// the last one closes.
+type gsOpenCloseShutdown struct {
+	gnet.BuiltinEventEngine
+	open atomic.Int32
+}
+
+func (h *gsOpenCloseShutdown) OnOpen(gnet.Conn) ([]byte, gnet.Action) {
+	h.open.Add(1)
+	return nil, gnet.None
+}
+
+func (h *gsOpenCloseShutdown) OnClose(gnet.Conn, error) gnet.Action {
+	if h.open.Add(-1) == 0 {
+		return gnet.Shutdown
+	}
+	return gnet.None
+}
+
+// TestGnetWakeConnImmediately answers gnet's TestWakeConnImmediately with
+// its server on each engine: a gnet.Client connection woken and closed at
+// once, before it sent anything, opens and closes on the server, whose
+// OnClose then ends Run.
+func TestGnetWakeConnImmediately(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsOpenCloseShutdown{}
+			protoAddr, addr := suiteAddr(t, "tcp")
+			l := launch(t, r, protoAddr, h)
+			cli, err := gnet.NewClient(&gnet.BuiltinEventEngine{},
+				gnet.WithLogger(quietLogger{}),
+				gnet.WithSocketRecvBuffer(4<<10),
+				gnet.WithSocketSendBuffer(4<<10),
+				gnet.WithReadBufferCap(512),
+				gnet.WithWriteBufferCap(512))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cli.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Stop()
+			c, err := cli.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Wake(nil); err != nil {
+				t.Errorf("Wake: %v", err)
+			}
+			if err := c.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			l.mustEnd(t)
+		})
+	}
+}
+
+// gsMcastHandler hands each datagram to the channel of its sender.
+type gsMcastHandler struct {
+	gnet.BuiltinEventEngine
+	t     *testing.T
+	peers sync.Map // sender's address -> chan []byte
+}
+
+func (h *gsMcastHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	ch, ok := h.peers.Load(c.RemoteAddr().String())
+	if !ok {
+		h.t.Errorf("datagram from unknown sender %v", c.RemoteAddr())
+		return gnet.None
+	}
+	ch.(chan []byte) <- bytes.Clone(b)
+	return gnet.None
+}
+
+// loopback returns the loopback interface.
+func loopback(t *testing.T) *net.Interface {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback != 0 {
+			return &i
+		}
+	}
+	t.Skip("no loopback interface")
+	return nil
+}
+
+// TestGnetServeMulticast answers gnet's TestServeMulticast (IPv4 and IPv6;
+// plain, with SO_REUSEPORT, with SO_REUSEADDR): an engine on a multicast
+// group receives what senders on the host send to the group, each
+// datagram whole, from its sender's address.
+func TestGnetServeMulticast(t *testing.T) {
+	lo := loopback(t)
+	for _, r := range suiteRunners {
+		for _, ipv6 := range []bool{false, true} {
+			for _, opt := range []string{"udp-multicast", "udp-multicast-reuseport", "udp-multicast-reuseaddr"} {
+				family := "IPv4"
+				if ipv6 {
+					family = "IPv6"
+				}
+				t.Run(r.name+"/"+family+"/"+opt, func(t *testing.T) {
+					var group *net.UDPAddr
+					opts := []gnet.Option{
+						gnet.WithReuseAddr(opt == "udp-multicast-reuseaddr"),
+						gnet.WithReusePort(opt == "udp-multicast-reuseport"),
+						gnet.WithMulticastInterfaceIndex(lo.Index),
+						gnet.WithSocketRecvBuffer(64 << 10),
+					}
+					if ipv6 {
+						if lo.Flags&net.FlagMulticast == 0 {
+							t.Skip("loopback has no multicast")
+						}
+						group = &net.UDPAddr{IP: net.ParseIP("ff02::3"), Port: freeUDPPort(t, "udp6", "::1"), Zone: lo.Name}
+					} else {
+						group = &net.UDPAddr{IP: net.IPv4(239, 1, 2, 4), Port: freeUDPPort(t, "udp4", "127.0.0.1")}
+					}
+					h := &gsMcastHandler{t: t}
+					l := launch(t, r, "udp://"+group.String(), h, opts...)
+					const clients = 3
+					var wg sync.WaitGroup
+					for range clients {
+						c := mcastSender(t, group, lo)
+						ch := make(chan []byte, 16)
+						h.peers.Store(c.LocalAddr().String(), ch)
+						wg.Go(func() {
+							for range 5 {
+								req := randBytes(1024)
+								if _, err := c.Write(req); err != nil {
+									t.Errorf("write: %v", err)
+									return
+								}
+								select {
+								case got := <-ch:
+									if !bytes.Equal(got, req) {
+										t.Errorf("datagram differs")
+									}
+								case <-time.After(10 * time.Second):
+									t.Errorf("datagram not received")
+									return
+								}
+							}
+						})
+					}
+					wg.Wait()
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					l.eng.Stop(ctx)
+					l.mustEnd(t)
+				})
+			}
+		}
+	}
+}
+
+// mcastSender is a UDP socket connected to group that sends on lo.
+func mcastSender(t *testing.T, group *net.UDPAddr, lo *net.Interface) *net.UDPConn {
+	t.Helper()
+	network := "udp4"
+	if group.IP.To4() == nil {
+		network = "udp6"
+	}
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		rc.Control(func(fd uintptr) {
+			if network == "udp4" {
+				err = unix.SetsockoptInet4Addr(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF, [4]byte{127, 0, 0, 1})
+			} else {
+				err = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, lo.Index)
+			}
+		})
+		return err
+	}}
+	c, err := d.Dial(network, group.String())
+	if err != nil {
+		t.Skipf("multicast sender: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.UDPConn)
+}
+
+// TestGnetMulticastBind answers gnet's TestMulticastBindIPv4 and
+// TestMulticastBindIPv6: Run binds a multicast group on the interface
+// given by WithMulticastInterfaceIndex and ends with nil on a Shutdown
+// from its first OnTick.
+func TestGnetMulticastBind(t *testing.T) {
+	lo := loopback(t)
+	for _, r := range suiteRunners {
+		for _, group := range []string{"239.1.2.5", "[ff02::3%" + lo.Name + "]"} {
+			t.Run(r.name+"/"+group, func(t *testing.T) {
+				h := &stopOnTick{}
+				h.stop.Store(true)
+				port := freeUDPPort(t, "udp4", "127.0.0.1")
+				if group[0] == '[' {
+					port = freeUDPPort(t, "udp6", "::1")
+				}
+				l := launch(t, r, "udp://"+group+":"+strconv.Itoa(port), h,
+					gnet.WithMulticastInterfaceIndex(lo.Index), gnet.WithTicker(true))
+				l.mustEnd(t)
+			})
+		}
+	}
+}
+
+// gsCountEcho echoes and counts what it received.
+type gsCountEcho struct {
+	gnet.BuiltinEventEngine
+	got atomic.Int32
+}
+
+func (h *gsCountEcho) OnTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	c.Write(b)
+	h.got.Add(1)
+	return gnet.None
+}
+
+// ethernet returns an up, non-loopback interface and its first address
+// of the family (IPv4 or not), or skips the test.
+func ethernet(t *testing.T, ipv4 bool) (string, net.IP) {
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok || n.IP.IsLinkLocalUnicast() || (n.IP.To4() != nil) != ipv4 {
+				continue
+			}
+			return i.Name, n.IP
+		}
+	}
+	t.Skip("no up non-loopback interface with an address of this family")
+	return "", nil
+}
+
+// TestGnetBindToDevice answers gnet's TestBindToDevice (IPv4 and IPv6, TCP
+// and UDP): an engine on the wildcard address bound to an Ethernet device
+// with WithBindToDevice serves what arrives through that device and
+// nothing that arrives through loopback (TCP: refused; UDP: never
+// delivered).
+func TestGnetBindToDevice(t *testing.T) {
+	for _, r := range suiteRunners {
+		for _, ipv4 := range []bool{true, false} {
+			for _, network := range []string{"tcp", "udp"} {
+				family := "IPv4"
+				if !ipv4 {
+					family = "IPv6"
+				}
+				t.Run(r.name+"/"+family+"/"+network, func(t *testing.T) {
+					dev, ip := ethernet(t, ipv4)
+					wild, loop, nw := "0.0.0.0", "127.0.0.1", network+"4"
+					if !ipv4 {
+						wild, loop, nw = "::", "::1", network+"6"
+					}
+					var port int
+					if network == "tcp" {
+						port = freePort(t)
+					} else {
+						port = freeUDPPort(t, nw, loop)
+					}
+					ps := strconv.Itoa(port)
+					h := &gsCountEcho{}
+					l := launch(t, r, nw+"://"+net.JoinHostPort(wild, ps), h, gnet.WithBindToDevice(dev))
+					lc, err := net.DialTimeout(nw, net.JoinHostPort(loop, ps), 5*time.Second)
+					if network == "tcp" {
+						if err == nil {
+							lc.Close()
+							t.Errorf("dial through loopback succeeded; the engine is bound to %s", dev)
+						}
+					} else if err != nil {
+						t.Fatal(err)
+					} else {
+						defer lc.Close()
+						lc.Write([]byte("through loopback"))
+					}
+					c, err := net.DialTimeout(nw, net.JoinHostPort(ip.String(), ps), 5*time.Second)
+					if err != nil {
+						t.Fatalf("dial through %s: %v", dev, err)
+					}
+					defer c.Close()
+					c.SetDeadline(time.Now().Add(10 * time.Second))
+					c.Write([]byte("hello"))
+					got := make([]byte, 5)
+					if _, err := io.ReadFull(c, got); err != nil || string(got) != "hello" {
+						t.Fatalf("echo through %s = %q, %v", dev, got, err)
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					l.eng.Stop(ctx)
+					l.mustEnd(t)
+					if n := h.got.Load(); n != 1 {
+						t.Errorf("the engine received %d messages, want 1 (through %s only)", n, dev)
+					}
+				})
+			}
+		}
+	}
 }
