@@ -1178,7 +1178,14 @@ var simCases = []simCase{
 }
 
 func testSimServer(t *testing.T, r runner, sc simCase, opts ...gnet.Option) {
-	const clients = 3
+	clients, rounds := 3, 3
+	if testing.Short() || raceEnabled {
+		// The race detector makes the engines' copies of megabytes slow.
+		clients, rounds = 2, 1
+		if raceEnabled && sc.size >= 512<<10 {
+			t.Skip("too slow under the race detector; runs without it")
+		}
+	}
 	h := &gsSimHandler{t: t, batchRead: sc.batchRead, clients: clients}
 	protoAddr, _ := suiteAddr(t, "tcp")
 	l := launch(t, r, protoAddr, h, append([]gnet.Option{
@@ -1186,10 +1193,6 @@ func testSimServer(t *testing.T, r runner, sc simCase, opts ...gnet.Option) {
 		gnet.WithTCPKeepAlive(time.Minute),
 		gnet.WithTCPKeepInterval(10 * time.Second),
 		gnet.WithTCPKeepCount(10)}, opts...)...)
-	rounds := 3
-	if testing.Short() {
-		rounds = 1
-	}
 	var wg sync.WaitGroup
 	for range clients {
 		c := l.dial(t)
