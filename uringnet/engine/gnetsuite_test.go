@@ -1857,3 +1857,32 @@ func TestGnetBindToDevice(t *testing.T) {
 		}
 	}
 }
+
+// TestGnetServerEdgeTriggeredUDP answers the udp cases of gnet's
+// TestServer poll-ET and poll-ET-chunk: on UDP the edge-triggered options
+// mean nothing, to gnet as here, and the engine serves as without them.
+// (The tcp and unix cases are pending.)
+func TestGnetServerEdgeTriggeredUDP(t *testing.T) {
+	for _, r := range suiteRunners {
+		for _, chunk := range []int{0, 1 << 18} {
+			for _, multicore := range []bool{false, true} {
+				t.Run(r.name+"/chunk="+strconv.Itoa(chunk)+"/multicore="+strconv.FormatBool(multicore), func(t *testing.T) {
+					testEdgeTriggered(t, r, "udp", multicore, gnet.WithEdgeTriggeredIO(true), gnet.WithEdgeTriggeredIOChunk(chunk))
+				})
+			}
+		}
+	}
+}
+
+func testEdgeTriggered(t *testing.T, r runner, network string, multicore bool, opts ...gnet.Option) {
+	h := &serverHandler{t: t, probe: !multicore}
+	protoAddr, _ := suiteAddr(t, network)
+	l := launch(t, r, protoAddr, h, append([]gnet.Option{gnet.WithMulticore(multicore), gnet.WithTicker(true)}, opts...)...)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { echoRounds(t, l, 4, 1024) })
+	}
+	wg.Wait()
+	h.stop.Store(true)
+	l.mustEnd(t)
+}
