@@ -41,7 +41,7 @@ GNETVER=$(cd "$ROOT" && go list -m -f '{{.Version}}' github.com/panjf2000/gnet/v
 GNETDIR=$(cd "$ROOT" && go list -m -f '{{.Dir}}' github.com/panjf2000/gnet/v2)
 [ -n "$GNETDIR" ] || { cd "$ROOT" && go mod download github.com/panjf2000/gnet/v2 && GNETDIR=$(go list -m -f '{{.Dir}}' github.com/panjf2000/gnet/v2); }
 
-if [ -n "$KEEP" ]; then TMP=$KEEP; mkdir -p "$TMP"; else TMP=$(mktemp -d /tmp/gnetsuite.XXXXXX); trap 'rm -rf "$TMP"' EXIT; fi
+if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; TMP=$(cd "$KEEP" && pwd); else TMP=$(mktemp -d /tmp/gnetsuite.XXXXXX); trap 'rm -rf "$TMP"' EXIT; fi
 mkdir -p "$OUT"
 echo "gnet $GNETVER from $GNETDIR; temporary module $TMP; results in $OUT" >&2
 
@@ -126,6 +126,30 @@ leaves() {
 	}' "$1"
 }
 
+# inwork runs a command (with leading NAME=value settings) in a fresh
+# working directory: some of gnet's tests bind unix sockets at relative
+# paths, which a process killed by its timeout leaves behind.
+inwork() {
+	local d rc=0
+	d=$(mktemp -d "$TMP/work.XXXXXX")
+	(cd "$d" && env "$@") || rc=$?
+	rm -rf "$d"
+	return $rc
+}
+
+# reasons FILE: the first failure message of each unit in a -v log
+# ("Error:" and the line after it, the "Messages:" line, or the panic).
+reasons() {
+	awk '
+	/^#### / { u = $2; next }
+	/^=== RUN/ { if (u == "") cur = $3 }
+	{ k = (u != "") ? u : cur }
+	/^[ \t]+Error:/ && !(k in r) { e = $0; sub(/^[ \t]+Error:[ \t]*/, "", e); getline nx; sub(/^[ \t]+/, "", nx); if (nx !~ /^(Test|Messages|Error Trace):/) e = e " " nx; r[k] = e; next }
+	/^[ \t]+Messages:/ && (k in r) && !(k in m) { x = $0; sub(/^[ \t]+Messages:[ \t]*/, "", x); m[k] = x }
+	/^panic: / && !(k in r) { r[k] = $0 }
+	END { for (k in r) print k "\t" r[k] ((k in m) ? " (" m[k] ")" : "") }' "$1"
+}
+
 quote() { # a unit name as an anchored -run pattern, element by element
 	local IFS=/ parts out='' p
 	read -ra parts <<<"$1"
@@ -143,7 +167,7 @@ for eng in $ENGINES; do
 		# Whole top-level tests.
 		for t in $TESTS; do
 			echo "== $eng $t" >&2
-			GNETSUITE_ENGINE=$eng ./suite.test -test.run "^$t\$" -test.v -test.parallel 1 \
+			inwork GNETSUITE_ENGINE=$eng "$TMP/suite.test" -test.run "^$t\$" -test.v -test.parallel 1 \
 				-test.timeout "$TIMEOUT" > "$TMP/$eng.$t.log" 2>&1 || true
 			cat "$TMP/$eng.$t.log" >> "$OUT/$eng.log"
 			leaves "$TMP/$eng.$t.log" >> "$OUT/$eng.tsv"
@@ -152,7 +176,7 @@ for eng in $ENGINES; do
 		# One process per unit gnet ran, each with its own timeout.
 		cut -f1 "$OUT/gnet.tsv" | while read -r u; do
 			echo "== $eng $u" >&2
-			GNETSUITE_ENGINE=$eng ./suite.test -test.run "$(quote "$u")" -test.v -test.parallel 1 \
+			inwork GNETSUITE_ENGINE=$eng "$TMP/suite.test" -test.run "$(quote "$u")" -test.v -test.parallel 1 \
 				-test.timeout "$UNIT_TIMEOUT" > "$TMP/unit.log" 2>&1 || true
 			{ echo "#### $u"; cat "$TMP/unit.log"; } >> "$OUT/$eng.log"
 			r=$(leaves "$TMP/unit.log" | awk -F'\t' -v u="$u" '$1==u {print $2}')
@@ -167,6 +191,9 @@ for eng in $ENGINES; do
 done
 if [ -s "$OUT/gnet.tsv" ] && [ -s "$OUT/uring.tsv" ]; then
 	echo
-	echo "units that pass on gnet and not on engine.Run:"
-	awk -F'\t' 'NR==FNR { g[$1]=$2; next } g[$1]=="pass" && $2!="pass" { print "  " $2 "\t" $1 }' "$OUT/gnet.tsv" "$OUT/uring.tsv"
+	echo "units that pass on gnet and not on engine.Run (result, unit, first failure):"
+	reasons "$OUT/uring.log" > "$OUT/uring.reasons.tsv"
+	awk -F'\t' 'FILENAME==ARGV[1] { g[$1]=$2; next } FILENAME==ARGV[2] { why[$1]=$2; next }
+		g[$1]=="pass" && $2!="pass" { print "  " $2 "\t" $1 "\t" substr(why[$1], 1, 160) }' \
+		"$OUT/gnet.tsv" "$OUT/uring.reasons.tsv" "$OUT/uring.tsv"
 fi
