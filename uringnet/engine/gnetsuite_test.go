@@ -490,6 +490,13 @@ func testGnetServer(t *testing.T, r runner, network string, async, writev, multi
 	l.mustEnd(t)
 }
 
+// keepDefaultLogger restores gnet's package-level logger after the test:
+// gnet.Run with WithLogPath or WithLogger replaces it.
+func keepDefaultLogger(t *testing.T) {
+	l, f := logging.GetDefaultLogger(), logging.GetDefaultFlusher()
+	t.Cleanup(func() { logging.SetDefaultLoggerAndFlusher(l, f) })
+}
+
 // shutdownOnBoot ends the engine in OnBoot.
 type shutdownOnBoot struct{ gnet.BuiltinEventEngine }
 
@@ -543,6 +550,7 @@ type namedLogger struct {
 // engines failing at once, each with its own logger, race on nothing
 // (run with -race) and both return ErrUnsupportedProtocol.
 func TestGnetMultiInstLoggerRace(t *testing.T) {
+	keepDefaultLogger(t)
 	for _, r := range suiteRunners {
 		errc := make(chan error, 2)
 		for i := range 2 {
@@ -669,6 +677,7 @@ func (h *gsCountingHandler) OnClose(gnet.Conn, error) gnet.Action {
 // connection by OnOpen; Shutdown from OnTick closes every connection (each
 // client's read fails, each has OnClose) and ends Run.
 func TestGnetShutdown(t *testing.T) {
+	keepDefaultLogger(t)
 	for _, r := range suiteRunners {
 		t.Run(r.name, func(t *testing.T) {
 			h := &gsCountingHandler{t: t}
