@@ -1,0 +1,471 @@
+//go:build gnetsuite_pending
+
+package engine
+
+// Our answers to the parts of gnet's test suite that fail on Run today,
+// each for a cause another branch is fixing (named on each test). They
+// run with -tags gnetsuite_pending; each fails rather than hangs on an
+// engine without the fix. Once a fix is merged, move its tests into
+// gnetsuite_test.go.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
+	"golang.org/x/sys/unix"
+)
+
+// TestGnetServerEdgeTriggered answers the poll-ET, poll-ET-chunk and
+// poll-reuseport-ET cases of gnet's TestServer on tcp and unix (udp is
+// TestGnetServerEdgeTriggeredUDP): every option gnet accepts is accepted,
+// the edge-triggered ones as hints (cause: Run rejects WithEdgeTriggeredIO
+// and WithEdgeTriggeredIOChunk on tcp and unix; branch engapi).
+func TestGnetServerEdgeTriggered(t *testing.T) {
+	for _, r := range suiteRunners {
+		for _, et := range []struct {
+			name string
+			opts []gnet.Option
+		}{
+			{"ET", []gnet.Option{gnet.WithEdgeTriggeredIO(true)}},
+			{"ET-chunk", []gnet.Option{gnet.WithEdgeTriggeredIO(true), gnet.WithEdgeTriggeredIOChunk(1 << 18)}},
+		} {
+			for _, network := range []string{"tcp", "unix"} {
+				for _, multicore := range []bool{false, true} {
+					t.Run(r.name+"/"+et.name+"/"+network+"/"+strconv.FormatBool(multicore), func(t *testing.T) {
+						testEdgeTriggered(t, r, network, multicore, et.opts...)
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestGnetSimServerEdgeTriggered answers gnet's TestSimServer cases with
+// edge-triggered I/O (cause: Run rejects WithEdgeTriggeredIO; branch
+// engapi).
+func TestGnetSimServerEdgeTriggered(t *testing.T) {
+	for _, r := range suiteRunners {
+		for i, sc := range simCases {
+			if i%2 != 0 {
+				continue // gnet runs its even cases edge-triggered
+			}
+			t.Run(r.name+"/"+sc.name(), func(t *testing.T) { testSimServer(t, r, sc, gnet.WithEdgeTriggeredIO(true)) })
+		}
+	}
+}
+
+// TestGnetClientEdgeTriggered answers the poll-ET, poll-ET-chunk and
+// poll-reuseport-ET cases of gnet's TestClient (cause: Run rejects the
+// edge-triggered options; branch engapi).
+func TestGnetClientEdgeTriggered(t *testing.T) {
+	for _, r := range suiteRunners {
+		for _, network := range []string{"tcp", "unix"} {
+			for _, chunk := range []int{0, 1 << 18} {
+				t.Run(r.name+"/"+network+"/chunk="+strconv.Itoa(chunk), func(t *testing.T) {
+					testGnetClient(t, r, network, false, true, false,
+						gnet.WithEdgeTriggeredIO(true), gnet.WithEdgeTriggeredIOChunk(chunk))
+				})
+			}
+		}
+	}
+}
+
+// TestGnetServerBigMessages answers gnet's TestServer and TestClient with
+// their 1 MiB stream messages, each written whole before its echo is
+// read: the server must go on reading while its replies queue, as gnet
+// does, whatever WithWriteBufferCap says (cause: the write cap is a
+// backpressure threshold that stops reading, so over unix sockets, whose
+// buffers are small, client and server both block; branch engdata).
+func TestGnetServerBigMessages(t *testing.T) {
+	for _, r := range suiteRunners {
+		for _, network := range []string{"unix", "tcp"} {
+			for _, async := range []bool{false, true} {
+				t.Run(r.name+"/"+network+"/async="+strconv.FormatBool(async), func(t *testing.T) {
+					h := &serverHandler{t: t, async: async}
+					protoAddr, _ := suiteAddr(t, network)
+					l := launch(t, r, protoAddr, h, gnet.WithTicker(true))
+					var wg sync.WaitGroup
+					for range 4 {
+						wg.Go(func() { bigEcho(t, l, 1<<20, 3) })
+					}
+					wg.Wait()
+					h.stop.Store(true)
+					l.mustEnd(t)
+				})
+			}
+		}
+	}
+}
+
+// bigEcho sends rounds messages of size bytes, each whole before reading
+// its echo, within 15 s.
+func bigEcho(t *testing.T, l *launched, size, rounds int) {
+	c, err := net.Dial(l.network, l.addr)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	if _, err := io.ReadFull(c, make([]byte, len(greeting))); err != nil {
+		t.Errorf("greeting: %v", err)
+		return
+	}
+	for range rounds {
+		req := randBytes(size)
+		if _, err := c.Write(req); err != nil {
+			t.Errorf("writing %d bytes before reading: %v", size, err)
+			return
+		}
+		got := make([]byte, size)
+		if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, req) {
+			t.Errorf("echo of %d bytes: %v", size, err)
+			return
+		}
+	}
+}
+
+// gsBlockingTick blocks in OnTick until the test has had an echo from the
+// engine, as gnet's TestWakeConn blocks in OnTick on its OnOpen.
+type gsBlockingTick struct {
+	gnet.BuiltinEventEngine
+	echoed chan struct{}
+	ticked chan error
+	once   sync.Once
+}
+
+func (h *gsBlockingTick) OnTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	c.Write(b)
+	return gnet.None
+}
+
+func (h *gsBlockingTick) OnTick() (time.Duration, gnet.Action) {
+	h.once.Do(func() {
+		select {
+		case <-h.echoed:
+			h.ticked <- nil
+		case <-time.After(5 * time.Second):
+			h.ticked <- errors.New("OnTick blocked the connection's loop: no echo while it waited")
+		}
+	})
+	return 10 * time.Millisecond, gnet.None
+}
+
+// TestGnetTickOwnGoroutine answers what gnet's TestWakeConn and others
+// rely on: OnTick runs on a goroutine of its own, so while it blocks the
+// loops go on serving (cause: OnTick runs on event loop 0; branch engapi).
+func TestGnetTickOwnGoroutine(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsBlockingTick{echoed: make(chan struct{}), ticked: make(chan error, 1)}
+			protoAddr, _ := suiteAddr(t, "tcp")
+			l := launch(t, r, protoAddr, h, gnet.WithTicker(true), gnet.WithNumEventLoop(1))
+			c := l.dial(t)
+			c.SetDeadline(time.Now().Add(3 * time.Second))
+			c.Write([]byte("hello"))
+			if _, err := io.ReadFull(c, make([]byte, 5)); err == nil {
+				close(h.echoed)
+			}
+			if err := <-h.ticked; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// gsBootLookup looks its engine up with Lookup in OnBoot and dups the
+// listener there, as gnet's TestServer dups it through OnBoot's Engine.
+type gsBootLookup struct {
+	gnet.BuiltinEventEngine
+	protoAddr string
+	err       error
+}
+
+func (h *gsBootLookup) OnBoot(gnet.Engine) gnet.Action {
+	e, ok := Lookup(h.protoAddr)
+	if !ok {
+		h.err = errors.New("Lookup in OnBoot found no engine")
+		return gnet.None
+	}
+	fd, err := e.Dup()
+	if err != nil {
+		h.err = err
+		return gnet.None
+	}
+	unix.Close(fd)
+	return gnet.None
+}
+
+// TestGnetBootHandle answers the Dup, DupListener and CountConnections
+// calls gnet's tests make through OnBoot's Engine: a handler reaches its
+// engine from OnBoot (cause: the engine is registered for Lookup only
+// after OnBoot; branch engapi adds a handle reachable from OnBoot. If
+// that handle is not Lookup, change gsBootLookup to use it).
+func TestGnetBootHandle(t *testing.T) {
+	h := &gsBootLookup{}
+	protoAddr, _ := suiteAddr(t, "tcp")
+	h.protoAddr = protoAddr
+	l := launch(t, suiteRunners[1], protoAddr, h)
+	if h.err != nil {
+		t.Error(h.err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.eng.Stop(ctx)
+	l.mustEnd(t)
+}
+
+// gsRegisterHandler is the server half of gnet's proxy tests: each
+// accepted connection registers an outbound one to backend through its
+// EventLoop (Register or Enroll), and the two are piped together.
+type gsRegisterHandler struct {
+	gnet.BuiltinEventEngine
+	t       *testing.T
+	listen  string // the engine's own address: conns with it are accepted ones
+	backend net.Addr
+	enroll  bool
+	results chan gnet.RegisteredResult
+}
+
+func (h *gsRegisterHandler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if c.LocalAddr().String() != h.listen {
+		// An outbound conn: its context is the accepted one.
+		peer, ok := c.Context().(gnet.Conn)
+		if !ok {
+			h.t.Errorf("outbound conn's Context() = %T, want the accepted conn", c.Context())
+			return nil, gnet.Close
+		}
+		peer.SetContext(c)
+		return nil, gnet.None
+	}
+	el := c.EventLoop()
+	if _, err := el.Register(context.Background(), nil); !errors.Is(err, errorx.ErrInvalidNetworkAddress) {
+		h.t.Errorf("Register(nil) = %v, want ErrInvalidNetworkAddress", err)
+	}
+	if _, err := el.Enroll(context.Background(), nil); !errors.Is(err, errorx.ErrInvalidNetConn) {
+		h.t.Errorf("Enroll(nil) = %v, want ErrInvalidNetConn", err)
+	}
+	ctx := gnet.NewContext(context.Background(), c)
+	var ch <-chan gnet.RegisteredResult
+	var err error
+	if h.enroll {
+		nc, derr := net.Dial(h.backend.Network(), h.backend.String())
+		if derr != nil {
+			h.t.Error(derr)
+			return nil, gnet.Close
+		}
+		ch, err = el.Enroll(ctx, nc)
+	} else {
+		ch, err = el.Register(ctx, h.backend)
+	}
+	if err != nil {
+		h.results <- gnet.RegisteredResult{Err: err}
+		return nil, gnet.Close
+	}
+	go func() { h.results <- <-ch }()
+	return nil, gnet.None
+}
+
+func (h *gsRegisterHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	peer, ok := c.Context().(gnet.Conn)
+	if !ok || peer == c {
+		return gnet.None // the outbound conn is not open yet; its OnOpen wakes nothing, so the client retries
+	}
+	if _, err := c.WriteTo(peer); err != nil {
+		h.t.Errorf("pipe: %v", err)
+	}
+	return gnet.None
+}
+
+func (h *gsRegisterHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
+	if peer, ok := c.Context().(gnet.Conn); ok && peer != c {
+		c.EventLoop().Close(peer)
+	}
+	return gnet.None
+}
+
+// TestGnetEventLoopRegister answers gnet's TestStreamProxyServer:
+// EventLoop.Register and Enroll reject a nil address and a nil conn with
+// gnet's errors, and open an outbound connection on the loop (a context
+// given in the ctx, OnOpen, OnTraffic, Close) that pipes to an echo
+// backend (cause: Register and Enroll return ErrUnsupportedOp; branch
+// engapi).
+func TestGnetEventLoopRegister(t *testing.T) {
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		for {
+			c, err := backend.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	for _, r := range suiteRunners {
+		for _, enroll := range []bool{false, true} {
+			t.Run(r.name+"/enroll="+strconv.FormatBool(enroll), func(t *testing.T) {
+				protoAddr, addr := suiteAddr(t, "tcp")
+				h := &gsRegisterHandler{t: t, listen: addr, backend: backend.Addr(), enroll: enroll, results: make(chan gnet.RegisteredResult, 4)}
+				l := launch(t, r, protoAddr, h, gnet.WithLoadBalancing(gnet.LeastConnections))
+				c := l.dial(t)
+				select {
+				case res := <-h.results:
+					if res.Err != nil || res.Conn == nil {
+						t.Fatalf("registered: %v, %v", res.Conn, res.Err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("no registration result")
+				}
+				msg := []byte("through the proxy")
+				got := make([]byte, len(msg))
+				c.Write(msg)
+				if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+					t.Errorf("proxied echo = %q, %v", got, err)
+				}
+			})
+		}
+	}
+}
+
+// engineRegisterer is gnet's Engine.Register, which Engine lacks today.
+type engineRegisterer interface {
+	Register(context.Context) (<-chan gnet.RegisteredResult, error)
+}
+
+// gsUDPOutbound hands the test what arrives on a registered outbound
+// conn, as gnet's TestUDPProxyServer pipes it back.
+type gsUDPOutbound struct {
+	gnet.BuiltinEventEngine
+	got chan []byte
+}
+
+func (h *gsUDPOutbound) OnTraffic(c gnet.Conn) gnet.Action {
+	b, _ := c.Next(-1)
+	select {
+	case h.got <- bytes.Clone(b):
+	default:
+	}
+	return gnet.None
+}
+
+// TestGnetEngineRegister answers gnet's TestUDPProxyServer and the
+// engine-level checks of TestStreamProxyServer: Engine.Register with no
+// address is ErrInvalidNetworkAddress, and with NewNetAddrContext or
+// NewNetConnContext opens an outbound conn on a loop whose traffic reaches
+// the handler (cause: Engine has no Register; branch engapi).
+func TestGnetEngineRegister(t *testing.T) {
+	for _, r := range suiteRunners {
+		for _, network := range []string{"udp", "tcp"} {
+			for _, viaConn := range []bool{false, true} {
+				t.Run(r.name+"/"+network+"/netconn="+strconv.FormatBool(viaConn), func(t *testing.T) {
+					testEngineRegister(t, r, network, viaConn)
+				})
+			}
+		}
+	}
+}
+
+func testEngineRegister(t *testing.T, r runner, network string, viaConn bool) {
+	h := &gsUDPOutbound{got: make(chan []byte, 1)}
+	protoAddr, _ := suiteAddr(t, network)
+	l := launch(t, r, protoAddr, h, gnet.WithLoadBalancing(gnet.LeastConnections))
+	reg, ok := l.eng.(engineRegisterer)
+	if !ok {
+		t.Fatalf("%T has no Register method", l.eng)
+	}
+	if _, err := reg.Register(context.Background()); !errors.Is(err, errorx.ErrInvalidNetworkAddress) {
+		t.Errorf("Register with no address = %v, want ErrInvalidNetworkAddress", err)
+	}
+	// The backend sends a datagram (or a line) to whoever reaches it.
+	var backendAddr net.Addr
+	var send func() error
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		backendAddr = pc.LocalAddr()
+		send = func() error {
+			pc.SetDeadline(time.Now().Add(10 * time.Second))
+			b := make([]byte, 64)
+			_, from, err := pc.ReadFrom(b)
+			if err != nil {
+				return err
+			}
+			_, err = pc.WriteTo([]byte("from the backend"), from)
+			return err
+		}
+	} else {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		backendAddr = ln.Addr()
+		send = func() error {
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			c.Read(make([]byte, 64))
+			_, err = c.Write([]byte("from the backend"))
+			return err
+		}
+	}
+	var ctx context.Context
+	if viaConn {
+		nc, err := net.Dial(backendAddr.Network(), backendAddr.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx = gnet.NewNetConnContext(context.Background(), nc)
+	} else {
+		ctx = gnet.NewNetAddrContext(context.Background(), backendAddr)
+	}
+	ch, err := reg.Register(ctx)
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	var res gnet.RegisteredResult
+	select {
+	case res = <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no registration result")
+	}
+	if res.Err != nil || res.Conn == nil {
+		t.Fatalf("registered: %v, %v", res.Conn, res.Err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- send() }()
+	if err := res.Conn.AsyncWrite([]byte("hello"), nil); err != nil {
+		t.Fatalf("AsyncWrite: %v", err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-h.got:
+		if string(b) != "from the backend" {
+			t.Errorf("got %q", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the backend's reply never reached OnTraffic")
+	}
+}
