@@ -22,6 +22,9 @@ func TestOSAPIFallbackToOS(t *testing.T) {
 	}{
 		{"PathFuncsMatchOS", TestPathFuncsMatchOS},
 		{"TempMatchesOS", TestTempMatchesOS},
+		{"DeadlinesMatchOS", TestDeadlinesMatchOS},
+		{"DeadlineUnsupported", TestDeadlineUnsupported},
+		{"DeadlineThenClose", TestDeadlineThenClose},
 	}
 	if !inChild(t) {
 		var want []string
