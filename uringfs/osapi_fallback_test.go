@@ -25,6 +25,8 @@ func TestOSAPIFallbackToOS(t *testing.T) {
 		{"DeadlinesMatchOS", TestDeadlinesMatchOS},
 		{"DeadlineUnsupported", TestDeadlineUnsupported},
 		{"DeadlineThenClose", TestDeadlineThenClose},
+		{"FileAttrsMatchOS", TestFileAttrsMatchOS},
+		{"SyscallConnMatchesOS", TestSyscallConnMatchesOS},
 	}
 	if !inChild(t) {
 		var want []string
