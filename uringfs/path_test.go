@@ -107,6 +107,30 @@ func pathTree(t *testing.T, dir string) {
 	must(os.Symlink("d", filepath.Join(dir, "dl")))
 	must(os.Symlink("nowhere", filepath.Join(dir, "dangling")))
 	must(os.Symlink("loop", filepath.Join(dir, "loop")))
+	// Without write permission, or any: errors for a user other than
+	// root (TestPathFuncsAsNobody), who may do everything.
+	must(os.Mkdir(filepath.Join(dir, "ro"), 0755))
+	must(os.WriteFile(filepath.Join(dir, "ro/x"), []byte("x"), 0644))
+	must(os.Mkdir(filepath.Join(dir, "ro/sub"), 0755))
+	must(os.Chmod(filepath.Join(dir, "ro"), 0555))
+	must(os.WriteFile(filepath.Join(dir, "rofile"), []byte("ro"), 0444))
+	must(os.Mkdir(filepath.Join(dir, "noperm"), 0755))
+	must(os.WriteFile(filepath.Join(dir, "noperm/x"), []byte("x"), 0644))
+	must(os.Chmod(filepath.Join(dir, "noperm"), 0))
+	t.Cleanup(func() { unlockTree(dir) })
+}
+
+// unlockTree makes every directory under dir (the scripts rename and
+// chmod them) writable and searchable by its owner, so that TempDir can
+// remove the tree whoever runs the test.
+func unlockTree(dir string) {
+	os.Chmod(dir, 0o755)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			unlockTree(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // randomPart is the random part of a temporary name made from the
@@ -155,6 +179,7 @@ func TestPathFuncsMatchOS(t *testing.T) {
 	names := []string{
 		"f", "d", "e", "l", "dl", "dangling", "loop", "missing", "f/x", "missing/x", "d/x", "d/sub", "d/up",
 		"d/", "f/", "l/", "dl/", "e/", "e/.", "d/sub/..", ".", "", "a\x00b", "d//sub//", "dl/sub/deeper",
+		"ro", "ro/x", "ro/sub", "ro/new", "rofile", "noperm", "noperm/x",
 	}
 	uid := os.Getuid()
 	type script struct {
@@ -296,6 +321,7 @@ func TestPathFuncsMatchOS(t *testing.T) {
 	for _, ch := range changing {
 		scripts = append(scripts, script{ch.name, nil})
 	}
+	sawPermission := false
 	for i, sc := range scripts {
 		t.Run(sc.name, func(t *testing.T) {
 			var got [2]string
@@ -324,7 +350,13 @@ func TestPathFuncsMatchOS(t *testing.T) {
 			if got[0] != got[1] {
 				t.Errorf("os and uringfs differ:\n%s", lineDiff(got[0], got[1]))
 			}
+			if strings.Contains(got[1], "perm=true") {
+				sawPermission = true
+			}
 		})
+	}
+	if uid != 0 && !sawPermission {
+		t.Errorf("as uid %d, no script met a permission error: the tree lost its read-only parts", uid)
 	}
 }
 
