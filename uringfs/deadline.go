@@ -124,7 +124,10 @@ func deadlineOf(dl *atomic.Int64) (time.Time, error) {
 // os takes deadlines only for descriptors its poller watches: pipes,
 // FIFOs, sockets, descriptors that were non-blocking when wrapped. A
 // File takes them for every pipe, FIFO, socket and character device,
-// blocking or not: io_uring bounds both kinds of wait.
+// blocking or not: io_uring bounds both kinds of wait. After Close the
+// error matches fs.ErrClosed (os's is internal/poll's "use of closed
+// file", which matches nothing exported). With Config.FallbackToOS the
+// deadlines are the *os.File's, with os's limits.
 func (f *File) SetDeadline(t time.Time) error {
 	return f.setDeadline("SetDeadline", t, true, true)
 }

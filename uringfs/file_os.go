@@ -52,7 +52,9 @@ func (f *File) fdCall(op string, call func(fd int) error) error {
 // Write run theirs until it reports done, waiting between two calls
 // until the descriptor is readable or writable, through an io_uring poll
 // bounded by the read or write deadline. As with os, a file that is never
-// waited for (a regular file, a directory) fails such a wait.
+// waited for (a regular file, a directory) fails such a wait. Errors are
+// bare, as os's: os.ErrDeadlineExceeded, and after Close one matching
+// fs.ErrClosed (os's "use of closed file" matches nothing exported).
 func (f *File) SyscallConn() (syscall.RawConn, error) {
 	if f == nil {
 		return nil, fs.ErrInvalid
