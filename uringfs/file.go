@@ -41,6 +41,11 @@ type File struct {
 	// anything the executor takes.
 	pos sync.Mutex
 	dir *dirInfo // guarded by pos
+	// wpos is what Write and ReadFrom serialise on instead of pos on a
+	// file without an offset (writeLock, streamlock.go); kind caches
+	// whether it has one.
+	wpos sync.Mutex
+	kind atomic.Int32
 
 	rings batchRings // private rings of ReadBatch and WriteBatch
 
@@ -364,8 +369,9 @@ func (f *File) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	defer f.mu.decref()
-	f.pos.Lock()
-	defer f.pos.Unlock()
+	l := f.writeLock()
+	l.Lock()
+	defer l.Unlock()
 	return f.writeAll(b, -1, "write")
 }
 
