@@ -25,7 +25,8 @@ const maxRW = 1 << 30
 // behave like those of *os.File, and it is safe for concurrent use in the
 // same way: ReadAt, WriteAt, Stat, Sync and Truncate from any number of
 // goroutines at once; Read, Write and Seek share the file offset and are
-// serialised, as os serialises them.
+// serialised, as os serialises them (on a pipe, FIFO, socket or character
+// device, which have no offset, reads and writes each among themselves).
 type File struct {
 	fd         int
 	name       string
@@ -379,7 +380,9 @@ func (f *File) writeAll(b []byte, off int64, op string) (n int, err error) {
 	for len(b) > 0 {
 		m, e := f.pwrite(b, off)
 		if e != nil {
-			return n, f.wrapErr(op, e)
+			// Package os (the fallback) reports what it wrote
+			// before the error; the ring writes nothing then.
+			return n + max(m, 0), f.wrapErr(op, e)
 		}
 		if m == 0 {
 			return n, f.wrapErr(op, io.ErrUnexpectedEOF)

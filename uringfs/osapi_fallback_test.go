@@ -27,6 +27,7 @@ func TestOSAPIFallbackToOS(t *testing.T) {
 		{"DeadlineThenClose", TestDeadlineThenClose},
 		{"FileAttrsMatchOS", TestFileAttrsMatchOS},
 		{"SyscallConnMatchesOS", TestSyscallConnMatchesOS},
+		{"ReadWriteSameFIFO", TestReadWriteSameFIFO},
 	}
 	if !inChild(t) {
 		var want []string
