@@ -80,6 +80,7 @@ func (c *rawConn) use() error {
 	return nil
 }
 
+// Control runs fn with the descriptor, which stays open until fn returns.
 func (c *rawConn) Control(fn func(fd uintptr)) error {
 	if err := c.use(); err != nil {
 		return err
@@ -90,8 +91,12 @@ func (c *rawConn) Control(fn func(fd uintptr)) error {
 	return nil
 }
 
+// Read calls fn until it returns true, waiting until the descriptor is
+// readable between two calls.
 func (c *rawConn) Read(fn func(fd uintptr) bool) error { return c.rw(fn, false) }
 
+// Write calls fn until it returns true, waiting until the descriptor is
+// writable between two calls.
 func (c *rawConn) Write(fn func(fd uintptr) bool) error { return c.rw(fn, true) }
 
 // rw calls fn until it reports done, waiting for the descriptor between
