@@ -89,14 +89,15 @@ func (f *File) copyFileRange(r io.Reader) (n int64, handled bool, err error) {
 		if serr != nil {
 			return 0, false, nil
 		}
-		f.pos.Lock()
+		l := f.writeLock()
+		l.Lock()
 		// RawConn.Read holds the *os.File's read lock, which its own
 		// Read takes, for the duration.
 		rerr := sc.Read(func(fd uintptr) bool {
 			n, handled, err = f.copyFileRangeFrom(int(fd), remain)
 			return true
 		})
-		f.pos.Unlock()
+		l.Unlock()
 		if rerr != nil {
 			return 0, false, nil
 		}
@@ -277,10 +278,10 @@ func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
 // the same files cannot deadlock.
 func lockOffsets(f, src *File) {
 	if src == nil {
-		f.pos.Lock()
+		f.writeLock().Lock()
 		return
 	}
-	a, b := &f.pos, &src.pos
+	a, b := f.writeLock(), &src.pos
 	if uintptr(unsafe.Pointer(a)) > uintptr(unsafe.Pointer(b)) {
 		a, b = b, a
 	}
@@ -290,7 +291,7 @@ func lockOffsets(f, src *File) {
 
 // unlockOffsets undoes lockOffsets.
 func unlockOffsets(f, src *File) {
-	f.pos.Unlock()
+	f.writeLock().Unlock()
 	if src != nil {
 		src.pos.Unlock()
 	}

@@ -8,10 +8,32 @@
 // close-on-exec). A *File has os.File's methods and behaviour: Read,
 // Write, ReadAt, WriteAt, Seek, Stat (statx), Sync (fsync), Truncate
 // (ftruncate), ReadDir, Readdirnames, Close, Fd, Name, ReadFrom and
-// WriteTo. Errors are *fs.PathError around the errno, so errors.Is(err,
-// fs.ErrNotExist) works as with os; use after Close gives fs.ErrClosed.
-// NewFile and FromOS wrap descriptors opened elsewhere; ReadFile and
-// WriteFile are os's, on io_uring.
+// WriteTo, Chmod, Chown, Chdir and SyscallConn. Errors are *fs.PathError
+// around the errno, so errors.Is(err, fs.ErrNotExist) works as with os;
+// use after Close gives fs.ErrClosed. NewFile and FromOS wrap
+// descriptors opened elsewhere; ReadFile and WriteFile are os's, on
+// io_uring.
+//
+// SetDeadline, SetReadDeadline and SetWriteDeadline work as os's for
+// pipes, FIFOs, sockets and character devices, blocking or not: a Read
+// or Write past its deadline, or waiting when the deadline passes or is
+// moved into the past, fails with os.ErrDeadlineExceeded, and the file
+// stays usable. The wait is bounded in the kernel by a link timeout.
+//
+// # Path functions
+//
+// Stat, Lstat, Mkdir, MkdirAll, Remove, RemoveAll, Rename, Link,
+// Symlink, Readlink, ReadDir, Chmod, Chown, Lchown, Chtimes, Truncate,
+// CreateTemp and MkdirTemp are os's, with its signatures, behaviour and
+// errors (*fs.PathError, *os.LinkError, the same operation names and
+// errnos). Creating, removing, renaming and linking run on io_uring
+// (mkdirat, unlinkat, renameat, linkat, symlinkat), as do the opens that
+// ReadDir, RemoveAll and CreateTemp make. The rest are system calls:
+// io_uring has no readlink, chmod, chown or utimes; its statx always runs
+// on a worker thread, which costs far more than the call; its ftruncate
+// needs an open descriptor. One difference: RemoveAll refuses a name
+// whose last element is "..", as rm(1) does, where os empties the
+// directory it names.
 //
 // Operations run on the process-wide executor shared with uringnet: the
 // calling goroutine submits and, for a page-cache hit, collects its own

@@ -8,7 +8,9 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
@@ -23,7 +25,8 @@ const maxRW = 1 << 30
 // behave like those of *os.File, and it is safe for concurrent use in the
 // same way: ReadAt, WriteAt, Stat, Sync and Truncate from any number of
 // goroutines at once; Read, Write and Seek share the file offset and are
-// serialised, as os serialises them.
+// serialised, as os serialises them (on a pipe, FIFO, socket or character
+// device, which have no offset, reads and writes each among themselves).
 type File struct {
 	fd         int
 	name       string
@@ -39,6 +42,11 @@ type File struct {
 	// anything the executor takes.
 	pos sync.Mutex
 	dir *dirInfo // guarded by pos
+	// wpos is what Write and ReadFrom serialise on instead of pos on a
+	// file without an offset (writeLock, streamlock.go); kind caches
+	// whether it has one.
+	wpos sync.Mutex
+	kind atomic.Int32
 
 	rings batchRings // private rings of ReadBatch and WriteBatch
 
@@ -46,13 +54,15 @@ type File struct {
 	// (nowait.go).
 	rdirect, wdirect directIO
 
-	// closing is done once Close has begun: operations that hold a
-	// reference but name another descriptor (a splice into or a poll on
-	// WriteTo's destination) wait with it, since Close's cancel by fd
-	// does not reach them. Made by the first such operation.
-	closingMu     sync.Mutex
-	closing       context.Context
-	cancelClosing context.CancelFunc
+	// wake is what every operation that parks waits with (deadline.go):
+	// Close ends it for good, which also reaches operations that name
+	// another descriptor (a splice into or a poll on WriteTo's
+	// destination), which Close's cancel by fd misses; a deadline that
+	// moves wakes them once, to go again under the new deadline.
+	wake fileWake
+	// rdeadline and wdeadline are the read and write deadlines in Unix
+	// nanoseconds, 0 for none (SetReadDeadline, SetWriteDeadline).
+	rdeadline, wdeadline atomic.Int64
 
 	cleanup runtime.Cleanup
 }
@@ -139,14 +149,28 @@ func (f *File) wrapErr(op string, err error) error {
 //
 // An operation Linux cancelled unasked (reactor.Spurious) never ran, and
 // is started again.
-func (f *File) run(prep reactor.Prep) (int, error) {
-	for attempt := 1; ; attempt++ {
-		o, err := f.start(prep)
+func (f *File) run(prep reactor.Prep) (int, error) { return f.runUntil(nil, prep) }
+
+// runUntil is run bounded by the deadline dl holds (nil: none), for reads
+// and writes that may wait on a peer: past it, the operation fails with
+// os.ErrDeadlineExceeded. An operation woken because the deadline moved
+// goes again under the new one.
+func (f *File) runUntil(dl *atomic.Int64, prep reactor.Prep) (int, error) {
+	for attempt := 1; ; {
+		deadline, err := deadlineOf(dl)
+		if err != nil {
+			return 0, err
+		}
+		o, err := f.startUntil(deadline, prep)
 		if err != nil {
 			return 0, err
 		}
 		n, err := f.wait(o)
-		if reactor.Spurious(err) && attempt < reactor.MaxRequeue {
+		switch {
+		case err == errMoved:
+			continue
+		case reactor.Spurious(err) && attempt < reactor.MaxRequeue:
+			attempt++
 			continue
 		}
 		return n, err
@@ -155,9 +179,18 @@ func (f *File) run(prep reactor.Prep) (int, error) {
 
 // start starts one operation naming f's fd; the caller holds a reference
 // and must call wait. Reads and writes of files complete inline, so they
-// take the executor's batching path; Close cancels them on every ring.
-func (f *File) start(prep reactor.Prep) (*reactor.Op, error) {
-	o, err := f.exec.StartLocal(prep)
+// take the executor's batching path; Close cancels them on every ring. One
+// with a deadline is bounded by a link timeout, on the ring for f's fd.
+func (f *File) start(prep reactor.Prep) (*reactor.Op, error) { return f.startUntil(time.Time{}, prep) }
+
+func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Op, error) {
+	var o *reactor.Op
+	var err error
+	if deadline.IsZero() {
+		o, err = f.exec.StartLocal(prep)
+	} else {
+		o, err = f.exec.Start(f.fd, deadline, prep)
+	}
 	if err != nil {
 		var ip *uring.InvalidPathError
 		if errors.As(err, &ip) {
@@ -175,57 +208,37 @@ func (f *File) start(prep reactor.Prep) (*reactor.Op, error) {
 // f's while it holds a reference on f: it waits with the closing context,
 // which Close cancels.
 func (f *File) runOther(prep reactor.Prep) (int, error) {
-	ctx := f.closingContext()
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; ; {
 		o, err := f.exec.StartLocal(prep)
 		if err != nil {
 			return 0, err
 		}
-		res, err := o.Wait(ctx)
-		if reactor.Spurious(err) && attempt < reactor.MaxRequeue {
+		n, err := f.wait(o)
+		switch {
+		case err == errMoved:
+			continue
+		case reactor.Spurious(err) && attempt < reactor.MaxRequeue:
+			attempt++
 			continue
 		}
-		if err != nil {
-			if f.mu.closed() && (err == context.Canceled || err == syscall.ECANCELED || err == syscall.EINTR) {
-				return 0, errClosing
-			}
-			return 0, err
-		}
-		return int(res.Res), nil
+		return n, err
 	}
 }
 
-// closingContext returns the context Close cancels, making it if need be.
-func (f *File) closingContext() context.Context {
-	f.closingMu.Lock()
-	defer f.closingMu.Unlock()
-	if f.closing == nil {
-		f.closing, f.cancelClosing = context.WithCancel(context.Background())
-		// Close marks f closed before it cancels: one of the two sees
-		// the other.
-		if f.mu.closed() {
-			f.cancelClosing()
-		}
-	}
-	return f.closing
-}
-
-// cancelOthers cancels the operations runOther has in flight, and any
-// that start later.
-func (f *File) cancelOthers() {
-	f.closingMu.Lock()
-	defer f.closingMu.Unlock()
-	if f.cancelClosing != nil {
-		f.cancelClosing()
-	}
-}
-
-// wait waits for an operation begun by start.
+// wait waits for an operation begun by start or runOther, with f.wake:
+// Close, or a deadline that moves, cancels it if it parks. It returns
+// errClosing for an operation cut short by Close, and errMoved for one
+// that a moving deadline woke, which the caller starts again.
 func (f *File) wait(o *reactor.Op) (int, error) {
-	res, err := o.Wait(context.Background())
+	res, err := o.Wait(&f.wake)
 	if err != nil {
-		if f.mu.closed() && (err == reactor.ErrCanceled || err == syscall.ECANCELED || err == syscall.EINTR) {
+		if f.mu.closed() && (err == reactor.ErrCanceled || err == context.Canceled || err == syscall.ECANCELED || err == syscall.EINTR) {
 			return 0, errClosing
+		}
+		if err == reactor.ErrCanceled {
+			// Cancelled by Wait itself, when wake fired for a
+			// deadline that moved.
+			return 0, errMoved
 		}
 		return 0, err
 	}
@@ -236,7 +249,11 @@ func (f *File) wait(o *reactor.Op) (int, error) {
 // honours O_NONBLOCK and fails such an fd's read with EAGAIN.
 func (f *File) waitPoll(mask uring.PollMask) error {
 	fd := f.fd
-	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
+	dl := &f.rdeadline
+	if mask&uring.PollIn == 0 {
+		dl = &f.wdeadline
+	}
+	_, err := f.runUntil(dl, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
 	return err
 }
 
@@ -248,12 +265,15 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 	if f.osf != nil {
 		return f.osPread(b, off)
 	}
+	if _, err := deadlineOf(&f.rdeadline); err != nil {
+		return 0, err
+	}
 	if n, err, done := f.direct(&f.rdirect, b, off, false); done {
 		return n, err
 	}
 	fd := f.fd
 	for {
-		n, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, off, o) })
+		n, err := f.runUntil(&f.rdeadline, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, off, o) })
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -275,12 +295,15 @@ func (f *File) pwrite(b []byte, off int64) (int, error) {
 	if f.osf != nil {
 		return f.osPwrite(b, off)
 	}
+	if _, err := deadlineOf(&f.wdeadline); err != nil {
+		return 0, err
+	}
 	if n, err, done := f.direct(&f.wdirect, b, off, true); done {
 		return n, err
 	}
 	fd := f.fd
 	for {
-		n, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Write(fd, b, off, o) })
+		n, err := f.runUntil(&f.wdeadline, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Write(fd, b, off, o) })
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -347,8 +370,9 @@ func (f *File) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	defer f.mu.decref()
-	f.pos.Lock()
-	defer f.pos.Unlock()
+	l := f.writeLock()
+	l.Lock()
+	defer l.Unlock()
 	return f.writeAll(b, -1, "write")
 }
 
@@ -356,7 +380,9 @@ func (f *File) writeAll(b []byte, off int64, op string) (n int, err error) {
 	for len(b) > 0 {
 		m, e := f.pwrite(b, off)
 		if e != nil {
-			return n, f.wrapErr(op, e)
+			// Package os (the fallback) reports what it wrote
+			// before the error; the ring writes nothing then.
+			return n + max(m, 0), f.wrapErr(op, e)
 		}
 		if m == 0 {
 			return n, f.wrapErr(op, io.ErrUnexpectedEOF)
@@ -479,7 +505,7 @@ func (f *File) Close() error {
 			// Operations run on whichever ring their goroutine's
 			// processor uses: cancel on all of them.
 			f.exec.CancelFd(f.fd)
-			f.cancelOthers()
+			f.wake.close()
 		}
 		<-f.mu.idle
 	}
