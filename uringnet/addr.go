@@ -29,9 +29,8 @@ func tcpFamily(network string, ip net.IP) (int, error) {
 		}
 		return unix.AF_INET, nil
 	case "tcp6":
-		if ip != nil && ip.To4() != nil && !ip.Equal(net.IPv4zero) {
-			return 0, &net.AddrError{Err: "non-IPv6 address", Addr: ip.String()}
-		}
+		// An IPv4 address goes in as IPv4-mapped, which the kernel
+		// refuses on the IPv6-only socket (EINVAL), as with net.
 		return unix.AF_INET6, nil
 	}
 	if ip != nil && ip.To4() != nil {

@@ -129,9 +129,8 @@ func (d *Dialer) dialStream(ctx context.Context, network, address string) (*Conn
 	if err := checkNetwork(network); err != nil {
 		return nil, dialErr(nil, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, dialErr(nil, err)
-	}
+	// A context already done is reported by dialSerial, naming the
+	// address it left untried, as net does.
 	addrs, err := resolveDialWith(ctx, d.Resolver, network, address)
 	if err != nil {
 		return nil, dialErr(nil, err)
@@ -342,12 +341,12 @@ func (d *Dialer) dialPacket(ctx context.Context, network, address string) (*Pack
 	opErr := func(a net.Addr, err error) error {
 		return dialOpError(network, d.LocalAddr, a, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, opErr(nil, err)
-	}
 	ra, err := resolvePacket(ctx, network, address, false)
 	if err != nil {
 		return nil, opErr(nil, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(ra, err)
 	}
 	c, err := openPacket(network, d.LocalAddr, ra, d.Control)
 	if err != nil {

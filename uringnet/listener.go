@@ -100,6 +100,11 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 	if err != nil {
 		return nil, err
 	}
+	return lc.listenAddr(network, a)
+}
+
+// listenAddr is listen on a resolved address.
+func (lc *ListenConfig) listenAddr(network string, a net.Addr) (*Listener, error) {
 	family, sa, err := listenSockaddr(network, a)
 	if err != nil {
 		return nil, err
