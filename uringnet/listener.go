@@ -158,10 +158,17 @@ func (lc *ListenConfig) listenAddr(network string, a net.Addr) (*Listener, error
 			fd.onClose = func() { unix.Unlink(name) }
 		}
 	}
-	l := &Listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
-	l.multishot = !lc.singleShot && multishotAccept()
+	l := newListener(fd, lc)
 	ok = true
 	return l, nil
+}
+
+// newListener wraps a listening socket, one listen made or one adopted
+// (FileListener).
+func newListener(fd *netFD, lc *ListenConfig) *Listener {
+	l := &Listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
+	l.multishot = !lc.singleShot && multishotAccept()
+	return l
 }
 
 // listenSockaddr picks the family and address to bind: a "tcp" listener
