@@ -35,6 +35,10 @@ type Dialer struct {
 	// Control, if not nil, is called after the socket is created and
 	// before it connects, as with net.Dialer.
 	Control func(network, address string, c syscall.RawConn) error
+	// ControlContext, if not nil, is called as Control is, with the
+	// dial's context (which carries its values and deadline); Control
+	// is then ignored. As with net.Dialer.
+	ControlContext func(ctx context.Context, network, address string, c syscall.RawConn) error
 
 	// FallbackDelay is how long a "tcp" dial to a name with both IPv6
 	// and IPv4 addresses waits on the first family before it races the
@@ -348,11 +352,22 @@ func (d *Dialer) dialPacket(ctx context.Context, network, address string) (*Pack
 	if err := ctx.Err(); err != nil {
 		return nil, opErr(ra, err)
 	}
-	c, err := openPacket(network, d.LocalAddr, ra, d.Control)
+	c, err := openPacket(network, d.LocalAddr, ra, d.control(ctx))
 	if err != nil {
 		return nil, opErr(ra, err)
 	}
 	return c, nil
+}
+
+// control is the function to call before the socket connects:
+// ControlContext with ctx, else Control, else nil.
+func (d *Dialer) control(ctx context.Context) func(network, address string, c syscall.RawConn) error {
+	if d.ControlContext != nil {
+		return func(network, address string, c syscall.RawConn) error {
+			return d.ControlContext(ctx, network, address, c)
+		}
+	}
+	return d.Control
 }
 
 func isPacketNetwork(network string) bool {
@@ -390,8 +405,8 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 			fd.Close()
 		}
 	}()
-	if d.Control != nil {
-		if err := d.Control(ctrlNetwork(network, family), raddr.String(), &rawConn{fd: fd}); err != nil {
+	if control := d.control(ctx); control != nil {
+		if err := control(ctrlNetwork(network, family), raddr.String(), &rawConn{fd: fd}); err != nil {
 			return nil, err
 		}
 	}

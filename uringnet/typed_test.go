@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,6 +45,30 @@ var errSentinels = []error{
 // fields and the same answers to errors.Is and errors.As.
 func sameErr(t *testing.T, what string, got, want error) {
 	t.Helper()
+	sameErrLike(t, what, got, want, nil, nil)
+}
+
+// sameErrLike is sameErr for errors of two different sockets, whose
+// addresses differ: ours[i] in got stands for nets[i] in want.
+func sameErrLike(t *testing.T, what string, got, want error, ours, nets []net.Addr) {
+	t.Helper()
+	key := func(a net.Addr, side []net.Addr) string {
+		for i, s := range side {
+			if a != nil && s != nil && a.String() == s.String() {
+				return sprintT(a) + " " + a.Network() + " (the socket's address " + string(rune('0'+i)) + ")"
+			}
+		}
+		return addrKey(a)
+	}
+	msg := func(err error, side []net.Addr) string {
+		m := err.Error()
+		for i, s := range side {
+			if s != nil && s.String() != "" {
+				m = strings.ReplaceAll(m, s.String(), "ADDR"+string(rune('0'+i)))
+			}
+		}
+		return m
+	}
 	if (got == nil) != (want == nil) {
 		t.Errorf("%s: %v; net's %v", what, got, want)
 		return
@@ -51,7 +76,7 @@ func sameErr(t *testing.T, what string, got, want error) {
 	if got == nil {
 		return
 	}
-	if got.Error() != want.Error() {
+	if msg(got, ours) != msg(want, nets) {
 		t.Errorf("%s: %q; net's %q", what, got, want)
 	}
 	var goe, woe *net.OpError
@@ -61,10 +86,10 @@ func sameErr(t *testing.T, what string, got, want error) {
 		if goe.Op != woe.Op || goe.Net != woe.Net {
 			t.Errorf("%s: Op %q Net %q; net's Op %q Net %q", what, goe.Op, goe.Net, woe.Op, woe.Net)
 		}
-		if a, b := addrKey(goe.Source), addrKey(woe.Source); a != b {
+		if a, b := key(goe.Source, ours), key(woe.Source, nets); a != b {
 			t.Errorf("%s: Source %s; net's %s", what, a, b)
 		}
-		if a, b := addrKey(goe.Addr), addrKey(woe.Addr); a != b {
+		if a, b := key(goe.Addr, ours), key(woe.Addr, nets); a != b {
 			t.Errorf("%s: Addr %s; net's %s", what, a, b)
 		}
 		if goe.Timeout() != woe.Timeout() {
