@@ -315,3 +315,74 @@ func TestControlContext(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPSettersLikeNet checks the TCP connection's own settings
+// against net.TCPConn's: SetLinger, SetNoDelay, SetKeepAlive,
+// SetKeepAlivePeriod and SetKeepAliveConfig read back with getsockopt,
+// and their errors once closed (which name both addresses, unlike the
+// deadline and buffer settings).
+func TestTCPSettersLikeNet(t *testing.T) {
+	testutil.CheckFDs(t)
+	c, _ := pair(t, listenLocal(t, "tcp", ListenConfig{}))
+	nl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	ncc, _ := netPair(t, nl)
+	nc := ncc.(*net.TCPConn)
+	ours := []net.Addr{c.LocalAddr(), c.RemoteAddr()}
+	nets := []net.Addr{nc.LocalAddr(), nc.RemoteAddr()}
+	sameErr := func(t *testing.T, what string, got, want error) {
+		t.Helper()
+		sameErrLike(t, what, got, want, ours, nets)
+	}
+	linger := func(c syscall.Conn) (l unix.Linger) {
+		rc, _ := c.SyscallConn()
+		rc.Control(func(fd uintptr) {
+			p, err := unix.GetsockoptLinger(int(fd), unix.SOL_SOCKET, unix.SO_LINGER)
+			if err != nil {
+				t.Errorf("getsockopt SO_LINGER: %v", err)
+				return
+			}
+			l = *p
+		})
+		return l
+	}
+	for _, sec := range []int{-1, 0, 1, 30, -5} {
+		sameErr(t, "SetLinger", c.SetLinger(sec), nc.SetLinger(sec))
+		if got, want := linger(c), linger(nc); got != want {
+			t.Errorf("SetLinger(%d): %+v; net's %+v", sec, got, want)
+		}
+	}
+	for _, on := range []bool{false, true} {
+		sameErr(t, "SetNoDelay", c.SetNoDelay(on), nc.SetNoDelay(on))
+		if got, want := sockoptInt(t, c, unix.IPPROTO_TCP, unix.TCP_NODELAY), sockoptInt(t, nc, unix.IPPROTO_TCP, unix.TCP_NODELAY); got != want {
+			t.Errorf("SetNoDelay(%v): %d; net's %d", on, got, want)
+		}
+		sameErr(t, "SetKeepAlive", c.SetKeepAlive(on), nc.SetKeepAlive(on))
+		if got, want := readKeepAlive(t, c), readKeepAlive(t, nc); got != want {
+			t.Errorf("SetKeepAlive(%v): %+v; net's %+v", on, got, want)
+		}
+	}
+	for _, d := range []time.Duration{time.Second, 90 * time.Second, 1500 * time.Millisecond, 0, -1, 40000 * time.Hour} {
+		sameErr(t, "SetKeepAlivePeriod", c.SetKeepAlivePeriod(d), nc.SetKeepAlivePeriod(d))
+		if got, want := readKeepAlive(t, c), readKeepAlive(t, nc); got != want {
+			t.Errorf("SetKeepAlivePeriod(%v): %+v; net's %+v", d, got, want)
+		}
+	}
+	c.Close()
+	nc.Close()
+	for _, tc := range []struct {
+		name      string
+		got, want error
+	}{
+		{"SetLinger", c.SetLinger(1), nc.SetLinger(1)},
+		{"SetNoDelay", c.SetNoDelay(true), nc.SetNoDelay(true)},
+		{"SetKeepAlive", c.SetKeepAlive(true), nc.SetKeepAlive(true)},
+		{"SetKeepAlivePeriod", c.SetKeepAlivePeriod(time.Second), nc.SetKeepAlivePeriod(time.Second)},
+		{"SetKeepAliveConfig", c.SetKeepAliveConfig(KeepAliveConfig{Enable: true}), nc.SetKeepAliveConfig(KeepAliveConfig{Enable: true})},
+	} {
+		sameErr(t, tc.name+" after Close", tc.got, tc.want)
+	}
+}
