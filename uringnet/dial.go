@@ -393,6 +393,12 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 	if err != nil {
 		return nil, err
 	}
+	if f := dialFamily(family, network, d.LocalAddr, raddr); f != family {
+		family, sa, err = f, nil, nil
+		if sa, err = familySockaddr(family, network, raddr); err != nil {
+			return nil, err
+		}
+	}
 	sysfd, err := newSocket(family, unix.SOCK_STREAM, network)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -411,7 +417,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 		}
 	}
 	if d.LocalAddr != nil {
-		_, lsa, err := addrSockaddr(network, d.LocalAddr)
+		lsa, err := familySockaddr(family, network, d.LocalAddr)
 		if err != nil {
 			return nil, err
 		}
@@ -429,6 +435,10 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 	}
 	if err != nil {
 		return nil, wrapErr("connect", err)
+	}
+	if err := ctx.Err(); err != nil {
+		// Connected at once, but too late: net fails it too.
+		return nil, err
 	}
 	if family != unix.AF_UNIX {
 		if err := setNoDelay(sysfd, true); err != nil {

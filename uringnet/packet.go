@@ -152,6 +152,9 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 	if err != nil {
 		return nil, err
 	}
+	if raddr != nil {
+		family = dialFamily(family, network, laddr, raddr)
+	}
 	sysfd, err := newSocket(family, unix.SOCK_DGRAM, network)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -175,7 +178,7 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 		}
 	}
 	if laddr != nil {
-		_, sa, err := packetSockaddr(network, laddr)
+		sa, err := familySockaddr(family, network, laddr)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +187,7 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 		}
 	}
 	if raddr != nil {
-		_, sa, err := packetSockaddr(network, raddr)
+		sa, err := familySockaddr(family, network, raddr)
 		if err != nil {
 			return nil, err
 		}

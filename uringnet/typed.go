@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -108,6 +109,12 @@ func ListenUnixgram(network string, laddr *net.UnixAddr) (*PacketConn, error) {
 // means the local system. The connection has TCP_NODELAY and net's
 // default keep-alive, as one from Dial.
 func DialTCP(network string, laddr, raddr *net.TCPAddr) (*Conn, error) {
+	return dialTCP(context.Background(), nil, network, laddr, raddr)
+}
+
+// dialTCP is DialTCP with a context and, if d is not nil, its options
+// (but for LocalAddr, which laddr replaces).
+func dialTCP(ctx context.Context, d *Dialer, network string, laddr, raddr *net.TCPAddr) (*Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
@@ -116,15 +123,8 @@ func DialTCP(network string, laddr, raddr *net.TCPAddr) (*Conn, error) {
 	if raddr == nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Err: errMissingAddress}
 	}
-	var d Dialer
-	if laddr != nil {
-		d.LocalAddr = laddr
-	}
-	to := raddr
-	if ip := raddr.IP; len(ip) == 0 && dialsIPv4(network, laddr) {
-		to = &net.TCPAddr{IP: net.IPv4zero, Port: raddr.Port}
-	}
-	c, err := dialTyped(&d, network, to)
+	dd := dialerWith(d, opAddr(laddr))
+	c, err := dialTyped(ctx, dd, network, raddr)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: raddr, Err: dialError(err)}
 	}
@@ -139,6 +139,12 @@ func DialTCP(network string, laddr, raddr *net.TCPAddr) (*Conn, error) {
 // Dial("unixgram", path) (or DialPacket), or made with ListenUnixgram
 // and written to with WriteToUnix.
 func DialUnix(network string, laddr, raddr *net.UnixAddr) (*Conn, error) {
+	return dialUnix(context.Background(), nil, network, laddr, raddr)
+}
+
+// dialUnix is DialUnix with a context and, if d is not nil, its options
+// (but for LocalAddr, which laddr replaces).
+func dialUnix(ctx context.Context, d *Dialer, network string, laddr, raddr *net.UnixAddr) (*Conn, error) {
 	switch network {
 	case "unix":
 	case "unixgram":
@@ -149,11 +155,11 @@ func DialUnix(network string, laddr, raddr *net.UnixAddr) (*Conn, error) {
 	if raddr == nil || raddr.Name == "" {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: opAddr(raddr), Err: errMissingAddress}
 	}
-	var d Dialer
+	var la net.Addr
 	if laddr != nil && laddr.Name != "" {
-		d.LocalAddr = laddr
+		la = laddr
 	}
-	c, err := dialTyped(&d, network, raddr)
+	c, err := dialTyped(ctx, dialerWith(d, la), network, raddr)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: raddr, Err: dialError(err)}
 	}
@@ -166,6 +172,12 @@ var errDialUnixgram = errors.New(`uringnet: DialUnix dials "unix" only; use Dial
 // laddr if it is not nil. The network must be "udp", "udp4" or "udp6".
 // Read and Write exchange datagrams with raddr only.
 func DialUDP(network string, laddr, raddr *net.UDPAddr) (*PacketConn, error) {
+	return dialUDP(context.Background(), nil, network, laddr, raddr)
+}
+
+// dialUDP is DialUDP with a context and, if d is not nil, its Control
+// or ControlContext.
+func dialUDP(ctx context.Context, d *Dialer, network string, laddr, raddr *net.UDPAddr) (*PacketConn, error) {
 	switch network {
 	case "udp", "udp4", "udp6":
 	default:
@@ -174,22 +186,16 @@ func DialUDP(network string, laddr, raddr *net.UDPAddr) (*PacketConn, error) {
 	if raddr == nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Err: errMissingAddress}
 	}
-	to := raddr
-	if len(raddr.IP) == 0 && dialsIPv4(network, laddr) {
-		to = &net.UDPAddr{IP: net.IPv4zero, Port: raddr.Port}
-	}
-	c, err := openPacket(network, opAddr(laddr), to, nil)
+	c, err := openPacket(network, opAddr(laddr), raddr, dialerWith(d, nil).control(ctx))
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: opAddr(laddr), Addr: raddr, Err: err}
 	}
 	return c, nil
 }
 
-// dialsIPv4 reports whether a typed dial to a remote address without
-// an IP (the local system) goes to IPv4, as net's family choice
-// (favoriteAddrFamily) makes it: unless the network is IPv6-only or the
-// local address is IPv6. Connecting to 0.0.0.0 then reaches 127.0.0.1,
-// as IPv6's [::] reaches ::1.
+// dialsIPv4 reports whether a dial to a remote address without IP goes
+// to IPv4 (see dialFamily): unless the network is IPv6-only or the local
+// address is IPv6.
 func dialsIPv4(network string, laddr net.Addr) bool {
 	if network[len(network)-1] == '6' {
 		return false
@@ -208,14 +214,25 @@ func dialsIPv4(network string, laddr net.Addr) bool {
 	return len(ip) <= net.IPv4len || ip.To4() != nil
 }
 
+// dialerWith is a copy of d (or a zero Dialer if d is nil) binding to
+// laddr.
+func dialerWith(d *Dialer, laddr net.Addr) *Dialer {
+	var dd Dialer
+	if d != nil {
+		dd = *d
+	}
+	dd.LocalAddr = laddr
+	return &dd
+}
+
 // dialTyped connects one stream socket to raddr through the Dialer's
-// dialOne, without a deadline, as net's typed dials have none.
-func dialTyped(d *Dialer, network string, raddr net.Addr) (*Conn, error) {
+// dialOne: one address, no Happy Eyeballs, as net's typed dials.
+func dialTyped(ctx context.Context, d *Dialer, network string, raddr net.Addr) (*Conn, error) {
 	e, err := executor()
 	if err != nil {
 		return nil, err
 	}
-	return d.dialOne(context.Background(), e, network, raddr)
+	return d.dialOne(ctx, e, network, raddr)
 }
 
 // opAddr is a as a net.Addr, nil if a is a nil pointer, as net's
@@ -247,3 +264,33 @@ func (l *Listener) AcceptTCP() (*Conn, error) { return l.AcceptUring() }
 // net.UnixListener's: it is AcceptUring, under the name code written for
 // net calls.
 func (l *Listener) AcceptUnix() (*Conn, error) { return l.AcceptUring() }
+
+// DialTCP connects to raddr on a TCP network from laddr, like
+// net.Dialer's: DialTCP with the Dialer's Timeout, Deadline, keep-alive
+// and Control settings and the context bounding the connect. As with
+// net, the zero AddrPort as laddr binds the wildcard address and any
+// free port, and as raddr means the local system's port 0.
+func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*Conn, error) {
+	ctx, cancel := d.ctxWithDeadline(ctx)
+	defer cancel()
+	return dialTCP(ctx, d, network, net.TCPAddrFromAddrPort(laddr), net.TCPAddrFromAddrPort(raddr))
+}
+
+// DialUDP connects a UDP socket to raddr from laddr, like net.Dialer's:
+// DialUDP with the Dialer's Control settings. The zero AddrPort means
+// what it does for DialTCP.
+func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*PacketConn, error) {
+	ctx, cancel := d.ctxWithDeadline(ctx)
+	defer cancel()
+	return dialUDP(ctx, d, network, net.UDPAddrFromAddrPort(laddr), net.UDPAddrFromAddrPort(raddr))
+}
+
+// DialUnix connects to the Unix stream socket raddr from laddr, like
+// net.Dialer's: DialUnix with the Dialer's Timeout, Deadline and
+// Control settings and the context bounding the connect. As DialUnix,
+// it dials "unix" only.
+func (d *Dialer) DialUnix(ctx context.Context, network string, laddr, raddr *net.UnixAddr) (*Conn, error) {
+	ctx, cancel := d.ctxWithDeadline(ctx)
+	defer cancel()
+	return dialUnix(ctx, d, network, laddr, raddr)
+}

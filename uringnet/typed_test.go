@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -723,4 +725,177 @@ func TestDialTimeoutFunc(t *testing.T) {
 	}
 	// Drain what the successful dials queued.
 	nl.Close()
+}
+
+// TestDialerTyped checks Dialer.DialTCP, DialUDP and DialUnix against
+// net.Dialer's: addresses or errors for the same arguments, the
+// Dialer's keep-alive and Control applied, the context's end reported.
+func TestDialerTyped(t *testing.T) {
+	testutil.CheckFDs(t)
+	nl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	go func() {
+		for {
+			c, err := nl.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(t.TempDir(), "s"), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ul.Close()
+	go func() {
+		for {
+			c, err := ul.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	lo := netip.MustParseAddr("127.0.0.1")
+	port := uint16(nl.Addr().(*net.TCPAddr).Port)
+	closed := uint16(closedTCPPort(t).Port)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	var controls, ncontrols []string
+	record := func(calls *[]string) func(context.Context, string, string, syscall.RawConn) error {
+		return func(_ context.Context, network, address string, _ syscall.RawConn) error {
+			*calls = append(*calls, network+" "+address)
+			return nil
+		}
+	}
+	d := Dialer{KeepAlive: 42 * time.Second, ControlContext: record(&controls)}
+	nd := net.Dialer{KeepAlive: 42 * time.Second, ControlContext: record(&ncontrols)}
+	for _, tc := range []struct {
+		name         string
+		ctx          context.Context
+		network      string
+		laddr, raddr netip.AddrPort
+	}{
+		{"tcp", context.Background(), "tcp", netip.AddrPort{}, netip.AddrPortFrom(lo, port)},
+		{"tcp4 with laddr", context.Background(), "tcp4", netip.AddrPortFrom(lo, 0), netip.AddrPortFrom(lo, port)},
+		{"no raddr IP", context.Background(), "tcp", netip.AddrPort{}, netip.AddrPortFrom(netip.Addr{}, port)},
+		{"zero raddr", context.Background(), "tcp", netip.AddrPort{}, netip.AddrPort{}},
+		{"refused", context.Background(), "tcp", netip.AddrPort{}, netip.AddrPortFrom(lo, closed)},
+		{"cancelled", done, "tcp", netip.AddrPort{}, netip.AddrPortFrom(lo, port)},
+		{"udp network", context.Background(), "udp", netip.AddrPort{}, netip.AddrPortFrom(lo, port)},
+	} {
+		t.Run("DialTCP "+tc.name, func(t *testing.T) {
+			controls, ncontrols = nil, nil
+			c, err := d.DialTCP(tc.ctx, tc.network, tc.laddr, tc.raddr)
+			nc, nerr := nd.DialTCP(tc.ctx, tc.network, tc.laddr, tc.raddr)
+			sameErr(t, "DialTCP", err, nerr)
+			if !slices.Equal(controls, ncontrols) {
+				t.Errorf("ControlContext calls %q; net's %q", controls, ncontrols)
+			}
+			if err == nil {
+				defer c.Close()
+			}
+			if nerr == nil {
+				defer nc.Close()
+			}
+			if err != nil || nerr != nil {
+				return
+			}
+			if got, want := ipKey(c.LocalAddr()), ipKey(nc.LocalAddr()); got != want {
+				t.Errorf("LocalAddr %s; net's %s", got, want)
+			}
+			if got, want := addrKey(c.RemoteAddr()), addrKey(nc.RemoteAddr()); got != want {
+				t.Errorf("RemoteAddr %s; net's %s", got, want)
+			}
+			if got, want := readKeepAlive(t, c), readKeepAlive(t, nc); got != want {
+				t.Errorf("keep-alive %+v; net's %+v", got, want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name         string
+		network      string
+		laddr, raddr netip.AddrPort
+	}{
+		{"udp", "udp", netip.AddrPort{}, netip.AddrPortFrom(lo, 9)},
+		{"udp4 with laddr", "udp4", netip.AddrPortFrom(lo, 0), netip.AddrPortFrom(lo, 9)},
+		{"no raddr IP", "udp", netip.AddrPort{}, netip.AddrPortFrom(netip.Addr{}, 9)},
+		{"tcp network", "tcp", netip.AddrPort{}, netip.AddrPortFrom(lo, 9)},
+	} {
+		t.Run("DialUDP "+tc.name, func(t *testing.T) {
+			controls, ncontrols = nil, nil
+			c, err := d.DialUDP(context.Background(), tc.network, tc.laddr, tc.raddr)
+			nc, nerr := nd.DialUDP(context.Background(), tc.network, tc.laddr, tc.raddr)
+			sameErr(t, "DialUDP", err, nerr)
+			if !slices.Equal(controls, ncontrols) {
+				t.Errorf("ControlContext calls %q; net's %q", controls, ncontrols)
+			}
+			if err == nil {
+				defer c.Close()
+			}
+			if nerr == nil {
+				defer nc.Close()
+			}
+			if err != nil || nerr != nil {
+				return
+			}
+			if got, want := ipKey(c.LocalAddr()), ipKey(nc.LocalAddr()); got != want {
+				t.Errorf("LocalAddr %s; net's %s", got, want)
+			}
+			if got, want := addrKey(c.RemoteAddr()), addrKey(nc.RemoteAddr()); got != want {
+				t.Errorf("RemoteAddr %s; net's %s", got, want)
+			}
+		})
+	}
+	t.Run("DialUnix", func(t *testing.T) {
+		controls, ncontrols = nil, nil
+		c, err := d.DialUnix(context.Background(), "unix", nil, ul.Addr().(*net.UnixAddr))
+		nc, nerr := nd.DialUnix(context.Background(), "unix", nil, ul.Addr().(*net.UnixAddr))
+		sameErr(t, "DialUnix", err, nerr)
+		if err != nil || nerr != nil {
+			t.FailNow()
+		}
+		defer c.Close()
+		defer nc.Close()
+		if !slices.Equal(controls, ncontrols) || len(controls) != 1 {
+			t.Errorf("ControlContext calls %q; net's %q", controls, ncontrols)
+		}
+		if got, want := addrKey(c.RemoteAddr()), addrKey(nc.RemoteAddr()); got != want {
+			t.Errorf("RemoteAddr %s; net's %s", got, want)
+		}
+		c, err = d.DialUnix(done, "unix", nil, ul.Addr().(*net.UnixAddr))
+		nc, nerr = nd.DialUnix(done, "unix", nil, ul.Addr().(*net.UnixAddr))
+		sameErr(t, "DialUnix cancelled", err, nerr)
+		if err == nil {
+			c.Close()
+		}
+		if nerr == nil {
+			nc.Close()
+		}
+	})
+
+	// A Dialer's LocalAddr without IP binds the wildcard of the
+	// family the remote address chose, as net's does.
+	for _, la := range []net.Addr{&net.TCPAddr{}, &net.UDPAddr{}} {
+		network := la.Network()
+		raddr := nl.Addr().String()
+		c, err := (&Dialer{LocalAddr: la}).Dial(network, raddr)
+		nc, nerr := (&net.Dialer{LocalAddr: la}).Dial(network, raddr)
+		sameErr(t, "Dial with LocalAddr "+la.String(), err, nerr)
+		if err == nil && nerr == nil {
+			if got, want := ipKey(c.LocalAddr()), ipKey(nc.LocalAddr()); got != want {
+				t.Errorf("%s LocalAddr %s; net's %s", network, got, want)
+			}
+		}
+		if err == nil {
+			c.Close()
+		}
+		if nerr == nil {
+			nc.Close()
+		}
+	}
 }
