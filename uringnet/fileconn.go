@@ -75,6 +75,11 @@ func fileListener(f *os.File) (*Listener, error) {
 		fd.Close()
 		return nil, syscall.EINVAL
 	}
+	if ua, ok := fd.laddr.(*net.UnixAddr); ok && ua.Name != "" && ua.Name[0] != '@' {
+		// Not removed on Close unless SetUnlinkOnClose says so, as
+		// with net.
+		fd.unlinkOnClose(ua.Name, false)
+	}
 	return newListener(fd, &ListenConfig{}), nil
 }
 

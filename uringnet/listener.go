@@ -155,7 +155,7 @@ func (lc *ListenConfig) listenAddr(network string, a net.Addr) (*Listener, error
 		// socket file goes away with the listener.
 		fd.laddr = &net.UnixAddr{Name: u.Name, Net: "unix"}
 		if name := u.Name; name != "" && name[0] != '@' {
-			fd.onClose = func() { unix.Unlink(name) }
+			fd.unlinkOnClose(name, true)
 		}
 	}
 	l := newListener(fd, lc)

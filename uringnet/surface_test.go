@@ -37,7 +37,7 @@ func TestMethodSurface(t *testing.T) {
 		{unixStream, reflect.TypeFor[*PacketConn](), nil, []string{"CloseRead", "CloseWrite"}, nil},
 		{reflect.TypeFor[*net.UDPConn](), reflect.TypeFor[*PacketConn](), nil, nil, nil},
 		{reflect.TypeFor[*net.TCPListener](), reflect.TypeFor[*Listener](), nil, nil, nil},
-		{reflect.TypeFor[*net.UnixListener](), reflect.TypeFor[*Listener](), reflect.TypeFor[*Conn](), []string{"SetUnlinkOnClose"}, nil},
+		{reflect.TypeFor[*net.UnixListener](), reflect.TypeFor[*Listener](), reflect.TypeFor[*Conn](), nil, nil},
 		{reflect.TypeFor[*net.Dialer](), reflect.TypeFor[*Dialer](), reflect.TypeFor[*Conn](), []string{"DialIP", "MultipathTCP", "SetMultipathTCP"}, nil},
 		{reflect.TypeFor[*net.ListenConfig](), reflect.TypeFor[*ListenConfig](), nil, []string{"MultipathTCP", "SetMultipathTCP"}, nil},
 	}
