@@ -15,6 +15,12 @@ func (fd *netFD) connSetErr(err error) error {
 	return &net.OpError{Op: "set", Net: fd.net, Source: nil, Addr: fd.laddr, Err: err}
 }
 
+// listenerOpError is the error of an operation on a listener, as net
+// reports it: the listener's address is Addr, with no Source.
+func (fd *netFD) listenerOpError(op, syscallName string, err error) error {
+	return &net.OpError{Op: op, Net: fd.net, Source: nil, Addr: fd.laddr, Err: wrapErr(syscallName, err)}
+}
+
 // setBuffer sets SO_RCVBUF or SO_SNDBUF, as net's SetReadBuffer and
 // SetWriteBuffer do: the kernel doubles the size (for its bookkeeping)
 // and caps it at net.core.rmem_max or wmem_max.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -162,6 +163,9 @@ func TestListenerSyscallConn(t *testing.T) {
 			nl.Close()
 			sameErrLike(t, "Control after Close", rc.Control(func(uintptr) {}), nrc.Control(func(uintptr) {}),
 				[]net.Addr{ln.Addr()}, []net.Addr{nl.Addr()})
+			_, err = ln.File()
+			_, nerr := nl.(interface{ File() (*os.File, error) }).File()
+			sameErrLike(t, "File after Close", err, nerr, []net.Addr{ln.Addr()}, []net.Addr{nl.Addr()})
 		})
 	}
 }
