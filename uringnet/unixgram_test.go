@@ -4,10 +4,12 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/uring-go/uring/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // TestUnixgramFromTo checks PacketConn.ReadFromUnix and WriteToUnix
@@ -102,5 +104,47 @@ func TestUnixgramFromTo(t *testing.T) {
 	}
 	if _, _, err := u.ReadFromUnix(buf); !errors.Is(err, errNotUnix) {
 		t.Errorf("ReadFromUnix on UDP: %v", err)
+	}
+}
+
+// TestWriteToSyscallName checks that a failed WriteTo, WriteToUDP and
+// WriteToUDPAddrPort name the system call as net's do (sendto), for a
+// destination the kernel refuses.
+func TestWriteToSyscallName(t *testing.T) {
+	testutil.CheckFDs(t)
+	c := listenPacketLocal(t, "udp4", "127.0.0.1:0")
+	nc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// The limited broadcast address with SO_BROADCAST (which both
+	// packages set) turned off: the kernel refuses it (EACCES). As
+	// net.IPv4bcast is 16 bytes, its AddrPort is IPv4-mapped, which an
+	// IPv4 socket takes, as net's does.
+	to := &net.UDPAddr{IP: net.IPv4bcast, Port: 9}
+	for _, pc := range []interface {
+		SyscallConn() (syscall.RawConn, error)
+	}{c, nc} {
+		rc, _ := pc.SyscallConn()
+		rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 0) })
+	}
+	ours, nets := []net.Addr{c.LocalAddr()}, []net.Addr{nc.LocalAddr()}
+	_, err = c.WriteTo([]byte("x"), to)
+	_, nerr := nc.WriteTo([]byte("x"), to)
+	if err == nil {
+		t.Fatal("WriteTo to the broadcast address without SO_BROADCAST succeeded")
+	}
+	sameErrLike(t, "WriteTo", err, nerr, ours, nets)
+	_, err = c.WriteToUDP([]byte("x"), to)
+	_, nerr = nc.WriteToUDP([]byte("x"), to)
+	sameErrLike(t, "WriteToUDP", err, nerr, ours, nets)
+	_, err = c.WriteToUDPAddrPort([]byte("x"), to.AddrPort())
+	_, nerr = nc.WriteToUDPAddrPort([]byte("x"), to.AddrPort())
+	// net's Addr here is a type of its own (addrPortUDPAddr, printing
+	// the AddrPort as given), which ours cannot be: compare the causes.
+	var oe, noe *net.OpError
+	if !errors.As(err, &oe) || !errors.As(nerr, &noe) || oe.Op != noe.Op || oe.Err.Error() != noe.Err.Error() {
+		t.Errorf("WriteToUDPAddrPort: %v; net's %v", err, nerr)
 	}
 }
