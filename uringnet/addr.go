@@ -29,9 +29,8 @@ func tcpFamily(network string, ip net.IP) (int, error) {
 		}
 		return unix.AF_INET, nil
 	case "tcp6":
-		if ip != nil && ip.To4() != nil && !ip.Equal(net.IPv4zero) {
-			return 0, &net.AddrError{Err: "non-IPv6 address", Addr: ip.String()}
-		}
+		// An IPv4 address goes in as IPv4-mapped, which the kernel
+		// refuses on the IPv6-only socket (EINVAL), as with net.
 		return unix.AF_INET6, nil
 	}
 	if ip != nil && ip.To4() != nil {
@@ -227,4 +226,51 @@ func ctrlNetwork(network string, family int) string {
 		return network + "4"
 	}
 	return network + "6"
+}
+
+// familySockaddr is the kernel address of a for a socket of family
+// (which the peer's address chose): an address without IP is the
+// wildcard of that family, as with net. It is what a dialing socket
+// binds to and, for a peer without IP (the local system), connects to.
+func familySockaddr(family int, network string, laddr net.Addr) (unix.Sockaddr, error) {
+	switch a := laddr.(type) {
+	case *net.TCPAddr:
+		if a != nil && len(a.IP) == 0 && family != unix.AF_UNIX {
+			return tcpSockaddr(family, nil, a.Port, a.Zone)
+		}
+	case *net.UDPAddr:
+		if a != nil && len(a.IP) == 0 && family != unix.AF_UNIX {
+			return tcpSockaddr(family, nil, a.Port, a.Zone)
+		}
+	}
+	if isPacketNetwork(network) {
+		_, sa, err := packetSockaddr(network, laddr)
+		return sa, err
+	}
+	_, sa, err := addrSockaddr(network, laddr)
+	return sa, err
+}
+
+// dialFamily is the family of a socket dialing raddr from laddr, given
+// the one its address type chose: IPv4 for a remote address without IP
+// (the local system) unless the network is IPv6-only or laddr is IPv6,
+// as net's favoriteAddrFamily picks. Connecting to 0.0.0.0 then reaches
+// 127.0.0.1, as [::] reaches ::1.
+func dialFamily(family int, network string, laddr, raddr net.Addr) int {
+	if family != unix.AF_INET6 {
+		return family
+	}
+	var ip net.IP
+	switch a := raddr.(type) {
+	case *net.TCPAddr:
+		ip = a.IP
+	case *net.UDPAddr:
+		ip = a.IP
+	default:
+		return family
+	}
+	if len(ip) == 0 && dialsIPv4(network, laddr) {
+		return unix.AF_INET
+	}
+	return family
 }

@@ -124,7 +124,7 @@ func (c *Conn) RemoteAddr() net.Addr { return c.fd.raddr }
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
 	if !c.fd.incref() {
-		return c.fd.opError("set", "", net.ErrClosed)
+		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
 	c.fd.rd.setDeadline(t)
@@ -138,7 +138,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 // returned by the next Read once the deadline is moved or cleared.
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	if !c.fd.incref() {
-		return c.fd.opError("set", "", net.ErrClosed)
+		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
 	c.fd.rd.setDeadline(t)
@@ -150,7 +150,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 // as the count it returns says.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if !c.fd.incref() {
-		return c.fd.opError("set", "", net.ErrClosed)
+		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
 	c.fd.wr.setDeadline(t)

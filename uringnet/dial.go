@@ -35,6 +35,10 @@ type Dialer struct {
 	// Control, if not nil, is called after the socket is created and
 	// before it connects, as with net.Dialer.
 	Control func(network, address string, c syscall.RawConn) error
+	// ControlContext, if not nil, is called as Control is, with the
+	// dial's context (which carries its values and deadline); Control
+	// is then ignored. As with net.Dialer.
+	ControlContext func(ctx context.Context, network, address string, c syscall.RawConn) error
 
 	// FallbackDelay is how long a "tcp" dial to a name with both IPv6
 	// and IPv4 addresses waits on the first family before it races the
@@ -129,9 +133,8 @@ func (d *Dialer) dialStream(ctx context.Context, network, address string) (*Conn
 	if err := checkNetwork(network); err != nil {
 		return nil, dialErr(nil, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, dialErr(nil, err)
-	}
+	// A context already done is reported by dialSerial, naming the
+	// address it left untried, as net does.
 	addrs, err := resolveDialWith(ctx, d.Resolver, network, address)
 	if err != nil {
 		return nil, dialErr(nil, err)
@@ -342,18 +345,29 @@ func (d *Dialer) dialPacket(ctx context.Context, network, address string) (*Pack
 	opErr := func(a net.Addr, err error) error {
 		return dialOpError(network, d.LocalAddr, a, err)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, opErr(nil, err)
-	}
 	ra, err := resolvePacket(ctx, network, address, false)
 	if err != nil {
 		return nil, opErr(nil, err)
 	}
-	c, err := openPacket(network, d.LocalAddr, ra, d.Control)
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(ra, err)
+	}
+	c, err := openPacket(network, d.LocalAddr, ra, d.control(ctx))
 	if err != nil {
 		return nil, opErr(ra, err)
 	}
 	return c, nil
+}
+
+// control is the function to call before the socket connects:
+// ControlContext with ctx, else Control, else nil.
+func (d *Dialer) control(ctx context.Context) func(network, address string, c syscall.RawConn) error {
+	if d.ControlContext != nil {
+		return func(network, address string, c syscall.RawConn) error {
+			return d.ControlContext(ctx, network, address, c)
+		}
+	}
+	return d.Control
 }
 
 func isPacketNetwork(network string) bool {
@@ -379,6 +393,12 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 	if err != nil {
 		return nil, err
 	}
+	if f := dialFamily(family, network, d.LocalAddr, raddr); f != family {
+		family, sa, err = f, nil, nil
+		if sa, err = familySockaddr(family, network, raddr); err != nil {
+			return nil, err
+		}
+	}
 	sysfd, err := newSocket(family, unix.SOCK_STREAM, network)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -391,13 +411,13 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 			fd.Close()
 		}
 	}()
-	if d.Control != nil {
-		if err := d.Control(ctrlNetwork(network, family), raddr.String(), &rawConn{fd: fd}); err != nil {
+	if control := d.control(ctx); control != nil {
+		if err := control(ctrlNetwork(network, family), raddr.String(), &rawConn{fd: fd}); err != nil {
 			return nil, err
 		}
 	}
 	if d.LocalAddr != nil {
-		_, lsa, err := addrSockaddr(network, d.LocalAddr)
+		lsa, err := familySockaddr(family, network, d.LocalAddr)
 		if err != nil {
 			return nil, err
 		}
@@ -415,6 +435,10 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 	}
 	if err != nil {
 		return nil, wrapErr("connect", err)
+	}
+	if err := ctx.Err(); err != nil {
+		// Connected at once, but too late: net fails it too.
+		return nil, err
 	}
 	if family != unix.AF_UNIX {
 		if err := setNoDelay(sysfd, true); err != nil {

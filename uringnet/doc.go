@@ -11,6 +11,31 @@
 // tcp4, tcp6 and unix) it has datagram sockets (ListenPacket and
 // DialPacket give a PacketConn for udp, udp4, udp6 and unixgram), file
 // descriptor passing over Unix sockets (ReadMsgUnix, WriteMsgUnix).
+//
+// # Moving code from package net
+//
+// The functions and methods of net that do I/O have counterparts here
+// with the same names, arguments and errors, so that a program moves by
+// changing the package name: Listen, Dial, DialContext, DialTimeout,
+// ListenPacket, ListenConfig, Dialer; the typed constructors ListenTCP,
+// ListenUnix, ListenUDP, ListenUnixgram, DialTCP, DialUDP and DialUnix;
+// FileListener, FileConn and FilePacketConn, which adopt sockets a
+// program inherits (systemd socket activation) or receives; and the
+// methods of net's connection and listener types (AcceptTCP,
+// SetKeepAliveConfig, SetLinger, SetReadBuffer, ReadFromUDP, File,
+// SyscallConn, ...). Where net returns its own types, these return this
+// package's: *Listener for *net.TCPListener and *net.UnixListener,
+// *Conn for *net.TCPConn and a stream *net.UnixConn, *PacketConn for
+// *net.UDPConn and a datagram *net.UnixConn. So DialUnix dials "unix"
+// only (a datagram socket is Dial("unixgram", ...)), and a variable
+// declared with one of net's connection types needs this package's.
+//
+// What does no I/O stays net's and is used from there: addresses and
+// their parsing (net.IP, net.ParseIP, net.TCPAddr, net.UDPAddr,
+// net.UnixAddr, net.ResolveTCPAddr, net.SplitHostPort, net.JoinHostPort,
+// ...), net.Resolver and the lookups, the error types (net.OpError,
+// net.Error, net.ErrClosed) and the interfaces (net.Conn, net.Listener,
+// net.PacketConn). KeepAliveConfig is an alias of net's.
 // The gnet-compatible event engine, which runs unmodified gnet v2
 // handlers on io_uring event loops, is package
 // github.com/uring-go/uring/uringnet/engine; this package does not

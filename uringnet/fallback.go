@@ -37,6 +37,7 @@ func (d *Dialer) netDialer() *net.Dialer {
 		KeepAlive:       d.KeepAlive,
 		KeepAliveConfig: d.KeepAliveConfig,
 		Control:         d.Control,
+		ControlContext:  d.ControlContext,
 		FallbackDelay:   d.FallbackDelay,
 		Resolver:        d.Resolver,
 	}

@@ -51,6 +51,10 @@ type netFD struct {
 
 	// onClose runs after the last reference is dropped, before close(2).
 	onClose func()
+
+	// unlink says whether closing a Unix listener removes its socket
+	// file (see Listener.SetUnlinkOnClose).
+	unlink atomic.Bool
 }
 
 func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {

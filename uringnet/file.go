@@ -11,13 +11,18 @@ import (
 // File methods do: a new fd (F_DUPFD_CLOEXEC, so close-on-exec) on the
 // same open socket, named as net names it.
 func (fd *netFD) dup() (*os.File, error) {
+	return fd.dupWith(fd.opError)
+}
+
+// dupWith is dup with the errors made by opError.
+func (fd *netFD) dupWith(opError func(op, syscallName string, err error) error) (*os.File, error) {
 	if !fd.incref() {
-		return nil, fd.opError("file", "", net.ErrClosed)
+		return nil, opError("file", "", net.ErrClosed)
 	}
 	defer fd.decref()
 	nfd, err := unix.FcntlInt(uintptr(fd.sysfd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return nil, fd.opError("file", "fcntl", err)
+		return nil, opError("file", "fcntl", err)
 	}
 	return os.NewFile(uintptr(nfd), fd.net+":"+addrString(fd.laddr)+"->"+addrString(fd.raddr)), nil
 }
@@ -43,7 +48,7 @@ func (c *Conn) File() (*os.File, error) { return c.fd.dup() }
 // (net.FileListener, or another process) are no longer there for Accept.
 // Closing a Unix listener removes its socket file even while the copy
 // stays open, as net's does when it created the file.
-func (l *Listener) File() (*os.File, error) { return l.fd.dup() }
+func (l *Listener) File() (*os.File, error) { return l.fd.dupWith(l.fd.listenerOpError) }
 
 // File returns a copy of the socket's fd as an *os.File, as
 // net.UDPConn's and net.UnixConn's File do; see Conn.File.

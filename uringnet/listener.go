@@ -100,6 +100,11 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 	if err != nil {
 		return nil, err
 	}
+	return lc.listenAddr(network, a)
+}
+
+// listenAddr is listen on a resolved address.
+func (lc *ListenConfig) listenAddr(network string, a net.Addr) (*Listener, error) {
 	family, sa, err := listenSockaddr(network, a)
 	if err != nil {
 		return nil, err
@@ -150,13 +155,20 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 		// socket file goes away with the listener.
 		fd.laddr = &net.UnixAddr{Name: u.Name, Net: "unix"}
 		if name := u.Name; name != "" && name[0] != '@' {
-			fd.onClose = func() { unix.Unlink(name) }
+			fd.unlinkOnClose(name, true)
 		}
 	}
-	l := &Listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
-	l.multishot = !lc.singleShot && multishotAccept()
+	l := newListener(fd, lc)
 	ok = true
 	return l, nil
+}
+
+// newListener wraps a listening socket, one listen made or one adopted
+// (FileListener).
+func newListener(fd *netFD, lc *ListenConfig) *Listener {
+	l := &Listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
+	l.multishot = !lc.singleShot && multishotAccept()
+	return l
 }
 
 // listenSockaddr picks the family and address to bind: a "tcp" listener

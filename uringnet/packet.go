@@ -152,6 +152,9 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 	if err != nil {
 		return nil, err
 	}
+	if raddr != nil {
+		family = dialFamily(family, network, laddr, raddr)
+	}
 	sysfd, err := newSocket(family, unix.SOCK_DGRAM, network)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -175,7 +178,7 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 		}
 	}
 	if laddr != nil {
-		_, sa, err := packetSockaddr(network, laddr)
+		sa, err := familySockaddr(family, network, laddr)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +187,7 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 		}
 	}
 	if raddr != nil {
-		_, sa, err := packetSockaddr(network, raddr)
+		sa, err := familySockaddr(family, network, raddr)
 		if err != nil {
 			return nil, err
 		}
@@ -409,7 +412,7 @@ func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return 0, c.writeErr(packetDest{}, syscall.EINVAL)
 	}
 	n, _, err := c.writeMsg(b, nil, packetDest{addr: addr})
-	return n, err
+	return n, sendtoError(err)
 }
 
 // WriteToUDP is WriteTo with a *net.UDPAddr. As with net, a nil addr is
@@ -423,12 +426,12 @@ func (c *PacketConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 		return 0, c.writeErr(packetDest{}, errMissingAddress)
 	}
 	n, _, err := c.writeMsg(b, nil, packetDest{addr: addr})
-	return n, err
+	return n, sendtoError(err)
 }
 
 // WriteToUDPAddrPort is WriteTo with a netip.AddrPort; it allocates
-// nothing. On an IPv4 socket the address must be IPv4 (not
-// IPv4-mapped), as with net.
+// nothing. On an IPv4 socket the address must be IPv4 or IPv4-mapped,
+// as with net.
 func (c *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	if c.connected && !addr.IsValid() {
 		// net refuses a destination on a connected socket even when
@@ -436,7 +439,7 @@ func (c *PacketConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, err
 		return 0, c.writeErr(packetDest{}, net.ErrWriteToConnected)
 	}
 	n, _, err := c.writeMsg(b, nil, packetDest{ap: addr})
-	return n, err
+	return n, sendtoError(err)
 }
 
 // WriteMsgUDP sends b as one datagram to addr, or to the connected peer

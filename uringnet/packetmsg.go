@@ -334,12 +334,13 @@ func (fd *netFD) setUDPDest(m *uring.Msghdr, ip net.IP, port int, zone string) e
 	return m.SetDestination(&sa)
 }
 
-// setAddrPortDest is net's addrPortToSockaddr: an IPv4 socket takes only
-// IPv4 addresses, an IPv6 one any valid address.
+// setAddrPortDest is net's addrPortToSockaddr: an IPv4 socket takes
+// IPv4 addresses, IPv4-mapped ones included, an IPv6 one any valid
+// address.
 func (fd *netFD) setAddrPortDest(m *uring.Msghdr, ap netip.AddrPort) error {
 	ip := ap.Addr()
 	if fd.family == unix.AF_INET {
-		if !ip.Is4() {
+		if !ip.Is4() && !ip.Is4In6() {
 			return &net.AddrError{Err: "non-IPv4 address", Addr: ip.String()}
 		}
 		sa := unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}

@@ -24,7 +24,8 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 func (rc *rawConn) Control(f func(fd uintptr)) error {
 	fd := rc.fd
 	if !fd.incref() {
-		return fd.opError("raw-control", "", net.ErrClosed)
+		// net names only the local address here, unlike raw-read.
+		return &net.OpError{Op: "raw-control", Net: fd.net, Addr: fd.laddr, Err: net.ErrClosed}
 	}
 	defer fd.decref()
 	f(uintptr(fd.sysfd))

@@ -75,18 +75,10 @@ func (c *Conn) SetLinger(sec int) error {
 }
 
 // SetReadBuffer sets the socket's receive buffer size (SO_RCVBUF).
-func (c *Conn) SetReadBuffer(bytes int) error {
-	return c.setsockopt(func(fd int) error {
-		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
-	})
-}
+func (c *Conn) SetReadBuffer(bytes int) error { return c.fd.setBuffer(unix.SO_RCVBUF, bytes) }
 
 // SetWriteBuffer sets the socket's send buffer size (SO_SNDBUF).
-func (c *Conn) SetWriteBuffer(bytes int) error {
-	return c.setsockopt(func(fd int) error {
-		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, bytes)
-	})
-}
+func (c *Conn) SetWriteBuffer(bytes int) error { return c.fd.setBuffer(unix.SO_SNDBUF, bytes) }
 
 func setNoDelay(fd int, on bool) error {
 	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, boolint(on))
