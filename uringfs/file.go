@@ -481,6 +481,9 @@ func (f *File) Close() error {
 			f.exec.CancelFd(f.fd)
 			f.cancelOthers()
 		}
+		// Batches run on private rings, which the executor does not
+		// reach: they cancel their own transfers once woken.
+		f.wakeBatches()
 		<-f.mu.idle
 	}
 	f.cleanup.Stop()
