@@ -47,7 +47,9 @@ func ioUringError(err error) error {
 	if reactor.Unavailable(err) {
 		return fmt.Errorf("uringnet: io_uring is not available: %w (or set FallbackToNet in the ListenConfig or Dialer to use package net instead)", err)
 	}
-	return fmt.Errorf("uringnet: io_uring is not available (%w); check the kernel.io_uring_disabled sysctl, the container's seccomp profile and RLIMIT_MEMLOCK, or use package net instead", err)
+	// Anything else (out of file descriptors or memory) names its own
+	// cause, and may pass: the next call tries again.
+	return fmt.Errorf("uringnet: setting up io_uring: %w", err)
 }
 
 // timeoutError is a dial that ran out of time, whether by the Dialer's
