@@ -82,6 +82,13 @@ func (br *batchRing) wake() {
 // set instead. A stop condition made true before wake is called is seen.
 func (br *batchRing) wait(stop func() bool) (c uring.Completion[int32], stopped bool, err error) {
 	if _, err := br.r.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EAGAIN {
+		// Denied, say by a seccomp filter installed since the ring
+		// was made: what was queued will never be submitted. Take it
+		// back, so the ring holds nothing and can be closed.
+		br.r.Unsubmit()
+		if errno, ok := err.(syscall.Errno); ok {
+			err = uring.EnterError(errno)
+		}
 		return c, false, err
 	}
 	var buf [8]byte
