@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/uring"
 )
 
 // opError wraps err as package net does for an operation on fd: errnos go
@@ -30,7 +31,12 @@ func wrapErr(syscallName string, err error) error {
 		return os.NewSyscallError(syscallName, errno)
 	}
 	var errno syscall.Errno
+	var se *uring.SetupError
 	switch {
+	case errors.As(err, &se):
+		// io_uring_enter denied since the rings were set up: say so,
+		// not just the errno (which would read as the socket's).
+		return ioUringError(err)
 	case errors.As(err, &errno):
 		return os.NewSyscallError(syscallName, errno)
 	case errors.Is(err, reactor.ErrClosed):

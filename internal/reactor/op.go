@@ -389,8 +389,8 @@ func enterError(err error) error {
 // meanwhile.
 func (s *shard) enterFailed(err error) {
 	e := enterError(err)
-	if Unavailable(e) {
-		s.exec.broken.CompareAndSwap(nil, &e)
+	if Unavailable(e) && s.exec.broken.CompareAndSwap(nil, &e) {
+		close(s.exec.brokenC)
 	}
 	s.mu.Lock()
 	for _, o := range s.r.Unsubmit() {

@@ -52,6 +52,8 @@ type Executor struct {
 	// broken is set once io_uring_enter has been denied for good (see
 	// enterFailed); operations then fail at once.
 	broken atomic.Pointer[error]
+	// brokenC is closed when broken is set.
+	brokenC chan struct{}
 }
 
 type shard struct {
@@ -96,7 +98,7 @@ func newExecutor(cfg Config, forever bool) (*Executor, error) {
 	if depth <= 0 {
 		depth = 256
 	}
-	e := &Executor{}
+	e := &Executor{brokenC: make(chan struct{})}
 	for range n {
 		s, err := newShard(e, depth)
 		if err != nil {
@@ -211,6 +213,12 @@ func transient(err error) bool {
 	}
 	return false
 }
+
+// BrokenC returns a channel that is closed when the executor becomes
+// unusable (see Broken). Users whose operations wait inside io_uring
+// watch it to end those operations another way: a cancel request, which
+// has to be submitted, can no longer reach the kernel.
+func (e *Executor) BrokenC() <-chan struct{} { return e.brokenC }
 
 // Broken returns the error that made the executor unusable: io_uring_enter
 // was denied (a seccomp filter installed after the rings were set up).
