@@ -3,7 +3,11 @@ package uring
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -57,36 +61,148 @@ func (e *ActiveOpsError) Error() string {
 	return fmt.Sprintf("uring: cannot close ring with %d active %s; collect their completions (Wait/Peek) first", e.Active, req)
 }
 
-// SetupError explains why io_uring could not be set up, and what to do.
-// It wraps the errno from io_uring_setup, so errors.Is(err,
-// syscall.EPERM) and the like work.
+// SetupError explains why io_uring cannot be used in this process, and
+// what to do: io_uring_setup refused to create a ring, or io_uring_register
+// or io_uring_enter, which every ring needs, was refused on a ring that
+// exists (a seccomp profile that denies only some of the three calls, or
+// one installed after the rings were set up). It wraps the errno, so
+// errors.Is(err, syscall.EPERM) and the like work.
 type SetupError struct {
-	Errno syscall.Errno // what io_uring_setup returned
+	Errno syscall.Errno // what the system call returned
+
+	// Syscall is the system call that failed: "io_uring_setup" (the
+	// default when empty), "io_uring_register" or "io_uring_enter".
+	Syscall string
+
+	// Disabled is the kernel.io_uring_disabled sysctl ("0", "1" or
+	// "2") as read when an EPERM was returned, or empty if it could not
+	// be read (kernels before 6.6 do not have it).
+	Disabled string
+	// Kernel is the running kernel's release, for an ENOSYS.
+	Kernel string
 }
+
+// newSetupError records errno from syscall with what is needed to tell
+// its causes apart, read now: the sysctl may change later.
+func newSetupError(syscall string, errno syscall.Errno) *SetupError {
+	e := &SetupError{Errno: errno, Syscall: syscall}
+	switch errno {
+	case unix.EPERM:
+		e.Disabled = readIOUringDisabled()
+	case unix.ENOSYS:
+		var u unix.Utsname
+		if unix.Uname(&u) == nil {
+			e.Kernel = unix.ByteSliceToString(u.Release[:])
+		}
+	}
+	return e
+}
+
+// ioUringDisabledPath is the sysctl that disables io_uring (Linux 6.6).
+const ioUringDisabledPath = "/proc/sys/kernel/io_uring_disabled"
+
+func readIOUringDisabled() string {
+	b, err := os.ReadFile(ioUringDisabledPath)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// seccompAdvice is what a container user must change.
+const seccompAdvice = "(containers: allow io_uring_setup, io_uring_enter and io_uring_register in the seccomp profile, e.g. docker run --security-opt seccomp=PROFILE)"
 
 // Error gives the likely cause of Errno and its remedy: the sysctl,
 // seccomp profile, memlock limit or kernel version to change.
 func (e *SetupError) Error() string {
+	call := e.Syscall
+	if call == "" {
+		call = "io_uring_setup"
+	}
 	var why string
 	switch e.Errno {
 	case syscall.ENOSYS:
-		why = "this kernel has no io_uring (Linux 5.19 or later is required; 6.1 or later is recommended)"
+		if call == "io_uring_setup" && !kernelAtLeast(e.Kernel, 5, 1) {
+			why = "this kernel has no io_uring (Linux 5.19 or later is required; 6.1 or later is recommended)"
+			if e.Kernel != "" {
+				why = "this kernel (" + e.Kernel + ") has no io_uring (Linux 5.19 or later is required; 6.1 or later is recommended)"
+			}
+			break
+		}
+		k := "this kernel"
+		if e.Kernel != "" {
+			k = "Linux " + e.Kernel
+		}
+		why = call + " returned ENOSYS although " + k + " has io_uring: a seccomp profile blocks it " + seccompAdvice + ", or the kernel was built without CONFIG_IO_URING"
 	case syscall.EPERM:
-		why = "io_uring is not permitted: it is disabled by the kernel.io_uring_disabled sysctl (set it to 0), or blocked by a seccomp profile (containers: allow io_uring_setup, io_uring_enter and io_uring_register)"
+		if call != "io_uring_setup" {
+			why = call + " is not permitted: a seccomp profile blocks it " + seccompAdvice
+			break
+		}
+		switch e.Disabled {
+		case "2":
+			why = "io_uring is disabled by the kernel.io_uring_disabled sysctl (set it to 0; it is 2)"
+		case "1":
+			why = "io_uring is restricted by the kernel.io_uring_disabled sysctl, which is 1: only CAP_SYS_ADMIN and members of the group in kernel.io_uring_group may use it (add the user to that group, or set the sysctl to 0)"
+		case "0":
+			why = "io_uring is not permitted: the kernel.io_uring_disabled sysctl is 0, so a seccomp profile blocks io_uring_setup " + seccompAdvice
+		default:
+			why = "io_uring is not permitted: it is disabled by the kernel.io_uring_disabled sysctl (set it to 0), or blocked by a seccomp profile " + seccompAdvice
+		}
+	case syscall.EACCES:
+		why = call + " is denied by a security policy: a seccomp profile " + seccompAdvice + ", or an SELinux or AppArmor policy that denies io_uring"
 	case syscall.ENOMEM:
 		why = "the kernel could not allocate the ring: RLIMIT_MEMLOCK may be too low (raise it with ulimit -l or LimitMEMLOCK=), or use a smaller queue depth"
 	case syscall.EINVAL:
 		why = "the kernel rejected the setup parameters (a setup flag this kernel lacks, or a flag combination it refuses, such as DEFER_TASKRUN without SINGLE_ISSUER)"
-	case syscall.EMFILE, syscall.ENFILE:
-		why = "out of file descriptors"
+	case syscall.EMFILE:
+		why = "the process is out of file descriptors (RLIMIT_NOFILE, ulimit -n): close some or raise the limit, then try again"
+	case syscall.ENFILE:
+		why = "the system is out of file descriptors (fs.file-max): close some, then try again"
 	default:
-		why = "io_uring_setup failed"
+		why = call + " failed"
 	}
 	return fmt.Sprintf("uring: %s: %v", why, e.Errno)
 }
 
 // Unwrap returns Errno, for errors.Is.
 func (e *SetupError) Unwrap() error { return e.Errno }
+
+// Transient reports whether the error may go away by itself: the
+// process or system ran out of file descriptors or memory, or the kernel
+// asked to try again. Nothing should remember such an error.
+func (e *SetupError) Transient() bool {
+	switch e.Errno {
+	case syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.EAGAIN:
+		return true
+	}
+	return false
+}
+
+// kernelAtLeast reports whether release (uname -r) is major.minor or
+// later; an unknown release is not.
+func kernelAtLeast(release string, major, minor int) bool {
+	var maj, min, i int
+	for ; i < len(release) && release[i] >= '0' && release[i] <= '9'; i++ {
+		maj = maj*10 + int(release[i]-'0')
+	}
+	if i == 0 {
+		return false
+	}
+	if i < len(release) && release[i] == '.' {
+		for i++; i < len(release) && release[i] >= '0' && release[i] <= '9'; i++ {
+			min = min*10 + int(release[i]-'0')
+		}
+	}
+	return maj > major || maj == major && min >= minor
+}
+
+// EnterError returns the error for an io_uring_enter call on a working
+// ring that failed with errno, for callers that enter the kernel
+// themselves (package internal/reactor).
+func EnterError(errno syscall.Errno) *SetupError {
+	return newSetupError("io_uring_enter", errno)
+}
 
 // memlockError wraps an ENOMEM from registering memory with the advice
 // that usually fixes it.

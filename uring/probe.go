@@ -2,6 +2,7 @@ package uring
 
 import (
 	"fmt"
+	"syscall"
 	"unsafe"
 
 	"github.com/uring-go/uring/internal/ring"
@@ -27,6 +28,12 @@ func (p *Probe) LastOp() Op { return p.lastOp }
 func (r *Ring[T]) loadProbe() error {
 	var kp ring.Probe
 	if _, err := ring.Register(r.r.Fd, ring.IORING_REGISTER_PROBE, unsafe.Pointer(&kp), uint32(len(kp.Ops))); err != nil {
+		// Refused by policy (a seccomp profile that allows
+		// io_uring_setup but not io_uring_register): io_uring cannot be
+		// used, as if setup had failed, and the error says so.
+		if errno, ok := err.(syscall.Errno); ok && (errno == syscall.EPERM || errno == syscall.EACCES || errno == syscall.ENOSYS) {
+			return newSetupError("io_uring_register", errno)
+		}
 		return fmt.Errorf("uring: probing supported operations: %w", err)
 	}
 	r.probe.lastOp = Op(kp.Header.LastOp)

@@ -292,6 +292,34 @@ func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
 // ring set up with SetupRDisabled and not yet enabled.
 var errDisabled = fmt.Errorf("uring: ring is disabled (SetupRDisabled); call Enable first: %w", syscall.EBADFD)
 
+// Unsubmit takes back every queued operation the kernel has not yet
+// consumed, releases its slot and returns its data, in queue order. It
+// is for when io_uring_enter keeps failing (a seccomp filter installed
+// after the ring was set up denies it): those operations would otherwise
+// stay queued for good, and whoever waits for them would wait forever.
+// Operations the kernel already took are not affected.
+//
+// It must not run while an io_uring_enter call on the ring may be in
+// progress, and it does nothing on an SQPOLL ring, whose kernel thread
+// consumes the queue at any time.
+func (r *Ring[T]) Unsubmit() []T {
+	if r.closed || r.sqpoll {
+		return nil
+	}
+	r.stats.submitted -= uint64(r.r.SQReady())
+	from, to := r.r.Unpublish()
+	var data []T
+	for seq := from; seq != to; seq++ {
+		ud := r.r.SQEAt(seq).UserData
+		j := Job{idx: uint32(ud), gen: uint32(ud >> 32)}
+		if s := r.lookup(j); s != nil {
+			data = append(data, s.data)
+			r.release(j.idx)
+		}
+	}
+	return data
+}
+
 // Peek returns a completion if one is ready, without blocking and without
 // submitting (the Go name of get_cqe_nonblocking).
 func (r *Ring[T]) Peek() (Completion[T], bool, error) {

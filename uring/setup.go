@@ -151,7 +151,7 @@ func New[T any](queueDepth int, opts ...Option) (*Ring[T], error) {
 	if err != nil {
 		var errno syscall.Errno
 		if errors.As(err, &errno) {
-			return nil, &SetupError{Errno: errno}
+			return nil, newSetupError("io_uring_setup", errno)
 		}
 		return nil, err
 	}

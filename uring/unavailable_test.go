@@ -43,6 +43,7 @@ type errReport struct {
 	Err        string          // err.Error(); empty for a nil error
 	SetupError bool            // errors.As(err, new(*SetupError))
 	SetupErrno int             // the SetupError's Errno
+	Syscall    string          // the SetupError's Syscall
 	Is         map[string]bool // errors.Is(err, errno), by errno name
 }
 
@@ -55,8 +56,9 @@ func reportErr(err error) errReport {
 	if errors.As(err, &se) {
 		r.SetupError = true
 		r.SetupErrno = int(se.Errno)
+		r.Syscall = se.Syscall
 	}
-	for _, e := range []syscall.Errno{syscall.EPERM, syscall.ENOSYS, syscall.ENOMEM, syscall.EINVAL, syscall.EMFILE, syscall.ENFILE, syscall.EFAULT} {
+	for _, e := range []syscall.Errno{syscall.EPERM, syscall.EACCES, syscall.ENOSYS, syscall.ENOMEM, syscall.EINVAL, syscall.EMFILE, syscall.ENFILE, syscall.EFAULT} {
 		if errors.Is(err, e) {
 			r.Is[unix.ErrnoName(e)] = true
 		}
@@ -159,14 +161,20 @@ func newRingIn(depth int, opts ...Option) error {
 // kernel without io_uring behaves (ENOSYS), and checks that New's error
 // says so and what to do.
 func TestSetupBlockedBySeccomp(t *testing.T) {
+	// EPERM has two causes; the sysctl tells which applies here.
+	eperm := []string{`io_uring_disabled`, `set it to 0`, `seccomp`, `allow io_uring_setup`}
+	if b, err := os.ReadFile("/proc/sys/kernel/io_uring_disabled"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		eperm = []string{`io_uring_disabled sysctl is 0`, `seccomp`, `allow io_uring_setup`}
+	}
 	tests := []struct {
 		errno syscall.Errno
 		want  []string
 	}{
-		// Both causes of EPERM are named, each with its fix.
-		{syscall.EPERM, []string{`io_uring_disabled`, `set it to 0`, `seccomp`, `allow io_uring_setup`}},
-		// The minimum kernel version is given.
-		{syscall.ENOSYS, []string{`kernel has no io_uring`, `Linux \d+\.\d+ or later is required`}},
+		{syscall.EPERM, eperm},
+		{syscall.EACCES, []string{`seccomp`, `allow io_uring_setup`}},
+		// This kernel has io_uring (the parent made a ring): ENOSYS
+		// is the filter's, not a missing io_uring.
+		{syscall.ENOSYS, []string{`ENOSYS although Linux \S+ has io_uring`, `seccomp`, `allow io_uring_setup`}},
 	}
 	for _, tt := range tests {
 		t.Run(unix.ErrnoName(tt.errno), func(t *testing.T) {
@@ -188,6 +196,85 @@ func TestSetupBlockedBySeccomp(t *testing.T) {
 			rep := startChild(t)
 			checkSetupError(t, rep.Result, tt.errno, tt.want...)
 		})
+	}
+}
+
+// TestRegisterBlockedBySeccomp denies only io_uring_register, as a
+// profile that lists io_uring_setup and io_uring_enter but not the third
+// call does: New, which probes the supported operations with it, fails
+// with a *SetupError naming io_uring_register and the fix, not a bare
+// "operation not permitted" (adapters then take their fallback).
+func TestRegisterBlockedBySeccomp(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EPERM, syscall.EACCES, syscall.ENOSYS} {
+		t.Run(unix.ErrnoName(errno), func(t *testing.T) {
+			runAsChild(t, func() childReport {
+				if err := testutil.DenySyscall(unix.SYS_IO_URING_REGISTER, errno); err != nil {
+					return childReport{Fail: err.Error()}
+				}
+				return childReport{Result: reportErr(newRingIn(8))}
+			})
+			if !testutil.SeccompSupported() {
+				t.Skipf("the seccomp test filter is written for amd64 only, not %s", runtime.GOARCH)
+			}
+			t.Parallel()
+			rep := startChild(t)
+			checkSetupError(t, rep.Result, errno, `io_uring_register`, `seccomp`, `allow io_uring_setup, io_uring_enter and io_uring_register`)
+			if rep.Result.Syscall != "io_uring_register" {
+				t.Errorf("SetupError.Syscall = %q, want io_uring_register", rep.Result.Syscall)
+			}
+		})
+	}
+}
+
+// TestUnsubmit takes back operations queued but never submitted: their
+// data comes back in order, their slots are free (the ring closes), and
+// an operation submitted before is not touched.
+func TestUnsubmit(t *testing.T) {
+	r, err := New[int](8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if _, err := r.Noop(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 4; i++ {
+		if _, err := r.Noop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Flush() // published, as the executor publishes before it enters
+	if _, err := r.Noop(5); err != nil {
+		t.Fatal(err)
+	}
+	got := r.Unsubmit()
+	if fmt.Sprint(got) != "[2 3 4 5]" {
+		t.Errorf("Unsubmit = %v, want [2 3 4 5]", got)
+	}
+	if n := r.SQEReady(); n != 0 {
+		t.Errorf("SQEReady after Unsubmit = %d", n)
+	}
+	c, err := r.Wait()
+	if err != nil || c.Data != 1 {
+		t.Fatalf("Wait = %v, %v; want the submitted no-op 1", c.Data, err)
+	}
+	if n := r.ActiveOps(); n != 0 {
+		t.Fatalf("ActiveOps after Unsubmit and Wait = %d", n)
+	}
+	// The queue works on after: the next entries go where the taken
+	// back ones were.
+	if _, err := r.Noop(6); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := r.Wait(); err != nil || c.Data != 6 {
+		t.Fatalf("Wait after Unsubmit = %v, %v", c.Data, err)
 	}
 }
 

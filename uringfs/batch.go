@@ -4,11 +4,13 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"sync"
 	"syscall"
 	"unsafe"
 
 	"github.com/uring-go/uring/uring"
+	"golang.org/x/sys/unix"
 )
 
 // Request is one positioned transfer of a batch: Buf at file offset Off.
@@ -27,14 +29,90 @@ const DefaultBatchDepth = 64
 // batchRing is a private ring a batch call owns while it runs. A File
 // keeps the rings of finished batches for the next ones and closes them
 // in Close.
+//
+// Its completions are waited for in the runtime netpoller, on an eventfd
+// registered with the ring, as the executor's reapers wait (see
+// internal/reactor): the goroutine is parked, not an OS thread blocked
+// in io_uring_enter, and a Close of the file or of the BufferPool whose
+// ring it is wakes it (wake) to cancel what it has in flight. A batch on
+// a FIFO, pipe or socket may otherwise wait for ever.
 type batchRing struct {
-	r *uring.Ring[int32]
+	r   *uring.Ring[int32]
+	efd *os.File // the eventfd: the kernel signals completions, wake signals too
 }
 
-// batchRings is a File's idle private rings, guarded by its own mutex.
+// cancelData is the user data of a batch's cancel request, whose own
+// completion is not a transfer's.
+const cancelData = -1
+
+func newBatchRing(depth int) (*batchRing, error) {
+	r, err := uring.New[int32](depth)
+	if err != nil {
+		return nil, err
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		r.Close()
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	if err := r.RegisterEventfd(efd); err != nil {
+		unix.Close(efd)
+		r.Close()
+		return nil, err
+	}
+	// Non-blocking, so os registers it with the netpoller.
+	return &batchRing{r: r, efd: os.NewFile(uintptr(efd), "io_uring-eventfd")}, nil
+}
+
+func (br *batchRing) close() error {
+	err := br.r.Close()
+	br.efd.Close()
+	return err
+}
+
+// wake makes the batch waiting on br look at its stop condition. Any
+// goroutine may call it.
+func (br *batchRing) wake() {
+	one := [8]byte{1}
+	br.efd.Write(one[:]) // EAGAIN only if the counter is full: awake anyway
+}
+
+// wait submits what is queued and returns the next completion, parking
+// until one arrives; if stop reports true first, it returns with stopped
+// set instead. A stop condition made true before wake is called is seen.
+func (br *batchRing) wait(stop func() bool) (c uring.Completion[int32], stopped bool, err error) {
+	if _, err := br.r.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EAGAIN {
+		// Denied, say by a seccomp filter installed since the ring
+		// was made: what was queued will never be submitted. Take it
+		// back, so the ring holds nothing and can be closed.
+		br.r.Unsubmit()
+		if errno, ok := err.(syscall.Errno); ok {
+			err = uring.EnterError(errno)
+		}
+		return c, false, err
+	}
+	var buf [8]byte
+	for {
+		c, ok, err := br.r.Peek()
+		if err != nil || ok {
+			return c, false, err
+		}
+		if stop != nil && stop() {
+			return c, true, nil
+		}
+		if _, err := br.efd.Read(buf[:]); err != nil {
+			return c, false, err
+		}
+	}
+}
+
+// batchRings is a File's idle private rings, and the rings batches on it
+// are running on now (its own or a BufferPool's), guarded by its own
+// mutex.
 type batchRings struct {
 	mu    sync.Mutex
 	idle  []*batchRing
+	busy  map[*batchRing]int // a pool's ring may run several batches on f in turn
 	depth int
 }
 
@@ -48,11 +126,7 @@ func (f *File) getRing(depth int) (*batchRing, error) {
 		return br, nil
 	}
 	f.rings.mu.Unlock()
-	r, err := uring.New[int32](max(depth, DefaultBatchDepth))
-	if err != nil {
-		return nil, err
-	}
-	return &batchRing{r: r}, nil
+	return newBatchRing(max(depth, DefaultBatchDepth))
 }
 
 func (f *File) putRing(br *batchRing) {
@@ -66,6 +140,34 @@ func (f *File) putRing(br *batchRing) {
 	f.rings.mu.Unlock()
 }
 
+// running records that a batch on f runs on br until done is called, so
+// that Close can wake it.
+func (f *File) running(br *batchRing) (done func()) {
+	f.rings.mu.Lock()
+	if f.rings.busy == nil {
+		f.rings.busy = make(map[*batchRing]int)
+	}
+	f.rings.busy[br]++
+	f.rings.mu.Unlock()
+	return func() {
+		f.rings.mu.Lock()
+		if f.rings.busy[br]--; f.rings.busy[br] == 0 {
+			delete(f.rings.busy, br)
+		}
+		f.rings.mu.Unlock()
+	}
+}
+
+// wakeBatches wakes every batch running on f; Close calls it after
+// marking f closed, so that they cancel their transfers and return.
+func (f *File) wakeBatches() {
+	f.rings.mu.Lock()
+	for br := range f.rings.busy {
+		br.wake()
+	}
+	f.rings.mu.Unlock()
+}
+
 // closeRings closes the idle private rings; Close calls it once no batch
 // holds a reference any more.
 func (f *File) closeRings() {
@@ -74,7 +176,7 @@ func (f *File) closeRings() {
 	f.rings.idle = nil
 	f.rings.mu.Unlock()
 	for _, br := range idle {
-		br.r.Close()
+		br.close()
 	}
 }
 
@@ -122,18 +224,37 @@ func (f *File) batch(reqs []Request, depth int, write bool) error {
 		return &fs.PathError{Op: op, Path: f.name, Err: err}
 	}
 	defer f.putRing(br)
-	return f.runBatch(br.r, nil, reqs, depth, write)
+	return f.runBatch(br, nil, nil, reqs, depth, write)
 }
 
-// runBatch runs reqs on r, a ring only this call uses. With fixed set
-// (r's registered buffer), every Buf lies inside it and the transfers are
-// read_fixed/write_fixed. The caller holds a reference on f.
-func (f *File) runBatch(r *uring.Ring[int32], fixed []byte, reqs []Request, depth int, write bool) error {
+// runBatch runs reqs on br, a ring only this call uses. With fixed set
+// (its registered buffer), every Buf lies inside it and the transfers
+// are read_fixed/write_fixed. The caller holds a reference on f.
+//
+// If f is closed meanwhile, or closed reports an error (the BufferPool
+// whose ring it is was closed), the transfers in flight are cancelled,
+// no more are started, and once the kernel has finished with them
+// runBatch returns a *fs.PathError around fs.ErrClosed (or closed's
+// error); every request not done has that error too.
+func (f *File) runBatch(br *batchRing, fixed []byte, closed func() error, reqs []Request, depth int, write bool) error {
 	op := "read"
 	if write {
 		op = "write"
 	}
+	r := br.r
 	depth = min(depth, r.QueueDepth())
+	defer f.running(br)()
+	var stopErr error // why the batch stops early
+	stop := func() bool {
+		switch {
+		case f.mu.closed():
+			stopErr = fs.ErrClosed
+		case closed != nil:
+			stopErr = closed()
+		}
+		return stopErr != nil
+	}
+	cancelled := false
 
 	// retry holds requests that need another transfer after a short one;
 	// they go before new requests.
@@ -169,14 +290,14 @@ func (f *File) runBatch(r *uring.Ring[int32], fixed []byte, reqs []Request, dept
 		inflight++
 		return true
 	}
-	for next < len(reqs) || inflight > 0 || len(retry) > 0 {
-		for inflight < depth && len(retry) > 0 {
+	for (next < len(reqs) || len(retry) > 0) && stopErr == nil || inflight > 0 {
+		for stopErr == nil && inflight < depth && len(retry) > 0 {
 			if !queue(retry[len(retry)-1]) {
 				break
 			}
 			retry = retry[:len(retry)-1]
 		}
-		for inflight < depth && next < len(reqs) {
+		for stopErr == nil && inflight < depth && next < len(reqs) {
 			q := &reqs[next]
 			if q.Off < 0 {
 				q.Err = &fs.PathError{Op: op + "at", Path: f.name, Err: errNegativeOffset}
@@ -195,13 +316,35 @@ func (f *File) runBatch(r *uring.Ring[int32], fixed []byte, reqs []Request, dept
 		if inflight == 0 {
 			continue
 		}
-		// Wait submits what was queued; the rest of the completions
+		// wait submits what was queued; the rest of the completions
 		// that are already there are taken without a system call.
-		c, err := r.Wait()
+		waitStop := stop
+		if cancelled {
+			waitStop = nil // only the kernel's answers are left to wait for
+		}
+		c, stopped, err := br.wait(waitStop)
+		if stopped {
+			// Cancel everything this ring has in flight: it is this
+			// call's alone.
+			if _, err := r.CancelAll(cancelData); err != nil {
+				return &fs.PathError{Op: op, Path: f.name, Err: err}
+			}
+			cancelled = true
+			continue
+		}
 		for err == nil {
+			if c.Data == cancelData {
+				var ok bool
+				if c, ok, err = r.Peek(); !ok {
+					break
+				}
+				continue
+			}
 			inflight--
 			q := &reqs[c.Data]
 			switch {
+			case c.Result < 0 && stopErr != nil && (c.Err() == syscall.ECANCELED || c.Err() == syscall.EINTR):
+				q.Err = &fs.PathError{Op: op, Path: f.name, Err: stopErr}
 			case c.Result < 0:
 				// EINTR, or ECANCELED from Linux cancelling work it
 				// could not start a worker thread for (6.1): the
@@ -232,6 +375,16 @@ func (f *File) runBatch(r *uring.Ring[int32], fixed []byte, reqs []Request, dept
 		if err != nil {
 			return &fs.PathError{Op: op, Path: f.name, Err: err}
 		}
+	}
+	if stopErr != nil {
+		perr := &fs.PathError{Op: op, Path: f.name, Err: stopErr}
+		for _, i := range retry {
+			reqs[i].Err = perr
+		}
+		for i := next; i < len(reqs); i++ {
+			reqs[i].Err = perr
+		}
+		return perr
 	}
 	return nil
 }

@@ -60,9 +60,39 @@ func (b beneath) openFd(name string, flags int, perm fs.FileMode) (int, error) {
 		}
 	}
 	fd, err := openat2(b.e, b.fd, name, how)
+	if err == syscall.ENAMETOOLONG && len(name) >= unix.PathMax {
+		// The kernel takes at most PATH_MAX bytes of name at once;
+		// os.Root, which walks a name one element at a time, takes
+		// longer ones. So does walk.
+		fd, err = b.openLong(name, how)
+	}
 	if err == syscall.EXDEV {
 		err = errPathEscapes
 	}
+	return fd, err
+}
+
+// openLong is openFd for a name longer than the kernel takes: walk
+// reaches the directory that holds the last element, one element at a
+// time, and that element is opened in it, confined to it. A final
+// symlink to be followed is handed back to walk, which follows it
+// within the root (confined to its directory, a link with ".." would
+// be refused).
+func (b beneath) openLong(name string, how uring.OpenHow) (int, error) {
+	fd := -1
+	err := b.walk(name, walkNoTerminalSlash, nil, func(dirfd int, last string, endsInSlash bool) error {
+		if how.Flags&unix.O_NOFOLLOW == 0 || endsInSlash {
+			if err := checkSymlink(dirfd, last, nil); err != nil {
+				return err
+			}
+		}
+		if endsInSlash {
+			last += "/"
+		}
+		var err error
+		fd, err = openat2(b.e, dirfd, last, how)
+		return err
+	})
 	return fd, err
 }
 

@@ -3,6 +3,7 @@ package uringfs
 import (
 	"io/fs"
 	"strings"
+	"syscall"
 
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
@@ -46,12 +47,24 @@ func (d dirFS) join(name string) string {
 }
 
 // in resolves dir, then runs fn beneath it, for the fs.FS method op.
-func in[T any](d dirFS, op, name string, fn func(b beneath) (T, error)) (T, error) {
+// Errors of the lookup and of fn are *fs.PathError with Op sysOp, as
+// os.DirFS reports them: its ReadFile and ReadDir say "open" (from the
+// os.Open they make), not "readfile" and "readdir", which it keeps for
+// invalid names.
+func in[T any](d dirFS, op, sysOp, name string, fn func(b beneath) (T, error)) (T, error) {
 	var zero T
-	if !fs.ValidPath(name) || d.dir == "" {
+	if !fs.ValidPath(name) || strings.IndexByte(name, 0) >= 0 || d.dir == "" {
 		// os.DirFS("") refuses everything rather than use the working
-		// directory.
+		// directory. A NUL byte, which no system call takes, is
+		// fs.ErrInvalid for os.DirFS too (filepath.Localize), where
+		// the kernel's answer would be EINVAL.
 		return zero, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	if len(d.join(name)) >= unix.PathMax {
+		// os.DirFS opens dir/name as one path, which the kernel
+		// refuses past PATH_MAX; Root, like os.Root, walks longer
+		// names an element at a time.
+		return zero, &fs.PathError{Op: sysOp, Path: name, Err: syscall.ENAMETOOLONG}
 	}
 	e, err := d.c.executor()
 	if err != nil {
@@ -59,20 +72,20 @@ func in[T any](d dirFS, op, name string, fn func(b beneath) (T, error)) (T, erro
 	}
 	root, err := openat2(e, unix.AT_FDCWD, d.dir, uring.OpenHow{Flags: rootFlags | unix.O_CLOEXEC})
 	if err != nil {
-		return zero, &fs.PathError{Op: op, Path: name, Err: err}
+		return zero, &fs.PathError{Op: sysOp, Path: name, Err: err}
 	}
 	defer unix.Close(root)
 	v, err := fn(beneath{e: e, fd: root})
 	if err != nil {
 		// v may hold what was read before the error, as os returns it.
-		return v, &fs.PathError{Op: op, Path: name, Err: err}
+		return v, &fs.PathError{Op: sysOp, Path: name, Err: err}
 	}
 	return v, nil
 }
 
 // Open opens name for reading. The fs.File is a *File.
 func (d dirFS) Open(name string) (fs.File, error) {
-	f, err := in(d, "open", name, func(b beneath) (*File, error) {
+	f, err := in(d, "open", "open", name, func(b beneath) (*File, error) {
 		return b.open(name, unix.O_RDONLY, 0, d.join(name))
 	})
 	if err != nil {
@@ -84,27 +97,27 @@ func (d dirFS) Open(name string) (fs.File, error) {
 // Stat describes name, following a final symlink if it stays beneath
 // the root.
 func (d dirFS) Stat(name string) (fs.FileInfo, error) {
-	return in(d, "stat", name, func(b beneath) (fs.FileInfo, error) { return b.stat(name, false, d.join(name)) })
+	return in(d, "stat", "stat", name, func(b beneath) (fs.FileInfo, error) { return b.stat(name, false, d.join(name)) })
 }
 
 // Lstat describes name without following a final symlink.
 func (d dirFS) Lstat(name string) (fs.FileInfo, error) {
-	return in(d, "lstat", name, func(b beneath) (fs.FileInfo, error) { return b.stat(name, true, d.join(name)) })
+	return in(d, "lstat", "lstat", name, func(b beneath) (fs.FileInfo, error) { return b.stat(name, true, d.join(name)) })
 }
 
 // ReadFile reads the file name whole.
 func (d dirFS) ReadFile(name string) ([]byte, error) {
-	return in(d, "readfile", name, func(b beneath) ([]byte, error) { return b.readFile(name) })
+	return in(d, "readfile", "open", name, func(b beneath) ([]byte, error) { return b.readFile(name) })
 }
 
 // ReadDir lists the directory name, sorted by file name.
 func (d dirFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	return in(d, "readdir", name, func(b beneath) ([]fs.DirEntry, error) { return b.readDir(name) })
+	return in(d, "readdir", "open", name, func(b beneath) ([]fs.DirEntry, error) { return b.readDir(name) })
 }
 
 // ReadLink returns the target of the symlink name, as it is written: the
 // target itself is not checked, and following it through this fs.FS is
 // confined as any other name.
 func (d dirFS) ReadLink(name string) (string, error) {
-	return in(d, "readlink", name, func(b beneath) (string, error) { return b.readLink(name) })
+	return in(d, "readlink", "readlink", name, func(b beneath) (string, error) { return b.readLink(name) })
 }

@@ -507,6 +507,9 @@ func (f *File) Close() error {
 			f.exec.CancelFd(f.fd)
 			f.wake.close()
 		}
+		// Batches run on private rings, which the executor does not
+		// reach: they cancel their own transfers once woken.
+		f.wakeBatches()
 		<-f.mu.idle
 	}
 	f.cleanup.Stop()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 
 	"github.com/uring-go/uring/region"
 	"github.com/uring-go/uring/uring"
@@ -23,9 +24,14 @@ type BufferPool struct {
 	mem []byte
 	reg *region.Region
 
-	mu     sync.Mutex // guards r and closed; held for a whole transfer
-	r      *uring.Ring[int32]
+	mu     sync.Mutex // guards br and closed; held for a whole transfer
+	br     *batchRing
 	closed bool
+
+	// closing is set by Close before it takes mu, so that a transfer
+	// holding mu while it waits (on a pipe, say) is woken, cancels and
+	// lets go.
+	closing atomic.Bool
 }
 
 // errPoolClosed is returned by a BufferPool's methods after Close.
@@ -44,17 +50,17 @@ func NewBufferPool(size, blockSize int) (*BufferPool, error) {
 		region.Munmap(mem)
 		return nil, err
 	}
-	r, err := uring.New[int32](DefaultBatchDepth)
+	br, err := newBatchRing(DefaultBatchDepth)
 	if err != nil {
 		region.Munmap(mem)
 		return nil, err
 	}
-	if err := r.SetFixedBuffer(mem); err != nil {
-		r.Close()
+	if err := br.r.SetFixedBuffer(mem); err != nil {
+		br.close()
 		region.Munmap(mem)
 		return nil, err
 	}
-	return &BufferPool{mem: mem, reg: reg, r: r}, nil
+	return &BufferPool{mem: mem, reg: reg, br: br}, nil
 }
 
 // Get takes a free chunk; region.ErrNoSpace when all are in use.
@@ -143,18 +149,30 @@ func (p *BufferPool) batch(f *File, reqs []Request, depth int, write bool) error
 	if p.closed {
 		return &fs.PathError{Op: op, Path: f.name, Err: errPoolClosed}
 	}
-	return f.runBatch(p.r, p.mem, reqs, depth, write)
+	return f.runBatch(p.br, p.mem, p.closingErr, reqs, depth, write)
 }
 
-// Close releases the ring and the memory. No chunk may be used after.
+func (p *BufferPool) closingErr() error {
+	if p.closing.Load() {
+		return errPoolClosed
+	}
+	return nil
+}
+
+// Close releases the ring and the memory. No chunk may be used after. A
+// transfer that is waiting (on a pipe or socket with nothing to read,
+// say) is cancelled and returns an error around the pool's closed error.
 func (p *BufferPool) Close() error {
+	if !p.closing.Swap(true) {
+		p.br.wake()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return errPoolClosed
 	}
 	p.closed = true
-	err := p.r.Close()
+	err := p.br.close()
 	if merr := region.Munmap(p.mem); err == nil {
 		err = merr
 	}

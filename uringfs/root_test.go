@@ -66,7 +66,7 @@ func rootErr(err error) string {
 		err  error
 	}{{"notexist", fs.ErrNotExist}, {"exist", fs.ErrExist}, {"perm", fs.ErrPermission}, {"closed", fs.ErrClosed},
 		{"notdir", syscall.ENOTDIR}, {"isdir", syscall.EISDIR}, {"notempty", syscall.ENOTEMPTY}, {"inval", syscall.EINVAL},
-		{"loop", syscall.ELOOP}, {"nametoolong", syscall.ENAMETOOLONG}, {"notsup", syscall.EOPNOTSUPP}} {
+		{"loop", syscall.ELOOP}, {"nametoolong", syscall.ENAMETOOLONG}, {"notsup", syscall.EOPNOTSUPP}, {"invalid", fs.ErrInvalid}} {
 		if errors.Is(err, k.err) {
 			kinds = append(kinds, k.name)
 		}
@@ -148,6 +148,12 @@ func TestRootMatchesOS(t *testing.T) {
 		"", "./hello.txt", "a//b//deep", "a/./b/deep", "a/..", "a/b/..", "a/bdir/..", "a/full/.", "hello.txt/.",
 		"new/x/y", "a/bdir/x/y", "dangling/", "dangling/x/y", "a/bdir/", "abs/", "rel/", "rel/x", "abs/x/y",
 		"a/inside", "a/inside/", "a/b/up/x", "dotdot/root/new", "a/full/../../new",
+		// Odd names: NUL bytes, which no system call takes, an
+		// element over NAME_MAX and whole names over PATH_MAX.
+		"\x00", "hello.txt\x00", "a\x00/b", "new\x00", "a/\x00", "a/full/x\x00y",
+		strings.Repeat("n", 256), "a/" + strings.Repeat("n", 256), strings.Repeat("n", 256) + "/x",
+		strings.Repeat("n", 5000), strings.Repeat("a/", 2100) + "x", strings.Repeat("./", 2100) + "hello.txt",
+		strings.Repeat("a/../", 1000) + "hello.txt",
 	}
 	type op struct {
 		name string

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/uring"
 )
 
 // opError wraps err as package net does for an operation on fd: errnos go
@@ -30,7 +31,12 @@ func wrapErr(syscallName string, err error) error {
 		return os.NewSyscallError(syscallName, errno)
 	}
 	var errno syscall.Errno
+	var se *uring.SetupError
 	switch {
+	case errors.As(err, &se):
+		// io_uring_enter denied since the rings were set up: say so,
+		// not just the errno (which would read as the socket's).
+		return ioUringError(err)
 	case errors.As(err, &errno):
 		return os.NewSyscallError(syscallName, errno)
 	case errors.Is(err, reactor.ErrClosed):
@@ -47,7 +53,9 @@ func ioUringError(err error) error {
 	if reactor.Unavailable(err) {
 		return fmt.Errorf("uringnet: io_uring is not available: %w (or set FallbackToNet in the ListenConfig or Dialer to use package net instead)", err)
 	}
-	return fmt.Errorf("uringnet: io_uring is not available (%w); check the kernel.io_uring_disabled sysctl, the container's seccomp profile and RLIMIT_MEMLOCK, or use package net instead", err)
+	// Anything else (out of file descriptors or memory) names its own
+	// cause, and may pass: the next call tries again.
+	return fmt.Errorf("uringnet: setting up io_uring: %w", err)
 }
 
 // timeoutError is a dial that ran out of time, whether by the Dialer's

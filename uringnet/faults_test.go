@@ -224,6 +224,8 @@ func runChild(mode string) int {
 		return echoServerChild()
 	case "no-uring":
 		return noUringChild()
+	case "fault-matrix":
+		return faultMatrixChild()
 	}
 	fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
 	return 2

@@ -30,6 +30,9 @@ type netFD struct {
 
 	refs   atomic.Int64
 	closed chan struct{} // closed after close(2)
+	// idle receives when, Close having begun, only the owner's
+	// reference is left.
+	idle chan struct{}
 
 	rd, wr   pollCtx
 	rmu, wmu sync.Mutex // one reader and one writer at a time, as in net
@@ -58,7 +61,7 @@ type netFD struct {
 }
 
 func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
-	fd := &netFD{e: e, sysfd: sysfd, family: family, net: network, closed: make(chan struct{})}
+	fd := &netFD{e: e, sysfd: sysfd, family: family, net: network, closed: make(chan struct{}), idle: make(chan struct{}, 1)}
 	fd.refs.Store(1)
 	return fd
 }
@@ -79,7 +82,14 @@ func (fd *netFD) incref() bool {
 
 // decref drops a reference; the last one closes the fd.
 func (fd *netFD) decref() {
-	if fd.refs.Add(-1) == closingBit {
+	switch fd.refs.Add(-1) {
+	case closingBit | 1:
+		// Only the owner's reference is left, which Close holds.
+		select {
+		case fd.idle <- struct{}{}:
+		default:
+		}
+	case closingBit:
 		if fd.onClose != nil {
 			fd.onClose()
 		}
@@ -98,17 +108,40 @@ func (fd *netFD) decref() {
 // operation and waits for the kernel to finish with it, and returns once
 // the last one has and the fd is closed.
 func (fd *netFD) Close() error {
+	var busy bool
 	for {
 		v := fd.refs.Load()
 		if v&closingBit != 0 {
 			return net.ErrClosed
 		}
 		if fd.refs.CompareAndSwap(v, v|closingBit) {
+			busy = v != 1
 			break
 		}
 	}
 	fd.rd.close()
 	fd.wr.close()
+	if busy {
+		// Wait for the operations to end, holding the owner's
+		// reference, so the fd stays open meanwhile.
+		var broken <-chan struct{}
+		if fd.e != nil {
+			broken = fd.e.BrokenC()
+		}
+		select {
+		case <-fd.idle:
+		case <-broken:
+			// io_uring_enter is denied (a seccomp filter installed
+			// since the rings were set up): the cancel requests
+			// that end operations waiting inside io_uring (an
+			// accept, a connect) never reach the kernel. Shutting
+			// the socket down ends them instead: the kernel
+			// completes them with an error, which needs no
+			// io_uring_enter.
+			unix.Shutdown(fd.sysfd, unix.SHUT_RDWR)
+			<-fd.idle
+		}
+	}
 	fd.decref()
 	<-fd.closed
 	return nil

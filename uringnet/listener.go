@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,8 +167,16 @@ func (lc *ListenConfig) listenAddr(network string, a net.Addr) (*Listener, error
 // newListener wraps a listening socket, one listen made or one adopted
 // (FileListener).
 func newListener(fd *netFD, lc *ListenConfig) *Listener {
-	l := &Listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
-	l.multishot = !lc.singleShot && multishotAccept()
+	in := &listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
+	in.multishot = !lc.singleShot && multishotAccept()
+	l := &Listener{listener: in}
+	// As net does (its netFD has a finalizer): a Listener dropped
+	// without Close is closed when it is collected, so its port stops
+	// accepting connections nobody serves. Nothing in the background
+	// (the multishot accept's callback and goroutines) refers to l,
+	// only to in, so l can become unreachable while they run. Close
+	// waits for the kernel, so it does not run on the cleanup goroutine.
+	l.cleanup = runtime.AddCleanup(l, func(in *listener) { go in.close() }, in)
 	return l
 }
 
@@ -183,8 +192,17 @@ func listenSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
 }
 
 // Listener is a stream listener whose accepts run on io_uring. It
-// implements net.Listener.
+// implements net.Listener. A Listener that is dropped without Close is
+// closed when the garbage collector finds it unreachable, as net's
+// listeners are; Close it to stop listening at a known time.
 type Listener struct {
+	*listener
+	cleanup runtime.Cleanup
+}
+
+// listener is a Listener's state: what its background operations refer
+// to, so that the Listener itself can be collected (see listen).
+type listener struct {
 	fd        *netFD
 	lc        ListenConfig
 	multishot bool
@@ -223,6 +241,11 @@ func (l *Listener) Addr() net.Addr { return l.fd.laddr }
 // Close stops listening. Blocked Accept calls return net.ErrClosed; a
 // Unix socket's file is removed.
 func (l *Listener) Close() error {
+	l.cleanup.Stop()
+	return l.listener.close()
+}
+
+func (l *listener) close() error {
 	if err := l.fd.Close(); err != nil {
 		return l.fd.opError("close", "close", err)
 	}
@@ -292,7 +315,7 @@ func (l *Listener) AcceptUring() (*Conn, error) {
 	}
 }
 
-func (l *Listener) acceptOnce() (int, *uring.Sockaddr, error) {
+func (l *listener) acceptOnce() (int, *uring.Sockaddr, error) {
 	fd := l.fd
 	peer := new(uring.Sockaddr)
 	res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
@@ -304,7 +327,7 @@ func (l *Listener) acceptOnce() (int, *uring.Sockaddr, error) {
 	return int(res.Res), peer, nil
 }
 
-func (l *Listener) acceptMultishot() (int, error) {
+func (l *listener) acceptMultishot() (int, error) {
 	fd := l.fd
 	for {
 		if err := fd.rd.check(); err != nil {
@@ -341,7 +364,7 @@ func (l *Listener) acceptMultishot() (int, error) {
 	}
 }
 
-func (l *Listener) nudge() {
+func (l *listener) nudge() {
 	select {
 	case l.sig <- struct{}{}:
 	default:
@@ -351,8 +374,9 @@ func (l *Listener) nudge() {
 // arm starts a multishot accept and a goroutine that waits for its final
 // completion. The operation holds a reference on the fd until then; a
 // deadline or Close ends it through the read side's context, and a full
-// queue through an acceptCtx over it.
-func (l *Listener) arm() {
+// queue through an acceptCtx over it. Neither the operation nor the
+// goroutine refers to the Listener, only to its listener.
+func (l *listener) arm() {
 	fd := l.fd
 	if !fd.incref() {
 		l.disarm(acceptResult{fd: -1, err: net.ErrClosed})
@@ -394,7 +418,7 @@ func (l *Listener) arm() {
 // executor's shard locked: it only queues and, when the queue is full,
 // asks the waiting goroutine to cancel the operation (closing a channel
 // enters no executor).
-func (l *Listener) push(res reactor.Result) {
+func (l *listener) push(res reactor.Result) {
 	r := acceptResult{fd: int(res.Res)}
 	if res.Res < 0 {
 		r = acceptResult{fd: -1, err: res.Err()}
@@ -472,7 +496,7 @@ func (c *acceptCtx) Err() error {
 
 // disarm records that the multishot accept has ended, queueing its last
 // result if it has one.
-func (l *Listener) disarm(r acceptResult) {
+func (l *listener) disarm(r acceptResult) {
 	l.mu.Lock()
 	l.armed = false
 	l.stop = nil

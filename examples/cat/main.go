@@ -18,6 +18,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/uring-go/uring/uring"
 	"github.com/uring-go/uring/uringfs"
 	"golang.org/x/sys/unix"
 )
@@ -93,7 +94,20 @@ func growPipe(f *os.File) {
 
 // strerror renders an error as the C library does for cat: the errno's
 // text with a capital letter, without Go's "open NAME:" prefix.
+//
+// An error that io_uring cannot be used (a seccomp profile, the
+// kernel.io_uring_disabled sysctl) is given whole: its errno alone
+// ("Operation not permitted") would read as a problem with the file,
+// while the error says what blocks io_uring and what to change.
 func strerror(err error) string {
+	var se *uring.SetupError
+	if errors.As(err, &se) {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err.Error()
+		}
+		return err.Error()
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		s := errno.Error()

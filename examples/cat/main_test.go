@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/internal/testutil"
@@ -19,6 +21,11 @@ import (
 // TestMain makes the process-wide executor, whose rings live as long as
 // the process, before any test counts fds.
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		// A child blocks io_uring before anything uses it.
+		testutil.Main(m)
+		return
+	}
 	if _, err := reactor.Default(); err != nil {
 		fmt.Fprintln(os.Stderr, "io_uring unavailable:", err)
 		os.Exit(1)
@@ -204,4 +211,49 @@ func runTo(t *testing.T, names []string, w *os.File, stderr *bytes.Buffer) int {
 	ew.Close()
 	<-done
 	return status
+}
+
+// childEnv names the test a re-executed test binary runs as a child.
+const childEnv = "CAT_TEST_CHILD"
+
+// TestCatExplainsUnavailable runs cat where a seccomp filter denies
+// io_uring_setup, in a child: the message names the cause and what to
+// change, not just "Operation not permitted", which reads as a problem
+// with the file's permissions.
+func TestCatExplainsUnavailable(t *testing.T) {
+	const prefix = "cat-child-stderr: "
+	if os.Getenv(childEnv) == t.Name() {
+		if err := testutil.DenySyscall(unix.SYS_IO_URING_SETUP, unix.EPERM); err != nil {
+			b, _ := json.Marshal("filter: " + err.Error())
+			fmt.Printf("%s%s\n", prefix, b)
+			os.Exit(0)
+		}
+		name := filepath.Join(t.TempDir(), "f")
+		os.WriteFile(name, []byte("x"), 0644)
+		var stderr bytes.Buffer
+		devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status := runTo(t, []string{name}, devnull, &stderr)
+		b, _ := json.Marshal(fmt.Sprintf("status %d: %s", status, stderr.String()))
+		fmt.Printf("%s%s\n", prefix, b)
+		os.Exit(0)
+	}
+	if !testutil.SeccompSupported() {
+		t.Skip("the seccomp test filter is written for amd64 only")
+	}
+	out := testutil.RunChild(t, childEnv+"="+t.Name(), 2*time.Minute, "-test.run="+testutil.RunPattern(t.Name()), "-test.count=1")
+	var msg string
+	if !testutil.ChildReport(t, out, prefix, &msg) {
+		t.Fatalf("child printed no report:\n%s", out)
+	}
+	if !strings.HasPrefix(msg, "status 1: cat: ") {
+		t.Fatalf("child: %s", msg)
+	}
+	for _, w := range []string{"seccomp", "io_uring_setup", "FallbackToOS"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("cat's message %q does not mention %s", msg, w)
+		}
+	}
 }

@@ -38,6 +38,10 @@ type Op struct {
 
 	hasRes bool // res was set by an earlier completion (send_zc)
 
+	// err, if set, is what Wait returns: the operation never reached
+	// the kernel (see shard.enterFailed).
+	err error
+
 	// each, for a multishot operation, receives every completion but
 	// the last; see StartMultishot.
 	each func(Result)
@@ -156,12 +160,16 @@ func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Resul
 func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Result), batch bool) (*Op, error) {
 	o := opPool.Get().(*Op)
 	o.s = s
-	o.cancelled, o.hasRes = false, false
+	o.cancelled, o.hasRes, o.err = false, false, nil
 	o.state.Store(opPending)
 	o.res = Result{}
 	o.deadline = deadline
 	o.each = each
 
+	if p := s.exec.broken.Load(); p != nil {
+		opPool.Put(o)
+		return nil, *p
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -179,14 +187,21 @@ func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Re
 	// so that nothing is submitted between the op and its link timeout.
 	if !deadline.IsZero() {
 		for s.r.QueueDepth()-s.r.SQEReady() < 2 {
-			s.submitLocked()
+			if err := s.submitLocked(); err != nil {
+				s.mu.Unlock()
+				opPool.Put(o)
+				return nil, err
+			}
 		}
 	}
 	j, err := prep(s.r, o)
 	for errors.Is(err, uring.ErrQueueFull) {
 		// The SQ is full of entries someone has yet to submit: submit
 		// them now, under the lock, to make room.
-		s.submitLocked()
+		if serr := s.submitLocked(); serr != nil {
+			err = serr
+			break
+		}
 		j, err = prep(s.r, o)
 	}
 	if err != nil {
@@ -303,6 +318,9 @@ func (s *shard) enter() {
 					s.mu.Unlock()
 					continue
 				}
+				if err != nil {
+					s.enterFailed(err)
+				}
 				break
 			}
 			// Unmute before collecting: a completion posted after the
@@ -327,10 +345,14 @@ func (s *shard) enter() {
 }
 
 // submitLocked submits with the shard lock held, for when the SQ is full.
-func (s *shard) submitLocked() {
+// It returns the error of an io_uring_enter that failed for good; the
+// entries then stay queued, for enter, which holds enterMu as taking them
+// back needs, to fail.
+func (s *shard) submitLocked() error {
 	s.r.Flush()
+	var err error
 	for {
-		_, err := ring.EnterNoWait(s.fd, s.depth, 0)
+		_, err = ring.EnterNoWait(s.fd, s.depth, 0)
 		s.enters.Add(1)
 		if err == syscall.EINTR {
 			continue
@@ -342,6 +364,44 @@ func (s *shard) submitLocked() {
 		break
 	}
 	s.drainLocked()
+	if err != nil {
+		return enterError(err)
+	}
+	return nil
+}
+
+// enterError is the error operations fail with when io_uring_enter does.
+func enterError(err error) error {
+	if errno, ok := err.(syscall.Errno); ok {
+		return uring.EnterError(errno)
+	}
+	return err
+}
+
+// enterFailed handles an io_uring_enter that failed with an error other
+// than an interruption or a request to reap first: the entries it was to
+// submit never will be, so they are taken back from the ring and their
+// operations completed with the error rather than left waiting for ever.
+// If the call was denied (EPERM, EACCES or ENOSYS: a seccomp filter
+// installed after the rings were set up, which cannot be lifted), the
+// executor is marked broken and every later operation fails at once.
+// The caller holds enterMu, so no other enter consumes the queue
+// meanwhile.
+func (s *shard) enterFailed(err error) {
+	e := enterError(err)
+	if Unavailable(e) && s.exec.broken.CompareAndSwap(nil, &e) {
+		close(s.exec.brokenC)
+	}
+	s.mu.Lock()
+	for _, o := range s.r.Unsubmit() {
+		if o == ignored || o == nil {
+			continue
+		}
+		o.fail(e)
+	}
+	s.submitted.Store(s.published.Load())
+	s.drainLocked()
+	s.mu.Unlock()
 }
 
 // drainLocked collects every completion in the CQ and readies the
@@ -431,7 +491,9 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 	}
 	res := o.res
 	err := res.Err()
-	if err == syscall.ECANCELED || err == syscall.EINTR {
+	if o.err != nil {
+		err = o.err
+	} else if err == syscall.ECANCELED || err == syscall.EINTR {
 		s.mu.Lock()
 		cancelled := o.cancelled
 		s.mu.Unlock()
@@ -450,6 +512,7 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 	if reuse {
 		o.s = nil
 		o.each = nil
+		o.err = nil
 		opPool.Put(o)
 	}
 	return res, err
@@ -481,6 +544,22 @@ func (s *shard) cancelLocked(o *Op) {
 		if !errors.Is(err, uring.ErrQueueFull) {
 			return
 		}
-		s.submitLocked()
+		if s.submitLocked() != nil {
+			return
+		}
+	}
+}
+
+// fail completes with err an operation that never reached the kernel.
+// The shard is locked.
+func (o *Op) fail(err error) {
+	o.err = err
+	o.res = Result{Res: -int32(syscall.EIO)}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		o.res.Res = -int32(errno)
+	}
+	if o.state.Swap(opDone) == opParked {
+		o.ch <- struct{}{}
 	}
 }

@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -48,6 +49,11 @@ type Executor struct {
 	closed   atomic.Bool
 	wg       sync.WaitGroup
 	requeued atomic.Uint64 // operations queued again after a spurious cancel
+	// broken is set once io_uring_enter has been denied for good (see
+	// enterFailed); operations then fail at once.
+	broken atomic.Pointer[error]
+	// brokenC is closed when broken is set.
+	brokenC chan struct{}
 }
 
 type shard struct {
@@ -104,7 +110,7 @@ func newExecutor(cfg Config, forever bool) (*Executor, error) {
 	if depth <= 0 {
 		depth = 256
 	}
-	e := &Executor{}
+	e := &Executor{brokenC: make(chan struct{})}
 	for range n {
 		s, err := newShard(e, depth)
 		if err != nil {
@@ -143,6 +149,9 @@ func newShard(e *Executor, depth int) (*shard, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		r.Close()
+		if err == syscall.EMFILE || err == syscall.ENFILE {
+			return nil, fmt.Errorf("reactor: creating an eventfd for the ring: %w (out of file descriptors: close some or raise RLIMIT_NOFILE, then try again)", err)
+		}
 		return nil, fmt.Errorf("reactor: eventfd: %w", err)
 	}
 	if err := r.RegisterEventfd(efd); err != nil {
@@ -162,18 +171,86 @@ func newShard(e *Executor, depth int) (*shard, error) {
 }
 
 var (
-	defaultOnce sync.Once
-	defaultExec *Executor
-	defaultErr  error
+	defaultMu   sync.Mutex
+	defaultExec atomic.Pointer[Executor]
+	// defaultErr is a conclusive reason the executor cannot be made
+	// (see Default), guarded by defaultMu.
+	defaultErr error
 )
 
 // Default returns the process-wide executor, creating it on first use.
 // It is never closed.
+//
+// Only conclusive failures are remembered: io_uring missing or forbidden
+// (ENOSYS, EPERM, EACCES, from io_uring_setup, io_uring_register or the
+// first io_uring_enter). A failure that may pass, such as running out of
+// file descriptors or memory (uring.SetupError.Transient), is returned to
+// this caller, and the next call tries again. Once the executor exists,
+// Default returns the error that made it unusable if io_uring_enter has
+// since been denied (see Executor.Broken), so that callers with a
+// fallback take it.
 func Default() (*Executor, error) {
-	defaultOnce.Do(func() {
-		defaultExec, defaultErr = newExecutor(Config{}, true)
-	})
-	return defaultExec, defaultErr
+	if e := defaultExec.Load(); e != nil {
+		if err := e.Broken(); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+	defaultMu.Lock()
+	defer defaultMu.Unlock()
+	if e := defaultExec.Load(); e != nil {
+		if err := e.Broken(); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+	if defaultErr != nil {
+		return nil, defaultErr
+	}
+	e, err := newExecutor(Config{}, true)
+	if err == nil {
+		// Setting a ring up does not enter it: check once, with a
+		// no-op, that io_uring_enter is allowed too.
+		if _, err = e.Do(context.Background(), 0, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.Noop(o) }); err != nil {
+			e.Close()
+		}
+	}
+	if err != nil {
+		if !transient(err) {
+			defaultErr = err
+		}
+		return nil, err
+	}
+	defaultExec.Store(e)
+	return e, nil
+}
+
+// transient reports whether a failure to set the executor up may pass by
+// itself: the process or the system ran out of file descriptors or
+// memory, or the kernel asked to try again.
+func transient(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.EAGAIN} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
+// BrokenC returns a channel that is closed when the executor becomes
+// unusable (see Broken). Users whose operations wait inside io_uring
+// watch it to end those operations another way: a cancel request, which
+// has to be submitted, can no longer reach the kernel.
+func (e *Executor) BrokenC() <-chan struct{} { return e.brokenC }
+
+// Broken returns the error that made the executor unusable: io_uring_enter
+// was denied (a seccomp filter installed after the rings were set up).
+// Every operation then fails at once with that error.
+func (e *Executor) Broken() error {
+	if p := e.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Close cancels every operation still in flight, waits for their
@@ -238,7 +315,9 @@ func (s *shard) cancelAllLocked() {
 		if _, err := s.r.CancelAll(nil); !errors.Is(err, uring.ErrQueueFull) {
 			break
 		}
-		s.submitLocked()
+		if s.submitLocked() != nil {
+			return
+		}
 	}
 	s.submitLocked()
 }
@@ -351,7 +430,9 @@ func (e *Executor) Stats() Stats {
 // Unavailable reports whether err says that io_uring cannot be used in this
 // process at all, as opposed to a transient failure: the kernel lacks it
 // (ENOSYS), a seccomp profile or the kernel.io_uring_disabled sysctl forbids
-// it (EPERM, EACCES), or RLIMIT_MEMLOCK is too low for a ring (ENOMEM).
+// it (EPERM, EACCES), or RLIMIT_MEMLOCK is too low for a ring (ENOMEM);
+// the same errnos from io_uring_register or io_uring_enter, which a
+// seccomp profile may deny on their own, count too.
 // Adapters that offer a fallback to the standard library take it only then.
 func Unavailable(err error) bool {
 	var se *uring.SetupError
@@ -359,8 +440,12 @@ func Unavailable(err error) bool {
 		return false
 	}
 	switch se.Errno {
-	case syscall.ENOSYS, syscall.EPERM, syscall.EACCES, syscall.ENOMEM:
+	case syscall.ENOSYS, syscall.EPERM, syscall.EACCES:
 		return true
+	case syscall.ENOMEM:
+		// Memlock too low for a ring; once a ring exists, an ENOMEM
+		// from entering it is memory pressure, which passes.
+		return se.Syscall == "" || se.Syscall == "io_uring_setup"
 	}
 	return false
 }

@@ -313,3 +313,16 @@ func (r *Ring) SetCQFlags(f uint32) {
 		atomic.StoreUint32(r.cqFlags, f)
 	}
 }
+
+// Unpublish takes back every SQE the kernel has not consumed, published or
+// not: the SQ tail moves back to the kernel's head, and SQEHead and
+// SQETail with it. It is sound only while nothing can consume the SQ
+// meanwhile: no SQPOLL thread, and no io_uring_enter call in progress on
+// the ring. It returns the sequence numbers [from, to) of the SQEs taken
+// back, whose contents are still readable with SQEAt.
+func (r *Ring) Unpublish() (from, to uint32) {
+	from, to = atomic.LoadUint32(r.sqHead), r.sqeTail
+	r.sqeTail, r.sqeHead = from, from
+	atomic.StoreUint32(r.sqTail, from)
+	return from, to
+}
