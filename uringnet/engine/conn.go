@@ -60,6 +60,8 @@ type conn struct {
 	hup         bool // plain buffers: the poll saw the end or an error: read until EAGAIN
 	sending     bool // a send is in flight
 	paused      bool // reading stopped by backpressure
+	eof         bool // the peer's end arrived while paused: close on resume
+	lingering   bool // closed, in loop.lingering until its queue has gone out
 	dirty       bool // queued in loop.dirty
 	rearmQueued bool // queued in loop.rearm
 	freed       bool // fd closed
@@ -120,26 +122,32 @@ func (c *conn) keepUnread() {
 	}
 }
 
-// flushDirect writes what the socket takes of the outbound buffer without
-// waiting, as gnet's close does before close(2); the rest is dropped.
-func (c *conn) flushDirect() {
-	ok := true
-	for ok && len(c.zc) > 0 {
+// writeDirect writes what the socket takes of the outbound queue now,
+// without waiting, and keeps the rest; no send may be in flight.
+func (c *conn) writeDirect() {
+	for len(c.zc) > 0 {
 		n, err := unix.Write(c.fd, c.zc)
-		ok = err == nil && n > 0
-		if ok {
-			c.zc = c.zc[n:]
+		if err != nil || n <= 0 {
+			return
 		}
+		c.zc = c.zc[n:]
 	}
 	if c.zc != nil {
 		c.loop.unpin(c)
 	}
-	for ok && c.head < len(c.out) {
+	for c.head < len(c.out) {
 		n, err := unix.Write(c.fd, c.out[c.head:])
 		if err != nil || n <= 0 {
-			break
+			return
 		}
 		c.head += n
+	}
+}
+
+// dropOut discards the outbound queue; no send may be in flight.
+func (c *conn) dropOut() {
+	if c.zc != nil {
+		c.loop.unpin(c)
 	}
 	c.out, c.head = nil, 0
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"syscall"
 
@@ -240,7 +239,7 @@ func (l *loop) onPoll(c *conn, cqe uring.Completion[opData]) error {
 	}
 	// After ECANCELED (backpressure, or Linux cancelling unasked) the
 	// wait is armed again unless c is paused.
-	if !c.paused {
+	if !c.paused && !c.eof {
 		l.needRearm(c)
 	}
 	return nil
@@ -266,8 +265,7 @@ func (l *loop) onRecvPlain(c *conn, cqe uring.Completion[opData]) error {
 			c.readable = true
 		}
 	case res == 0:
-		_, err := l.closeConn(c, os.NewSyscallError("read", io.EOF))
-		return err
+		return l.peerEnded(c)
 	default:
 		switch e := syscall.Errno(-res); e {
 		case syscall.EAGAIN:
@@ -279,7 +277,7 @@ func (l *loop) onRecvPlain(c *conn, cqe uring.Completion[opData]) error {
 			return err
 		}
 	}
-	if !c.paused {
+	if !c.paused && !c.eof {
 		l.needRearm(c)
 	}
 	return nil
