@@ -223,29 +223,33 @@ func (c *conn) Flush() error {
 // OutboundBuffered returns the number of bytes queued and not yet sent.
 func (c *conn) OutboundBuffered() int { return c.pending() }
 
-// AsyncWrite queues buf from any goroutine; callback, if not nil, runs on
-// the loop after the bytes are queued (or with net.ErrClosed if the
-// connection closed first).
+// AsyncWrite queues a copy of buf from any goroutine, so that buf is the
+// caller's again when it returns (gnet's keeps buf until its loop writes
+// it); callback, if not nil, runs on the loop after the bytes are queued
+// (or with net.ErrClosed if the connection closed first).
 func (c *conn) AsyncWrite(buf []byte, callback gnet.AsyncCallback) error {
+	return c.asyncWrite(append([]byte(nil), buf...), callback)
+}
+
+// AsyncWritev is AsyncWrite for several buffers, copied into one.
+func (c *conn) AsyncWritev(bs [][]byte, callback gnet.AsyncCallback) error {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	buf := make([]byte, 0, n)
+	for _, b := range bs {
+		buf = append(buf, b...)
+	}
+	return c.asyncWrite(buf, callback)
+}
+
+// asyncWrite queues buf, which the connection owns, on the loop.
+func (c *conn) asyncWrite(buf []byte, callback gnet.AsyncCallback) error {
 	return c.loop.enqueue(func() {
 		var err error
 		if c.opened {
 			_, err = c.Write(buf)
-		} else {
-			err = net.ErrClosed
-		}
-		if callback != nil {
-			_ = callback(c, err)
-		}
-	})
-}
-
-// AsyncWritev is AsyncWrite for several buffers.
-func (c *conn) AsyncWritev(bs [][]byte, callback gnet.AsyncCallback) error {
-	return c.loop.enqueue(func() {
-		var err error
-		if c.opened {
-			_, err = c.Writev(bs)
 		} else {
 			err = net.ErrClosed
 		}

@@ -12,9 +12,11 @@
 // data arrives (an idle connection holds no read buffer; see Kernel
 // features for older kernels), and at most one
 // send per connection in flight; what the handler writes meanwhile is
-// queued in the connection's outbound buffer and goes out in the next
-// send, which takes the bytes straight from the receive's provided buffer
-// when the handler wrote back a slice of it. Each iteration makes one
+// queued in the connection's outbound buffer (a copy, as gnet's: the
+// caller may reuse its slice at once) and goes out in the next send;
+// with Config.SendFromReadBuffer, a send takes the bytes straight from
+// the receive's provided buffer when the handler wrote back a slice of
+// it. Each iteration makes one
 // io_uring_enter call that submits everything queued and waits for at
 // least one completion; an idle loop sleeps in that call. There is no goroutine per connection.
 //
@@ -73,7 +75,7 @@
 // that with every feature, except the plain ring alone with 1000
 // connections: 1.11-1.34x (presumably because its task work then runs as
 // each receive completes rather than when the loop waits). Writes sent
-// from the receive buffer (see Differences from gnet) work in every
+// from the receive buffer (Config.SendFromReadBuffer) work in every
 // mode.
 //
 // Backpressure: when a connection's outbound queue passes the write cap
@@ -94,13 +96,14 @@
 //   - Conn.Write, Writev and ReadFrom inside a callback append to the
 //     outbound buffer; the bytes go out in one send after the callback
 //     returns, so OutboundBuffered counts them until the send completes.
-//   - A Write of 1 KiB or more from Next or Peek, with nothing else
-//     queued, is sent straight from the provided buffer the kernel
-//     received it into, which is recycled when the send completes,
-//     instead of being copied (at most half the ring's buffers are held this way; beyond
-//     that, and for every other Write, the bytes are copied). So a
-//     handler must not modify those bytes after writing them, even
-//     within the callback; gnet copies them at once.
+//   - Write, Writev, AsyncWrite and AsyncWritev copy the caller's bytes
+//     before they return, so the caller may reuse or change its slices
+//     at once; gnet's AsyncWrite and AsyncWritev keep them until the
+//     loop writes them. With Config.SendFromReadBuffer, a Write of
+//     1 KiB or more from Next or Peek, with nothing else queued, is
+//     sent straight from the provided buffer the kernel received it
+//     into, instead of being copied: a handler that sets it must not
+//     modify bytes it has written, even within the callback.
 //   - WithWriteBufferCap is a backpressure threshold: while a connection
 //     has more than that many bytes queued for sending, the loop stops
 //     reading from it (its multishot receive is cancelled) and resumes

@@ -88,6 +88,16 @@ func Start(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) (*E
 // counterpart for. Each is off in the zero Config, which behaves as gnet
 // does: Run(h, addr, opts...) is Config{}.Run(h, addr, opts...).
 type Config struct {
+	// SendFromReadBuffer lets a Write of 1 KiB or more of a slice that
+	// Next or Peek returned, with nothing else queued, be sent straight
+	// from the provided buffer the kernel received it into, which is
+	// recycled when the send completes, instead of being copied (at
+	// most half the ring's buffers are held this way; beyond that the
+	// bytes are copied). The rule that comes with it: a handler must
+	// not modify bytes it has written, even within the callback, for
+	// they may not have been sent yet. gnet copies them at once, as
+	// this engine does without the option.
+	SendFromReadBuffer bool
 }
 
 // Run is Run with c's options.

@@ -250,3 +250,76 @@ func TestCloseFlushes(t *testing.T) {
 		}
 	}
 }
+
+// scrubHandler echoes through one of the Writer methods, then overwrites
+// the bytes it wrote: once a write has returned, its buffer is the
+// caller's again (for AsyncWrite and AsyncWritev, a copy the handler made
+// and scrubs from another goroutine once the call has returned).
+type scrubHandler struct {
+	gnet.BuiltinEventEngine
+	how string
+}
+
+func scrub(b []byte) {
+	for i := range b {
+		b[i] = 0xee
+	}
+}
+
+func (h *scrubHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	switch h.how {
+	case "write":
+		b, _ := c.Next(-1)
+		c.Write(b)
+		scrub(b)
+	case "peek":
+		b, _ := c.Peek(-1)
+		c.Write(b)
+		scrub(b)
+		c.Discard(len(b))
+	case "writev":
+		b, _ := c.Next(-1)
+		c.Writev([][]byte{b[:len(b)/2], b[len(b)/2:]})
+		scrub(b)
+	case "async", "asyncv":
+		b, _ := c.Next(-1)
+		q := append([]byte(nil), b...)
+		go func() {
+			if h.how == "async" {
+				c.AsyncWrite(q, nil)
+			} else {
+				c.AsyncWritev([][]byte{q[:len(q)/3], q[len(q)/3:]}, nil)
+			}
+			scrub(q)
+		}()
+	}
+	return gnet.None
+}
+
+// TestWriteThenScrub: a handler that overwrites what it wrote once the
+// write has returned still sends the original bytes.
+func TestWriteThenScrub(t *testing.T) {
+	for _, how := range []string{"write", "peek", "writev", "async", "asyncv"} {
+		for _, r := range runners {
+			if r.name == "gnet" && (how == "async" || how == "asyncv") {
+				// gnet's AsyncWrite keeps the caller's slice until its
+				// loop writes it; this engine copies at the call.
+				continue
+			}
+			t.Run(how+"/"+r.name, func(t *testing.T) {
+				testutil.CheckFDs(t)
+				s := serve(t, r, "tcp", &scrubHandler{how: how})
+				c := s.dial(t)
+				msg := make([]byte, 4096)
+				for i := range 50 {
+					pattern(msg, i*len(msg), byte(i))
+					if got := exchange(t, c, msg); !bytesEqual(got, msg) {
+						t.Fatalf("message %d came back altered", i)
+					}
+				}
+			})
+		}
+	}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
