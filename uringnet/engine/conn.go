@@ -3,6 +3,7 @@ package engine
 import (
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -178,31 +179,37 @@ func (c *conn) Writev(bs [][]byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom queues everything r yields until io.EOF.
+// ReadFrom queues everything r yields until io.EOF, which it does not
+// report, as gnet's outbound buffer does; after another error it returns
+// the error, and what r yielded before it stays queued.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	if !c.opened {
 		return 0, net.ErrClosed
 	}
-	var total int64
 	c.unpinOut()
+	defer c.loop.markDirty(c)
+	var total int64
 	for {
-		if cap(c.out)-len(c.out) < 4096 {
-			c.out = append(c.out, make([]byte, 0, 32*1024)...)
+		if cap(c.out)-len(c.out) < minReadFrom {
+			c.out = slices.Grow(c.out, max(minReadFrom, len(c.out)))
 		}
 		n, err := r.Read(c.out[len(c.out):cap(c.out)])
+		if n < 0 || n > cap(c.out)-len(c.out) {
+			panic("engine: Conn.ReadFrom: invalid count from Read")
+		}
 		c.out = c.out[:len(c.out)+n]
 		total += int64(n)
 		if err == io.EOF {
-			break
+			return total, nil
 		}
 		if err != nil {
-			c.loop.markDirty(c)
 			return total, err
 		}
 	}
-	c.loop.markDirty(c)
-	return total, nil
 }
+
+// minReadFrom is the least room ReadFrom offers a Read.
+const minReadFrom = 32 << 10
 
 // SendTo is for UDP; on a stream connection it returns gnet's
 // ErrUnsupportedOp, as gnet does.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -323,3 +325,151 @@ func TestWriteThenScrub(t *testing.T) {
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// patReader yields size patterned bytes (seeded by seed), in reads of at
+// most step bytes, then io.EOF, or err if that is set.
+type patReader struct {
+	off, size, step int
+	seed            byte
+	err             error
+}
+
+func (r *patReader) Read(p []byte) (int, error) {
+	if r.off == r.size {
+		if r.err != nil {
+			return 0, r.err
+		}
+		return 0, io.EOF
+	}
+	n := min(len(p), r.size-r.off, r.step)
+	pattern(p[:n], r.off, r.seed)
+	r.off += n
+	return n, nil
+}
+
+var errReaderBroke = errors.New("reader broke")
+
+// readFromHandler answers a one-byte request with "head", then what
+// Conn.ReadFrom takes from the source the byte names, then "tail", and
+// closes; it reports ReadFrom's results.
+type readFromHandler struct {
+	gnet.BuiltinEventEngine
+	file    string // the 'f' source
+	big     int    // the 'b' source's size
+	results chan readFromResult
+}
+
+type readFromResult struct {
+	n   int64
+	err error
+}
+
+func (h *readFromHandler) OnTraffic(c gnet.Conn) gnet.Action {
+	req, err := c.Next(1)
+	if err != nil {
+		return gnet.None
+	}
+	var src io.Reader
+	switch req[0] {
+	case 's':
+		src = stringsReader(10000)
+	case 'z':
+		src = &patReader{}
+	case 'f':
+		f, err := os.Open(h.file)
+		if err != nil {
+			panic(err)
+		}
+		defer f.Close()
+		src = f
+	case 'b':
+		src = &patReader{size: h.big, step: 1 << 20, seed: 'b'}
+	case 'e':
+		src = &patReader{size: 5000, step: 1000, seed: 'e', err: errReaderBroke}
+	case '1':
+		src = &patReader{size: 70000, step: 1, seed: '1'}
+	}
+	c.Write([]byte("head"))
+	n, err := c.ReadFrom(src)
+	h.results <- readFromResult{n, err}
+	c.Write([]byte("tail"))
+	return gnet.Close
+}
+
+// stringsReader is a strings.Reader of n patterned bytes.
+func stringsReader(n int) io.Reader {
+	b := make([]byte, n)
+	pattern(b, 0, 's')
+	return strings.NewReader(string(b))
+}
+
+// TestReadFrom: Conn.ReadFrom queues all a reader yields, between what was
+// written before and after it, from a strings.Reader, a file, an empty
+// reader, a reader of one byte at a time, a large reader and one that
+// fails (its bytes before the error go out, and the error is returned).
+func TestReadFrom(t *testing.T) {
+	big := 8 << 20
+	if !testing.Short() {
+		big = 100 << 20
+	}
+	file := filepath.Join(t.TempDir(), "src")
+	fileData := make([]byte, 3<<20+17)
+	pattern(fileData, 0, 'f')
+	if err := os.WriteFile(file, fileData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := func(src byte) ([]byte, error) {
+		switch src {
+		case 's':
+			b, _ := io.ReadAll(stringsReader(10000))
+			return b, nil
+		case 'z':
+			return nil, nil
+		case 'f':
+			return fileData, nil
+		case 'b':
+			b := make([]byte, big)
+			pattern(b, 0, 'b')
+			return b, nil
+		case 'e':
+			b := make([]byte, 5000)
+			pattern(b, 0, 'e')
+			return b, errReaderBroke
+		case '1':
+			b := make([]byte, 70000)
+			pattern(b, 0, '1')
+			return b, nil
+		}
+		return nil, nil
+	}
+	for _, src := range []byte("szfbe1") {
+		for _, r := range ownRunners() {
+			t.Run(fmt.Sprintf("%c/%s", src, r.name), func(t *testing.T) {
+				testutil.CheckFDs(t)
+				h := &readFromHandler{file: file, big: big, results: make(chan readFromResult, 1)}
+				s := serve(t, r, "tcp", h)
+				c := s.dial(t)
+				c.SetDeadline(time.Now().Add(2 * time.Minute))
+				if _, err := c.Write([]byte{src}); err != nil {
+					t.Fatal(err)
+				}
+				body, wantErr := want(src)
+				exp := crc32.NewIEEE()
+				exp.Write([]byte("head"))
+				exp.Write(body)
+				exp.Write([]byte("tail"))
+				n, got, err := readSum(c)
+				if err != nil {
+					t.Fatalf("after %d bytes: %v", n, err)
+				}
+				if n != int64(len(body)+8) || got != exp.Sum32() {
+					t.Fatalf("reply of %d bytes (crc %08x), want %d (crc %08x)", n, got, len(body)+8, exp.Sum32())
+				}
+				res := <-h.results
+				if res.n != int64(len(body)) || !errors.Is(res.err, wantErr) || (wantErr == nil && res.err != nil) {
+					t.Fatalf("ReadFrom returned %d, %v; want %d, %v", res.n, res.err, len(body), wantErr)
+				}
+			})
+		}
+	}
+}
