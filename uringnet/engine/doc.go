@@ -78,14 +78,16 @@
 // from the receive buffer (Config.SendFromReadBuffer) work in every
 // mode.
 //
-// Backpressure: when a connection's outbound queue passes the write cap
-// its receive is cancelled, and what the kernel received before the
-// cancel landed is held inbound, undelivered, until the queue drains to
-// half the cap. On kernels whose multishot receive has no retry limit
-// (6.1 among them) one run of its task work goes on until the socket is
-// empty or the buffer ring runs dry, so a paused connection holds up to
-// the ring's buffers' worth (256 x the read buffer cap); newer kernels
-// stop after a few completions.
+// WithWriteBufferCap is, as in gnet, no limit: a connection's outbound
+// queue grows as far as the handler writes, and the loop keeps reading,
+// so a client may write a whole large request before it reads the
+// reply. Config.Backpressure makes it a limit: while more than the cap
+// is queued for a connection, its receive is cancelled (and armed as a
+// single receive rather than a multishot one, so at most one more
+// buffer's worth arrives, held inbound, undelivered), until the queue
+// has drained to half the cap. A peer that sends and never reads then
+// costs the server about twice the cap plus one read buffer of memory,
+// plus what the handler writes in one callback.
 //
 // # Differences from gnet
 //
@@ -104,11 +106,13 @@
 //     sent straight from the provided buffer the kernel received it
 //     into, instead of being copied: a handler that sets it must not
 //     modify bytes it has written, even within the callback.
-//   - WithWriteBufferCap is a backpressure threshold: while a connection
-//     has more than that many bytes queued for sending, the loop stops
-//     reading from it (its multishot receive is cancelled) and resumes
-//     when the queue has drained below half the cap. gnet instead keeps
-//     reading and lets the outbound buffer grow without bound.
+//   - A connection that closes, by the peer's end of its stream, a
+//     Close action, Conn.Close or CloseWithCallback, sends everything
+//     queued for it before close(2), after OnClose (with gnet's error,
+//     read: EOF, for the peer's end); only Engine.Stop and a Shutdown
+//     drop what the socket does not take at once, as gnet's close
+//     always does. A closed connection waiting for a peer that does not
+//     read keeps its descriptor until the engine stops.
 //   - OnTick runs on event loop 0 rather than on a separate goroutine.
 //   - Loops are always locked to their OS threads (SINGLE_ISSUER requires
 //     one submitting thread), whatever WithLockOSThread says.

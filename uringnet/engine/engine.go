@@ -98,6 +98,17 @@ type Config struct {
 	// they may not have been sent yet. gnet copies them at once, as
 	// this engine does without the option.
 	SendFromReadBuffer bool
+
+	// Backpressure stops reading from a connection while more than
+	// WithWriteBufferCap bytes are queued for sending to it, and
+	// resumes when the queue has drained to half the cap, so that a
+	// peer that sends without reading costs the server at most about
+	// twice the cap plus one read buffer (WithReadBufferCap), plus what
+	// the handler writes in one callback. Receives are then single
+	// operations, armed again after each completion, rather than
+	// multishot. gnet instead keeps reading and lets the outbound
+	// buffer grow without bound, as this engine does without the option.
+	Backpressure bool
 }
 
 // Run is Run with c's options.

@@ -123,7 +123,10 @@ func (l *loop) armRecv(c *conn) error {
 	}
 	j, err := l.queue(func() (uring.Job, error) {
 		d := opData{kind: opRecv, c: c}
-		if l.feat.has(featMultishotRecv) {
+		// With Backpressure a single receive, so that once reading is
+		// paused at most one more buffer arrives: a multishot one may
+		// fill many before its cancel lands.
+		if l.feat.has(featMultishotRecv) && !l.eng.cfg.Backpressure {
 			return l.ring.RecvMultishot(c.fd, l.br, 0, d)
 		}
 		return l.ring.RecvBufSelect(c.fd, l.br, 0, d)

@@ -688,9 +688,9 @@ func (l *loop) unpin(c *conn) {
 }
 
 // checkPause stops reading from a connection whose outbound queue has
-// passed the write buffer cap, until sends drain it.
+// passed the write buffer cap, until sends drain it (Config.Backpressure).
 func (l *loop) checkPause(c *conn) {
-	if c.paused || !c.opened || c.pending() <= l.wcap {
+	if !l.eng.cfg.Backpressure || c.paused || !c.opened || c.pending() <= l.wcap {
 		return
 	}
 	c.paused = true
