@@ -651,9 +651,8 @@ func (l *loop) peerEnded(c *conn) error {
 
 // pinnable reports whether p, written to c, can be sent from the provided
 // buffer being delivered to c rather than copied: Config.SendFromReadBuffer
-// is set, p lies within that
-// buffer, is at least minPinWrite bytes, the buffer is not held already,
-// and sends hold fewer than maxPinned buffers.
+// is set, p lies within that buffer, is at least minPinWrite bytes, the
+// buffer is not held already, and sends hold fewer than maxPinned buffers.
 func (l *loop) pinnable(c *conn, p []byte) bool {
 	if !l.eng.cfg.SendFromReadBuffer || len(p) < minPinWrite || c != l.curConn || l.curPinned || l.pinned >= l.maxPinned {
 		return false
