@@ -201,7 +201,15 @@ func backpressureMemory(t *testing.T, m mode, bp bool) int {
 			}) == bpClients
 		})
 	} else {
-		waitFor(t, "the server to receive everything", func() bool { return h.recvd.Load() == bpClients*bpSend })
+		// 100 MiB through the race detector on a busy machine can take
+		// longer than waitFor's 10 s.
+		deadline := time.Now().Add(2 * time.Minute)
+		for h.recvd.Load() != bpClients*bpSend {
+			if time.Now().After(deadline) {
+				t.Fatalf("the server received %d bytes of %d", h.recvd.Load(), bpClients*bpSend)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	used := heapInUse()
 	if used < base {

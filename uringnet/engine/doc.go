@@ -109,10 +109,11 @@
 //   - A connection that closes, by the peer's end of its stream, a
 //     Close action, Conn.Close or CloseWithCallback, sends everything
 //     queued for it before close(2), after OnClose (with gnet's error,
-//     read: EOF, for the peer's end); only Engine.Stop and a Shutdown
-//     drop what the socket does not take at once, as gnet's close
-//     always does. A closed connection waiting for a peer that does not
-//     read keeps its descriptor until the engine stops.
+//     read: EOF, for the peer's end). gnet's close writes until the
+//     socket would block and drops the rest, so it loses bytes only
+//     when the peer's receive buffer is full; here only Engine.Stop
+//     and a Shutdown do that. A closed connection waiting for a peer
+//     that does not read keeps its descriptor until the engine stops.
 //   - OnTick runs on event loop 0 rather than on a separate goroutine.
 //   - Loops are always locked to their OS threads (SINGLE_ISSUER requires
 //     one submitting thread), whatever WithLockOSThread says.

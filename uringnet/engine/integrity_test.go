@@ -106,10 +106,10 @@ func TestHalfCloseEcho(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, r := range runners {
-			if r.name == "gnet" && tc.size > 64<<10 {
-				// gnet drops what the socket does not take at once
-				// when it closes: it is the reference for the small
-				// case and the OnClose error only.
+			if r.name == "gnet" && tc.size > 1<<20 {
+				// gnet's close drops what the socket does not take
+				// at once (see TestCloseFlushes); at EOF little is
+				// left unsent, but under load that is not certain.
 				continue
 			}
 			t.Run(fmt.Sprintf("size=%d/conns=%d/%s", tc.size, tc.conns, r.name), func(t *testing.T) {
@@ -225,7 +225,14 @@ func TestCloseFlushes(t *testing.T) {
 	}
 	for _, how := range []string{"action", "close", "async"} {
 		for _, size := range sizes {
-			for _, r := range ownRunners() {
+			for _, r := range runners {
+				if r.name == "gnet" && size > 1<<10 {
+					// The reference for the small case only: gnet's
+					// close writes until the socket would block and
+					// drops the rest (32 MiB with Conn.Close lost
+					// 16-20 MiB under -race here).
+					continue
+				}
 				t.Run(fmt.Sprintf("%s/size=%d/%s", how, size, r.name), func(t *testing.T) {
 					testutil.CheckFDs(t)
 					s := serve(t, r, "tcp", &closeAfterWrite{how: how})
