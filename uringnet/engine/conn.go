@@ -3,6 +3,7 @@ package engine
 import (
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -60,6 +61,8 @@ type conn struct {
 	hup         bool // plain buffers: the poll saw the end or an error: read until EAGAIN
 	sending     bool // a send is in flight
 	paused      bool // reading stopped by backpressure
+	eof         bool // the peer's end arrived while paused: close on resume
+	lingering   bool // closed, in loop.lingering until its queue has gone out
 	dirty       bool // queued in loop.dirty
 	rearmQueued bool // queued in loop.rearm
 	freed       bool // fd closed
@@ -120,26 +123,32 @@ func (c *conn) keepUnread() {
 	}
 }
 
-// flushDirect writes what the socket takes of the outbound buffer without
-// waiting, as gnet's close does before close(2); the rest is dropped.
-func (c *conn) flushDirect() {
-	ok := true
-	for ok && len(c.zc) > 0 {
+// writeDirect writes what the socket takes of the outbound queue now,
+// without waiting, and keeps the rest; no send may be in flight.
+func (c *conn) writeDirect() {
+	for len(c.zc) > 0 {
 		n, err := unix.Write(c.fd, c.zc)
-		ok = err == nil && n > 0
-		if ok {
-			c.zc = c.zc[n:]
+		if err != nil || n <= 0 {
+			return
 		}
+		c.zc = c.zc[n:]
 	}
 	if c.zc != nil {
 		c.loop.unpin(c)
 	}
-	for ok && c.head < len(c.out) {
+	for c.head < len(c.out) {
 		n, err := unix.Write(c.fd, c.out[c.head:])
 		if err != nil || n <= 0 {
-			break
+			return
 		}
 		c.head += n
+	}
+}
+
+// dropOut discards the outbound queue; no send may be in flight.
+func (c *conn) dropOut() {
+	if c.zc != nil {
+		c.loop.unpin(c)
 	}
 	c.out, c.head = nil, 0
 }
@@ -170,31 +179,37 @@ func (c *conn) Writev(bs [][]byte) (int, error) {
 	return n, nil
 }
 
-// ReadFrom queues everything r yields until io.EOF.
+// ReadFrom queues everything r yields until io.EOF, which it does not
+// report, as gnet's outbound buffer does; after another error it returns
+// the error, and what r yielded before it stays queued.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	if !c.opened {
 		return 0, net.ErrClosed
 	}
-	var total int64
 	c.unpinOut()
+	defer c.loop.markDirty(c)
+	var total int64
 	for {
-		if cap(c.out)-len(c.out) < 4096 {
-			c.out = append(c.out, make([]byte, 0, 32*1024)...)
+		if cap(c.out)-len(c.out) < minReadFrom {
+			c.out = slices.Grow(c.out, max(minReadFrom, len(c.out)))
 		}
 		n, err := r.Read(c.out[len(c.out):cap(c.out)])
+		if n < 0 || n > cap(c.out)-len(c.out) {
+			panic("engine: Conn.ReadFrom: invalid count from Read")
+		}
 		c.out = c.out[:len(c.out)+n]
 		total += int64(n)
 		if err == io.EOF {
-			break
+			return total, nil
 		}
 		if err != nil {
-			c.loop.markDirty(c)
 			return total, err
 		}
 	}
-	c.loop.markDirty(c)
-	return total, nil
 }
+
+// minReadFrom is the least room ReadFrom offers a Read.
+const minReadFrom = 32 << 10
 
 // SendTo is for UDP; on a stream connection it returns gnet's
 // ErrUnsupportedOp, as gnet does.
@@ -215,29 +230,33 @@ func (c *conn) Flush() error {
 // OutboundBuffered returns the number of bytes queued and not yet sent.
 func (c *conn) OutboundBuffered() int { return c.pending() }
 
-// AsyncWrite queues buf from any goroutine; callback, if not nil, runs on
-// the loop after the bytes are queued (or with net.ErrClosed if the
-// connection closed first).
+// AsyncWrite queues a copy of buf from any goroutine, so that buf is the
+// caller's again when it returns (gnet's keeps buf until its loop writes
+// it); callback, if not nil, runs on the loop after the bytes are queued
+// (or with net.ErrClosed if the connection closed first).
 func (c *conn) AsyncWrite(buf []byte, callback gnet.AsyncCallback) error {
+	return c.asyncWrite(append([]byte(nil), buf...), callback)
+}
+
+// AsyncWritev is AsyncWrite for several buffers, copied into one.
+func (c *conn) AsyncWritev(bs [][]byte, callback gnet.AsyncCallback) error {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	buf := make([]byte, 0, n)
+	for _, b := range bs {
+		buf = append(buf, b...)
+	}
+	return c.asyncWrite(buf, callback)
+}
+
+// asyncWrite queues buf, which the connection owns, on the loop.
+func (c *conn) asyncWrite(buf []byte, callback gnet.AsyncCallback) error {
 	return c.loop.enqueue(func() {
 		var err error
 		if c.opened {
 			_, err = c.Write(buf)
-		} else {
-			err = net.ErrClosed
-		}
-		if callback != nil {
-			_ = callback(c, err)
-		}
-	})
-}
-
-// AsyncWritev is AsyncWrite for several buffers.
-func (c *conn) AsyncWritev(bs [][]byte, callback gnet.AsyncCallback) error {
-	return c.loop.enqueue(func() {
-		var err error
-		if c.opened {
-			_, err = c.Writev(bs)
 		} else {
 			err = net.ErrClosed
 		}

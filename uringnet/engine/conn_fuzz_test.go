@@ -28,9 +28,9 @@ import (
 // an empty queue into a non-empty slice fails with io.ErrShortBuffer, as
 // gnet v2.9.7's connection_unix.go does. Bytes left unread at the end of
 // a callback are there, in front of the new ones, at the next. What the
-// handler writes back arrives at the client intact and in order, although
-// the io_uring engine sends a written slice of 1 KiB or more straight from
-// the buffer the kernel received it into.
+// handler writes back, through Write, Writev, ReadFrom (with Flush) and a
+// Write whose slice it then overwrites, in turn, arrives at the client
+// intact and in order: the bytes out equal the model's.
 //
 // The same sequences run on gnet itself, which keeps the model honest.
 //
@@ -91,7 +91,7 @@ func FuzzConnReader(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%s: dial: %v", r.name, err)
 			}
-			sc := &fuzzReaderConn{stream: stream, ends: ends, ops: ops, acks: make(chan int, len(ends)), dead: make(chan struct{})}
+			sc := &fuzzReaderConn{stream: stream, ends: ends, ops: ops, acks: make(chan int, len(ends)), dead: make(chan struct{}), gnet: r.name == "gnet"}
 			h.add(c.LocalAddr().String(), sc)
 			err = sc.drive(c)
 			c.Close()
@@ -157,7 +157,9 @@ type fuzzReaderConn struct {
 	leftover int // bytes left unread by the last callback
 	acked    int // chunks acknowledged
 	echoed   []byte
-	wakes    int // Wake calls made
+	writes   int  // echo writes made, which pick the Writer method
+	gnet     bool // the engine is gnet's
+	wakes    int  // Wake calls made
 
 	acks chan int      // the chunks the handler has seen all of
 	dead chan struct{} // closed at the first failure
@@ -363,7 +365,7 @@ func (sc *fuzzReaderConn) apply(c gnet.Conn, op byte) bool {
 			return false
 		}
 		sc.consumed += got
-	case 4: // Next, and Write the slice back, as an echo handler does
+	case 4: // Next, and write the slice back, as an echo handler does
 		b, err := c.Next(n)
 		if short {
 			if !errors.Is(err, io.ErrShortBuffer) {
@@ -376,12 +378,43 @@ func (sc *fuzzReaderConn) apply(c gnet.Conn, op byte) bool {
 			sc.failf("Next(%d) with %d buffered to echo: %d bytes, %v", n, buffered, len(b), err)
 			return false
 		}
-		if w, err := c.Write(b); err != nil || w != len(b) {
-			sc.failf("Write of %d bytes: %d, %v", len(b), w, err)
-			return false
-		}
 		if len(b) > 0 {
 			sc.echoed = append(sc.echoed, b...)
+		}
+		// The Writer method, in turn: Write; Writev in two parts
+		// around an empty one; ReadFrom, then Flush (gnet's ReadFrom
+		// only buffers); Write, then overwriting the slice, which
+		// must not change what is sent.
+		var w int
+		method := [...]string{"Write", "Writev", "ReadFrom+Flush", "Write+scrub"}[sc.writes%4]
+		switch sc.writes % 4 {
+		case 0:
+			w, err = c.Write(b)
+		case 1:
+			w, err = c.Writev([][]byte{b[:len(b)/3], nil, b[len(b)/3:]})
+		case 2:
+			if sc.gnet {
+				// gnet v2.9.7's ReadFrom then Flush sent other
+				// bytes than the reader's (seed 7): Write instead.
+				w, err = c.Write(b)
+				break
+			}
+			var m int64
+			m, err = c.ReadFrom(bytes.NewReader(b))
+			w = int(m)
+			if err == nil {
+				err = c.Flush()
+			}
+		case 3:
+			w, err = c.Write(b)
+			for i := range b {
+				b[i] = ^b[i]
+			}
+		}
+		sc.writes++
+		if err != nil || w != len(b) {
+			sc.failf("%s of %d bytes: %d, %v", method, len(b), w, err)
+			return false
 		}
 		sc.consumed += len(b)
 	case 5: // WriteTo

@@ -84,9 +84,11 @@
 // data arrives (an idle connection holds no read buffer; see Kernel
 // features for older kernels), and at most one
 // send per connection in flight; what the handler writes meanwhile is
-// queued in the connection's outbound buffer and goes out in the next
-// send, which takes the bytes straight from the receive's provided buffer
-// when the handler wrote back a slice of it. Each iteration makes one
+// queued in the connection's outbound buffer (a copy, as gnet's: the
+// caller may reuse its slice at once) and goes out in the next send;
+// with Config.SendFromReadBuffer, a send takes the bytes straight from
+// the receive's provided buffer when the handler wrote back a slice of
+// it. Each iteration makes one
 // io_uring_enter call that submits everything queued and waits for at
 // least one completion; an idle loop sleeps in that call. There is no goroutine per connection.
 //
@@ -145,17 +147,19 @@
 // that with every feature, except the plain ring alone with 1000
 // connections: 1.11-1.34x (presumably because its task work then runs as
 // each receive completes rather than when the loop waits). Writes sent
-// from the receive buffer (see Differences from gnet) work in every
+// from the receive buffer (Config.SendFromReadBuffer) work in every
 // mode.
 //
-// Backpressure: when a connection's outbound queue passes the write cap
-// its receive is cancelled, and what the kernel received before the
-// cancel landed is held inbound, undelivered, until the queue drains to
-// half the cap. On kernels whose multishot receive has no retry limit
-// (6.1 among them) one run of its task work goes on until the socket is
-// empty or the buffer ring runs dry, so a paused connection holds up to
-// the ring's buffers' worth (256 x the read buffer cap); newer kernels
-// stop after a few completions.
+// WithWriteBufferCap is, as in gnet, no limit: a connection's outbound
+// queue grows as far as the handler writes, and the loop keeps reading,
+// so a client may write a whole large request before it reads the
+// reply. Config.Backpressure makes it a limit: while more than the cap
+// is queued for a connection, its receive is cancelled (and armed as a
+// single receive rather than a multishot one, so at most one more
+// buffer's worth arrives, held inbound, undelivered), until the queue
+// has drained to half the cap. A peer that sends and never reads then
+// costs the server about twice the cap plus one read buffer of memory,
+// plus what the handler writes in one callback.
 //
 // # Differences from gnet
 //
@@ -169,18 +173,22 @@
 //   - Conn.Write, Writev and ReadFrom inside a callback append to the
 //     outbound buffer; the bytes go out in one send after the callback
 //     returns, so OutboundBuffered counts them until the send completes.
-//   - A Write of 1 KiB or more from Next or Peek, with nothing else
-//     queued, is sent straight from the provided buffer the kernel
-//     received it into, which is recycled when the send completes,
-//     instead of being copied (at most half the ring's buffers are held this way; beyond
-//     that, and for every other Write, the bytes are copied). So a
-//     handler must not modify those bytes after writing them, even
-//     within the callback; gnet copies them at once.
-//   - WithWriteBufferCap is a backpressure threshold: while a connection
-//     has more than that many bytes queued for sending, the loop stops
-//     reading from it (its multishot receive is cancelled) and resumes
-//     when the queue has drained below half the cap. gnet instead keeps
-//     reading and lets the outbound buffer grow without bound.
+//   - Write, Writev, AsyncWrite and AsyncWritev copy the caller's bytes
+//     before they return, so the caller may reuse or change its slices
+//     at once; gnet's AsyncWrite and AsyncWritev keep them until the
+//     loop writes them. With Config.SendFromReadBuffer, a Write of
+//     1 KiB or more from Next or Peek, with nothing else queued, is
+//     sent straight from the provided buffer the kernel received it
+//     into, instead of being copied: a handler that sets it must not
+//     modify bytes it has written, even within the callback.
+//   - A connection that closes, by the peer's end of its stream, a
+//     Close action, Conn.Close or CloseWithCallback, sends everything
+//     queued for it before close(2), after OnClose (with gnet's error,
+//     read: EOF, for the peer's end). gnet's close writes until the
+//     socket would block and drops the rest, so it loses bytes only
+//     when the peer's receive buffer is full; here only Engine.Stop
+//     and a Shutdown do that. A closed connection waiting for a peer
+//     that does not read keeps its descriptor until the engine stops.
 //   - Loops are always locked to their OS threads (SINGLE_ISSUER requires
 //     one submitting thread), whatever WithLockOSThread says.
 //   - Conn.LocalAddr is the listener's bound address, with the real port

@@ -108,6 +108,28 @@ type Config struct {
 	// Without it, the zero value, Run and Start return an error wrapping
 	// the *uring.SetupError, whose text says what to change.
 	FallbackToGnet bool
+
+	// SendFromReadBuffer lets a Write of 1 KiB or more of a slice that
+	// Next or Peek returned, with nothing else queued, be sent straight
+	// from the provided buffer the kernel received it into, which is
+	// recycled when the send completes, instead of being copied (at
+	// most half the ring's buffers are held this way; beyond that the
+	// bytes are copied). The rule that comes with it: a handler must
+	// not modify bytes it has written, even within the callback, for
+	// they may not have been sent yet. gnet copies them at once, as
+	// this engine does without the option.
+	SendFromReadBuffer bool
+
+	// Backpressure stops reading from a connection while more than
+	// WithWriteBufferCap bytes are queued for sending to it, and
+	// resumes when the queue has drained to half the cap, so that a
+	// peer that sends without reading costs the server at most about
+	// twice the cap plus one read buffer (WithReadBufferCap), plus what
+	// the handler writes in one callback. Receives are then single
+	// operations, armed again after each completion, rather than
+	// multishot. gnet instead keeps reading and lets the outbound
+	// buffer grow without bound, as this engine does without the option.
+	Backpressure bool
 }
 
 // Run is Run with c's options.

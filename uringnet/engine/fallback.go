@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"syscall"
 
@@ -124,7 +123,10 @@ func (l *loop) armRecv(c *conn) error {
 	}
 	j, err := l.queue(func() (uring.Job, error) {
 		d := opData{kind: opRecv, c: c}
-		if l.feat.has(featMultishotRecv) {
+		// With Backpressure a single receive, so that once reading is
+		// paused at most one more buffer arrives: a multishot one may
+		// fill many before its cancel lands.
+		if l.feat.has(featMultishotRecv) && !l.eng.cfg.Backpressure {
 			return l.ring.RecvMultishot(c.fd, l.br, 0, d)
 		}
 		return l.ring.RecvBufSelect(c.fd, l.br, 0, d)
@@ -240,7 +242,7 @@ func (l *loop) onPoll(c *conn, cqe uring.Completion[opData]) error {
 	}
 	// After ECANCELED (backpressure, or Linux cancelling unasked) the
 	// wait is armed again unless c is paused.
-	if !c.paused {
+	if !c.paused && !c.eof {
 		l.needRearm(c)
 	}
 	return nil
@@ -266,8 +268,7 @@ func (l *loop) onRecvPlain(c *conn, cqe uring.Completion[opData]) error {
 			c.readable = true
 		}
 	case res == 0:
-		_, err := l.closeConn(c, os.NewSyscallError("read", io.EOF))
-		return err
+		return l.peerEnded(c)
 	default:
 		switch e := syscall.Errno(-res); e {
 		case syscall.EAGAIN:
@@ -279,7 +280,7 @@ func (l *loop) onRecvPlain(c *conn, cqe uring.Completion[opData]) error {
 			return err
 		}
 	}
-	if !c.paused {
+	if !c.paused && !c.eof {
 		l.needRearm(c)
 	}
 	return nil

@@ -151,7 +151,9 @@ func testSlowReaderBackpressure(t *testing.T, m mode) {
 	testutil.CheckFDs(t)
 	h := &slowHandler{}
 	const wcap, rcap = 64 << 10, 4 << 10
-	e, addr := startOwn(t, h, m.cfg(defaultConfig),
+	cfg := m.cfg(defaultConfig)
+	cfg.Backpressure = true
+	e, addr := startOwn(t, h, cfg,
 		gnet.WithWriteBufferCap(wcap), gnet.WithReadBufferCap(rcap),
 		gnet.WithSocketRecvBuffer(32<<10), gnet.WithSocketSendBuffer(32<<10))
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -199,14 +201,11 @@ func testSlowReaderBackpressure(t *testing.T, m mode) {
 	if pauses == 0 {
 		t.Error("reading was never paused")
 	}
-	// Bounded: the cap plus what receives completed before the cancel of
-	// the receive landed, which are held inbound. On kernels without the
-	// multishot receive's retry limit (6.1, for instance) a multishot
-	// receive goes on in one run of its task work until the socket is
-	// empty or the buffer ring runs dry, so that is up to the ring's
-	// buffers' worth; without the pause the backlog would grow to what
-	// the client sent.
-	bound := int64(wcap + defaultConfig.bufRingEntries*rcap)
+	// Bounded: the cap plus one read buffer, the handler's echo of the
+	// read that crossed it. With Backpressure a receive is a single
+	// operation, so at most one read completes after the pause, and it
+	// is held inbound until the queue has drained to half the cap.
+	bound := int64(wcap + rcap)
 	if h.maxOut.Load() > bound {
 		t.Errorf("outbound backlog reached %d bytes, more than %d", h.maxOut.Load(), bound)
 	}

@@ -83,8 +83,11 @@ type loop struct {
 	udp *udpLoop // a UDP loop's state; nil for stream loops
 
 	conns []*conn
-	dirty []*conn // conns with outbound bytes and no send in flight yet
-	rearm []*conn // conns whose receive must be armed again
+	// closed conns whose outbound queue is still going out; c.idx is
+	// the position here once c has left conns
+	lingering []*conn
+	dirty     []*conn // conns with outbound bytes and no send in flight yet
+	rearm     []*conn // conns whose receive must be armed again
 	// conns that found the plain-buffer pool empty, for the next flush
 	starved []*conn
 
@@ -494,7 +497,7 @@ func (l *loop) flush() error {
 	for i, c := range l.dirty {
 		l.dirty[i] = nil
 		c.dirty = false
-		if c.opened && !c.sending && c.pending() > 0 {
+		if (c.opened || c.lingering) && !c.sending && c.pending() > 0 {
 			if err := l.startSend(c); err != nil {
 				return err
 			}
@@ -504,7 +507,7 @@ func (l *loop) flush() error {
 	for i, c := range l.rearm {
 		l.rearm[i] = nil
 		c.rearmQueued = false
-		if c.opened && !c.paused && !l.stopping {
+		if c.opened && !c.paused && !c.eof && !l.stopping {
 			if err := l.armRecv(c); err != nil {
 				return err
 			}
@@ -552,22 +555,19 @@ func (l *loop) onSend(c *conn, res int32) error {
 			c.head += int(res)
 		}
 	}
+	if c.zc != nil && len(c.zc) == 0 {
+		l.unpin(c)
+	}
 	if !c.opened {
-		// Closed while the send was in flight: finish as gnet's close
-		// does, writing what the socket takes now, then release.
-		c.flushDirect()
-		l.maybeFree(c)
-		return nil
+		return l.onSendClosed(c, res)
 	}
 	if res < 0 {
+		c.dropOut()
 		_, err := l.closeConn(c, os.NewSyscallError("write", syscall.Errno(-res)))
 		return err
 	}
 	if c.zc != nil {
-		if len(c.zc) > 0 {
-			return l.startSend(c)
-		}
-		l.unpin(c)
+		return l.startSend(c)
 	}
 	if c.head >= len(c.out) {
 		c.head = 0
@@ -580,26 +580,68 @@ func (l *loop) onSend(c *conn, res int32) error {
 		return err
 	}
 	if c.paused && c.pending() <= l.wcap/2 {
-		c.paused = false
-		// With plain buffers no poll was armed meanwhile: look.
-		c.readable = true
-		if !c.recvArmed {
-			l.needRearm(c)
-		}
-		if len(c.in) > 0 {
-			// Data held back while paused.
-			return l.wake(c)
-		}
+		return l.resume(c)
 	}
 	return nil
 }
 
+// onSendClosed goes on sending what a closed connection has queued, or
+// ends it: when the queue is empty, a send fails, or the loop is
+// stopping, in which case what the socket takes now is written and the
+// rest dropped, as gnet's close does.
+func (l *loop) onSendClosed(c *conn, res int32) error {
+	if c.lingering && !l.stopping && res >= 0 && c.pending() > 0 {
+		return l.startSend(c)
+	}
+	if l.stopping && (res >= 0 || syscall.Errno(-res) == syscall.ECANCELED) {
+		c.writeDirect()
+	}
+	c.dropOut()
+	l.unlinger(c)
+	l.maybeFree(c)
+	return nil
+}
+
+// resume reads from c again once its outbound queue has drained to half
+// the cap: it delivers what was held back meanwhile, then the peer's end
+// if that came too.
+func (l *loop) resume(c *conn) error {
+	c.paused = false
+	// With plain buffers no poll was armed meanwhile: look.
+	c.readable = true
+	if !c.recvArmed && !c.eof {
+		l.needRearm(c)
+	}
+	if len(c.in) > 0 {
+		// Data held back while paused.
+		if err := l.wake(c); err != nil {
+			return err
+		}
+	}
+	if c.eof && c.opened && !c.paused {
+		return l.peerEnded(c)
+	}
+	return nil
+}
+
+// peerEnded handles the end of the peer's stream: the connection closes
+// with gnet's error for it, unless reading is paused, in which case it
+// closes once what was held back has been delivered.
+func (l *loop) peerEnded(c *conn) error {
+	if c.paused {
+		c.eof = true
+		return nil
+	}
+	_, err := l.closeConn(c, os.NewSyscallError("read", io.EOF))
+	return err
+}
+
 // pinnable reports whether p, written to c, can be sent from the provided
-// buffer being delivered to c rather than copied: it lies within that
-// buffer, is at least minPinWrite bytes, the buffer is not held already,
-// and sends hold fewer than maxPinned buffers.
+// buffer being delivered to c rather than copied: Config.SendFromReadBuffer
+// is set, p lies within that buffer, is at least minPinWrite bytes, the
+// buffer is not held already, and sends hold fewer than maxPinned buffers.
 func (l *loop) pinnable(c *conn, p []byte) bool {
-	if len(p) < minPinWrite || c != l.curConn || l.curPinned || l.pinned >= l.maxPinned {
+	if !l.eng.cfg.SendFromReadBuffer || len(p) < minPinWrite || c != l.curConn || l.curPinned || l.pinned >= l.maxPinned {
 		return false
 	}
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(l.curBuf)))
@@ -632,9 +674,9 @@ func (l *loop) unpin(c *conn) {
 }
 
 // checkPause stops reading from a connection whose outbound queue has
-// passed the write buffer cap, until sends drain it.
+// passed the write buffer cap, until sends drain it (Config.Backpressure).
 func (l *loop) checkPause(c *conn) {
-	if c.paused || !c.opened || c.pending() <= l.wcap {
+	if !l.eng.cfg.Backpressure || c.paused || !c.opened || c.pending() <= l.wcap {
 		return
 	}
 	c.paused = true
@@ -671,8 +713,7 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 			l.needRearm(c)
 		}
 	case res == 0:
-		_, err := l.closeConn(c, os.NewSyscallError("read", io.EOF))
-		return err
+		return l.peerEnded(c)
 	default:
 		switch e := syscall.Errno(-res); e {
 		case syscall.ENOBUFS:
@@ -778,9 +819,12 @@ func (l *loop) quiesce() {
 }
 
 // closeConn closes c as gnet's eventloop.close does: OnClose with err,
-// then whatever the socket takes of the outbound buffer, then close(2).
-// It reports whether c was open, and ErrEngineShutdown if OnClose asked
-// for Shutdown.
+// then the outbound queue goes out, then close(2). Unlike gnet, which
+// writes what the socket takes at once and drops the rest, the
+// connection lingers, out of conns and counts, until every queued byte
+// has been sent or a send fails; only when the loop is stopping is the
+// rest dropped, as gnet does. It reports whether c was open, and
+// ErrEngineShutdown if OnClose asked for Shutdown.
 func (l *loop) closeConn(c *conn, err error) (bool, error) {
 	if !c.opened {
 		return false, nil
@@ -795,16 +839,25 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 	action := l.handler.OnClose(c, err)
 	c.ctx = nil
 	c.buf, c.in = nil, nil
-	if c.sending {
+	if err := l.cancelRecv(c); err != nil {
+		return true, err
+	}
+	switch {
+	case c.sending && l.stopping:
 		// The send's completion finishes the flush and the close.
 		if err := l.cancel(c.sendJob); err != nil {
 			return true, err
 		}
-	} else {
-		c.flushDirect()
-	}
-	if err := l.cancelRecv(c); err != nil {
-		return true, err
+	case c.sending:
+		l.linger(c)
+	default:
+		c.writeDirect()
+		if c.pending() > 0 && !l.stopping {
+			l.linger(c)
+			l.markDirty(c)
+		} else {
+			c.dropOut()
+		}
 	}
 	l.maybeFree(c)
 	if action == gnet.Shutdown {
@@ -814,10 +867,29 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 	return true, nil
 }
 
+// linger keeps closed connection c until its outbound queue has gone.
+func (l *loop) linger(c *conn) {
+	c.lingering = true
+	c.idx = int32(len(l.lingering))
+	l.lingering = append(l.lingering, c)
+}
+
+func (l *loop) unlinger(c *conn) {
+	if !c.lingering {
+		return
+	}
+	c.lingering = false
+	last := len(l.lingering) - 1
+	l.lingering[c.idx] = l.lingering[last]
+	l.lingering[c.idx].idx = c.idx
+	l.lingering[last] = nil
+	l.lingering = l.lingering[:last]
+}
+
 // maybeFree closes a closed connection's fd once no operation names it,
 // so the number cannot be reused under an operation still in flight.
 func (l *loop) maybeFree(c *conn) {
-	if c.opened || c.recvArmed || c.pollArmed || c.sending || c.freed {
+	if c.opened || c.lingering || c.recvArmed || c.pollArmed || c.sending || c.freed {
 		return
 	}
 	c.freed = true
@@ -883,6 +955,19 @@ func (l *loop) teardown() {
 	l.stopping = true
 	for len(l.conns) > 0 {
 		l.closeConn(l.conns[len(l.conns)-1], nil)
+	}
+	// Connections closed earlier and still sending: now gnet's close,
+	// what the socket takes at once.
+	for i := len(l.lingering) - 1; i >= 0; i-- {
+		c := l.lingering[i]
+		if c.sending {
+			l.cancel(c.sendJob)
+			continue
+		}
+		c.writeDirect()
+		c.dropOut()
+		l.unlinger(c)
+		l.maybeFree(c)
 	}
 	l.mu.Lock()
 	l.tasksClosed = true

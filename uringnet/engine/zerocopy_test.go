@@ -57,10 +57,23 @@ func (h *writeModeHandler) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 // TestWriteInboundSlices streams a patterned 1 MiB through each mode and
-// checks every byte comes back in order, with gnet as the reference.
+// checks every byte comes back in order, with gnet as the reference, and
+// with Config.SendFromReadBuffer in each of this engine's modes.
 func TestWriteInboundSlices(t *testing.T) {
+	rs := runners
+	for _, m := range modes {
+		rs = append(rs, runner{"uring-sendfromread" + m.suffix(), func(h gnet.EventHandler, protoAddr string, opts ...gnet.Option) error {
+			cfg := m.cfg(defaultConfig)
+			cfg.SendFromReadBuffer = true
+			e, err := start(h, protoAddr, cfg, opts...)
+			if err != nil {
+				return err
+			}
+			return e.Wait()
+		}, Stop})
+	}
 	for _, mode := range []string{"split", "flush", "writev", "peek"} {
-		for _, r := range runners {
+		for _, r := range rs {
 			t.Run(mode+"/"+r.name, func(t *testing.T) {
 				testutil.CheckFDs(t)
 				h := &writeModeHandler{mode: mode}
@@ -104,8 +117,8 @@ func TestWriteInboundSlices(t *testing.T) {
 	}
 }
 
-// TestWriteInboundPinned checks that the echo path does send from the
-// provided buffers, and that with more busy connections than the bound
+// TestWriteInboundPinned checks that with Config.SendFromReadBuffer the
+// echo path does send from the provided buffers, and that with more busy connections than the bound
 // on held buffers allows (a ring of 8) every byte still comes back.
 func TestWriteInboundPinned(t *testing.T) {
 	for _, m := range modes {
@@ -116,7 +129,9 @@ func TestWriteInboundPinned(t *testing.T) {
 func testWriteInboundPinned(t *testing.T, m mode) {
 	testutil.CheckFDs(t)
 	h := newEcho()
-	e, addr := startOwn(t, h, m.cfg(config{bufRingEntries: 8, queueDepth: 64}), gnet.WithReadBufferCap(2048))
+	cfg := m.cfg(config{bufRingEntries: 8, queueDepth: 64})
+	cfg.SendFromReadBuffer = true
+	e, addr := startOwn(t, h, cfg, gnet.WithReadBufferCap(2048))
 	const conns, size = 20, 128 << 10
 	errc := make(chan error, conns)
 	for i := range conns {
