@@ -195,7 +195,7 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 		}
 		n, err := r.Read(c.out[len(c.out):cap(c.out)])
 		if n < 0 || n > cap(c.out)-len(c.out) {
-			panic("engine: Conn.ReadFrom: invalid count from Read")
+			panic("uringnet/engine: Conn.ReadFrom: invalid count from Read")
 		}
 		c.out = c.out[:len(c.out)+n]
 		total += int64(n)

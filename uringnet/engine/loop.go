@@ -682,7 +682,7 @@ func (l *loop) checkPause(c *conn) {
 	c.paused = true
 	l.pauses.Add(1)
 	if err := l.cancelRecv(c); err != nil {
-		l.eng.logger.Errorf("engine: %v", err)
+		l.eng.logger.Errorf("uringnet/engine: %v", err)
 	}
 }
 
