@@ -146,9 +146,6 @@ func (f *File) wrapErr(op string, err error) error {
 // caller holds a reference. An operation that starts after Close marked
 // the file closed cancels itself, since Close's cancel-by-fd may have been
 // processed before it.
-//
-// An operation Linux cancelled unasked (reactor.Spurious) never ran, and
-// is started again.
 func (f *File) run(prep reactor.Prep) (int, error) { return f.runUntil(nil, prep) }
 
 // runUntil is run bounded by the deadline dl holds (nil: none), for reads
@@ -156,24 +153,15 @@ func (f *File) run(prep reactor.Prep) (int, error) { return f.runUntil(nil, prep
 // os.ErrDeadlineExceeded. An operation woken because the deadline moved
 // goes again under the new one.
 func (f *File) runUntil(dl *atomic.Int64, prep reactor.Prep) (int, error) {
-	for attempt := 1; ; {
+	for {
 		deadline, err := deadlineOf(dl)
 		if err != nil {
 			return 0, err
 		}
-		o, err := f.startUntil(deadline, prep)
-		if err != nil {
-			return 0, err
+		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Op, error) { return f.startUntil(deadline, prep) }))
+		if err != errMoved {
+			return n, err
 		}
-		n, err := f.wait(o)
-		switch {
-		case err == errMoved:
-			continue
-		case reactor.Spurious(err) && attempt < reactor.MaxRequeue:
-			attempt++
-			continue
-		}
-		return n, err
 	}
 }
 
@@ -208,29 +196,23 @@ func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Op, e
 // f's while it holds a reference on f: it waits with the closing context,
 // which Close cancels.
 func (f *File) runOther(prep reactor.Prep) (int, error) {
-	for attempt := 1; ; {
-		o, err := f.exec.StartLocal(prep)
-		if err != nil {
-			return 0, err
+	for {
+		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Op, error) { return f.exec.StartLocal(prep) }))
+		if err != errMoved {
+			return n, err
 		}
-		n, err := f.wait(o)
-		switch {
-		case err == errMoved:
-			continue
-		case reactor.Spurious(err) && attempt < reactor.MaxRequeue:
-			attempt++
-			continue
-		}
-		return n, err
 	}
 }
 
-// wait waits for an operation begun by start or runOther, with f.wake:
-// Close, or a deadline that moves, cancels it if it parks. It returns
-// errClosing for an operation cut short by Close, and errMoved for one
-// that a moving deadline woke, which the caller starts again.
-func (f *File) wait(o *reactor.Op) (int, error) {
-	res, err := o.Wait(&f.wake)
+// wait waits for an operation begun by start, with f.wake: Close, or a
+// deadline that moves, cancels it if it parks. Its errors are result's.
+func (f *File) wait(o *reactor.Op) (int, error) { return f.result(o.Wait(&f.wake)) }
+
+// result turns what an operation waited with f.wake ended with into
+// its count and error: errClosing for an operation cut short by Close,
+// and errMoved for one that a moving deadline woke, which the caller
+// starts again.
+func (f *File) result(res reactor.Result, err error) (int, error) {
 	if err != nil {
 		if f.mu.closed() && (err == reactor.ErrCanceled || err == context.Canceled || err == syscall.ECANCELED || err == syscall.EINTR) {
 			return 0, errClosing

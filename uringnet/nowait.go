@@ -133,11 +133,11 @@ type pollOutcome struct {
 // each time the socket becomes ready (readable if p is fd.rd, else
 // writable) while it returns false, until it leaves a result in out. An
 // operation stopped inside io_uring goes again if the deadline has moved
-// since or the kernel cancelled it before it ran. Errors are
-// net.ErrClosed, os.ErrDeadlineExceeded, a syscall.Errno or an executor
-// error.
+// since; one the kernel cancelled unasked, the executor's Run has already
+// started again. Errors are net.ErrClosed, os.ErrDeadlineExceeded, a
+// syscall.Errno or an executor error.
 func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) (reactor.Result, error) {
-	for attempt := 1; ; attempt++ {
+	for {
 		*out = pollOutcome{}
 		var err error
 		if p == &fd.rd {
@@ -157,7 +157,7 @@ func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) 
 			if perr := p.check(); perr != nil {
 				return reactor.Result{}, perr
 			}
-			if !reactor.Spurious(oerr) || attempt < reactor.MaxRequeue {
+			if oerr != syscall.ECANCELED {
 				continue
 			}
 		}

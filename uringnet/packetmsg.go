@@ -25,11 +25,7 @@ var peekScratch [1]byte
 // through its own Op, so nothing needs it on one fd's ring.
 func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 	for {
-		o, err := fd.e.StartLocal(prep)
-		if err != nil {
-			return reactor.Result{}, err
-		}
-		res, err := o.Wait(p)
+		res, err := fd.e.Run(p, func() (*reactor.Op, error) { return fd.e.StartLocal(prep) })
 		if err == syscall.EINTR {
 			continue
 		}

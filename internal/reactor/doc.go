@@ -83,7 +83,8 @@
 // Linux also cancels, with ECANCELED, work it queued for an io-wq worker
 // thread that it then failed to start (seen on 6.1, where Go's preemption
 // signals interrupt the worker's creation). Such an operation never ran:
-// Do queues it again, and Spurious tells Start/Wait users to do the same.
+// Run (and Do, through it) starts it again, up to a bound, and only then
+// lets the ECANCELED through, so the adapters never see one; see Run.
 //
 // # What users see of it
 //

@@ -68,37 +68,46 @@ var ignored = &Op{}
 // kernel to finish with it and returns ctx's error only if the operation
 // did not complete anyway. A non-zero deadline bounds the operation with a
 // link timeout; when it expires, Do returns os.ErrDeadlineExceeded.
-//
-// An operation the kernel cancelled on its own, before it ran, is queued
-// again: see Spurious.
 func (e *Executor) Do(ctx context.Context, key int, deadline time.Time, prep Prep) (Result, error) {
+	return e.Run(ctx, func() (*Op, error) { return e.Start(key, deadline, prep) })
+}
+
+// Run starts an operation with start (Start or StartLocal, with whatever
+// the caller does around it) and waits for it with ctx, as Wait does.
+// It is how adapters run one operation: an operation the kernel cancelled
+// unasked is started again here, up to maxRequeue times in all, and only
+// then does its ECANCELED reach the caller.
+//
+// Linux cancels, with ECANCELED, work it queued for an io-wq worker
+// thread that it then failed to start (seen on 6.1, where Go's preemption
+// signals interrupt the worker's creation). Such an operation never ran,
+// so running it again is safe. Wait tells these apart from the
+// cancellations somebody asked for: it reports a Cancel as ErrCanceled,
+// ctx's as ctx.Err() and a deadline's as os.ErrDeadlineExceeded, so the
+// ECANCELED that is left is unasked.
+func (e *Executor) Run(ctx context.Context, start func() (*Op, error)) (Result, error) {
 	for attempt := 1; ; attempt++ {
-		o, err := e.Start(key, deadline, prep)
+		o, err := start()
 		if err != nil {
 			return Result{}, err
 		}
 		res, err := o.Wait(ctx)
-		if !Spurious(err) || attempt == MaxRequeue {
+		if err != syscall.ECANCELED || attempt == maxRequeue {
 			return res, err
 		}
 		e.requeued.Add(1)
 	}
 }
 
-// MaxRequeue bounds how often an operation is started again after a
-// spurious cancellation (Do's own bound, and the one for Start/Wait users).
-const MaxRequeue = 8
+// maxRequeue bounds how many times Run starts an operation that the
+// kernel keeps cancelling unasked.
+const maxRequeue = 8
 
-// Spurious reports whether err, from Wait, is a cancellation that nobody
-// asked for: ECANCELED with no Cancel, context or deadline behind it.
-// Linux cancels work it queued for an io-wq worker thread that it then
-// failed to start (seen on 6.1, where Go's preemption signals interrupt
-// the worker's creation); such an operation never ran, so running it
-// again is safe. Callers that use Start and Wait should do what Do does:
-// start it again.
-func Spurious(err error) bool {
-	return err == syscall.ECANCELED
-}
+// Requeue is Run's rule for a ring the executor does not run (uringfs's
+// batch rings are private): it reports whether an operation that the
+// kernel cancelled unasked, after being started attempts times, is to be
+// started again. The bound is Run's.
+func Requeue(attempts int) bool { return attempts < maxRequeue }
 
 // Start queues and submits an operation without waiting for it. The caller
 // must call Wait exactly once.

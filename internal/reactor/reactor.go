@@ -48,7 +48,7 @@ type Executor struct {
 	shards   []*shard
 	closed   atomic.Bool
 	wg       sync.WaitGroup
-	requeued atomic.Uint64 // operations queued again after a spurious cancel
+	requeued atomic.Uint64 // operations Run started again after an unasked cancel
 	// broken is set once io_uring_enter has been denied for good (see
 	// enterFailed); operations then fail at once.
 	broken atomic.Pointer[error]
@@ -383,7 +383,7 @@ type Stats struct {
 	Completed uint64 // completions collected
 	Enters    uint64 // io_uring_enter calls, to submit or to flush the CQ overflow list
 	Active    int    // operations in flight now
-	Requeued  uint64 // operations Do queued again after the kernel cancelled them unasked
+	Requeued  uint64 // operations Run started again after the kernel cancelled them unasked
 
 	// Inline counts Waits that found their operation complete and did
 	// not park: it completed during the io_uring_enter that submitted
@@ -395,8 +395,7 @@ type Stats struct {
 	Parked    uint64
 	ParkedNow int
 	// Spurious counts completions with ECANCELED that no Cancel,
-	// context or deadline asked for (see Spurious), whoever requeued
-	// them.
+	// context or deadline asked for (see Run), requeued or not.
 	Spurious uint64
 	// CQOverflow counts the times the completion queue had been full
 	// and completions waited on the kernel's overflow list; CQDropped

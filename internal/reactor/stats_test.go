@@ -87,7 +87,7 @@ func TestStatsExact(t *testing.T) {
 
 	// A read limited by a link timeout the executor did not set up:
 	// its ECANCELED is, for the executor, a cancellation nobody asked
-	// for, as the kernel's own are. Do runs it MaxRequeue times.
+	// for, as the kernel's own are. Do runs it maxRequeue times.
 	before = e.Stats()
 	_, err := e.Do(ctx, rfd, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) {
 		j, err := r.Read(rfd, buf, 0, o)
@@ -101,8 +101,8 @@ func TestStatsExact(t *testing.T) {
 		t.Fatalf("read with a link timeout = %v, want ECANCELED", err)
 	}
 	d = statsDelta(before, e.Stats())
-	if d.Spurious != MaxRequeue || d.Requeued != MaxRequeue-1 || d.Submitted != 2*MaxRequeue || d.Completed != 2*MaxRequeue {
-		t.Errorf("after a read cancelled unasked %d times: %+v", MaxRequeue, d)
+	if d.Spurious != maxRequeue || d.Requeued != maxRequeue-1 || d.Submitted != 2*maxRequeue || d.Completed != 2*maxRequeue {
+		t.Errorf("after a read cancelled unasked %d times: %+v", maxRequeue, d)
 	}
 	if st := e.Stats(); st.Active != 0 || st.CQDropped != 0 || st.CQOverflow != 0 {
 		t.Errorf("at the end: %+v", st)
@@ -160,5 +160,53 @@ func TestStatsNoAllocs(t *testing.T) {
 	}
 	if d := statsDelta(before, e.Stats()); d.Parked == 0 || d.Inline != 0 {
 		t.Fatalf("the reads did not park: %+v", d)
+	}
+}
+
+// TestRunRequeuesUnasked checks Run's bound on every way of starting an
+// operation: a read cancelled by a link timeout the executor did not set
+// up (for the executor, a cancellation nobody asked for, as the kernel's
+// own are) is started maxRequeue times and its ECANCELED then surfaces;
+// a read cancelled by the caller's context is started once.
+func TestRunRequeuesUnasked(t *testing.T) {
+	e := newExec(t, Config{Shards: 2})
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	buf := make([]byte, 8)
+	timedRead := func(r *Ring, o *Op) (uring.Job, error) {
+		j, err := r.Read(p[0], buf, 0, o)
+		if err != nil {
+			return j, err
+		}
+		_, err = r.LinkTimeout(time.Millisecond, uring.Monotonic, ignored)
+		return j, err
+	}
+	for _, local := range []bool{false, true} {
+		starts := 0
+		_, err := e.Run(context.Background(), func() (*Op, error) {
+			starts++
+			if local {
+				return e.StartLocal(timedRead)
+			}
+			return e.Start(p[0], time.Time{}, timedRead)
+		})
+		if !errors.Is(err, syscall.ECANCELED) || starts != maxRequeue {
+			t.Errorf("local=%v: Run = %v after %d starts, want ECANCELED after %d", local, err, starts, maxRequeue)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	starts := 0
+	_, err := e.Run(ctx, func() (*Op, error) {
+		starts++
+		return e.Start(p[0], time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.Read(p[0], buf, 0, o) })
+	})
+	if err != context.DeadlineExceeded || starts != 1 {
+		t.Errorf("read cancelled by its context: Run = %v after %d starts, want %v after 1", err, starts, context.DeadlineExceeded)
 	}
 }
