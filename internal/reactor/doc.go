@@ -110,4 +110,13 @@
 // completions), so the order is enterMu, then mu. An Op's state word hands
 // its completion from the goroutine that collected it to the one that
 // waits, which parks on the Op's channel only if it got there first.
+//
+// Callbacks: a multishot operation's callback (StartMultishot) runs on
+// whichever goroutine collects its completion, with that shard's mu
+// held. It must not enter the executor (start, wait for, or cancel an
+// operation, or read Stats): it would deadlock on mu, or, on another
+// shard, against a callback there. It may take its own locks, which are
+// then ordered after mu, and hand the result on (a queue, a closed
+// channel). CheckCallbacks makes a callback that enters the executor
+// panic; the tests of the reactor and of uringnet turn it on.
 package reactor

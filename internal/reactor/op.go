@@ -118,8 +118,9 @@ func (e *Executor) Start(key int, deadline time.Time, prep Prep) (*Op, error) {
 // StartMultishot starts an operation that posts many completions
 // (multishot accept or recv). each is called with every completion that
 // has more to follow, in order, from whichever goroutine collects it, with
-// the shard locked: it must be quick and must not block or start
-// operations (hand the result to a buffered queue). The final completion,
+// the shard locked: it must be quick, must not block and must not enter
+// the executor (see Locks in the package documentation; hand the result
+// to a buffered queue). The final completion,
 // which has no CQEMore flag, is what Wait returns. Cancel ends the stream.
 func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Op, error) {
 	if each == nil {
@@ -167,6 +168,7 @@ func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Resul
 }
 
 func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Result), batch bool) (*Op, error) {
+	entered()
 	o := opPool.Get().(*Op)
 	o.s = s
 	o.cancelled, o.hasRes, o.err = false, false, nil
@@ -431,7 +433,7 @@ func (s *shard) drainLocked() {
 		}
 		if c.More() {
 			if o.each != nil {
-				o.each(Result{Res: c.Result, Flags: uint32(c.Flags)})
+				o.callback(Result{Res: c.Result, Flags: uint32(c.Flags)})
 			} else {
 				// A zero-copy send: this is its result, and the
 				// notification that the buffer is free follows.
@@ -473,6 +475,7 @@ func (s *shard) reap() {
 // is done first the operation is cancelled, and Wait still waits for the
 // kernel to finish with it.
 func (o *Op) Wait(ctx context.Context) (Result, error) {
+	entered()
 	s := o.s
 	if o.state.Load() != opDone && o.state.CompareAndSwap(opPending, opParked) {
 		s.counts.parked.Add(1)
@@ -531,6 +534,7 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 // any goroutine until Wait returns; the operation may still complete
 // normally, and Wait reports whichever happened.
 func (o *Op) Cancel() {
+	entered()
 	s := o.s
 	s.mu.Lock()
 	if o.cancelled || o.state.Load() == opDone {

@@ -406,6 +406,7 @@ type Stats struct {
 
 // Stats returns the executor's counters.
 func (e *Executor) Stats() Stats {
+	entered()
 	st := Stats{Shards: len(e.shards), Requeued: e.requeued.Load()}
 	for _, s := range e.shards {
 		s.mu.Lock()

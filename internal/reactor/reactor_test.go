@@ -17,7 +17,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+// TestMain checks the callback rule (see CheckCallbacks) in every test.
+func TestMain(m *testing.M) {
+	CheckCallbacks()
+	testutil.Main(m)
+}
 
 func newExec(t testing.TB, cfg Config) *Executor {
 	t.Helper()
