@@ -158,7 +158,7 @@ func (f *File) runUntil(dl *atomic.Int64, prep reactor.Prep) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Op, error) { return f.startUntil(deadline, prep) }))
+		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Operation, error) { return f.startUntil(deadline, prep) }))
 		if err != errMoved {
 			return n, err
 		}
@@ -169,10 +169,12 @@ func (f *File) runUntil(dl *atomic.Int64, prep reactor.Prep) (int, error) {
 // and must call wait. Reads and writes of files complete inline, so they
 // take the executor's batching path; Close cancels them on every ring. One
 // with a deadline is bounded by a link timeout, on the ring for f's fd.
-func (f *File) start(prep reactor.Prep) (*reactor.Op, error) { return f.startUntil(time.Time{}, prep) }
+func (f *File) start(prep reactor.Prep) (*reactor.Operation, error) {
+	return f.startUntil(time.Time{}, prep)
+}
 
-func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Op, error) {
-	var o *reactor.Op
+func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Operation, error) {
+	var o *reactor.Operation
 	var err error
 	if deadline.IsZero() {
 		o, err = f.exec.StartLocal(prep)
@@ -197,7 +199,7 @@ func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Op, e
 // which Close cancels.
 func (f *File) runOther(prep reactor.Prep) (int, error) {
 	for {
-		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Op, error) { return f.exec.StartLocal(prep) }))
+		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Operation, error) { return f.exec.StartLocal(prep) }))
 		if err != errMoved {
 			return n, err
 		}
@@ -206,7 +208,7 @@ func (f *File) runOther(prep reactor.Prep) (int, error) {
 
 // wait waits for an operation begun by start, with f.wake: Close, or a
 // deadline that moves, cancels it if it parks. Its errors are result's.
-func (f *File) wait(o *reactor.Op) (int, error) { return f.result(o.Wait(&f.wake)) }
+func (f *File) wait(o *reactor.Operation) (int, error) { return f.result(o.Wait(&f.wake)) }
 
 // result turns what an operation waited with f.wake ended with into
 // its count and error: errClosing for an operation cut short by Close,
@@ -235,7 +237,7 @@ func (f *File) waitPoll(mask uring.PollMask) error {
 	if mask&uring.PollIn == 0 {
 		dl = &f.wdeadline
 	}
-	_, err := f.runUntil(dl, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
+	_, err := f.runUntil(dl, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
 	return err
 }
 
@@ -255,7 +257,7 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 	}
 	fd := f.fd
 	for {
-		n, err := f.runUntil(&f.rdeadline, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, off, o) })
+		n, err := f.runUntil(&f.rdeadline, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, off, o) })
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -285,7 +287,7 @@ func (f *File) pwrite(b []byte, off int64) (int, error) {
 	}
 	fd := f.fd
 	for {
-		n, err := f.runUntil(&f.wdeadline, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Write(fd, b, off, o) })
+		n, err := f.runUntil(&f.wdeadline, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Write(fd, b, off, o) })
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -433,7 +435,7 @@ func (f *File) Sync() error {
 		return f.wrapErr("sync", ignoringEINTR(func() error { return unix.Fsync(f.fd) }))
 	}
 	fd := f.fd
-	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Fsync(fd, o) })
+	_, err := f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Fsync(fd, o) })
 	return f.wrapErr("sync", err)
 }
 
@@ -450,7 +452,7 @@ func (f *File) Truncate(size int64) error {
 	fd := f.fd
 	err := errors.ErrUnsupported
 	if f.osf == nil {
-		_, err = f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Ftruncate(fd, size, o) })
+		_, err = f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Ftruncate(fd, size, o) })
 	}
 	if errors.Is(err, errors.ErrUnsupported) {
 		err = ignoringEINTR(func() error { return unix.Ftruncate(fd, size) })

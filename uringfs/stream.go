@@ -96,7 +96,7 @@ func (f *File) copyTo(w io.Writer, buf []byte) (int64, error) {
 // the rest continues one read at a time, so no bytes are skipped.
 func (f *File) pipelineTo(w io.Writer, buf []byte, off int64) (int64, error) {
 	type slot struct {
-		o   *reactor.Op
+		o   *reactor.Operation
 		off int64
 		b   []byte
 	}
@@ -111,7 +111,7 @@ func (f *File) pipelineTo(w io.Writer, buf []byte, off int64) (int64, error) {
 		s := &slots[i]
 		s.off = next
 		b := s.b
-		o, err := f.start(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, s.off, o) })
+		o, err := f.start(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, s.off, o) })
 		if err != nil {
 			return err
 		}

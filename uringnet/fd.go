@@ -158,7 +158,7 @@ func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 		if err := p.check(); err != nil {
 			return reactor.Result{}, err
 		}
-		res, err := fd.e.Run(p, func() (*reactor.Op, error) { return fd.e.Start(fd.sysfd, time.Time{}, prep) })
+		res, err := fd.e.Run(p, func() (*reactor.Operation, error) { return fd.e.Start(fd.sysfd, time.Time{}, prep) })
 		if err == nil {
 			return res, nil
 		}
@@ -215,7 +215,7 @@ const (
 // poll waits for the events in mask with a poll operation, the io_uring
 // counterpart of the runtime netpoller.
 func (fd *netFD) poll(p *pollCtx, mask uring.PollMask) (reactor.Result, error) {
-	return fd.run(p, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return fd.run(p, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.PollAdd(fd.sysfd, mask, o)
 	})
 }

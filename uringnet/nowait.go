@@ -40,7 +40,7 @@ func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
 		// raising SIGPIPE.
 		d.flags |= unix.MSG_NOSIGNAL
 	}
-	d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		if d.send {
 			return r.Send(d.fd.sysfd, d.buf, d.flags, o)
 		}
@@ -94,7 +94,7 @@ func (fd *netFD) recv(b []byte) (reactor.Result, error) {
 	if fd.raw != nil {
 		return fd.dontWait(&fd.rio, b)
 	}
-	return fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Recv(fd.sysfd, b, 0, o)
 	})
 }
@@ -105,7 +105,7 @@ func (fd *netFD) send(b []byte) (reactor.Result, error) {
 	if fd.raw != nil {
 		return fd.dontWait(&fd.wio, b)
 	}
-	return fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Send(fd.sysfd, b, unix.MSG_NOSIGNAL, o)
 	})
 }

@@ -25,7 +25,7 @@ var peekScratch [1]byte
 // through its own Op, so nothing needs it on one fd's ring.
 func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 	for {
-		res, err := fd.e.Run(p, func() (*reactor.Op, error) { return fd.e.StartLocal(prep) })
+		res, err := fd.e.Run(p, func() (*reactor.Operation, error) { return fd.e.StartLocal(prep) })
 		if err == syscall.EINTR {
 			continue
 		}
@@ -91,22 +91,22 @@ func newMsgIO(fd *netFD, send bool) *msgIO {
 	if send {
 		// MSG_NOSIGNAL: a send to a stream whose peer has gone fails
 		// with EPIPE instead of raising SIGPIPE.
-		d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.SendMsghdr(fd.sysfd, &d.m, unix.MSG_NOSIGNAL, o)
 		}
-		d.direct = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		d.direct = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.SendMsghdr(fd.sysfd, &d.m, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, o)
 		}
 		d.try = d.attemptSend
 		return d
 	}
-	d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.RecvMsg(fd.sysfd, &d.m, o)
 	}
-	d.probe = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	d.probe = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Recv(fd.sysfd, peekScratch[:], unix.MSG_PEEK|unix.MSG_DONTWAIT, o)
 	}
-	d.direct = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	d.direct = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.RecvMsgFlags(fd.sysfd, &d.m, unix.MSG_DONTWAIT, o)
 	}
 	d.try = d.attempt

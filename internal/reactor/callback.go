@@ -27,7 +27,7 @@ var (
 func CheckCallbacks() { checkCallbacks.Store(true) }
 
 // callback runs a multishot operation's callback with res.
-func (o *Op) callback(res Result) {
+func (o *Operation) callback(res Result) {
 	if !checkCallbacks.Load() {
 		o.each(res)
 		return

@@ -21,7 +21,7 @@ func TestCallbackRule(t *testing.T) {
 	defer unix.Close(p[1])
 
 	got := make(chan [2]bool, 1)
-	o, err := e.StartMultishot(p[0], func(r *Ring, o *Op) (uring.Job, error) {
+	o, err := e.StartMultishot(p[0], func(r *Ring, o *Operation) (uring.Job, error) {
 		return r.PollMultishot(p[0], uring.PollIn, o)
 	}, func(Result) {
 		s := e.shards[0]

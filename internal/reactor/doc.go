@@ -107,9 +107,9 @@
 // shard.mu guards the ring (queueing and collecting). shard.enterMu
 // serialises io_uring_enter calls made for submission. enterMu is never
 // taken while holding mu; mu is taken while holding enterMu (to collect
-// completions), so the order is enterMu, then mu. An Op's state word hands
+// completions), so the order is enterMu, then mu. An Operation's state word hands
 // its completion from the goroutine that collected it to the one that
-// waits, which parks on the Op's channel only if it got there first.
+// waits, which parks on the Operation's channel only if it got there first.
 //
 // Callbacks: a multishot operation's callback (StartMultishot) runs on
 // whichever goroutine collects its completion, with that shard's mu

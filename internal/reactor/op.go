@@ -13,9 +13,10 @@ import (
 	"github.com/uring-go/uring/uring"
 )
 
-// Op is one operation in flight. Ops are pooled: after Wait returns, the
-// Op belongs to the executor again and must not be used.
-type Op struct {
+// Operation is one operation in flight. Operations are pooled: after
+// Wait returns, the Operation belongs to the executor again and must not
+// be used.
+type Operation struct {
 	s   *shard
 	job uring.Job
 	res Result
@@ -47,21 +48,21 @@ type Op struct {
 	each func(Result)
 }
 
-// Op states.
+// Operation states.
 const (
 	opPending uint32 = iota // in flight; the waiter has not parked
 	opDone                  // completed; res is set
 	opParked                // in flight; the waiter sleeps on ch
 )
 
-var opPool = sync.Pool{New: func() any { return &Op{ch: make(chan struct{}, 1)} }}
+var opPool = sync.Pool{New: func() any { return &Operation{ch: make(chan struct{}, 1)} }}
 
 // ErrCanceled is what Wait returns for an operation stopped by Cancel.
 var ErrCanceled = errors.New("reactor: operation canceled")
 
 // ignored is the user data of operations whose completions nobody waits
 // for: cancel requests and link timeouts.
-var ignored = &Op{}
+var ignored = &Operation{}
 
 // Do runs one operation on the shard for key and waits for it. If ctx is
 // cancelled first, the operation is cancelled; Do still waits for the
@@ -69,7 +70,7 @@ var ignored = &Op{}
 // did not complete anyway. A non-zero deadline bounds the operation with a
 // link timeout; when it expires, Do returns os.ErrDeadlineExceeded.
 func (e *Executor) Do(ctx context.Context, key int, deadline time.Time, prep Prep) (Result, error) {
-	return e.Run(ctx, func() (*Op, error) { return e.Start(key, deadline, prep) })
+	return e.Run(ctx, func() (*Operation, error) { return e.Start(key, deadline, prep) })
 }
 
 // Run starts an operation with start (Start or StartLocal, with whatever
@@ -85,7 +86,7 @@ func (e *Executor) Do(ctx context.Context, key int, deadline time.Time, prep Pre
 // cancellations somebody asked for: it reports a Cancel as ErrCanceled,
 // ctx's as ctx.Err() and a deadline's as os.ErrDeadlineExceeded, so the
 // ECANCELED that is left is unasked.
-func (e *Executor) Run(ctx context.Context, start func() (*Op, error)) (Result, error) {
+func (e *Executor) Run(ctx context.Context, start func() (*Operation, error)) (Result, error) {
 	for attempt := 1; ; attempt++ {
 		o, err := start()
 		if err != nil {
@@ -111,7 +112,7 @@ func Requeue(attempts int) bool { return attempts < maxRequeue }
 
 // Start queues and submits an operation without waiting for it. The caller
 // must call Wait exactly once.
-func (e *Executor) Start(key int, deadline time.Time, prep Prep) (*Op, error) {
+func (e *Executor) Start(key int, deadline time.Time, prep Prep) (*Operation, error) {
 	return e.start(key, deadline, prep, nil)
 }
 
@@ -122,7 +123,7 @@ func (e *Executor) Start(key int, deadline time.Time, prep Prep) (*Op, error) {
 // the executor (see Locks in the package documentation; hand the result
 // to a buffered queue). The final completion,
 // which has no CQEMore flag, is what Wait returns. Cancel ends the stream.
-func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Op, error) {
+func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Operation, error) {
 	if each == nil {
 		return nil, errors.New("reactor: StartMultishot needs a callback")
 	}
@@ -137,9 +138,9 @@ func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Op, e
 // runs on, so that goroutines on different CPUs enter different rings,
 // and it may yield to the processor's other goroutines before entering,
 // so that one system call submits all their operations (see the package
-// documentation). Operations started this way are cancelled by Op.Cancel
-// or by fd with CancelFd, not on one key's ring.
-func (e *Executor) StartLocal(prep Prep) (*Op, error) {
+// documentation). Operations started this way are cancelled by
+// Operation.Cancel or by fd with CancelFd, not on one key's ring.
+func (e *Executor) StartLocal(prep Prep) (*Operation, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -151,7 +152,7 @@ func (e *Executor) StartLocal(prep Prep) (*Op, error) {
 // operations complete, with ECANCELED or their own result, on their own.
 func (e *Executor) CancelFd(fd int) {
 	for _, s := range e.shards {
-		o, err := e.startOn(s, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.CancelFd(fd, o) }, nil, false)
+		o, err := e.startOn(s, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.CancelFd(fd, o) }, nil, false)
 		if err != nil {
 			continue // closed: Close cancels everything itself
 		}
@@ -160,16 +161,16 @@ func (e *Executor) CancelFd(fd int) {
 	}
 }
 
-func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Result)) (*Op, error) {
+func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Result)) (*Operation, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
 	return e.startOn(e.shardFor(key), deadline, prep, each, false)
 }
 
-func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Result), batch bool) (*Op, error) {
+func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Result), batch bool) (*Operation, error) {
 	entered()
-	o := opPool.Get().(*Op)
+	o := opPool.Get().(*Operation)
 	o.s = s
 	o.cancelled, o.hasRes, o.err = false, false, nil
 	o.state.Store(opPending)
@@ -471,10 +472,10 @@ func (s *shard) reap() {
 	}
 }
 
-// Wait waits for the operation's completion and releases the Op. If ctx
-// is done first the operation is cancelled, and Wait still waits for the
-// kernel to finish with it.
-func (o *Op) Wait(ctx context.Context) (Result, error) {
+// Wait waits for the operation's completion and releases the Operation.
+// If ctx is done first the operation is cancelled, and Wait still waits
+// for the kernel to finish with it.
+func (o *Operation) Wait(ctx context.Context) (Result, error) {
 	entered()
 	s := o.s
 	if o.state.Load() != opDone && o.state.CompareAndSwap(opPending, opParked) {
@@ -497,7 +498,7 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 	reuse := true
 	if o.timer != nil {
 		// A timer that already fired may still be inside Cancel: this
-		// Op must not be handed to another operation then.
+		// Operation must not be handed to another operation then.
 		reuse = o.timer.Stop()
 		o.timer = nil
 	}
@@ -533,7 +534,7 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 // Cancel asks the kernel to cancel the operation. It may be called from
 // any goroutine until Wait returns; the operation may still complete
 // normally, and Wait reports whichever happened.
-func (o *Op) Cancel() {
+func (o *Operation) Cancel() {
 	entered()
 	s := o.s
 	s.mu.Lock()
@@ -551,7 +552,7 @@ func (o *Op) Cancel() {
 	}
 }
 
-func (s *shard) cancelLocked(o *Op) {
+func (s *shard) cancelLocked(o *Operation) {
 	for {
 		_, err := s.r.Cancel(o.job, ignored)
 		if !errors.Is(err, uring.ErrQueueFull) {
@@ -565,7 +566,7 @@ func (s *shard) cancelLocked(o *Op) {
 
 // fail completes with err an operation that never reached the kernel.
 // The shard is locked.
-func (o *Op) fail(err error) {
+func (o *Operation) fail(err error) {
 	o.err = err
 	o.res = Result{Res: -int32(syscall.EIO)}
 	var errno syscall.Errno

@@ -17,13 +17,13 @@ import (
 )
 
 // Ring is the ring type operations are queued on.
-type Ring = uring.Ring[*Op]
+type Ring = uring.Ring[*Operation]
 
 // Prep queues one operation on r, with o as its user data, and returns the
 // job. It runs with the shard locked and must not block. It may queue a
 // second operation only through LinkTimeout (the executor does that for
 // deadlines).
-type Prep func(r *Ring, o *Op) (uring.Job, error)
+type Prep func(r *Ring, o *Operation) (uring.Job, error)
 
 // ErrClosed is returned for operations started after Close.
 var ErrClosed = errors.New("reactor: executor closed")
@@ -142,7 +142,7 @@ var started atomic.Pointer[Executor]
 func Started() *Executor { return started.Load() }
 
 func newShard(e *Executor, depth int) (*shard, error) {
-	r, err := uring.New[*Op](depth)
+	r, err := uring.New[*Operation](depth)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +211,7 @@ func Default() (*Executor, error) {
 	if err == nil {
 		// Setting a ring up does not enter it: check once, with a
 		// no-op, that io_uring_enter is allowed too.
-		if _, err = e.Do(context.Background(), 0, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.Noop(o) }); err != nil {
+		if _, err = e.Do(context.Background(), 0, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.Noop(o) }); err != nil {
 			e.Close()
 		}
 	}

@@ -89,7 +89,7 @@ func TestStatsExact(t *testing.T) {
 	// its ECANCELED is, for the executor, a cancellation nobody asked
 	// for, as the kernel's own are. Do runs it maxRequeue times.
 	before = e.Stats()
-	_, err := e.Do(ctx, rfd, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) {
+	_, err := e.Do(ctx, rfd, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) {
 		j, err := r.Read(rfd, buf, 0, o)
 		if err != nil {
 			return j, err
@@ -121,7 +121,7 @@ func TestStatsNoAllocs(t *testing.T) {
 	rfd, wfd := pipe(t)
 	buf := make([]byte, 1)
 	msg := []byte{'x'}
-	readPrep := func(r *Ring, o *Op) (uring.Job, error) { return r.Read(rfd, buf, 0, o) }
+	readPrep := func(r *Ring, o *Operation) (uring.Job, error) { return r.Read(rfd, buf, 0, o) }
 
 	before := e.Stats()
 	inline := testing.AllocsPerRun(200, func() {
@@ -177,7 +177,7 @@ func TestRunRequeuesUnasked(t *testing.T) {
 	defer unix.Close(p[0])
 	defer unix.Close(p[1])
 	buf := make([]byte, 8)
-	timedRead := func(r *Ring, o *Op) (uring.Job, error) {
+	timedRead := func(r *Ring, o *Operation) (uring.Job, error) {
 		j, err := r.Read(p[0], buf, 0, o)
 		if err != nil {
 			return j, err
@@ -187,7 +187,7 @@ func TestRunRequeuesUnasked(t *testing.T) {
 	}
 	for _, local := range []bool{false, true} {
 		starts := 0
-		_, err := e.Run(context.Background(), func() (*Op, error) {
+		_, err := e.Run(context.Background(), func() (*Operation, error) {
 			starts++
 			if local {
 				return e.StartLocal(timedRead)
@@ -202,9 +202,9 @@ func TestRunRequeuesUnasked(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	starts := 0
-	_, err := e.Run(ctx, func() (*Op, error) {
+	_, err := e.Run(ctx, func() (*Operation, error) {
 		starts++
-		return e.Start(p[0], time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.Read(p[0], buf, 0, o) })
+		return e.Start(p[0], time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.Read(p[0], buf, 0, o) })
 	})
 	if err != context.DeadlineExceeded || starts != 1 {
 		t.Errorf("read cancelled by its context: Run = %v after %d starts, want %v after 1", err, starts, context.DeadlineExceeded)
