@@ -395,3 +395,28 @@ func ExampleRing() {
 }
 
 func unixWrite(fd int, s string) { unix.Write(fd, []byte(s)) }
+
+// TestEnterFlushed submits what Flush published, from another goroutine
+// than the ring's owner, as internal/reactor does.
+func TestEnterFlushed(t *testing.T) {
+	r := newRing[int](t, 4)
+	for i := range 3 {
+		if _, err := r.Noop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.Flush(); n != 3 {
+		t.Fatalf("Flush = %d, want 3", n)
+	}
+	done := make(chan error)
+	go func() { done <- r.EnterFlushed() }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		c, ok, err := r.Peek()
+		if err != nil || !ok || c.Data != i || c.Result != 0 {
+			t.Fatalf("completion %d: %+v, %v, %v", i, c, ok, err)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/uring-go/uring/internal/ring"
 	"github.com/uring-go/uring/uring"
 )
 
@@ -317,7 +316,7 @@ func (s *shard) enter() {
 			// to find them gone.
 			s.r.SetEventfdEnabled(false)
 			for {
-				_, err := ring.EnterNoWait(s.fd, s.depth, 0)
+				err := s.r.EnterFlushed()
 				s.enters.Add(1)
 				if err == syscall.EINTR {
 					continue
@@ -364,7 +363,7 @@ func (s *shard) submitLocked() error {
 	s.r.Flush()
 	var err error
 	for {
-		_, err = ring.EnterNoWait(s.fd, s.depth, 0)
+		err = s.r.EnterFlushed()
 		s.enters.Add(1)
 		if err == syscall.EINTR {
 			continue

@@ -59,8 +59,6 @@ type Executor struct {
 type shard struct {
 	mu     sync.Mutex
 	r      *Ring
-	fd     int // ring fd, for io_uring_enter outside mu
-	depth  uint32
 	closed bool
 
 	// drained is made by Close and closed once no operation is active.
@@ -160,9 +158,7 @@ func newShard(e *Executor, depth int) (*shard, error) {
 		return nil, err
 	}
 	return &shard{
-		r:     r,
-		fd:    r.Fd(),
-		depth: uint32(r.QueueDepth()),
+		r: r,
 		// A non-blocking fd given to os.NewFile is registered with the
 		// runtime netpoller, so a Read parks the goroutine, not a thread.
 		efd:  os.NewFile(uintptr(efd), "io_uring-eventfd"),
