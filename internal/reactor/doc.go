@@ -105,11 +105,11 @@
 // # Locks
 //
 // shard.mu guards the ring (queueing and collecting). shard.enterMu
-// serialises io_uring_enter calls made for submission. enterMu is never
-// taken while holding mu; mu is taken while holding enterMu (to collect
-// completions), so the order is enterMu, then mu. An Operation's state word hands
-// its completion from the goroutine that collected it to the one that
-// waits, which parks on the Operation's channel only if it got there first.
+// serialises io_uring_enter calls made for submission. The order is
+// enterMu, then mu. The hand-off between the goroutines that publish
+// entries, the one that enters for them, and the one that collects a
+// completion for its waiter is stated once, as invariants, in the
+// comment on type shard.
 //
 // Callbacks: a multishot operation's callback (StartMultishot) runs on
 // whichever goroutine collects its completion, with that shard's mu

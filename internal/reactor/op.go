@@ -22,19 +22,18 @@ type Operation struct {
 
 	cancelled bool // guarded by s.mu
 
-	// state hands the completion to the goroutine that waits for it:
-	// whoever collects the completion swaps in opDone (under s.mu, so
-	// that Cancel, holding it, knows whether the op is done), and sends
-	// on ch only if the waiter had parked (opParked). A waiter that finds
-	// opDone, because it collected the completion itself or another
-	// goroutine did first, takes the result without a channel operation.
+	// state hands the completion to the goroutine that waits for it
+	// (invariant 4 of shard): the collector swaps in opDone under s.mu,
+	// so that Cancel, holding it, knows whether the operation is done.
+	// A waiter that finds opDone takes the result without a channel
+	// operation.
 	state atomic.Uint32
 	ch    chan struct{} // receives once when done, if the waiter parked
 
 	deadline time.Time
 	timer    *time.Timer
 
-	seq uint64 // the shard's published count after this op was queued
+	seq uint64 // the shard's published count that includes this operation
 
 	hasRes bool // res was set by an earlier completion (send_zc)
 
@@ -245,8 +244,7 @@ func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Re
 		if submitted {
 			return o, nil
 		}
-		// A goroutine that holds enterMu submits ours before it
-		// lets go (see enter): no need to wait for it here.
+		// Invariant 1 (see shard): a holder of enterMu submits ours.
 		if s.enterMu.TryLock() {
 			s.enter()
 		}
@@ -301,9 +299,10 @@ func (s *shard) yielded(useful bool) {
 }
 
 // enter submits every published entry, and keeps going while other
-// goroutines publish more. It holds enterMu, which it releases. The
-// eventfd is muted while it is in the kernel, so it collects what
-// completed meanwhile itself, its caller's completion among them.
+// goroutines publish more, as invariant 1 (see shard) has it. The caller
+// holds enterMu, which enter releases. The eventfd is muted while it is
+// in the kernel, so it collects what completed meanwhile itself, its
+// caller's completion among them.
 func (s *shard) enter() {
 	for {
 		if s.gone {
@@ -334,9 +333,7 @@ func (s *shard) enter() {
 				}
 				break
 			}
-			// Unmute before collecting: a completion posted after the
-			// drain then signals the eventfd, and one posted before
-			// it is collected by it.
+			// Unmute before collecting: invariant 3 (see shard).
 			s.r.SetEventfdEnabled(true)
 			s.mu.Lock()
 			if s.r.SQEReady() == 0 {
@@ -346,9 +343,7 @@ func (s *shard) enter() {
 			s.mu.Unlock()
 		}
 		s.enterMu.Unlock()
-		// Cancel publishes and only tries the lock: one that published
-		// after our last Swap and failed TryLock before our Unlock left
-		// its entry to us.
+		// After Unlock, not before: invariant 1 (see shard).
 		if !s.dirty.Load() || !s.enterMu.TryLock() {
 			return
 		}

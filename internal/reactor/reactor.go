@@ -56,6 +56,58 @@ type Executor struct {
 	brokenC chan struct{}
 }
 
+// shard is one ring and the goroutines that share it. Its hand-off
+// protocol, which every path below keeps, is stated here once.
+//
+// Fields, and who changes them:
+//
+//   - mu guards the ring's own state (queueing entries, collecting
+//     completions, the slot table), closed, drained and each operation's
+//     cancelled flag. Completions are collected under it (drainLocked),
+//     by whichever goroutine drains, for every waiter.
+//   - published counts entries queued and made visible to the kernel
+//     (Flush). It is added to under mu, after the entries are flushed;
+//     an operation's seq is the count that includes its entries.
+//   - submitted is a count of published entries up to which the kernel
+//     has consumed them all. It is stored under mu, by the holder of
+//     enterMu (enter, enterFailed), and only grows.
+//   - dirty says that an entry may be published and not yet entered. Any
+//     publisher sets it after publishing (outside mu); only the holder of
+//     enterMu clears it, right before it enters.
+//   - enterMu serialises the io_uring_enter calls that submit (enter);
+//     it also guards gone, which Close sets once the ring is unmapped.
+//     Order: enterMu, then mu; never enterMu while holding mu.
+//   - The eventfd is muted (SetEventfdEnabled) only by the holder of
+//     enterMu, for the length of its own enter.
+//   - yieldCredit, yieldSkip and yieldBackoff decide whether a batchable
+//     operation yields before entering (yieldNow, yielded). They are
+//     updated without a lock: a lost update changes how often operations
+//     yield, never whether they are submitted.
+//   - An Operation's state hands its completion over (see Operation).
+//
+// Invariants:
+//
+//  1. No published entry is left behind. A publisher sets dirty, then
+//     either holds enterMu (Lock, or a TryLock that succeeds) and runs
+//     enter, or its TryLock fails because a holder exists. The holder
+//     enters while it finds dirty set, and after it unlocks enterMu it
+//     looks at dirty again and, if set, tries to take enterMu back: a
+//     publisher whose TryLock failed between the holder's last look and
+//     its Unlock is served by the holder's look after Unlock, or by
+//     whoever took enterMu meanwhile, who has the same duty. Looking
+//     before Unlock would leave that window open. (submitLocked, under
+//     mu when the queue is full, enters too, and leaves dirty alone.)
+//  2. An operation whose seq is at most submitted is in the kernel: a
+//     yielding operation that finds this returns without entering.
+//  3. No completion is stranded. The holder of enterMu unmutes the
+//     eventfd before it takes mu and drains: a completion posted before
+//     the drain is collected by it, one posted after signals the eventfd
+//     and the reaper drains it.
+//  4. A completion is delivered once. The collector swaps the state to
+//     opDone under mu and sends on ch only if the waiter had parked
+//     (opParked); the waiter parks only by moving opPending to opParked.
+//  5. After Close has unmapped the ring (gone), nobody enters it: enter
+//     checks gone under enterMu, and Close sets it holding enterMu.
 type shard struct {
 	mu     sync.Mutex
 	r      *Ring
@@ -64,19 +116,15 @@ type shard struct {
 	// drained is made by Close and closed once no operation is active.
 	drained chan struct{}
 
-	published atomic.Uint64 // entries queued so far; added to under mu
-	submitted atomic.Uint64 // every entry up to this count is submitted
+	published atomic.Uint64
+	submitted atomic.Uint64
 
-	// Whether batchable operations yield before entering: see yieldNow.
 	yieldCredit, yieldSkip, yieldBackoff atomic.Int32
 
-	dirty   atomic.Bool // entries are published but maybe not yet submitted
+	dirty   atomic.Bool
 	enters  atomic.Uint64
 	enterMu sync.Mutex
-	// gone, guarded by enterMu, is set when Close has unmapped the ring:
-	// a goroutine that published before Close and reaches enterMu after
-	// it must not touch the ring's memory or its (reusable) fd number.
-	gone bool
+	gone    bool
 
 	efd  *os.File // eventfd the kernel signals on completions
 	exec *Executor
