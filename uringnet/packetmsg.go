@@ -148,8 +148,8 @@ func (d *msgIO) release() {
 // wait and recvmsg cost; only a read that finds data already queued pays
 // for the probe. Submitting the recvmsg itself with MSG_DONTWAIT
 // (Ring.RecvMsgFlags), and waiting for writability in the netpoller
-// before sends, were both measured slower in UDP ping-pong (server CPU
-// 0.96-1.06x net's against 0.88-0.92x): a recvmsg that answers EAGAIN
+// before sends, were both measured slower in UDP ping-pong (figures in
+// docs/benchmarks.md): a recvmsg that answers EAGAIN
 // still prepares and pins its message header, where the probe is a plain
 // recv. But when messages arrive faster than they are read, the probe
 // finds one queued every time and only adds a system call; so after a

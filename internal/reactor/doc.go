@@ -25,10 +25,10 @@
 // enters again for whatever was published meanwhile and collects what
 // completed, theirs included. A waiting goroutine whose operation was
 // submitted and completed that way finds it done and does not park; a lone
-// operation is never delayed. Measured here, blocking on the mutex beats
-// leaving the entry and parking at once (0.4-0.7 us against 0.9-1.0 us per
-// noop round trip with 64 goroutines on 2 CPUs), because a goroutine that
-// parks costs more than the system call it would wait for.
+// operation is never delayed. Blocking on the mutex beats leaving the
+// entry and parking at once, because a goroutine that parks costs more
+// than the system call it would wait for (docs/benchmarks.md has the
+// figures).
 //
 // # Operations that complete inline: one ring per processor, batched
 //
@@ -40,13 +40,12 @@
 // StartLocal therefore queues on the ring of the processor (the runtime's
 // P) the goroutine runs on, so each CPU enters its own ring.
 //
-// Entering per operation costs more than pread(2): measured here (Linux
-// 6.18, 2 CPUs), a 4 KiB read of a hot file costs about 0.6 us of kernel
-// time inside io_uring, as much as pread's kernel time including its
-// system call, and a lone io_uring_enter adds about 0.3 us over a plain
-// system call; the executor's own bookkeeping adds 0.1-0.2 us. Only
-// submitting many operations per enter pays that back, and goroutines on
-// one processor never overlap: one that queued its entry must let the
+// Entering per operation costs more than pread(2): a read of a hot file
+// does as much kernel work inside io_uring as pread does in all, and
+// io_uring_enter and the executor's bookkeeping come on top (figures in
+// docs/benchmarks.md). Only submitting many operations per enter pays
+// that back, and goroutines on one processor never overlap: one that
+// queued its entry must let the
 // others run before anyone enters. So a StartLocal operation yields
 // after queueing, to the back of its processor's own run queue
 // (runtime.goyield: runtime.Gosched would go through the global queue,
@@ -70,9 +69,9 @@
 // internal poll; when the socket is ready, the kernel finishes it as task
 // work on the thread that submitted it, which is whichever Go thread ran
 // that goroutine at the time: that thread is interrupted, and on loopback
-// it then spins on the socket lock held by the receive path. Measured,
-// this made an echo server cost 3 to 4 times net's CPU per round trip.
-// uringnet therefore submits socket reads and writes with MSG_DONTWAIT
+// it then spins on the socket lock held by the receive path, which made
+// an echo server cost several times net's CPU per round trip
+// (docs/benchmarks.md). uringnet therefore submits socket reads and writes with MSG_DONTWAIT
 // (io_uring completes them with EAGAIN instead of arming a poll) and waits
 // for readiness in the Go netpoller. IORING_SETUP_COOP_TASKRUN would stop
 // the interruptions, but then a thread asleep in the Go scheduler never
