@@ -2,6 +2,22 @@
 // and uringnet share: any goroutine runs an operation through it and is
 // parked, never an OS thread, until the completion arrives.
 //
+// # Layers
+//
+// Each layer calls only the one below it; nothing above uring imports
+// internal/ring.
+//
+//	internal/ring      kernel ABI: structs, opcodes, system calls; no policy
+//	uring              Ring[T]: one owner, a method per operation, probe;
+//	                   EnterFlushed and SetEventfdEnabled are safe beside it
+//	internal/reactor   the Executor, shared by any goroutine: shards of
+//	                   rings, combined enters, parking, cancellation, link
+//	                   timeouts, and the kernel's unasked cancellations (Run)
+//	uringfs, uringnet  os- and net-shaped types over it: fd reference counts,
+//	                   deadlines, the standard library's errors; uringfs
+//	                   batches run on private rings, under the same bound
+//	executor           the public face: counters, reaper names
+//
 // # How an operation runs
 //
 // The executor owns a few rings (shards, chosen by a key such as the fd).
