@@ -13,16 +13,11 @@ import (
 // deadlock, and that the check TestMain turns on catches one that tries.
 func TestCallbackRule(t *testing.T) {
 	e := newExec(t, Config{Shards: 1})
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	rfd, wfd := pipe(t)
 
 	got := make(chan [2]bool, 1)
-	o, err := e.StartMultishot(p[0], func(r *Ring, o *Operation) (uring.Job, error) {
-		return r.PollMultishot(p[0], uring.PollIn, o)
+	o, err := e.StartMultishot(rfd, func(r *Ring, o *Operation) (uring.Job, error) {
+		return r.PollMultishot(rfd, uring.PollIn, o)
 	}, func(Result) {
 		s := e.shards[0]
 		locked := !s.mu.TryLock()
@@ -42,7 +37,7 @@ func TestCallbackRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unix.Write(p[1], []byte{1}); err != nil {
+	if _, err := unix.Write(wfd, []byte{1}); err != nil {
 		t.Fatal(err)
 	}
 	if r := <-got; !r[0] || !r[1] {

@@ -170,15 +170,9 @@ func TestStatsNoAllocs(t *testing.T) {
 // a read cancelled by the caller's context is started once.
 func TestRunRequeuesUnasked(t *testing.T) {
 	e := newExec(t, Config{Shards: 2})
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
-	buf := make([]byte, 8)
-	timedRead := func(r *Ring, o *Operation) (uring.Job, error) {
-		j, err := r.Read(p[0], buf, 0, o)
+	rfd, _ := pipe(t)
+	timedPoll := func(r *Ring, o *Operation) (uring.Job, error) {
+		j, err := r.PollAdd(rfd, uring.PollIn, o)
 		if err != nil {
 			return j, err
 		}
@@ -190,9 +184,9 @@ func TestRunRequeuesUnasked(t *testing.T) {
 		_, err := e.Run(context.Background(), func() (*Operation, error) {
 			starts++
 			if local {
-				return e.StartLocal(timedRead)
+				return e.StartLocal(timedPoll)
 			}
-			return e.Start(p[0], time.Time{}, timedRead)
+			return e.Start(rfd, time.Time{}, timedPoll)
 		})
 		if !errors.Is(err, syscall.ECANCELED) || starts != maxRequeue {
 			t.Errorf("local=%v: Run = %v after %d starts, want ECANCELED after %d", local, err, starts, maxRequeue)
@@ -204,9 +198,9 @@ func TestRunRequeuesUnasked(t *testing.T) {
 	starts := 0
 	_, err := e.Run(ctx, func() (*Operation, error) {
 		starts++
-		return e.Start(p[0], time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.Read(p[0], buf, 0, o) })
+		return e.Start(rfd, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.PollAdd(rfd, uring.PollIn, o) })
 	})
 	if err != context.DeadlineExceeded || starts != 1 {
-		t.Errorf("read cancelled by its context: Run = %v after %d starts, want %v after 1", err, starts, context.DeadlineExceeded)
+		t.Errorf("poll cancelled by its context: Run = %v after %d starts, want %v after 1", err, starts, context.DeadlineExceeded)
 	}
 }
