@@ -38,7 +38,7 @@ type Stats struct {
 	// Spurious counts operations the kernel cancelled without being
 	// asked (ECANCELED with no Close, deadline or context behind it: on
 	// some kernels, an io-wq worker that failed to start). Such an
-	// operation never ran and is run again.
+	// operation never ran and is run again, a bounded number of times.
 	Spurious uint64
 	// CQOverflow counts the times a ring's completion queue had been
 	// full and completions waited in kernel memory; CQDropped counts

@@ -17,7 +17,7 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-func noop(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Noop(o) }
+func noop(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Noop(o) }
 
 // TestReadStatsBeforeStart must run first: nothing in this package has
 // used the executor yet, and ReadStats must not create it.

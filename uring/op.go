@@ -11,7 +11,7 @@ type Op uint8
 
 // Operations, with their kernel opcodes.
 const (
-	OpNop            = Op(ring.IORING_OP_NOP)
+	OpNoop           = Op(ring.IORING_OP_NOP)
 	OpReadv          = Op(ring.IORING_OP_READV)
 	OpWritev         = Op(ring.IORING_OP_WRITEV)
 	OpFsync          = Op(ring.IORING_OP_FSYNC)
@@ -82,7 +82,7 @@ var opInfo = [...]struct {
 	name  string
 	since string
 }{
-	OpNop: {"nop", "5.1"}, OpReadv: {"readv", "5.1"}, OpWritev: {"writev", "5.1"},
+	OpNoop: {"nop", "5.1"}, OpReadv: {"readv", "5.1"}, OpWritev: {"writev", "5.1"},
 	OpFsync: {"fsync", "5.1"}, OpReadFixed: {"read_fixed", "5.1"}, OpWriteFixed: {"write_fixed", "5.1"},
 	OpPollAdd: {"poll_add", "5.1"}, OpPollRemove: {"poll_remove", "5.1"},
 	OpSyncFileRange: {"sync_file_range", "5.2"}, OpSendmsg: {"sendmsg", "5.3"}, OpRecvmsg: {"recvmsg", "5.3"},

@@ -60,16 +60,3 @@ func (r *Ring[T]) Probe() (*Probe, error) {
 func (r *Ring[T]) OpSupported(op Op) bool {
 	return !r.closed && r.probe.Supported(op)
 }
-
-// Mask hides ops from the probe, so that the ring reports them unsupported
-// and refuses them. It exists for testing the fallbacks of code built on
-// this package.
-func (p *Probe) Mask(ops ...Op) {
-	for _, op := range ops {
-		p.supported[op/64] &^= 1 << (op % 64)
-	}
-}
-
-// MaskOps makes the ring treat ops as unsupported by the kernel, as if the
-// probe had not listed them; see Probe.Mask.
-func (r *Ring[T]) MaskOps(ops ...Op) { r.probe.Mask(ops...) }

@@ -220,14 +220,29 @@ func (r *Ring[T]) Submit() (int, error) {
 
 // Flush makes the queued operations visible to the kernel without
 // entering it, and returns how many the kernel has yet to consume. It is
-// for SQPOLL rings and for callers that make the io_uring_enter call
-// themselves (package internal/reactor enters outside its ring lock).
+// for SQPOLL rings and for callers that enter the kernel with
+// EnterFlushed (package internal/reactor enters outside its ring lock).
 func (r *Ring[T]) Flush() int {
 	if r.closed {
 		return 0
 	}
 	r.stats.submitted += uint64(r.r.Unflushed())
 	return int(r.r.Flush())
+}
+
+// EnterFlushed asks the kernel to consume the entries Flush made visible,
+// without waiting for completions (io_uring_enter with min_complete 0);
+// operations that can complete inline do so during the call. It touches
+// only the ring's fd and size, which never change, so unlike other
+// methods it may be called while another goroutine uses the ring, as
+// package internal/reactor does outside its ring lock; the caller keeps
+// the ring open meanwhile. It returns the kernel's errno as it is:
+// EINTR, and EBUSY or EAGAIN (reap completions first), are the caller's
+// to retry. It skips the runtime's blocking-system-call bookkeeping,
+// which costs as much as submitting a cheap operation.
+func (r *Ring[T]) EnterFlushed() error {
+	_, err := ring.EnterNoWait(r.r.Fd, r.r.SQEntries(), 0)
+	return err
 }
 
 // SetEventfdEnabled turns the registered eventfd's notifications off and

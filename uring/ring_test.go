@@ -213,15 +213,15 @@ func TestProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []Op{OpNop, OpRead, OpWrite, OpTimeout, OpAsyncCancel} {
+	for _, op := range []Op{OpNoop, OpRead, OpWrite, OpTimeout, OpAsyncCancel} {
 		if !p.Supported(op) {
 			t.Errorf("probe says %s unsupported", op)
 		}
 	}
-	r.MaskOps(OpNop)
+	r.MaskOps(OpNoop)
 	_, err = r.Noop(1)
 	var ue *UnsupportedOpError
-	if !errors.Is(err, errors.ErrUnsupported) || !errors.As(err, &ue) || ue.Op != OpNop || !strings.Contains(err.Error(), "nop") {
+	if !errors.Is(err, errors.ErrUnsupported) || !errors.As(err, &ue) || ue.Op != OpNoop || !strings.Contains(err.Error(), "nop") {
 		t.Errorf("masked Noop = %v, want an ErrUnsupported naming nop", err)
 	}
 	if r.ActiveOps() != 0 {
@@ -230,7 +230,7 @@ func TestProbe(t *testing.T) {
 }
 
 func TestOpString(t *testing.T) {
-	for op, want := range map[Op]string{OpNop: "nop", OpOpenat2: "openat2", OpBind: "bind", Op(250): "op(250)"} {
+	for op, want := range map[Op]string{OpNoop: "nop", OpOpenat2: "openat2", OpBind: "bind", Op(250): "op(250)"} {
 		if op.String() != want {
 			t.Errorf("%d.String() = %q, want %q", op, op.String(), want)
 		}
@@ -395,3 +395,28 @@ func ExampleRing() {
 }
 
 func unixWrite(fd int, s string) { unix.Write(fd, []byte(s)) }
+
+// TestEnterFlushed submits what Flush published, from another goroutine
+// than the ring's owner, as internal/reactor does.
+func TestEnterFlushed(t *testing.T) {
+	r := newRing[int](t, 4)
+	for i := range 3 {
+		if _, err := r.Noop(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.Flush(); n != 3 {
+		t.Fatalf("Flush = %d, want 3", n)
+	}
+	done := make(chan error)
+	go func() { done <- r.EnterFlushed() }()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		c, ok, err := r.Peek()
+		if err != nil || !ok || c.Data != i || c.Result != 0 {
+			t.Fatalf("completion %d: %+v, %v, %v", i, c, ok, err)
+		}
+	}
+}

@@ -74,7 +74,7 @@ func (e errorString) Error() string { return string(e) }
 
 // Noop queues an operation that does nothing and completes with result 0.
 func (r *Ring[T]) Noop(data T) (Job, error) {
-	_, _, j, err := r.prep(OpNop, data)
+	_, _, j, err := r.prep(OpNoop, data)
 	return j, err
 }
 

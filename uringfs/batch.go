@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
@@ -259,6 +260,9 @@ func (f *File) runBatch(br *batchRing, fixed []byte, closed func() error, reqs [
 	// retry holds requests that need another transfer after a short one;
 	// they go before new requests.
 	var retry []int32
+	// unasked counts each request's ECANCELED completions that no stop
+	// asked for; made at the first.
+	var unasked map[int32]int
 	next, inflight := 0, 0
 	for i := range reqs {
 		reqs[i].N, reqs[i].Err = 0, nil
@@ -347,9 +351,17 @@ func (f *File) runBatch(br *batchRing, fixed []byte, closed func() error, reqs [
 				q.Err = &fs.PathError{Op: op, Path: f.name, Err: stopErr}
 			case c.Result < 0:
 				// EINTR, or ECANCELED from Linux cancelling work it
-				// could not start a worker thread for (6.1): the
-				// transfer did not happen, so it is queued again.
-				if errno := c.Err(); errno == syscall.EINTR || errno == syscall.ECANCELED {
+				// could not start a worker thread for (6.1, see
+				// reactor.Run): the transfer did not happen, so it is
+				// queued again, the latter within the executor's bound.
+				errno := c.Err()
+				if errno == syscall.ECANCELED {
+					if unasked == nil {
+						unasked = make(map[int32]int)
+					}
+					unasked[c.Data]++
+				}
+				if errno == syscall.EINTR || errno == syscall.ECANCELED && reactor.Requeue(unasked[c.Data]) {
 					retry = append(retry, c.Data)
 				} else {
 					q.Err = f.wrapErr(op, errno)

@@ -247,12 +247,12 @@ func randomRequests(mem []byte, n int, size int64, seed uint64) []Request {
 // (a window of depth ops, waited in order) rather than a private ring;
 // kept here to compare the two.
 func executorBatch(f *File, reqs []Request, depth int) {
-	ops := make([]*reactor.Op, depth)
+	ops := make([]*reactor.Operation, depth)
 	fd := f.fd
 	start := func(i int) {
 		q := &reqs[i]
 		b, off := q.Buf, q.Off
-		o, err := f.start(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, off, o) })
+		o, err := f.start(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, off, o) })
 		if err != nil {
 			q.Err = err
 		}
@@ -511,7 +511,7 @@ func BenchmarkStat(b *testing.B) {
 		b.ReportAllocs()
 		c0 := cpuTime()
 		for range b.N {
-			if _, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			if _, err := f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 				return r.Statx(fd, "", uring.AtEmptyPath, uring.StatxBasicStats, st, o)
 			}); err != nil {
 				b.Fatal(err)

@@ -215,12 +215,12 @@ func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
 		dst, chunk := f.fd, int(min(remain-n, pipeSpliceChunk))
 		// SPLICE_F_NONBLOCK: an empty pipe fails with EAGAIN rather
 		// than hold an io-wq worker until a writer comes.
-		return f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		return f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.Splice(src, uring.CurrentPosition, dst, uring.CurrentPosition, chunk, unix.SPLICE_F_NONBLOCK, o)
 		})
 	}
 	waitPipe := func(fd int) error {
-		_, err := f.exec.Do(context.Background(), fd, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		_, err := f.exec.Do(context.Background(), fd, time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.PollAdd(fd, uring.PollIn, o)
 		})
 		return err

@@ -146,9 +146,6 @@ func (f *File) wrapErr(op string, err error) error {
 // caller holds a reference. An operation that starts after Close marked
 // the file closed cancels itself, since Close's cancel-by-fd may have been
 // processed before it.
-//
-// An operation Linux cancelled unasked (reactor.Spurious) never ran, and
-// is started again.
 func (f *File) run(prep reactor.Prep) (int, error) { return f.runUntil(nil, prep) }
 
 // runUntil is run bounded by the deadline dl holds (nil: none), for reads
@@ -156,24 +153,15 @@ func (f *File) run(prep reactor.Prep) (int, error) { return f.runUntil(nil, prep
 // os.ErrDeadlineExceeded. An operation woken because the deadline moved
 // goes again under the new one.
 func (f *File) runUntil(dl *atomic.Int64, prep reactor.Prep) (int, error) {
-	for attempt := 1; ; {
+	for {
 		deadline, err := deadlineOf(dl)
 		if err != nil {
 			return 0, err
 		}
-		o, err := f.startUntil(deadline, prep)
-		if err != nil {
-			return 0, err
+		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Operation, error) { return f.startUntil(deadline, prep) }))
+		if err != errMoved {
+			return n, err
 		}
-		n, err := f.wait(o)
-		switch {
-		case err == errMoved:
-			continue
-		case reactor.Spurious(err) && attempt < reactor.MaxRequeue:
-			attempt++
-			continue
-		}
-		return n, err
 	}
 }
 
@@ -181,10 +169,12 @@ func (f *File) runUntil(dl *atomic.Int64, prep reactor.Prep) (int, error) {
 // and must call wait. Reads and writes of files complete inline, so they
 // take the executor's batching path; Close cancels them on every ring. One
 // with a deadline is bounded by a link timeout, on the ring for f's fd.
-func (f *File) start(prep reactor.Prep) (*reactor.Op, error) { return f.startUntil(time.Time{}, prep) }
+func (f *File) start(prep reactor.Prep) (*reactor.Operation, error) {
+	return f.startUntil(time.Time{}, prep)
+}
 
-func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Op, error) {
-	var o *reactor.Op
+func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Operation, error) {
+	var o *reactor.Operation
 	var err error
 	if deadline.IsZero() {
 		o, err = f.exec.StartLocal(prep)
@@ -208,29 +198,23 @@ func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Op, e
 // f's while it holds a reference on f: it waits with the closing context,
 // which Close cancels.
 func (f *File) runOther(prep reactor.Prep) (int, error) {
-	for attempt := 1; ; {
-		o, err := f.exec.StartLocal(prep)
-		if err != nil {
-			return 0, err
+	for {
+		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Operation, error) { return f.exec.StartLocal(prep) }))
+		if err != errMoved {
+			return n, err
 		}
-		n, err := f.wait(o)
-		switch {
-		case err == errMoved:
-			continue
-		case reactor.Spurious(err) && attempt < reactor.MaxRequeue:
-			attempt++
-			continue
-		}
-		return n, err
 	}
 }
 
-// wait waits for an operation begun by start or runOther, with f.wake:
-// Close, or a deadline that moves, cancels it if it parks. It returns
-// errClosing for an operation cut short by Close, and errMoved for one
-// that a moving deadline woke, which the caller starts again.
-func (f *File) wait(o *reactor.Op) (int, error) {
-	res, err := o.Wait(&f.wake)
+// wait waits for an operation begun by start, with f.wake: Close, or a
+// deadline that moves, cancels it if it parks. Its errors are result's.
+func (f *File) wait(o *reactor.Operation) (int, error) { return f.result(o.Wait(&f.wake)) }
+
+// result turns what an operation waited with f.wake ended with into
+// its count and error: errClosing for an operation cut short by Close,
+// and errMoved for one that a moving deadline woke, which the caller
+// starts again.
+func (f *File) result(res reactor.Result, err error) (int, error) {
 	if err != nil {
 		if f.mu.closed() && (err == reactor.ErrCanceled || err == context.Canceled || err == syscall.ECANCELED || err == syscall.EINTR) {
 			return 0, errClosing
@@ -253,7 +237,7 @@ func (f *File) waitPoll(mask uring.PollMask) error {
 	if mask&uring.PollIn == 0 {
 		dl = &f.wdeadline
 	}
-	_, err := f.runUntil(dl, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
+	_, err := f.runUntil(dl, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
 	return err
 }
 
@@ -273,7 +257,7 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 	}
 	fd := f.fd
 	for {
-		n, err := f.runUntil(&f.rdeadline, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, off, o) })
+		n, err := f.runUntil(&f.rdeadline, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, off, o) })
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -303,7 +287,7 @@ func (f *File) pwrite(b []byte, off int64) (int, error) {
 	}
 	fd := f.fd
 	for {
-		n, err := f.runUntil(&f.wdeadline, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Write(fd, b, off, o) })
+		n, err := f.runUntil(&f.wdeadline, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Write(fd, b, off, o) })
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -451,7 +435,7 @@ func (f *File) Sync() error {
 		return f.wrapErr("sync", ignoringEINTR(func() error { return unix.Fsync(f.fd) }))
 	}
 	fd := f.fd
-	_, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Fsync(fd, o) })
+	_, err := f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Fsync(fd, o) })
 	return f.wrapErr("sync", err)
 }
 
@@ -468,7 +452,7 @@ func (f *File) Truncate(size int64) error {
 	fd := f.fd
 	err := errors.ErrUnsupported
 	if f.osf == nil {
-		_, err = f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Ftruncate(fd, size, o) })
+		_, err = f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Ftruncate(fd, size, o) })
 	}
 	if errors.Is(err, errors.ErrUnsupported) {
 		err = ignoringEINTR(func() error { return unix.Ftruncate(fd, size) })

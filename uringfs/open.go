@@ -199,7 +199,7 @@ func openat2Once(e *reactor.Executor, dirfd int, path string, how uring.OpenHow)
 	if e == nil {
 		return unix.Openat2(dirfd, path, &unix.OpenHow{Flags: uint64(how.Flags), Mode: uint64(how.Mode), Resolve: uint64(how.Resolve)})
 	}
-	res, err := e.Do(context.Background(), dirfd, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	res, err := e.Do(context.Background(), dirfd, time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Openat2(dirfd, path, how, o)
 	})
 	if err != nil {

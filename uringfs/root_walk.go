@@ -312,7 +312,7 @@ func underlyingError(err error) error {
 
 func (b beneath) mkdirAt(dirfd int, name string, perm fs.FileMode) error {
 	mode := syscallMode(perm)
-	return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Mkdirat(dirfd, name, mode, o)
 	}, func() error { return unix.Mkdirat(dirfd, name, mode) })
 }
@@ -322,26 +322,26 @@ func (b beneath) unlinkAt(dirfd int, name string, dir bool) error {
 	if dir {
 		flags = unix.AT_REMOVEDIR
 	}
-	return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Unlinkat(dirfd, name, dir, o)
 	}, func() error { return unix.Unlinkat(dirfd, name, flags) })
 }
 
 func (b beneath) renameAt(oldDirfd int, oldName string, newDirfd int, newName string) error {
-	return b.pathOp(oldDirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return b.pathOp(oldDirfd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Renameat(oldDirfd, oldName, newDirfd, newName, 0, o)
 	}, func() error { return unix.Renameat(oldDirfd, oldName, newDirfd, newName) })
 }
 
 // linkAt makes a hard link to oldName itself, never to a symlink's target.
 func (b beneath) linkAt(oldDirfd int, oldName string, newDirfd int, newName string) error {
-	return b.pathOp(oldDirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return b.pathOp(oldDirfd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Linkat(oldDirfd, oldName, newDirfd, newName, 0, o)
 	}, func() error { return unix.Linkat(oldDirfd, oldName, newDirfd, newName, 0) })
 }
 
 func (b beneath) symlinkAt(target string, dirfd int, name string) error {
-	return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return b.pathOp(dirfd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Symlinkat(target, dirfd, name, o)
 	}, func() error { return unix.Symlinkat(target, dirfd, name) })
 }

@@ -107,14 +107,16 @@ func (f *File) spliceToFd(dfd int, dname string, off int64, buf []byte) (int64, 
 // full non-blocking pipe.
 func (f *File) splice(src int, srcOff int64, dst, n int) (int, error) {
 	for {
-		m, err := f.runOther(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		m, err := f.runOther(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.Splice(src, srcOff, dst, -1, n, 0, o)
 		})
 		switch err {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if _, err := f.runOther(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.PollAdd(dst, uring.PollOut, o) }); err != nil {
+			if _, err := f.runOther(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
+				return r.PollAdd(dst, uring.PollOut, o)
+			}); err != nil {
 				return 0, err
 			}
 			continue
@@ -129,7 +131,7 @@ func (f *File) pipeToFd(rfd, dfd, n int, buf []byte) (int, error) {
 	written := 0
 	for written < n {
 		b := buf[:min(len(buf), n-written)]
-		m, err := f.run(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(rfd, b, -1, o) })
+		m, err := f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(rfd, b, -1, o) })
 		if err == syscall.EINTR {
 			continue
 		}
@@ -137,13 +139,15 @@ func (f *File) pipeToFd(rfd, dfd, n int, buf []byte) (int, error) {
 			return written, err
 		}
 		for b := b[:m]; len(b) > 0; {
-			k, err := f.runOther(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Write(dfd, b, -1, o) })
+			k, err := f.runOther(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Write(dfd, b, -1, o) })
 			switch err {
 			case nil:
 			case syscall.EINTR:
 				continue
 			case syscall.EAGAIN:
-				if _, err := f.runOther(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.PollAdd(dfd, uring.PollOut, o) }); err != nil {
+				if _, err := f.runOther(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
+					return r.PollAdd(dfd, uring.PollOut, o)
+				}); err != nil {
 					return written, err
 				}
 				continue

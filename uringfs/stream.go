@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
@@ -96,7 +97,7 @@ func (f *File) copyTo(w io.Writer, buf []byte) (int64, error) {
 // the rest continues one read at a time, so no bytes are skipped.
 func (f *File) pipelineTo(w io.Writer, buf []byte, off int64) (int64, error) {
 	type slot struct {
-		o   *reactor.Op
+		o   *reactor.Operation
 		off int64
 		b   []byte
 	}
@@ -111,7 +112,7 @@ func (f *File) pipelineTo(w io.Writer, buf []byte, off int64) (int64, error) {
 		s := &slots[i]
 		s.off = next
 		b := s.b
-		o, err := f.start(func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Read(fd, b, s.off, o) })
+		o, err := f.start(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, s.off, o) })
 		if err != nil {
 			return err
 		}
@@ -135,6 +136,12 @@ func (f *File) pipelineTo(w io.Writer, buf []byte, off int64) (int64, error) {
 		s := &slots[head]
 		n, err := f.wait(s.o)
 		s.o = nil
+		if err == syscall.ECANCELED {
+			// Cancelled unasked (see reactor.Run): read the slot
+			// again, through Run, which bounds how often.
+			b, soff := s.b, s.off
+			n, err = f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, soff, o) })
+		}
 		inflight--
 		if err == nil && werr == nil && rerr == nil && !eof {
 			if n > 0 {

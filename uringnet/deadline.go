@@ -11,7 +11,7 @@ import (
 // pollCtx is the state one direction (reading or writing) of an fd waits
 // on: it is a context.Context whose Done channel is closed when the
 // direction's deadline passes or the fd is closed. Operations wait with it
-// (reactor.Op.Wait), so a deadline or Close cancels the operation in the
+// (reactor.Operation.Wait), so a deadline or Close cancels the operation in the
 // kernel from the waiting goroutine itself, which is the only goroutine
 // allowed to touch the Op. Err tells which of the two happened.
 //

@@ -426,7 +426,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 		}
 	}
 	for {
-		_, err = e.Do(ctx, sysfd, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		_, err = e.Do(ctx, sysfd, time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.Connect(sysfd, sa, o)
 		})
 		if err != syscall.EINTR {

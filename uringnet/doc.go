@@ -56,26 +56,20 @@
 // with EAGAIN instead of arming a poll of its own, and the goroutine then
 // waits for readiness in the runtime netpoller (the socket is registered
 // with it through an *os.File, which owns the fd) and submits again, as
-// package net retries its read(2). Letting io_uring wait was measured to
-// cost 3 to 4 times net's server CPU per echo round trip (cmd/uringbench:
-// server on one CPU with GOMAXPROCS=1, 100 and 1000 conns, 64 B and
-// 4 KiB): when data arrived the kernel queued task work to the thread
-// that had submitted, which re-issued the recv while the receive path on
-// the other CPU held the socket lock (over half the server's time spent
-// spinning on it), and the completion then went eventfd, netpoller,
-// reaper goroutine, channel, parked goroutine. Waiting in the netpoller
-// brought it to 1.1 to 1.4 times net's, and net/http hello-world from
-// 1.7 to 1.15 times: an io_uring_enter carrying one recv or send costs
-// more than the read(2) or write(2) net makes. So these recvs and sends
-// go on the ring of the processor the goroutine runs on, which yields
-// once after queueing (internal/reactor's StartLocal): the goroutines the
-// netpoller readied together queue theirs meanwhile, and one enter
-// submits them all. That brought the echo server to 0.65 to 0.8 times
-// net's CPU per round trip (go test -bench Echo, 100 and 1000 conns,
-// 64 B and 4 KiB), and net/http hello-world under wrk to 1.16 to 1.30
-// times net's requests per second at about 0.8 of its CPU (cmd/uringbench
-// -only http); a lone connection, with nothing to batch with, costs
-// what it did before (its yields back off).
+// package net retries its read(2). Letting io_uring wait cost several
+// times net's server CPU per round trip: when data arrived the kernel
+// queued task work to the thread that had submitted, which re-issued the
+// recv while the receive path on another CPU held the socket lock, and
+// the completion then went eventfd, netpoller, reaper goroutine, channel,
+// parked goroutine. Waiting in the netpoller removes that, but an
+// io_uring_enter carrying one recv or send still costs more than the
+// read(2) or write(2) net makes. So these recvs and
+// sends go on the ring of the processor the goroutine runs on, which
+// yields once after queueing (internal/reactor's StartLocal): the
+// goroutines the netpoller readied together queue theirs meanwhile, and
+// one enter submits them all; a lone connection, with nothing to batch
+// with, pays nothing for it (its yields back off). docs/benchmarks.md
+// has the figures, and how each step measured.
 //
 // # Semantics
 //

@@ -154,15 +154,11 @@ func (fd *netFD) Close() error {
 // started again; one that completed anyway returns its real result, so
 // nothing read is lost.
 func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
-	for attempt := 1; ; attempt++ {
+	for {
 		if err := p.check(); err != nil {
 			return reactor.Result{}, err
 		}
-		o, err := fd.e.Start(fd.sysfd, time.Time{}, prep)
-		if err != nil {
-			return reactor.Result{}, err
-		}
-		res, err := o.Wait(p)
+		res, err := fd.e.Run(p, func() (*reactor.Operation, error) { return fd.e.Start(fd.sysfd, time.Time{}, prep) })
 		if err == nil {
 			return res, nil
 		}
@@ -182,14 +178,9 @@ func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 				continue
 			case syscall.ECANCELED:
 				// Cancelled by someone else (an executor shutting
-				// down, a cancel by fd): say why if we know; else the
-				// kernel cancelled it before it ran (reactor.Spurious)
-				// and it goes again.
+				// down, a cancel by fd): say why if we know.
 				if err := p.check(); err != nil {
 					return reactor.Result{}, err
-				}
-				if attempt < reactor.MaxRequeue {
-					continue
 				}
 			}
 			return res, errno
@@ -224,7 +215,7 @@ const (
 // poll waits for the events in mask with a poll operation, the io_uring
 // counterpart of the runtime netpoller.
 func (fd *netFD) poll(p *pollCtx, mask uring.PollMask) (reactor.Result, error) {
-	return fd.run(p, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return fd.run(p, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.PollAdd(fd.sysfd, mask, o)
 	})
 }

@@ -318,7 +318,7 @@ func (l *Listener) AcceptUring() (*Conn, error) {
 func (l *listener) acceptOnce() (int, *uring.Sockaddr, error) {
 	fd := l.fd
 	peer := new(uring.Sockaddr)
-	res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Accept(fd.sysfd, peer, unix.SOCK_NONBLOCK, o)
 	})
 	if err != nil {
@@ -388,7 +388,7 @@ func (l *listener) arm() {
 	l.mu.Lock()
 	l.stop = ctx
 	l.mu.Unlock()
-	o, err := fd.e.StartMultishot(fd.sysfd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	o, err := fd.e.StartMultishot(fd.sysfd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.AcceptMultishot(fd.sysfd, unix.SOCK_NONBLOCK, o)
 	}, l.push)
 	if err != nil {

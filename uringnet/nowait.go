@@ -40,7 +40,7 @@ func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
 		// raising SIGPIPE.
 		d.flags |= unix.MSG_NOSIGNAL
 	}
-	d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		if d.send {
 			return r.Send(d.fd.sysfd, d.buf, d.flags, o)
 		}
@@ -94,7 +94,7 @@ func (fd *netFD) recv(b []byte) (reactor.Result, error) {
 	if fd.raw != nil {
 		return fd.dontWait(&fd.rio, b)
 	}
-	return fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Recv(fd.sysfd, b, 0, o)
 	})
 }
@@ -105,7 +105,7 @@ func (fd *netFD) send(b []byte) (reactor.Result, error) {
 	if fd.raw != nil {
 		return fd.dontWait(&fd.wio, b)
 	}
-	return fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	return fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Send(fd.sysfd, b, unix.MSG_NOSIGNAL, o)
 	})
 }
@@ -133,11 +133,11 @@ type pollOutcome struct {
 // each time the socket becomes ready (readable if p is fd.rd, else
 // writable) while it returns false, until it leaves a result in out. An
 // operation stopped inside io_uring goes again if the deadline has moved
-// since or the kernel cancelled it before it ran. Errors are
-// net.ErrClosed, os.ErrDeadlineExceeded, a syscall.Errno or an executor
-// error.
+// since; one the kernel cancelled unasked, the executor's Run has already
+// started again. Errors are net.ErrClosed, os.ErrDeadlineExceeded, a
+// syscall.Errno or an executor error.
 func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) (reactor.Result, error) {
-	for attempt := 1; ; attempt++ {
+	for {
 		*out = pollOutcome{}
 		var err error
 		if p == &fd.rd {
@@ -157,7 +157,7 @@ func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) 
 			if perr := p.check(); perr != nil {
 				return reactor.Result{}, perr
 			}
-			if !reactor.Spurious(oerr) || attempt < reactor.MaxRequeue {
+			if oerr != syscall.ECANCELED {
 				continue
 			}
 		}

@@ -31,7 +31,7 @@ func TestDontWaitCompletesWithEAGAIN(t *testing.T) {
 	}
 	sysfd := server.fd.sysfd
 	buf := make([]byte, 64)
-	res, err := e.Do(t.Context(), sysfd, time.Now().Add(5*time.Second), func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	res, err := e.Do(t.Context(), sysfd, time.Now().Add(5*time.Second), func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Recv(sysfd, buf, unix.MSG_DONTWAIT, o)
 	})
 	if err != syscall.EAGAIN {
@@ -45,7 +45,7 @@ func TestDontWaitCompletesWithEAGAIN(t *testing.T) {
 		if i > 1000 {
 			t.Fatal("send never filled the socket buffer")
 		}
-		res, err = e.Do(t.Context(), csysfd, time.Now().Add(5*time.Second), func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		res, err = e.Do(t.Context(), csysfd, time.Now().Add(5*time.Second), func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.Send(csysfd, big, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, o)
 		})
 		if err == syscall.EAGAIN {

@@ -25,11 +25,7 @@ var peekScratch [1]byte
 // through its own Op, so nothing needs it on one fd's ring.
 func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 	for {
-		o, err := fd.e.StartLocal(prep)
-		if err != nil {
-			return reactor.Result{}, err
-		}
-		res, err := o.Wait(p)
+		res, err := fd.e.Run(p, func() (*reactor.Operation, error) { return fd.e.StartLocal(prep) })
 		if err == syscall.EINTR {
 			continue
 		}
@@ -95,22 +91,22 @@ func newMsgIO(fd *netFD, send bool) *msgIO {
 	if send {
 		// MSG_NOSIGNAL: a send to a stream whose peer has gone fails
 		// with EPIPE instead of raising SIGPIPE.
-		d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.SendMsghdr(fd.sysfd, &d.m, unix.MSG_NOSIGNAL, o)
 		}
-		d.direct = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		d.direct = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.SendMsghdr(fd.sysfd, &d.m, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, o)
 		}
 		d.try = d.attemptSend
 		return d
 	}
-	d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.RecvMsg(fd.sysfd, &d.m, o)
 	}
-	d.probe = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	d.probe = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.Recv(fd.sysfd, peekScratch[:], unix.MSG_PEEK|unix.MSG_DONTWAIT, o)
 	}
-	d.direct = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+	d.direct = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.RecvMsgFlags(fd.sysfd, &d.m, unix.MSG_DONTWAIT, o)
 	}
 	d.try = d.attempt
@@ -152,8 +148,8 @@ func (d *msgIO) release() {
 // wait and recvmsg cost; only a read that finds data already queued pays
 // for the probe. Submitting the recvmsg itself with MSG_DONTWAIT
 // (Ring.RecvMsgFlags), and waiting for writability in the netpoller
-// before sends, were both measured slower in UDP ping-pong (server CPU
-// 0.96-1.06x net's against 0.88-0.92x): a recvmsg that answers EAGAIN
+// before sends, were both measured slower in UDP ping-pong (figures in
+// docs/benchmarks.md): a recvmsg that answers EAGAIN
 // still prepares and pins its message header, where the probe is a plain
 // recv. But when messages arrive faster than they are read, the probe
 // finds one queued every time and only adds a system call; so after a

@@ -119,7 +119,7 @@ func (c *Conn) spliceTo(w io.Writer) (written int64, handled bool, err error) {
 	defer p.close()
 
 	fill := func(n int) (int, error) {
-		res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+		res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 			return r.SpliceStream(fd.sysfd, p.w, n, o)
 		})
 		return int(res.Res), err
@@ -133,7 +133,7 @@ func (c *Conn) spliceTo(w io.Writer) (written int64, handled bool, err error) {
 		// the netpoller until w can take more.
 		try := func(wfd uintptr) bool {
 			for {
-				res, err := fd.e.Do(context.Background(), int(wfd), time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+				res, err := fd.e.Do(context.Background(), int(wfd), time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 					return r.SpliceStream(p.r, int(wfd), n, o)
 				})
 				switch {
@@ -260,13 +260,13 @@ func (c *Conn) spliceFrom(r io.Reader) (written int64, handled bool, err error) 
 	// Control keeps the source open for the whole copy.
 	cerr := raw.Control(func(src uintptr) {
 		fill := func(n int) (int, error) {
-			res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 				return r.SpliceStream(int(src), p.w, n, o)
 			})
 			return int(res.Res), err
 		}
 		drain := func(n int) (int, error) {
-			res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 				return r.SpliceStream(p.r, fd.sysfd, n, o)
 			})
 			return int(res.Res), err

@@ -21,6 +21,10 @@
 // its live heap on a control line and reads its VmRSS. In-process cases
 // (ring, file, disk) take the process's CPU time from getrusage; the disk
 // group's fio row takes fio's own.
+//
+// The figures it produced, and the history of the measurements that
+// decided the library's design, are kept in one place:
+// docs/benchmarks.md, beside the kept run (docs/uringbench.json).
 package main
 
 import (

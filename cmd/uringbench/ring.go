@@ -176,7 +176,7 @@ func execNoop(goroutines int, d time.Duration) (float64, time.Duration, time.Dur
 			n := int64(0)
 			for time.Since(start) < d {
 				for range 64 {
-					if _, err := e.Do(context.Background(), g, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Noop(o) }); err != nil {
+					if _, err := e.Do(context.Background(), g, time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Noop(o) }); err != nil {
 						firstErr.CompareAndSwap(nil, err)
 						return
 					}

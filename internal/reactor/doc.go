@@ -2,6 +2,22 @@
 // and uringnet share: any goroutine runs an operation through it and is
 // parked, never an OS thread, until the completion arrives.
 //
+// # Layers
+//
+// Each layer calls only the one below it; nothing above uring imports
+// internal/ring.
+//
+//	internal/ring      kernel ABI: structs, opcodes, system calls; no policy
+//	uring              Ring[T]: one owner, a method per operation, probe;
+//	                   EnterFlushed and SetEventfdEnabled are safe beside it
+//	internal/reactor   the Executor, shared by any goroutine: shards of
+//	                   rings, combined enters, parking, cancellation, link
+//	                   timeouts, and the kernel's unasked cancellations (Run)
+//	uringfs, uringnet  os- and net-shaped types over it: fd reference counts,
+//	                   deadlines, the standard library's errors; uringfs
+//	                   batches run on private rings, under the same bound
+//	executor           the public face: counters, reaper names
+//
 // # How an operation runs
 //
 // The executor owns a few rings (shards, chosen by a key such as the fd).
@@ -25,10 +41,10 @@
 // enters again for whatever was published meanwhile and collects what
 // completed, theirs included. A waiting goroutine whose operation was
 // submitted and completed that way finds it done and does not park; a lone
-// operation is never delayed. Measured here, blocking on the mutex beats
-// leaving the entry and parking at once (0.4-0.7 us against 0.9-1.0 us per
-// noop round trip with 64 goroutines on 2 CPUs), because a goroutine that
-// parks costs more than the system call it would wait for.
+// operation is never delayed. Blocking on the mutex beats leaving the
+// entry and parking at once, because a goroutine that parks costs more
+// than the system call it would wait for (docs/benchmarks.md has the
+// figures).
 //
 // # Operations that complete inline: one ring per processor, batched
 //
@@ -40,13 +56,12 @@
 // StartLocal therefore queues on the ring of the processor (the runtime's
 // P) the goroutine runs on, so each CPU enters its own ring.
 //
-// Entering per operation costs more than pread(2): measured here (Linux
-// 6.18, 2 CPUs), a 4 KiB read of a hot file costs about 0.6 us of kernel
-// time inside io_uring, as much as pread's kernel time including its
-// system call, and a lone io_uring_enter adds about 0.3 us over a plain
-// system call; the executor's own bookkeeping adds 0.1-0.2 us. Only
-// submitting many operations per enter pays that back, and goroutines on
-// one processor never overlap: one that queued its entry must let the
+// Entering per operation costs more than pread(2): a read of a hot file
+// does as much kernel work inside io_uring as pread does in all, and
+// io_uring_enter and the executor's bookkeeping come on top (figures in
+// docs/benchmarks.md). Only submitting many operations per enter pays
+// that back, and goroutines on one processor never overlap: one that
+// queued its entry must let the
 // others run before anyone enters. So a StartLocal operation yields
 // after queueing, to the back of its processor's own run queue
 // (runtime.goyield: runtime.Gosched would go through the global queue,
@@ -70,9 +85,9 @@
 // internal poll; when the socket is ready, the kernel finishes it as task
 // work on the thread that submitted it, which is whichever Go thread ran
 // that goroutine at the time: that thread is interrupted, and on loopback
-// it then spins on the socket lock held by the receive path. Measured,
-// this made an echo server cost 3 to 4 times net's CPU per round trip.
-// uringnet therefore submits socket reads and writes with MSG_DONTWAIT
+// it then spins on the socket lock held by the receive path, which made
+// an echo server cost several times net's CPU per round trip
+// (docs/benchmarks.md). uringnet therefore submits socket reads and writes with MSG_DONTWAIT
 // (io_uring completes them with EAGAIN instead of arming a poll) and waits
 // for readiness in the Go netpoller. IORING_SETUP_COOP_TASKRUN would stop
 // the interruptions, but then a thread asleep in the Go scheduler never
@@ -83,7 +98,8 @@
 // Linux also cancels, with ECANCELED, work it queued for an io-wq worker
 // thread that it then failed to start (seen on 6.1, where Go's preemption
 // signals interrupt the worker's creation). Such an operation never ran:
-// Do queues it again, and Spurious tells Start/Wait users to do the same.
+// Run (and Do, through it) starts it again, up to a bound, and only then
+// lets the ECANCELED through, so the adapters never see one; see Run.
 //
 // # What users see of it
 //
@@ -104,9 +120,18 @@
 // # Locks
 //
 // shard.mu guards the ring (queueing and collecting). shard.enterMu
-// serialises io_uring_enter calls made for submission. enterMu is never
-// taken while holding mu; mu is taken while holding enterMu (to collect
-// completions), so the order is enterMu, then mu. An Op's state word hands
-// its completion from the goroutine that collected it to the one that
-// waits, which parks on the Op's channel only if it got there first.
+// serialises io_uring_enter calls made for submission. The order is
+// enterMu, then mu. The hand-off between the goroutines that publish
+// entries, the one that enters for them, and the one that collects a
+// completion for its waiter is stated once, as invariants, in the
+// comment on type shard.
+//
+// Callbacks: a multishot operation's callback (StartMultishot) runs on
+// whichever goroutine collects its completion, with that shard's mu
+// held. It must not enter the executor (start, wait for, or cancel an
+// operation, or read Stats): it would deadlock on mu, or, on another
+// shard, against a callback there. It may take its own locks, which are
+// then ordered after mu, and hand the result on (a queue, a closed
+// channel). CheckCallbacks makes a callback that enters the executor
+// panic; the tests of the reactor and of uringnet turn it on.
 package reactor

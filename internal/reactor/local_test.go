@@ -47,7 +47,7 @@ func TestStartLocalManyGoroutines(t *testing.T) {
 			buf := make([]byte, blockSize)
 			for i := range perG {
 				if (g+i)%10 == 0 {
-					o, err := e.StartLocal(func(r *Ring, o *Op) (uring.Job, error) {
+					o, err := e.StartLocal(func(r *Ring, o *Operation) (uring.Job, error) {
 						return r.Timeout(time.Millisecond, uring.Monotonic, o)
 					})
 					if err != nil {
@@ -62,7 +62,7 @@ func TestStartLocalManyGoroutines(t *testing.T) {
 				}
 				off := int64((g*perG+i)%blocks) * blockSize
 				clear(buf)
-				o, err := e.StartLocal(func(r *Ring, o *Op) (uring.Job, error) { return r.Read(fd, buf, off, o) })
+				o, err := e.StartLocal(func(r *Ring, o *Operation) (uring.Job, error) { return r.Read(fd, buf, off, o) })
 				if err != nil {
 					t.Error(err)
 					return
@@ -91,9 +91,9 @@ func TestCancelFdEveryRing(t *testing.T) {
 	testutil.CheckFDs(t)
 	e := newExec(t, Config{Shards: 3})
 	rfd, _ := pipe(t)
-	var ops []*Op
+	var ops []*Operation
 	for _, s := range e.shards {
-		o, err := e.startOn(s, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) {
+		o, err := e.startOn(s, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) {
 			return r.PollAdd(rfd, uring.PollIn, o)
 		}, nil, true)
 		if err != nil {
@@ -171,7 +171,7 @@ func TestStartLocalNoAllocs(t *testing.T) {
 	buf := make([]byte, 4)
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(500, func() {
-		o, err := e.StartLocal(func(r *Ring, o *Op) (uring.Job, error) { return r.Read(fd, buf, 2, o) })
+		o, err := e.StartLocal(func(r *Ring, o *Operation) (uring.Job, error) { return r.Read(fd, buf, 2, o) })
 		if err != nil {
 			t.Fatal(err)
 		}

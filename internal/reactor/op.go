@@ -9,32 +9,31 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/uring-go/uring/internal/ring"
 	"github.com/uring-go/uring/uring"
 )
 
-// Op is one operation in flight. Ops are pooled: after Wait returns, the
-// Op belongs to the executor again and must not be used.
-type Op struct {
+// Operation is one operation in flight. Operations are pooled: after
+// Wait returns, the Operation belongs to the executor again and must not
+// be used.
+type Operation struct {
 	s   *shard
 	job uring.Job
 	res Result
 
 	cancelled bool // guarded by s.mu
 
-	// state hands the completion to the goroutine that waits for it:
-	// whoever collects the completion swaps in opDone (under s.mu, so
-	// that Cancel, holding it, knows whether the op is done), and sends
-	// on ch only if the waiter had parked (opParked). A waiter that finds
-	// opDone, because it collected the completion itself or another
-	// goroutine did first, takes the result without a channel operation.
+	// state hands the completion to the goroutine that waits for it
+	// (invariant 4 of shard): the collector swaps in opDone under s.mu,
+	// so that Cancel, holding it, knows whether the operation is done.
+	// A waiter that finds opDone takes the result without a channel
+	// operation.
 	state atomic.Uint32
 	ch    chan struct{} // receives once when done, if the waiter parked
 
 	deadline time.Time
 	timer    *time.Timer
 
-	seq uint64 // the shard's published count after this op was queued
+	seq uint64 // the shard's published count that includes this operation
 
 	hasRes bool // res was set by an earlier completion (send_zc)
 
@@ -47,72 +46,82 @@ type Op struct {
 	each func(Result)
 }
 
-// Op states.
+// Operation states.
 const (
 	opPending uint32 = iota // in flight; the waiter has not parked
 	opDone                  // completed; res is set
 	opParked                // in flight; the waiter sleeps on ch
 )
 
-var opPool = sync.Pool{New: func() any { return &Op{ch: make(chan struct{}, 1)} }}
+var opPool = sync.Pool{New: func() any { return &Operation{ch: make(chan struct{}, 1)} }}
 
 // ErrCanceled is what Wait returns for an operation stopped by Cancel.
 var ErrCanceled = errors.New("reactor: operation canceled")
 
 // ignored is the user data of operations whose completions nobody waits
 // for: cancel requests and link timeouts.
-var ignored = &Op{}
+var ignored = &Operation{}
 
 // Do runs one operation on the shard for key and waits for it. If ctx is
 // cancelled first, the operation is cancelled; Do still waits for the
 // kernel to finish with it and returns ctx's error only if the operation
 // did not complete anyway. A non-zero deadline bounds the operation with a
 // link timeout; when it expires, Do returns os.ErrDeadlineExceeded.
-//
-// An operation the kernel cancelled on its own, before it ran, is queued
-// again: see Spurious.
 func (e *Executor) Do(ctx context.Context, key int, deadline time.Time, prep Prep) (Result, error) {
+	return e.Run(ctx, func() (*Operation, error) { return e.Start(key, deadline, prep) })
+}
+
+// Run starts an operation with start (Start or StartLocal, with whatever
+// the caller does around it) and waits for it with ctx, as Wait does.
+// It is how adapters run one operation: an operation the kernel cancelled
+// unasked is started again here, up to maxRequeue times in all, and only
+// then does its ECANCELED reach the caller.
+//
+// Linux cancels, with ECANCELED, work it queued for an io-wq worker
+// thread that it then failed to start (seen on 6.1, where Go's preemption
+// signals interrupt the worker's creation). Such an operation never ran,
+// so running it again is safe. Wait tells these apart from the
+// cancellations somebody asked for: it reports a Cancel as ErrCanceled,
+// ctx's as ctx.Err() and a deadline's as os.ErrDeadlineExceeded, so the
+// ECANCELED that is left is unasked.
+func (e *Executor) Run(ctx context.Context, start func() (*Operation, error)) (Result, error) {
 	for attempt := 1; ; attempt++ {
-		o, err := e.Start(key, deadline, prep)
+		o, err := start()
 		if err != nil {
 			return Result{}, err
 		}
 		res, err := o.Wait(ctx)
-		if !Spurious(err) || attempt == MaxRequeue {
+		if err != syscall.ECANCELED || attempt == maxRequeue {
 			return res, err
 		}
 		e.requeued.Add(1)
 	}
 }
 
-// MaxRequeue bounds how often an operation is started again after a
-// spurious cancellation (Do's own bound, and the one for Start/Wait users).
-const MaxRequeue = 8
+// maxRequeue bounds how many times Run starts an operation that the
+// kernel keeps cancelling unasked.
+const maxRequeue = 8
 
-// Spurious reports whether err, from Wait, is a cancellation that nobody
-// asked for: ECANCELED with no Cancel, context or deadline behind it.
-// Linux cancels work it queued for an io-wq worker thread that it then
-// failed to start (seen on 6.1, where Go's preemption signals interrupt
-// the worker's creation); such an operation never ran, so running it
-// again is safe. Callers that use Start and Wait should do what Do does:
-// start it again.
-func Spurious(err error) bool {
-	return err == syscall.ECANCELED
-}
+// Requeue is Run's rule for a ring the executor does not run (uringfs's
+// batch rings are private): it reports whether an operation that the
+// kernel cancelled unasked, after being started attempts times, is to be
+// started again. The bound is Run's.
+func Requeue(attempts int) bool { return attempts < maxRequeue }
 
 // Start queues and submits an operation without waiting for it. The caller
 // must call Wait exactly once.
-func (e *Executor) Start(key int, deadline time.Time, prep Prep) (*Op, error) {
+func (e *Executor) Start(key int, deadline time.Time, prep Prep) (*Operation, error) {
 	return e.start(key, deadline, prep, nil)
 }
 
 // StartMultishot starts an operation that posts many completions
 // (multishot accept or recv). each is called with every completion that
 // has more to follow, in order, from whichever goroutine collects it, with
-// the shard locked: it must be quick and must not block or start
-// operations (hand the result to a buffered queue). The final completion,
+// the shard locked: it must be quick, must not block and must not enter
+// the executor (see Locks in the package documentation; hand the result
+// to a buffered queue). The final completion,
 // which has no CQEMore flag, is what Wait returns. Cancel ends the stream.
-func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Op, error) {
+func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Operation, error) {
 	if each == nil {
 		return nil, errors.New("reactor: StartMultishot needs a callback")
 	}
@@ -127,9 +136,9 @@ func (e *Executor) StartMultishot(key int, prep Prep, each func(Result)) (*Op, e
 // runs on, so that goroutines on different CPUs enter different rings,
 // and it may yield to the processor's other goroutines before entering,
 // so that one system call submits all their operations (see the package
-// documentation). Operations started this way are cancelled by Op.Cancel
-// or by fd with CancelFd, not on one key's ring.
-func (e *Executor) StartLocal(prep Prep) (*Op, error) {
+// documentation). Operations started this way are cancelled by
+// Operation.Cancel or by fd with CancelFd, not on one key's ring.
+func (e *Executor) StartLocal(prep Prep) (*Operation, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -141,7 +150,7 @@ func (e *Executor) StartLocal(prep Prep) (*Op, error) {
 // operations complete, with ECANCELED or their own result, on their own.
 func (e *Executor) CancelFd(fd int) {
 	for _, s := range e.shards {
-		o, err := e.startOn(s, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.CancelFd(fd, o) }, nil, false)
+		o, err := e.startOn(s, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.CancelFd(fd, o) }, nil, false)
 		if err != nil {
 			continue // closed: Close cancels everything itself
 		}
@@ -150,15 +159,16 @@ func (e *Executor) CancelFd(fd int) {
 	}
 }
 
-func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Result)) (*Op, error) {
+func (e *Executor) start(key int, deadline time.Time, prep Prep, each func(Result)) (*Operation, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
 	return e.startOn(e.shardFor(key), deadline, prep, each, false)
 }
 
-func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Result), batch bool) (*Op, error) {
-	o := opPool.Get().(*Op)
+func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Result), batch bool) (*Operation, error) {
+	entered()
+	o := opPool.Get().(*Operation)
 	o.s = s
 	o.cancelled, o.hasRes, o.err = false, false, nil
 	o.state.Store(opPending)
@@ -234,8 +244,7 @@ func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Re
 		if submitted {
 			return o, nil
 		}
-		// A goroutine that holds enterMu submits ours before it
-		// lets go (see enter): no need to wait for it here.
+		// Invariant 1 (see shard): a holder of enterMu submits ours.
 		if s.enterMu.TryLock() {
 			s.enter()
 		}
@@ -290,9 +299,10 @@ func (s *shard) yielded(useful bool) {
 }
 
 // enter submits every published entry, and keeps going while other
-// goroutines publish more. It holds enterMu, which it releases. The
-// eventfd is muted while it is in the kernel, so it collects what
-// completed meanwhile itself, its caller's completion among them.
+// goroutines publish more, as invariant 1 (see shard) has it. The caller
+// holds enterMu, which enter releases. The eventfd is muted while it is
+// in the kernel, so it collects what completed meanwhile itself, its
+// caller's completion among them.
 func (s *shard) enter() {
 	for {
 		if s.gone {
@@ -305,7 +315,7 @@ func (s *shard) enter() {
 			// to find them gone.
 			s.r.SetEventfdEnabled(false)
 			for {
-				_, err := ring.EnterNoWait(s.fd, s.depth, 0)
+				err := s.r.EnterFlushed()
 				s.enters.Add(1)
 				if err == syscall.EINTR {
 					continue
@@ -323,9 +333,7 @@ func (s *shard) enter() {
 				}
 				break
 			}
-			// Unmute before collecting: a completion posted after the
-			// drain then signals the eventfd, and one posted before
-			// it is collected by it.
+			// Unmute before collecting: invariant 3 (see shard).
 			s.r.SetEventfdEnabled(true)
 			s.mu.Lock()
 			if s.r.SQEReady() == 0 {
@@ -335,9 +343,7 @@ func (s *shard) enter() {
 			s.mu.Unlock()
 		}
 		s.enterMu.Unlock()
-		// Cancel publishes and only tries the lock: one that published
-		// after our last Swap and failed TryLock before our Unlock left
-		// its entry to us.
+		// After Unlock, not before: invariant 1 (see shard).
 		if !s.dirty.Load() || !s.enterMu.TryLock() {
 			return
 		}
@@ -352,7 +358,7 @@ func (s *shard) submitLocked() error {
 	s.r.Flush()
 	var err error
 	for {
-		_, err = ring.EnterNoWait(s.fd, s.depth, 0)
+		err = s.r.EnterFlushed()
 		s.enters.Add(1)
 		if err == syscall.EINTR {
 			continue
@@ -422,7 +428,7 @@ func (s *shard) drainLocked() {
 		}
 		if c.More() {
 			if o.each != nil {
-				o.each(Result{Res: c.Result, Flags: uint32(c.Flags)})
+				o.callback(Result{Res: c.Result, Flags: uint32(c.Flags)})
 			} else {
 				// A zero-copy send: this is its result, and the
 				// notification that the buffer is free follows.
@@ -460,10 +466,11 @@ func (s *shard) reap() {
 	}
 }
 
-// Wait waits for the operation's completion and releases the Op. If ctx
-// is done first the operation is cancelled, and Wait still waits for the
-// kernel to finish with it.
-func (o *Op) Wait(ctx context.Context) (Result, error) {
+// Wait waits for the operation's completion and releases the Operation.
+// If ctx is done first the operation is cancelled, and Wait still waits
+// for the kernel to finish with it.
+func (o *Operation) Wait(ctx context.Context) (Result, error) {
+	entered()
 	s := o.s
 	if o.state.Load() != opDone && o.state.CompareAndSwap(opPending, opParked) {
 		s.counts.parked.Add(1)
@@ -485,7 +492,7 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 	reuse := true
 	if o.timer != nil {
 		// A timer that already fired may still be inside Cancel: this
-		// Op must not be handed to another operation then.
+		// Operation must not be handed to another operation then.
 		reuse = o.timer.Stop()
 		o.timer = nil
 	}
@@ -521,7 +528,8 @@ func (o *Op) Wait(ctx context.Context) (Result, error) {
 // Cancel asks the kernel to cancel the operation. It may be called from
 // any goroutine until Wait returns; the operation may still complete
 // normally, and Wait reports whichever happened.
-func (o *Op) Cancel() {
+func (o *Operation) Cancel() {
+	entered()
 	s := o.s
 	s.mu.Lock()
 	if o.cancelled || o.state.Load() == opDone {
@@ -538,7 +546,7 @@ func (o *Op) Cancel() {
 	}
 }
 
-func (s *shard) cancelLocked(o *Op) {
+func (s *shard) cancelLocked(o *Operation) {
 	for {
 		_, err := s.r.Cancel(o.job, ignored)
 		if !errors.Is(err, uring.ErrQueueFull) {
@@ -552,7 +560,7 @@ func (s *shard) cancelLocked(o *Op) {
 
 // fail completes with err an operation that never reached the kernel.
 // The shard is locked.
-func (o *Op) fail(err error) {
+func (o *Operation) fail(err error) {
 	o.err = err
 	o.res = Result{Res: -int32(syscall.EIO)}
 	var errno syscall.Errno

@@ -17,13 +17,13 @@ import (
 )
 
 // Ring is the ring type operations are queued on.
-type Ring = uring.Ring[*Op]
+type Ring = uring.Ring[*Operation]
 
 // Prep queues one operation on r, with o as its user data, and returns the
 // job. It runs with the shard locked and must not block. It may queue a
 // second operation only through LinkTimeout (the executor does that for
 // deadlines).
-type Prep func(r *Ring, o *Op) (uring.Job, error)
+type Prep func(r *Ring, o *Operation) (uring.Job, error)
 
 // ErrClosed is returned for operations started after Close.
 var ErrClosed = errors.New("reactor: executor closed")
@@ -48,7 +48,7 @@ type Executor struct {
 	shards   []*shard
 	closed   atomic.Bool
 	wg       sync.WaitGroup
-	requeued atomic.Uint64 // operations queued again after a spurious cancel
+	requeued atomic.Uint64 // operations Run started again after an unasked cancel
 	// broken is set once io_uring_enter has been denied for good (see
 	// enterFailed); operations then fail at once.
 	broken atomic.Pointer[error]
@@ -56,29 +56,75 @@ type Executor struct {
 	brokenC chan struct{}
 }
 
+// shard is one ring and the goroutines that share it. Its hand-off
+// protocol, which every path below keeps, is stated here once.
+//
+// Fields, and who changes them:
+//
+//   - mu guards the ring's own state (queueing entries, collecting
+//     completions, the slot table), closed, drained and each operation's
+//     cancelled flag. Completions are collected under it (drainLocked),
+//     by whichever goroutine drains, for every waiter.
+//   - published counts entries queued and made visible to the kernel
+//     (Flush). It is added to under mu, after the entries are flushed;
+//     an operation's seq is the count that includes its entries.
+//   - submitted is a count of published entries up to which the kernel
+//     has consumed them all. It is stored under mu, by the holder of
+//     enterMu (enter, enterFailed), and only grows.
+//   - dirty says that an entry may be published and not yet entered. Any
+//     publisher sets it after publishing (outside mu); only the holder of
+//     enterMu clears it, right before it enters.
+//   - enterMu serialises the io_uring_enter calls that submit (enter);
+//     it also guards gone, which Close sets once the ring is unmapped.
+//     Order: enterMu, then mu; never enterMu while holding mu.
+//   - The eventfd is muted (SetEventfdEnabled) only by the holder of
+//     enterMu, for the length of its own enter.
+//   - yieldCredit, yieldSkip and yieldBackoff decide whether a batchable
+//     operation yields before entering (yieldNow, yielded). They are
+//     updated without a lock: a lost update changes how often operations
+//     yield, never whether they are submitted.
+//   - An Operation's state hands its completion over (see Operation).
+//
+// Invariants:
+//
+//  1. No published entry is left behind. A publisher sets dirty, then
+//     either holds enterMu (Lock, or a TryLock that succeeds) and runs
+//     enter, or its TryLock fails because a holder exists. The holder
+//     enters while it finds dirty set, and after it unlocks enterMu it
+//     looks at dirty again and, if set, tries to take enterMu back: a
+//     publisher whose TryLock failed between the holder's last look and
+//     its Unlock is served by the holder's look after Unlock, or by
+//     whoever took enterMu meanwhile, who has the same duty. Looking
+//     before Unlock would leave that window open. (submitLocked, under
+//     mu when the queue is full, enters too, and leaves dirty alone.)
+//  2. An operation whose seq is at most submitted is in the kernel: a
+//     yielding operation that finds this returns without entering.
+//  3. No completion is stranded. The holder of enterMu unmutes the
+//     eventfd before it takes mu and drains: a completion posted before
+//     the drain is collected by it, one posted after signals the eventfd
+//     and the reaper drains it.
+//  4. A completion is delivered once. The collector swaps the state to
+//     opDone under mu and sends on ch only if the waiter had parked
+//     (opParked); the waiter parks only by moving opPending to opParked.
+//  5. After Close has unmapped the ring (gone), nobody enters it: enter
+//     checks gone under enterMu, and Close sets it holding enterMu.
 type shard struct {
 	mu     sync.Mutex
 	r      *Ring
-	fd     int // ring fd, for io_uring_enter outside mu
-	depth  uint32
 	closed bool
 
 	// drained is made by Close and closed once no operation is active.
 	drained chan struct{}
 
-	published atomic.Uint64 // entries queued so far; added to under mu
-	submitted atomic.Uint64 // every entry up to this count is submitted
+	published atomic.Uint64
+	submitted atomic.Uint64
 
-	// Whether batchable operations yield before entering: see yieldNow.
 	yieldCredit, yieldSkip, yieldBackoff atomic.Int32
 
-	dirty   atomic.Bool // entries are published but maybe not yet submitted
+	dirty   atomic.Bool
 	enters  atomic.Uint64
 	enterMu sync.Mutex
-	// gone, guarded by enterMu, is set when Close has unmapped the ring:
-	// a goroutine that published before Close and reaches enterMu after
-	// it must not touch the ring's memory or its (reusable) fd number.
-	gone bool
+	gone    bool
 
 	efd  *os.File // eventfd the kernel signals on completions
 	exec *Executor
@@ -142,7 +188,7 @@ var started atomic.Pointer[Executor]
 func Started() *Executor { return started.Load() }
 
 func newShard(e *Executor, depth int) (*shard, error) {
-	r, err := uring.New[*Op](depth)
+	r, err := uring.New[*Operation](depth)
 	if err != nil {
 		return nil, err
 	}
@@ -160,9 +206,7 @@ func newShard(e *Executor, depth int) (*shard, error) {
 		return nil, err
 	}
 	return &shard{
-		r:     r,
-		fd:    r.Fd(),
-		depth: uint32(r.QueueDepth()),
+		r: r,
 		// A non-blocking fd given to os.NewFile is registered with the
 		// runtime netpoller, so a Read parks the goroutine, not a thread.
 		efd:  os.NewFile(uintptr(efd), "io_uring-eventfd"),
@@ -211,7 +255,7 @@ func Default() (*Executor, error) {
 	if err == nil {
 		// Setting a ring up does not enter it: check once, with a
 		// no-op, that io_uring_enter is allowed too.
-		if _, err = e.Do(context.Background(), 0, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.Noop(o) }); err != nil {
+		if _, err = e.Do(context.Background(), 0, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.Noop(o) }); err != nil {
 			e.Close()
 		}
 	}
@@ -383,7 +427,7 @@ type Stats struct {
 	Completed uint64 // completions collected
 	Enters    uint64 // io_uring_enter calls, to submit or to flush the CQ overflow list
 	Active    int    // operations in flight now
-	Requeued  uint64 // operations Do queued again after the kernel cancelled them unasked
+	Requeued  uint64 // operations Run started again after the kernel cancelled them unasked
 
 	// Inline counts Waits that found their operation complete and did
 	// not park: it completed during the io_uring_enter that submitted
@@ -395,8 +439,7 @@ type Stats struct {
 	Parked    uint64
 	ParkedNow int
 	// Spurious counts completions with ECANCELED that no Cancel,
-	// context or deadline asked for (see Spurious), whoever requeued
-	// them.
+	// context or deadline asked for (see Run), requeued or not.
 	Spurious uint64
 	// CQOverflow counts the times the completion queue had been full
 	// and completions waited on the kernel's overflow list; CQDropped
@@ -407,6 +450,7 @@ type Stats struct {
 
 // Stats returns the executor's counters.
 func (e *Executor) Stats() Stats {
+	entered()
 	st := Stats{Shards: len(e.shards), Requeued: e.requeued.Load()}
 	for _, s := range e.shards {
 		s.mu.Lock()

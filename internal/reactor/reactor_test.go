@@ -17,7 +17,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) { testutil.Main(m) }
+// TestMain checks the callback rule (see CheckCallbacks) in every test.
+func TestMain(m *testing.M) {
+	CheckCallbacks()
+	testutil.Main(m)
+}
 
 func newExec(t testing.TB, cfg Config) *Executor {
 	t.Helper()
@@ -43,14 +47,14 @@ func pipe(t testing.TB) (int, int) {
 	return p[0], p[1]
 }
 
-func noop(r *Ring, o *Op) (uring.Job, error) { return r.Noop(o) }
+func noop(r *Ring, o *Operation) (uring.Job, error) { return r.Noop(o) }
 
 func read(fd int, buf []byte) Prep {
-	return func(r *Ring, o *Op) (uring.Job, error) { return r.Read(fd, buf, 0, o) }
+	return func(r *Ring, o *Operation) (uring.Job, error) { return r.Read(fd, buf, 0, o) }
 }
 
 func write(fd int, buf []byte) Prep {
-	return func(r *Ring, o *Op) (uring.Job, error) { return r.Write(fd, buf, 0, o) }
+	return func(r *Ring, o *Operation) (uring.Job, error) { return r.Write(fd, buf, 0, o) }
 }
 
 func TestNoop(t *testing.T) {
@@ -391,7 +395,7 @@ func TestMultishot(t *testing.T) {
 	e := newExec(t, Config{Shards: 1})
 	rfd, wfd := pipe(t)
 	events := make(chan Result, 16)
-	o, err := e.StartMultishot(rfd, func(r *Ring, o *Op) (uring.Job, error) {
+	o, err := e.StartMultishot(rfd, func(r *Ring, o *Operation) (uring.Job, error) {
 		return r.PollMultishot(rfd, uring.PollIn, o)
 	}, func(res Result) { events <- res })
 	if err != nil {
@@ -441,7 +445,7 @@ func TestSendZC(t *testing.T) {
 	}
 	msg := []byte("zero-copy")
 	for range 3 {
-		res, err := e.Do(context.Background(), c, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) {
+		res, err := e.Do(context.Background(), c, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) {
 			return r.SendZC(c, msg, 0, o)
 		})
 		if errors.Is(err, errors.ErrUnsupported) {
@@ -456,7 +460,7 @@ func TestSendZC(t *testing.T) {
 	}
 }
 
-// A round trip through the executor allocates nothing: the Op is pooled
+// A round trip through the executor allocates nothing: the Operation is pooled
 // and the prep closure does not escape.
 func TestDoNoAllocs(t *testing.T) {
 	if testutil.RaceEnabled {
@@ -478,8 +482,8 @@ func TestDoNoAllocs(t *testing.T) {
 	// The read/write helpers return closures that capture their
 	// arguments; inline closures at the call site are what callers use.
 	allocsInline := testing.AllocsPerRun(500, func() {
-		e.Do(ctx, wfd, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.Write(wfd, msg, 0, o) })
-		e.Do(ctx, rfd, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) { return r.Read(rfd, buf, 0, o) })
+		e.Do(ctx, wfd, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.Write(wfd, msg, 0, o) })
+		e.Do(ctx, rfd, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.Read(rfd, buf, 0, o) })
 	})
 	t.Logf("allocs per write+read: %v via helpers, %v inline", allocs, allocsInline)
 	if allocsInline != 0 {

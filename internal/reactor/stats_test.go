@@ -87,9 +87,9 @@ func TestStatsExact(t *testing.T) {
 
 	// A read limited by a link timeout the executor did not set up:
 	// its ECANCELED is, for the executor, a cancellation nobody asked
-	// for, as the kernel's own are. Do runs it MaxRequeue times.
+	// for, as the kernel's own are. Do runs it maxRequeue times.
 	before = e.Stats()
-	_, err := e.Do(ctx, rfd, time.Time{}, func(r *Ring, o *Op) (uring.Job, error) {
+	_, err := e.Do(ctx, rfd, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) {
 		j, err := r.Read(rfd, buf, 0, o)
 		if err != nil {
 			return j, err
@@ -101,8 +101,8 @@ func TestStatsExact(t *testing.T) {
 		t.Fatalf("read with a link timeout = %v, want ECANCELED", err)
 	}
 	d = statsDelta(before, e.Stats())
-	if d.Spurious != MaxRequeue || d.Requeued != MaxRequeue-1 || d.Submitted != 2*MaxRequeue || d.Completed != 2*MaxRequeue {
-		t.Errorf("after a read cancelled unasked %d times: %+v", MaxRequeue, d)
+	if d.Spurious != maxRequeue || d.Requeued != maxRequeue-1 || d.Submitted != 2*maxRequeue || d.Completed != 2*maxRequeue {
+		t.Errorf("after a read cancelled unasked %d times: %+v", maxRequeue, d)
 	}
 	if st := e.Stats(); st.Active != 0 || st.CQDropped != 0 || st.CQOverflow != 0 {
 		t.Errorf("at the end: %+v", st)
@@ -121,7 +121,7 @@ func TestStatsNoAllocs(t *testing.T) {
 	rfd, wfd := pipe(t)
 	buf := make([]byte, 1)
 	msg := []byte{'x'}
-	readPrep := func(r *Ring, o *Op) (uring.Job, error) { return r.Read(rfd, buf, 0, o) }
+	readPrep := func(r *Ring, o *Operation) (uring.Job, error) { return r.Read(rfd, buf, 0, o) }
 
 	before := e.Stats()
 	inline := testing.AllocsPerRun(200, func() {
@@ -160,5 +160,47 @@ func TestStatsNoAllocs(t *testing.T) {
 	}
 	if d := statsDelta(before, e.Stats()); d.Parked == 0 || d.Inline != 0 {
 		t.Fatalf("the reads did not park: %+v", d)
+	}
+}
+
+// TestRunRequeuesUnasked checks Run's bound on every way of starting an
+// operation: a read cancelled by a link timeout the executor did not set
+// up (for the executor, a cancellation nobody asked for, as the kernel's
+// own are) is started maxRequeue times and its ECANCELED then surfaces;
+// a read cancelled by the caller's context is started once.
+func TestRunRequeuesUnasked(t *testing.T) {
+	e := newExec(t, Config{Shards: 2})
+	rfd, _ := pipe(t)
+	timedPoll := func(r *Ring, o *Operation) (uring.Job, error) {
+		j, err := r.PollAdd(rfd, uring.PollIn, o)
+		if err != nil {
+			return j, err
+		}
+		_, err = r.LinkTimeout(time.Millisecond, uring.Monotonic, ignored)
+		return j, err
+	}
+	for _, local := range []bool{false, true} {
+		starts := 0
+		_, err := e.Run(context.Background(), func() (*Operation, error) {
+			starts++
+			if local {
+				return e.StartLocal(timedPoll)
+			}
+			return e.Start(rfd, time.Time{}, timedPoll)
+		})
+		if !errors.Is(err, syscall.ECANCELED) || starts != maxRequeue {
+			t.Errorf("local=%v: Run = %v after %d starts, want ECANCELED after %d", local, err, starts, maxRequeue)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	starts := 0
+	_, err := e.Run(ctx, func() (*Operation, error) {
+		starts++
+		return e.Start(rfd, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.PollAdd(rfd, uring.PollIn, o) })
+	})
+	if err != context.DeadlineExceeded || starts != 1 {
+		t.Errorf("poll cancelled by its context: Run = %v after %d starts, want %v after 1", err, starts, context.DeadlineExceeded)
 	}
 }

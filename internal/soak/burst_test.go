@@ -81,7 +81,7 @@ func TestSubmissionBurst(t *testing.T) {
 		parked.Add(1)
 		wg.Go(func() {
 			buf := make([]byte, 8)
-			op, err := e.Start(ps[i].r, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			op, err := e.Start(ps[i].r, time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 				return r.Read(ps[i].r, buf, 0, o)
 			})
 			parked.Done()
@@ -99,7 +99,7 @@ func TestSubmissionBurst(t *testing.T) {
 	for g := range 2000 {
 		wg.Go(func() {
 			if g%2 == 0 {
-				res, err := e.Do(ctx, g, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) { return r.Noop(o) })
+				res, err := e.Do(ctx, g, time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Noop(o) })
 				if err != nil || res.Res != 0 {
 					report(errors.Join(err, fmt.Errorf("noop %d: res %d", g, res.Res)))
 				}
@@ -107,7 +107,7 @@ func TestSubmissionBurst(t *testing.T) {
 			}
 			buf := make([]byte, 4096)
 			off := int64(g*4096) % (fileSize - 4096)
-			res, err := e.Do(ctx, ffd, time.Time{}, func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			res, err := e.Do(ctx, ffd, time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 				return r.Read(ffd, buf, off, o)
 			})
 			if err != nil || res.Res != 4096 || mismatch(buf, seed, off) >= 0 {
