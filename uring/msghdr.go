@@ -288,7 +288,7 @@ func (m *Msghdr) SourceInet() (addr netip.AddrPort, zoneIndex uint32, ok bool) {
 // The result is the number of bytes sent. Unlike SendMsg, it allocates
 // nothing when m is reused.
 func (r *Ring[T]) SendMsghdr(fd int, m *Msghdr, flags int, data T) (Job, error) {
-	return r.msghdrOp(OpSendmsg, "SendMsghdr", fd, m, uint32(flags), data)
+	return r.msghdrOp(OpSendMsg, "SendMsghdr", fd, m, uint32(flags), data)
 }
 
 // msghdrOp queues a recvmsg or sendmsg (op) on fd with m, readying m's
@@ -309,7 +309,7 @@ func (r *Ring[T]) msghdrOp(op Op, caller string, fd int, m *Msghdr, flags uint32
 	if err != nil {
 		return j, err
 	}
-	if op == OpSendmsg {
+	if op == OpSendMsg {
 		m.prepareSend()
 	} else {
 		m.prepare()

@@ -20,8 +20,8 @@ const (
 	OpPollAdd        = Op(ring.IORING_OP_POLL_ADD)
 	OpPollRemove     = Op(ring.IORING_OP_POLL_REMOVE)
 	OpSyncFileRange  = Op(ring.IORING_OP_SYNC_FILE_RANGE)
-	OpSendmsg        = Op(ring.IORING_OP_SENDMSG)
-	OpRecvmsg        = Op(ring.IORING_OP_RECVMSG)
+	OpSendMsg        = Op(ring.IORING_OP_SENDMSG)
+	OpRecvMsg        = Op(ring.IORING_OP_RECVMSG)
 	OpTimeout        = Op(ring.IORING_OP_TIMEOUT)
 	OpTimeoutRemove  = Op(ring.IORING_OP_TIMEOUT_REMOVE)
 	OpAccept         = Op(ring.IORING_OP_ACCEPT)
@@ -59,7 +59,7 @@ const (
 	OpSocket         = Op(ring.IORING_OP_SOCKET)
 	OpUringCmd       = Op(ring.IORING_OP_URING_CMD)
 	OpSendZC         = Op(ring.IORING_OP_SEND_ZC)
-	OpSendmsgZC      = Op(ring.IORING_OP_SENDMSG_ZC)
+	OpSendMsgZC      = Op(ring.IORING_OP_SENDMSG_ZC)
 	OpReadMultishot  = Op(ring.IORING_OP_READ_MULTISHOT)
 	OpWaitid         = Op(ring.IORING_OP_WAITID)
 	OpFutexWait      = Op(ring.IORING_OP_FUTEX_WAIT)
@@ -85,7 +85,7 @@ var opInfo = [...]struct {
 	OpNoop: {"nop", "5.1"}, OpReadv: {"readv", "5.1"}, OpWritev: {"writev", "5.1"},
 	OpFsync: {"fsync", "5.1"}, OpReadFixed: {"read_fixed", "5.1"}, OpWriteFixed: {"write_fixed", "5.1"},
 	OpPollAdd: {"poll_add", "5.1"}, OpPollRemove: {"poll_remove", "5.1"},
-	OpSyncFileRange: {"sync_file_range", "5.2"}, OpSendmsg: {"sendmsg", "5.3"}, OpRecvmsg: {"recvmsg", "5.3"},
+	OpSyncFileRange: {"sync_file_range", "5.2"}, OpSendMsg: {"sendmsg", "5.3"}, OpRecvMsg: {"recvmsg", "5.3"},
 	OpTimeout: {"timeout", "5.4"}, OpTimeoutRemove: {"timeout_remove", "5.5"}, OpAccept: {"accept", "5.5"},
 	OpAsyncCancel: {"async_cancel", "5.5"}, OpLinkTimeout: {"link_timeout", "5.5"}, OpConnect: {"connect", "5.5"},
 	OpFallocate: {"fallocate", "5.6"}, OpOpenat: {"openat", "5.6"}, OpClose: {"close", "5.6"},
@@ -98,7 +98,7 @@ var opInfo = [...]struct {
 	OpSymlinkat: {"symlinkat", "5.15"}, OpLinkat: {"linkat", "5.15"}, OpMsgRing: {"msg_ring", "5.18"},
 	OpFsetxattr: {"fsetxattr", "5.19"}, OpSetxattr: {"setxattr", "5.19"}, OpFgetxattr: {"fgetxattr", "5.19"},
 	OpGetxattr: {"getxattr", "5.19"}, OpSocket: {"socket", "5.19"}, OpUringCmd: {"uring_cmd", "5.19"},
-	OpSendZC: {"send_zc", "6.0"}, OpSendmsgZC: {"sendmsg_zc", "6.1"}, OpReadMultishot: {"read_multishot", "6.7"},
+	OpSendZC: {"send_zc", "6.0"}, OpSendMsgZC: {"sendmsg_zc", "6.1"}, OpReadMultishot: {"read_multishot", "6.7"},
 	OpWaitid: {"waitid", "6.7"}, OpFutexWait: {"futex_wait", "6.7"}, OpFutexWake: {"futex_wake", "6.7"},
 	OpFutexWaitv: {"futex_waitv", "6.7"}, OpFixedFdInstall: {"fixed_fd_install", "6.8"},
 	OpFtruncate: {"ftruncate", "6.9"}, OpBind: {"bind", "6.11"}, OpListen: {"listen", "6.11"},

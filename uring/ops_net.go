@@ -166,7 +166,7 @@ func (r *Ring[T]) SendMsgFlags(fd int, bufs [][]byte, fds []int, to unix.Sockadd
 	if err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(OpSendmsg, data)
+	sqe, s, j, err := r.prep(OpSendMsg, data)
 	if err != nil {
 		return j, err
 	}
@@ -188,7 +188,7 @@ func (r *Ring[T]) RecvMsg(fd int, m *Msghdr, data T) (Job, error) {
 // always added): unix.MSG_DONTWAIT, for instance, makes a receive from an
 // empty socket complete with EAGAIN instead of waiting inside io_uring.
 func (r *Ring[T]) RecvMsgFlags(fd int, m *Msghdr, flags int, data T) (Job, error) {
-	return r.msghdrOp(OpRecvmsg, "RecvMsg", fd, m, uint32(flags|unix.MSG_CMSG_CLOEXEC), data)
+	return r.msghdrOp(OpRecvMsg, "RecvMsg", fd, m, uint32(flags|unix.MSG_CMSG_CLOEXEC), data)
 }
 
 // Shutdown queues a shutdown(2) of the socket fd: unix.SHUT_RD, SHUT_WR or

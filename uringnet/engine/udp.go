@@ -197,7 +197,7 @@ func zoneName(id uint32) string {
 
 // initUDP sets up a UDP loop's receive, in init.
 func (l *loop) initUDP() error {
-	for _, op := range []uring.Op{uring.OpRecvmsg, uring.OpSendmsg} {
+	for _, op := range []uring.Op{uring.OpRecvMsg, uring.OpSendMsg} {
 		if !l.ring.OpSupported(op) {
 			return fmt.Errorf("uringnet/engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
 		}
