@@ -41,11 +41,11 @@ type Stats struct {
 	// operation never ran and is run again, a bounded number of times.
 	Spurious uint64
 	// CQOverflow counts the times a ring's completion queue had been
-	// full and completions waited in kernel memory; CQDropped counts
-	// completions the kernel lost (0 on kernels with
-	// IORING_FEAT_NODROP, which the executor requires in practice).
+	// full and completions waited in kernel memory.
 	CQOverflow uint64
-	CQDropped  uint64
+	// CQDropped counts completions the kernel lost: 0 on kernels with
+	// IORING_FEAT_NODROP, which the executor requires in practice.
+	CQDropped uint64
 }
 
 // OpsPerEnter is the mean number of operations each io_uring_enter

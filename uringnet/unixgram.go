@@ -1,7 +1,6 @@
 package uringnet
 
 import (
-	"errors"
 	"net"
 	"os"
 	"syscall"
@@ -47,8 +46,9 @@ func (c *PacketConn) WriteToUnix(b []byte, addr *net.UnixAddr) (int, error) {
 // sendtoError names the system call of a failed send "sendto", as net's
 // WriteTo methods do (they call sendto(2); the ring runs sendmsg).
 func sendtoError(err error) error {
-	var oe *net.OpError
-	if errors.As(err, &oe) {
+	// A type assertion, not errors.As, whose target escapes: this runs
+	// on every send, and a send that succeeds must allocate nothing.
+	if oe, ok := err.(*net.OpError); ok {
 		if se, ok := oe.Err.(*os.SyscallError); ok && se.Syscall == "sendmsg" {
 			e := *oe
 			e.Err = os.NewSyscallError("sendto", se.Err)
