@@ -46,20 +46,34 @@ func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
 		}
 		return r.Recv(d.fd.sysfd, d.buf, d.flags, o)
 	}
-	d.try = d.attempt
-}
-
-// attempt runs the operation once through the executor (see once, which
-// also says why on the processor's ring). It returns false when the
-// socket was not ready (EAGAIN), for the netpoller to wait and call it
-// again, and true with res and err set otherwise.
-func (d *ioDir) attempt(uintptr) bool {
+	// try runs the operation once through the executor (as fd.once,
+	// which says why on the processor's ring, written out here). It
+	// returns false when the socket was not ready (EAGAIN), for the
+	// netpoller to wait and call it again, and true with res and err
+	// set otherwise.
+	//
 	// The kernel completes a MSG_DONTWAIT operation during the
 	// submitting enter, so this normally returns at once; waiting on p
 	// still lets a deadline or Close stop it where the kernel parks it
 	// anyway (kernels that ignore MSG_DONTWAIT for io_uring).
-	d.res, d.err = d.fd.once(d.p, d.prep)
-	return d.err != syscall.EAGAIN
+	//
+	// A closure, not the method value of a method calling once: every
+	// frame between Conn.Read and the enter counts, as the deepest
+	// call decides a conn goroutine's stack size for good (see
+	// Conn.Read).
+	d.try = func(uintptr) bool {
+		for {
+			o, err := d.fd.e.StartLocal(d.prep)
+			if err != nil {
+				d.res, d.err = reactor.Result{}, err
+				return true
+			}
+			d.res, d.err = o.Wait(d.p)
+			if d.err != syscall.EINTR {
+				return d.err != syscall.EAGAIN
+			}
+		}
+	}
 }
 
 // attachPoller registers a connected socket with the runtime netpoller
