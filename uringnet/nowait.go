@@ -20,11 +20,9 @@ import (
 // direction's mutex (rmu or wmu) makes one at a time; prep and try are
 // made once per connection so that an attempt allocates nothing.
 type ioDir struct {
-	fd    *netFD
-	p     *pollCtx
-	buf   []byte
-	flags int
-	send  bool
+	fd  *netFD
+	p   *pollCtx
+	buf []byte
 
 	pollOutcome
 
@@ -33,18 +31,17 @@ type ioDir struct {
 }
 
 func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
-	d.fd, d.p, d.send = fd, p, send
-	d.flags = unix.MSG_DONTWAIT
+	d.fd, d.p = fd, p
 	if send {
 		// A send to a peer that has gone fails with EPIPE instead of
 		// raising SIGPIPE.
-		d.flags |= unix.MSG_NOSIGNAL
-	}
-	d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
-		if d.send {
-			return r.Send(d.fd.sysfd, d.buf, d.flags, o)
+		d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			return r.Send(d.fd.sysfd, d.buf, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, o)
 		}
-		return r.Recv(d.fd.sysfd, d.buf, d.flags, o)
+	} else {
+		d.prep = func(r *reactor.Ring, o *reactor.Op) (uring.Job, error) {
+			return r.Recv(d.fd.sysfd, d.buf, unix.MSG_DONTWAIT, o)
+		}
 	}
 	// try runs the operation once through the executor (as fd.once,
 	// which says why on the processor's ring, written out here). It
@@ -80,7 +77,7 @@ func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
 // and makes its reads and writes wait there. Sockets that cannot be
 // registered keep waiting inside io_uring.
 func (fd *netFD) attachPoller() {
-	f := os.NewFile(uintptr(fd.sysfd), "uringnet-"+fd.net)
+	f := os.NewFile(uintptr(fd.sysfd), fileName(fd.net))
 	if f == nil {
 		return
 	}
@@ -98,8 +95,24 @@ func (fd *netFD) attachPoller() {
 	fd.raw = raw
 	fd.rio.init(fd, &fd.rd, false)
 	fd.wio.init(fd, &fd.wr, true)
-	fd.rd.mirror = f.SetReadDeadline
-	fd.wr.mirror = f.SetWriteDeadline
+	fd.rd.mirror = f
+	fd.wr.mirror, fd.wr.write = f, true
+}
+
+// fileName is the name of a socket's *os.File: "uringnet-" and the
+// network, made once for the usual ones.
+func fileName(network string) string {
+	switch network {
+	case "tcp":
+		return "uringnet-tcp"
+	case "tcp4":
+		return "uringnet-tcp4"
+	case "tcp6":
+		return "uringnet-tcp6"
+	case "unix":
+		return "uringnet-unix"
+	}
+	return "uringnet-" + network
 }
 
 // recv runs one recv(2) into b: with MSG_DONTWAIT and the netpoller when
