@@ -29,7 +29,7 @@ type netFD struct {
 	raddr  net.Addr
 
 	refs   atomic.Int64
-	closed chan struct{} // closed after close(2)
+	closed chan struct{} // made by Close; closed after close(2)
 
 	rd, wr   pollCtx
 	rmu, wmu sync.Mutex // one reader and one writer at a time, as in net
@@ -65,7 +65,6 @@ func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
 
 func (fd *netFD) init(e *reactor.Executor, sysfd, family int, network string) {
 	fd.e, fd.sysfd, fd.family, fd.net = e, sysfd, family, network
-	fd.closed = make(chan struct{})
 	fd.refs.Store(1)
 }
 
@@ -125,6 +124,10 @@ func (fd *netFD) Close() error {
 			break
 		}
 	}
+	// Made here, not with the fd, so that an open one (an idle conn)
+	// does without it. It is in place before the last decref can run:
+	// that is ours below at the earliest.
+	fd.closed = make(chan struct{})
 	fd.rd.close()
 	fd.wr.close()
 	fd.decref()
