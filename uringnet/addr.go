@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,20 +101,59 @@ func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
 	return nil
 }
 
-func localAddr(fd int) net.Addr {
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
+// localAddr is fd's address (getsockname), nil if it has none.
+func localAddr(fd int) net.Addr { return sockname(unix.SYS_GETSOCKNAME, fd) }
+
+// remoteAddr is fd's peer's address (getpeername), nil if it has none.
+func remoteAddr(fd int) net.Addr { return sockname(unix.SYS_GETPEERNAME, fd) }
+
+// sockname runs getsockname(2) or getpeername(2) (trap) into a buffer on
+// the stack and converts the address straight to net's type, with one
+// system call: unix.Getsockname and Getpeername also ask for an IPv4 or
+// IPv6 socket's protocol (an SO_PROTOCOL getsockopt, to tell L2TP over
+// IP apart), a second system call per address that accepting a TCP
+// connection paid twice.
+func sockname(trap uintptr, fd int) net.Addr {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	_, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+	if e != 0 {
 		return nil
 	}
-	return sockaddrToAddr(sa)
+	return rawToAddr(&rsa)
 }
 
-func remoteAddr(fd int) net.Addr {
-	sa, err := unix.Getpeername(fd)
-	if err != nil {
-		return nil
+// rawToAddr converts a kernel address to the net.Addr package net would
+// report for it, as sockaddrToAddr does for unix's decoding of it.
+func rawToAddr(rsa *unix.RawSockaddrAny) net.Addr {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		pp := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return &net.TCPAddr{IP: append(net.IP(nil), pp.Addr[:]...), Port: ntohs(pp.Port)}
+	case unix.AF_INET6:
+		pp := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		return &net.TCPAddr{IP: append(net.IP(nil), pp.Addr[:]...), Port: ntohs(pp.Port), Zone: zoneName(pp.Scope_id)}
+	case unix.AF_UNIX:
+		// As unix's anyToSockaddr decodes it: an abstract name's
+		// leading NUL shown as '@', the name ending at the first NUL.
+		pp := (*unix.RawSockaddrUnix)(unsafe.Pointer(rsa))
+		path := unsafe.Slice((*byte)(unsafe.Pointer(&pp.Path[0])), len(pp.Path))
+		if path[0] == 0 {
+			path[0] = '@'
+		}
+		n := 0
+		for n < len(path) && path[n] != 0 {
+			n++
+		}
+		return sockaddrToAddr(&unix.SockaddrUnix{Name: string(path[:n])})
 	}
-	return sockaddrToAddr(sa)
+	return nil
+}
+
+// ntohs converts a port from network byte order.
+func ntohs(p uint16) int {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return int(b[0])<<8 | int(b[1])
 }
 
 // resolveDial resolves address for dialing through the standard

@@ -35,11 +35,25 @@ type pollCtx struct {
 	// and that costs no more than this load.
 	set atomic.Bool
 
-	// mirror, if set, gives every deadline to the runtime netpoller
-	// too (an *os.File's SetReadDeadline or SetWriteDeadline), where
-	// reads and writes wait; close gives it one in the past to wake
-	// them.
-	mirror func(time.Time) error
+	// write says that this is the writing direction, for mirror.
+	write bool
+
+	// mirror, if set, is the *os.File through which reads and writes
+	// wait in the runtime netpoller: every deadline goes to it too
+	// (SetReadDeadline, or SetWriteDeadline if write), and close gives
+	// it one in the past to wake them. (A file and a flag, not the
+	// method value, which would be an allocation per direction and
+	// connection.)
+	mirror *os.File
+}
+
+// setMirror gives the deadline t to the mirror file.
+func (p *pollCtx) setMirror(t time.Time) {
+	if p.write {
+		p.mirror.SetWriteDeadline(t)
+	} else {
+		p.mirror.SetReadDeadline(t)
+	}
 }
 
 // closedChan is Done's answer once the state has fired before anyone
@@ -129,7 +143,7 @@ func (p *pollCtx) setDeadline(t time.Time) {
 	if p.mirror != nil && t != p.deadline {
 		// The mirror already has an unchanged deadline, and one that
 		// has passed has passed there too.
-		p.mirror(t)
+		p.setMirror(t)
 	}
 	p.deadline = t
 	p.set.Store(!t.IsZero())
@@ -179,7 +193,7 @@ func (p *pollCtx) close() {
 		p.timer.Stop()
 	}
 	if p.mirror != nil {
-		p.mirror(pastDeadline)
+		p.setMirror(pastDeadline)
 	}
 	p.mu.Unlock()
 }

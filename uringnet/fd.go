@@ -28,11 +28,12 @@ type netFD struct {
 	laddr  net.Addr
 	raddr  net.Addr
 
-	refs   atomic.Int64
-	closed chan struct{} // closed after close(2)
-	// idle receives when, Close having begun, only the owner's
-	// reference is left.
-	idle chan struct{}
+	refs atomic.Int64
+	// idle, made by the Close that sets closingBit (so that an open fd,
+	// an idle conn, does without it), receives when only the owner's
+	// reference is left. Close's own decref is then the last one, so
+	// close(2) has happened when Close returns.
+	idle atomic.Pointer[chan struct{}]
 
 	rd, wr   pollCtx
 	rmu, wmu sync.Mutex // one reader and one writer at a time, as in net
@@ -61,9 +62,26 @@ type netFD struct {
 }
 
 func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
-	fd := &netFD{e: e, sysfd: sysfd, family: family, net: network, closed: make(chan struct{}), idle: make(chan struct{}, 1)}
-	fd.refs.Store(1)
+	fd := new(netFD)
+	fd.init(e, sysfd, family, network)
 	return fd
+}
+
+func (fd *netFD) init(e *reactor.Executor, sysfd, family int, network string) {
+	fd.e, fd.sysfd, fd.family, fd.net = e, sysfd, family, network
+	fd.refs.Store(1)
+}
+
+// newConn makes a Conn and its netFD together, in one allocation (of
+// 512 bytes: a netFD larger than 504 would make it 576).
+func newConn(e *reactor.Executor, sysfd, family int, network string) *Conn {
+	cf := new(struct {
+		c  Conn
+		fd netFD
+	})
+	cf.fd.init(e, sysfd, family, network)
+	cf.c.fd = &cf.fd
+	return &cf.c
 }
 
 // incref takes a reference for an operation; false means the fd is
@@ -84,10 +102,14 @@ func (fd *netFD) incref() bool {
 func (fd *netFD) decref() {
 	switch fd.refs.Add(-1) {
 	case closingBit | 1:
-		// Only the owner's reference is left, which Close holds.
-		select {
-		case fd.idle <- struct{}{}:
-		default:
+		// Only the owner's reference is left, which Close holds. If
+		// Close has not published idle yet, it sees this count when
+		// it looks after publishing, and does not wait.
+		if idle := fd.idle.Load(); idle != nil {
+			select {
+			case *idle <- struct{}{}:
+			default:
+			}
 		}
 	case closingBit:
 		if fd.onClose != nil {
@@ -100,7 +122,6 @@ func (fd *netFD) decref() {
 		} else {
 			unix.Close(fd.sysfd)
 		}
-		close(fd.closed)
 	}
 }
 
@@ -122,14 +143,20 @@ func (fd *netFD) Close() error {
 	fd.rd.close()
 	fd.wr.close()
 	if busy {
+		idle := make(chan struct{}, 1)
+		fd.idle.Store(&idle)
+		busy = fd.refs.Load() != closingBit|1
+	}
+	if busy {
 		// Wait for the operations to end, holding the owner's
 		// reference, so the fd stays open meanwhile.
+		idle := *fd.idle.Load()
 		var broken <-chan struct{}
 		if fd.e != nil {
 			broken = fd.e.BrokenC()
 		}
 		select {
-		case <-fd.idle:
+		case <-idle:
 		case <-broken:
 			// io_uring_enter is denied (a seccomp filter installed
 			// since the rings were set up): the cancel requests
@@ -139,11 +166,11 @@ func (fd *netFD) Close() error {
 			// completes them with an error, which needs no
 			// io_uring_enter.
 			unix.Shutdown(fd.sysfd, unix.SHUT_RDWR)
-			<-fd.idle
+			<-idle
 		}
 	}
+	// The last reference: this closes the fd.
 	fd.decref()
-	<-fd.closed
 	return nil
 }
 

@@ -337,8 +337,12 @@ func (l *listener) acceptMultishot() (int, error) {
 		if len(l.queue) > 0 {
 			r := l.queue[0]
 			l.queue[0] = acceptResult{}
-			l.queue = l.queue[1:]
-			if len(l.queue) > 0 {
+			if len(l.queue) == 1 {
+				// Emptied: keep the array, so that the next push
+				// need not make one (one per connection otherwise).
+				l.queue = l.queue[:0]
+			} else {
+				l.queue = l.queue[1:]
 				l.nudge() // for another waiting Accept
 			}
 			l.mu.Unlock()
@@ -520,7 +524,8 @@ func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
 			return nil, lfd.opError("accept", "setsockopt", err)
 		}
 	}
-	fd := newFD(lfd.e, sysfd, lfd.family, lfd.net)
+	c := newConn(lfd.e, sysfd, lfd.family, lfd.net)
+	fd := c.fd
 	fd.attachPoller()
 	fd.laddr = localAddr(sysfd)
 	if peer != nil {
@@ -534,7 +539,7 @@ func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
 	if fd.raddr == nil && lfd.family == unix.AF_UNIX {
 		fd.raddr = &net.UnixAddr{Name: "@", Net: "unix"}
 	}
-	return &Conn{fd: fd}, nil
+	return c, nil
 }
 
 func readSysctlInt(path string) int {

@@ -20,11 +20,9 @@ import (
 // direction's mutex (rmu or wmu) makes one at a time; prep and try are
 // made once per connection so that an attempt allocates nothing.
 type ioDir struct {
-	fd    *netFD
-	p     *pollCtx
-	buf   []byte
-	flags int
-	send  bool
+	fd  *netFD
+	p   *pollCtx
+	buf []byte
 
 	pollOutcome
 
@@ -33,40 +31,60 @@ type ioDir struct {
 }
 
 func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
-	d.fd, d.p, d.send = fd, p, send
-	d.flags = unix.MSG_DONTWAIT
+	d.fd, d.p = fd, p
 	if send {
 		// A send to a peer that has gone fails with EPIPE instead of
 		// raising SIGPIPE.
-		d.flags |= unix.MSG_NOSIGNAL
-	}
-	d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-		if d.send {
-			return r.Send(d.fd.sysfd, d.buf, d.flags, o)
+		d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
+			return r.Send(d.fd.sysfd, d.buf, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, o)
 		}
-		return r.Recv(d.fd.sysfd, d.buf, d.flags, o)
+	} else {
+		d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
+			return r.Recv(d.fd.sysfd, d.buf, unix.MSG_DONTWAIT, o)
+		}
 	}
-	d.try = d.attempt
-}
-
-// attempt runs the operation once through the executor (see once, which
-// also says why on the processor's ring). It returns false when the
-// socket was not ready (EAGAIN), for the netpoller to wait and call it
-// again, and true with res and err set otherwise.
-func (d *ioDir) attempt(uintptr) bool {
+	// try runs the operation once through the executor (as fd.once,
+	// which says why on the processor's ring, written out here). It
+	// returns false when the socket was not ready (EAGAIN), for the
+	// netpoller to wait and call it again, and true with res and err
+	// set otherwise.
+	//
 	// The kernel completes a MSG_DONTWAIT operation during the
 	// submitting enter, so this normally returns at once; waiting on p
 	// still lets a deadline or Close stop it where the kernel parks it
 	// anyway (kernels that ignore MSG_DONTWAIT for io_uring).
-	d.res, d.err = d.fd.once(d.p, d.prep)
-	return d.err != syscall.EAGAIN
+	//
+	// A closure, not the method value of a method calling once: every
+	// frame between Conn.Read and the enter counts, as the deepest
+	// call decides a conn goroutine's stack size for good (see
+	// Conn.Read).
+	//
+	// Not through Executor.Run, for the same reason: an operation the
+	// kernel cancelled unasked is started again here, under Run's bound
+	// and counted as Run counts it (Executor.Requeue).
+	d.try = func(uintptr) bool {
+		for attempt := 1; ; attempt++ {
+			o, err := d.fd.e.StartLocal(d.prep)
+			if err != nil {
+				d.res, d.err = reactor.Result{}, err
+				return true
+			}
+			d.res, d.err = o.Wait(d.p)
+			if d.err == syscall.ECANCELED && d.fd.e.Requeue(attempt) {
+				continue
+			}
+			if d.err != syscall.EINTR {
+				return d.err != syscall.EAGAIN
+			}
+		}
+	}
 }
 
 // attachPoller registers a connected socket with the runtime netpoller
 // and makes its reads and writes wait there. Sockets that cannot be
 // registered keep waiting inside io_uring.
 func (fd *netFD) attachPoller() {
-	f := os.NewFile(uintptr(fd.sysfd), "uringnet-"+fd.net)
+	f := os.NewFile(uintptr(fd.sysfd), fileName(fd.net))
 	if f == nil {
 		return
 	}
@@ -84,8 +102,24 @@ func (fd *netFD) attachPoller() {
 	fd.raw = raw
 	fd.rio.init(fd, &fd.rd, false)
 	fd.wio.init(fd, &fd.wr, true)
-	fd.rd.mirror = f.SetReadDeadline
-	fd.wr.mirror = f.SetWriteDeadline
+	fd.rd.mirror = f
+	fd.wr.mirror, fd.wr.write = f, true
+}
+
+// fileName is the name of a socket's *os.File: "uringnet-" and the
+// network, made once for the usual ones.
+func fileName(network string) string {
+	switch network {
+	case "tcp":
+		return "uringnet-tcp"
+	case "tcp4":
+		return "uringnet-tcp4"
+	case "tcp6":
+		return "uringnet-tcp6"
+	case "unix":
+		return "uringnet-unix"
+	}
+	return "uringnet-" + network
 }
 
 // recv runs one recv(2) into b: with MSG_DONTWAIT and the netpoller when

@@ -2,8 +2,6 @@ package reactor
 
 import (
 	"runtime"
-	"strconv"
-	"sync"
 	"sync/atomic"
 )
 
@@ -18,8 +16,12 @@ import (
 
 var (
 	checkCallbacks atomic.Bool
-	inCallback     sync.Map     // goroutine id -> struct{}, while checkCallbacks
-	callbacksNow   atomic.Int32 // entries in inCallback
+	// inCallback holds the ids of the goroutines running a callback
+	// (0: a free slot), while checkCallbacks: fixed slots rather than
+	// a map, so that the check allocates nothing and allocation tests
+	// run with it on.
+	inCallback   [64]atomic.Uint64
+	callbacksNow atomic.Int32 // goroutines in a callback
 )
 
 // CheckCallbacks turns the check of the callback rule on, for tests: a
@@ -33,11 +35,19 @@ func (o *Operation) callback(res Result) {
 		return
 	}
 	g := goid()
-	inCallback.Store(g, struct{}{})
+	slot := -1
+	for i := range inCallback {
+		if inCallback[i].CompareAndSwap(0, g) {
+			slot = i
+			break
+		}
+	}
 	callbacksNow.Add(1)
 	defer func() {
 		callbacksNow.Add(-1)
-		inCallback.Delete(g)
+		if slot >= 0 {
+			inCallback[slot].Store(0)
+		}
 	}()
 	o.each(res)
 }
@@ -46,8 +56,11 @@ func (o *Operation) callback(res Result) {
 // lock (Start and its kin, Wait, Cancel, Stats).
 func entered() {
 	if checkCallbacks.Load() && callbacksNow.Load() > 0 {
-		if _, ok := inCallback.Load(goid()); ok {
-			panic("reactor: a multishot callback entered the executor, which holds the shard's lock while it runs")
+		g := goid()
+		for i := range inCallback {
+			if inCallback[i].Load() == g {
+				panic("reactor: a multishot callback entered the executor, which holds the shard's lock while it runs")
+			}
 		}
 	}
 }
@@ -57,11 +70,12 @@ func entered() {
 func goid() uint64 {
 	var buf [64]byte
 	b := buf[:runtime.Stack(buf[:], false)]
-	b = b[len("goroutine "):]
-	n := 0
-	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
-		n++
+	var id uint64
+	for _, c := range b[len("goroutine "):] {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
 	}
-	id, _ := strconv.ParseUint(string(b[:n]), 10, 64)
 	return id
 }

@@ -108,6 +108,19 @@ const maxRequeue = 8
 // started again. The bound is Run's.
 func Requeue(attempts int) bool { return attempts < maxRequeue }
 
+// Requeue is Run's rule and count for a caller that cannot afford Run's
+// frame (uringnet's conn reads and writes, whose stack depth decides a
+// connection goroutine's stack size): it reports whether an operation
+// the kernel cancelled unasked, after being started attempts times, is
+// to be started again, and counts it as Run does if so.
+func (e *Executor) Requeue(attempts int) bool {
+	if attempts < maxRequeue {
+		e.requeued.Add(1)
+		return true
+	}
+	return false
+}
+
 // Start queues and submits an operation without waiting for it. The caller
 // must call Wait exactly once.
 func (e *Executor) Start(key int, deadline time.Time, prep Prep) (*Operation, error) {
