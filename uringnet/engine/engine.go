@@ -39,6 +39,7 @@ type Engine struct {
 	lb         balancer
 	cfg        config
 	feat       features // what the loops use: see features.go
+	hasStream  bool     // it serves a tcp or unix address
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed when shutdown is requested
@@ -194,8 +195,8 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	}
 	type netAddr struct{ network, address string }
 	var (
-		addrs           []netAddr
-		hasUDP, hasUnix bool
+		addrs                      []netAddr
+		hasUDP, hasUnix, hasStream bool
 	)
 	for _, pa := range protoAddrs {
 		network, address, err := parseProtoAddr(pa)
@@ -205,9 +206,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		addrs = append(addrs, netAddr{network, address})
 		hasUDP = hasUDP || isUDP(network)
 		hasUnix = hasUnix || network == "unix"
-	}
-	if hasUDP && len(addrs) > 1 {
-		return nil, fmt.Errorf("uringnet/engine: Rotate over %s: an engine serves several tcp and unix addresses, or one udp address; start the udp one with an engine of its own (Run): %w", strings.Join(protoAddrs, ", "), errorx.ErrUnsupportedOp)
+		hasStream = hasStream || !isUDP(network)
 	}
 	if err := checkOptions(o, addrs[0].network); err != nil {
 		return nil, err
@@ -217,6 +216,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		opts:       o,
 		protoAddrs: protoAddrs,
 		cfg:        cfg,
+		hasStream:  hasStream,
 		stopCh:     make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -239,15 +239,19 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	}
 	e.feat = feat &^ cfg.without
 	e.logger.Debugf("uringnet/engine: io_uring features: %v", e.feat)
-	if hasUnix {
-		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it, for
-		// every address, when one is a Unix one.
-		o.ReusePort = false
-	}
 	if hasUDP {
 		// gnet forces SO_REUSEPORT on for UDP: each loop receives on its
-		// own socket.
+		// own socket (listenUDP sets it whatever the option says), and on
+		// the engine's tcp ones too.
 		o.ReusePort = true
+	}
+	if hasUnix {
+		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it, for
+		// every stream address, when one is a Unix one. (gnet, with a udp
+		// address too, then binds each loop's unix socket again at the
+		// same path, and only the last loop's accepts; here loop 0
+		// accepts on the stream addresses and hands connections out.)
+		o.ReusePort = false
 	}
 	switch o.LB {
 	case gnet.RoundRobin, gnet.LeastConnections, gnet.SourceAddrHash:
@@ -272,7 +276,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		e.lns = append(e.lns, ln)
 		e.bound = append(e.bound, boundAddr{network: a.network, address: a.address, ln: ln})
 		perLoop[0] = append(perLoop[0], ln)
-		if !o.ReusePort {
+		if !o.ReusePort && !isUDP(a.network) {
 			continue
 		}
 		again := ln.addr.String()

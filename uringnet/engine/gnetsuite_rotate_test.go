@@ -1,11 +1,7 @@
-//go:build gnetsuite_pending && gnetsuite_rotate
-
 package engine
 
 // Our answer to gnet's poll-multi-addrs cases of TestServer, which run one
-// engine on several addresses with gnet.Rotate. It needs this package's
-// Rotate (branch engapi adds it): build with
-// -tags gnetsuite_pending,gnetsuite_rotate once it exists.
+// engine on several addresses with gnet.Rotate.
 
 import (
 	"context"

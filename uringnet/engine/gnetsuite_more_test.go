@@ -1,12 +1,8 @@
-//go:build gnetsuite_pending
-
 package engine
 
-// Our answers to the parts of gnet's test suite that fail on Run today,
-// each for a cause another branch is fixing (named on each test). They
-// run with -tags gnetsuite_pending; each fails rather than hangs on an
-// engine without the fix. Once a fix is merged, move its tests into
-// gnetsuite_test.go.
+// More of our answers to gnet's test suite (see gnetsuite_test.go): the
+// edge-triggered cases, OnTick on its own goroutine, the OnBoot handle
+// (Of), Register and Enroll, each a behaviour engine.Run once lacked.
 
 import (
 	"bytes"
@@ -27,8 +23,8 @@ import (
 // TestGnetServerEdgeTriggered answers the poll-ET, poll-ET-chunk and
 // poll-reuseport-ET cases of gnet's TestServer on tcp and unix (udp is
 // TestGnetServerEdgeTriggeredUDP): every option gnet accepts is accepted,
-// the edge-triggered ones as hints (cause: Run rejects WithEdgeTriggeredIO
-// and WithEdgeTriggeredIOChunk on tcp and unix; branch engapi).
+// the edge-triggered ones as hints (engine.Run once failed it: Run rejects WithEdgeTriggeredIO
+// and WithEdgeTriggeredIOChunk on tcp and unix).
 func TestGnetServerEdgeTriggered(t *testing.T) {
 	for _, r := range suiteRunners {
 		for _, et := range []struct {
@@ -50,7 +46,7 @@ func TestGnetServerEdgeTriggered(t *testing.T) {
 }
 
 // TestGnetSimServerEdgeTriggered answers gnet's TestSimServer cases with
-// edge-triggered I/O (cause: Run rejects WithEdgeTriggeredIO; branch
+// edge-triggered I/O (engine.Run once failed it: Run rejects WithEdgeTriggeredIO; branch
 // engapi).
 func TestGnetSimServerEdgeTriggered(t *testing.T) {
 	for _, r := range suiteRunners {
@@ -65,7 +61,7 @@ func TestGnetSimServerEdgeTriggered(t *testing.T) {
 
 // TestGnetClientEdgeTriggered answers the poll-ET, poll-ET-chunk and
 // poll-reuseport-ET cases of gnet's TestClient (cause: Run rejects the
-// edge-triggered options; branch engapi).
+// edge-triggered options).
 func TestGnetClientEdgeTriggered(t *testing.T) {
 	for _, r := range suiteRunners {
 		for _, network := range []string{"tcp", "unix"} {
@@ -82,9 +78,9 @@ func TestGnetClientEdgeTriggered(t *testing.T) {
 // TestGnetServerBigMessages answers gnet's TestServer and TestClient with
 // their 1 MiB stream messages, each written whole before its echo is
 // read: the server must go on reading while its replies queue, as gnet
-// does, whatever WithWriteBufferCap says (cause: the write cap is a
+// does, whatever WithWriteBufferCap says (engine.Run once failed it: the write cap is a
 // backpressure threshold that stops reading, so over unix sockets, whose
-// buffers are small, client and server both block; branch engdata).
+// buffers are small, client and server both block).
 func TestGnetServerBigMessages(t *testing.T) {
 	for _, r := range suiteRunners {
 		for _, network := range []string{"unix", "tcp"} {
@@ -163,7 +159,7 @@ func (h *gsBlockingTick) OnTick() (time.Duration, gnet.Action) {
 
 // TestGnetTickOwnGoroutine answers what gnet's TestWakeConn and others
 // rely on: OnTick runs on a goroutine of its own, so while it blocks the
-// loops go on serving (cause: OnTick runs on event loop 0; branch engapi).
+// loops go on serving (engine.Run once failed it: OnTick runs on event loop 0).
 func TestGnetTickOwnGoroutine(t *testing.T) {
 	for _, r := range suiteRunners {
 		t.Run(r.name, func(t *testing.T) {
@@ -183,18 +179,18 @@ func TestGnetTickOwnGoroutine(t *testing.T) {
 	}
 }
 
-// gsBootLookup looks its engine up with Lookup in OnBoot and dups the
-// listener there, as gnet's TestServer dups it through OnBoot's Engine.
-type gsBootLookup struct {
+// gsBootOf reaches its engine with Of in OnBoot and dups the listener
+// there, as gnet's TestServer dups it through OnBoot's Engine.
+type gsBootOf struct {
 	gnet.BuiltinEventEngine
-	protoAddr string
-	err       error
+	err   error
+	conns int
 }
 
-func (h *gsBootLookup) OnBoot(gnet.Engine) gnet.Action {
-	e, ok := Lookup(h.protoAddr)
-	if !ok {
-		h.err = errors.New("Lookup in OnBoot found no engine")
+func (h *gsBootOf) OnBoot(gnet.Engine) gnet.Action {
+	e := Of(h)
+	if e == nil {
+		h.err = errors.New("Of in OnBoot found no engine")
 		return gnet.None
 	}
 	fd, err := e.Dup()
@@ -203,21 +199,22 @@ func (h *gsBootLookup) OnBoot(gnet.Engine) gnet.Action {
 		return gnet.None
 	}
 	unix.Close(fd)
+	h.conns = e.CountConnections()
 	return gnet.None
 }
 
 // TestGnetBootHandle answers the Dup, DupListener and CountConnections
 // calls gnet's tests make through OnBoot's Engine: a handler reaches its
-// engine from OnBoot (cause: the engine is registered for Lookup only
-// after OnBoot; branch engapi adds a handle reachable from OnBoot. If
-// that handle is not Lookup, change gsBootLookup to use it).
+// engine from OnBoot, with Of (the one documented OnBoot difference).
 func TestGnetBootHandle(t *testing.T) {
-	h := &gsBootLookup{}
+	h := &gsBootOf{}
 	protoAddr, _ := suiteAddr(t, "tcp")
-	h.protoAddr = protoAddr
 	l := launch(t, suiteRunners[1], protoAddr, h)
 	if h.err != nil {
 		t.Error(h.err)
+	}
+	if h.conns != 0 {
+		t.Errorf("CountConnections in OnBoot = %d, want 0", h.conns)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -298,7 +295,7 @@ func (h *gsRegisterHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
 // EventLoop.Register and Enroll reject a nil address and a nil conn with
 // gnet's errors, and open an outbound connection on the loop (a context
 // given in the ctx, OnOpen, OnTraffic, Close) that pipes to an echo
-// backend (cause: Register and Enroll return ErrUnsupportedOp; branch
+// backend (engine.Run once failed it: Register and Enroll return ErrUnsupportedOp; branch
 // engapi).
 func TestGnetEventLoopRegister(t *testing.T) {
 	backend, err := net.Listen("tcp", "127.0.0.1:0")
@@ -341,7 +338,7 @@ func TestGnetEventLoopRegister(t *testing.T) {
 	}
 }
 
-// engineRegisterer is gnet's Engine.Register, which Engine lacks today.
+// engineRegisterer is gnet's Engine.Register.
 type engineRegisterer interface {
 	Register(context.Context) (<-chan gnet.RegisteredResult, error)
 }
@@ -366,7 +363,7 @@ func (h *gsUDPOutbound) OnTraffic(c gnet.Conn) gnet.Action {
 // engine-level checks of TestStreamProxyServer: Engine.Register with no
 // address is ErrInvalidNetworkAddress, and with NewNetAddrContext or
 // NewNetConnContext opens an outbound conn on a loop whose traffic reaches
-// the handler (cause: Engine has no Register; branch engapi).
+// the handler (cause: Engine has no Register).
 func TestGnetEngineRegister(t *testing.T) {
 	for _, r := range suiteRunners {
 		for _, network := range []string{"udp", "tcp"} {
@@ -387,8 +384,15 @@ func testEngineRegister(t *testing.T, r runner, network string, viaConn bool) {
 	if !ok {
 		t.Fatalf("%T has no Register method", l.eng)
 	}
-	if _, err := reg.Register(context.Background()); !errors.Is(err, errorx.ErrInvalidNetworkAddress) {
-		t.Errorf("Register with no address = %v, want ErrInvalidNetworkAddress", err)
+	// gnet's Engine from OnBoot reports ErrEmptyEngine until its loops
+	// are registered, just after OnBoot returns.
+	var regErr error
+	eventually(t, "Register with no address stops reporting ErrEmptyEngine", func() bool {
+		_, regErr = reg.Register(context.Background())
+		return !errors.Is(regErr, errorx.ErrEmptyEngine)
+	})
+	if !errors.Is(regErr, errorx.ErrInvalidNetworkAddress) {
+		t.Errorf("Register with no address = %v, want ErrInvalidNetworkAddress", regErr)
 	}
 	// The backend sends a datagram (or a line) to whoever reaches it.
 	var backendAddr net.Addr
