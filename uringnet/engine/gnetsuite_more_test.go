@@ -23,8 +23,8 @@ import (
 // TestGnetServerEdgeTriggered answers the poll-ET, poll-ET-chunk and
 // poll-reuseport-ET cases of gnet's TestServer on tcp and unix (udp is
 // TestGnetServerEdgeTriggeredUDP): every option gnet accepts is accepted,
-// the edge-triggered ones as hints (engine.Run once failed it: Run rejects WithEdgeTriggeredIO
-// and WithEdgeTriggeredIOChunk on tcp and unix).
+// the edge-triggered ones as hints (Run once rejected them on tcp and
+// unix).
 func TestGnetServerEdgeTriggered(t *testing.T) {
 	for _, r := range suiteRunners {
 		for _, et := range []struct {
@@ -46,8 +46,7 @@ func TestGnetServerEdgeTriggered(t *testing.T) {
 }
 
 // TestGnetSimServerEdgeTriggered answers gnet's TestSimServer cases with
-// edge-triggered I/O (engine.Run once failed it: Run rejects WithEdgeTriggeredIO; branch
-// engapi).
+// edge-triggered I/O (Run once rejected WithEdgeTriggeredIO).
 func TestGnetSimServerEdgeTriggered(t *testing.T) {
 	for _, r := range suiteRunners {
 		for i, sc := range simCases {
@@ -60,7 +59,7 @@ func TestGnetSimServerEdgeTriggered(t *testing.T) {
 }
 
 // TestGnetClientEdgeTriggered answers the poll-ET, poll-ET-chunk and
-// poll-reuseport-ET cases of gnet's TestClient (cause: Run rejects the
+// poll-reuseport-ET cases of gnet's TestClient (Run once rejected the
 // edge-triggered options).
 func TestGnetClientEdgeTriggered(t *testing.T) {
 	for _, r := range suiteRunners {
@@ -78,7 +77,7 @@ func TestGnetClientEdgeTriggered(t *testing.T) {
 // TestGnetServerBigMessages answers gnet's TestServer and TestClient with
 // their 1 MiB stream messages, each written whole before its echo is
 // read: the server must go on reading while its replies queue, as gnet
-// does, whatever WithWriteBufferCap says (engine.Run once failed it: the write cap is a
+// does, whatever WithWriteBufferCap says (the write cap was once a
 // backpressure threshold that stops reading, so over unix sockets, whose
 // buffers are small, client and server both block).
 func TestGnetServerBigMessages(t *testing.T) {
@@ -159,7 +158,7 @@ func (h *gsBlockingTick) OnTick() (time.Duration, gnet.Action) {
 
 // TestGnetTickOwnGoroutine answers what gnet's TestWakeConn and others
 // rely on: OnTick runs on a goroutine of its own, so while it blocks the
-// loops go on serving (engine.Run once failed it: OnTick runs on event loop 0).
+// loops go on serving (OnTick once ran on event loop 0).
 func TestGnetTickOwnGoroutine(t *testing.T) {
 	for _, r := range suiteRunners {
 		t.Run(r.name, func(t *testing.T) {
@@ -295,8 +294,7 @@ func (h *gsRegisterHandler) OnClose(c gnet.Conn, _ error) gnet.Action {
 // EventLoop.Register and Enroll reject a nil address and a nil conn with
 // gnet's errors, and open an outbound connection on the loop (a context
 // given in the ctx, OnOpen, OnTraffic, Close) that pipes to an echo
-// backend (engine.Run once failed it: Register and Enroll return ErrUnsupportedOp; branch
-// engapi).
+// backend (Register and Enroll once returned ErrUnsupportedOp).
 func TestGnetEventLoopRegister(t *testing.T) {
 	backend, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -363,7 +361,7 @@ func (h *gsUDPOutbound) OnTraffic(c gnet.Conn) gnet.Action {
 // engine-level checks of TestStreamProxyServer: Engine.Register with no
 // address is ErrInvalidNetworkAddress, and with NewNetAddrContext or
 // NewNetConnContext opens an outbound conn on a loop whose traffic reaches
-// the handler (cause: Engine has no Register).
+// the handler (Engine once had no Register, and none on udp).
 func TestGnetEngineRegister(t *testing.T) {
 	for _, r := range suiteRunners {
 		for _, network := range []string{"udp", "tcp"} {
