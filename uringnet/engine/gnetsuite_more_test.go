@@ -364,17 +364,20 @@ func (h *gsUDPOutbound) OnTraffic(c gnet.Conn) gnet.Action {
 // the handler (Engine once had no Register, and none on udp).
 func TestGnetEngineRegister(t *testing.T) {
 	for _, r := range suiteRunners {
-		for _, network := range []string{"udp", "tcp"} {
+		// The engine's network, then the backend's: gnet's
+		// TestUDPProxyServer registers udp and tcp backends on a udp
+		// engine.
+		for _, nets := range [][2]string{{"udp", "udp"}, {"udp", "tcp"}, {"tcp", "tcp"}, {"tcp", "udp"}} {
 			for _, viaConn := range []bool{false, true} {
-				t.Run(r.name+"/"+network+"/netconn="+strconv.FormatBool(viaConn), func(t *testing.T) {
-					testEngineRegister(t, r, network, viaConn)
+				t.Run(r.name+"/"+nets[0]+"/"+nets[1]+"/netconn="+strconv.FormatBool(viaConn), func(t *testing.T) {
+					testEngineRegister(t, r, nets[0], nets[1], viaConn)
 				})
 			}
 		}
 	}
 }
 
-func testEngineRegister(t *testing.T, r runner, network string, viaConn bool) {
+func testEngineRegister(t *testing.T, r runner, network, backendNet string, viaConn bool) {
 	h := &gsUDPOutbound{got: make(chan []byte, 1)}
 	protoAddr, _ := suiteAddr(t, network)
 	l := launch(t, r, protoAddr, h, gnet.WithLoadBalancing(gnet.LeastConnections))
@@ -395,7 +398,7 @@ func testEngineRegister(t *testing.T, r runner, network string, viaConn bool) {
 	// The backend sends a datagram (or a line) to whoever reaches it.
 	var backendAddr net.Addr
 	var send func() error
-	if network == "udp" {
+	if backendNet == "udp" {
 		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -469,5 +472,161 @@ func testEngineRegister(t *testing.T, r runner, network string, viaConn bool) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("the backend's reply never reached OnTraffic")
+	}
+}
+
+// gsRegisteredUDP records what happens to a udp conn registered with
+// the Context "registered" (gnet.NewContext).
+type gsRegisteredUDP struct {
+	gnet.BuiltinEventEngine
+	opened  chan any    // the Context OnOpen saw
+	traffic chan string // each datagram, with the Context it arrived with
+	closed  chan any    // the Context OnClose saw
+}
+
+func (h *gsRegisteredUDP) ours(c gnet.Conn) bool {
+	switch c.Context() {
+	case "registered", "seen":
+		return true
+	}
+	return false
+}
+
+func (h *gsRegisteredUDP) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if !h.ours(c) {
+		return nil, gnet.None
+	}
+	h.opened <- c.Context()
+	return []byte("from OnOpen"), gnet.None
+}
+
+func (h *gsRegisteredUDP) OnTraffic(c gnet.Conn) gnet.Action {
+	if !h.ours(c) {
+		return gnet.None
+	}
+	b, _ := c.Next(-1)
+	h.traffic <- string(b) + " " + c.Context().(string)
+	c.SetContext("seen")
+	return gnet.None
+}
+
+func (h *gsRegisteredUDP) OnClose(c gnet.Conn, _ error) gnet.Action {
+	if h.ours(c) {
+		h.closed <- c.Context()
+	}
+	return gnet.None
+}
+
+// TestGnetRegisteredUDPConn answers what gnet's TestUDPProxyServer relies
+// on of a registered (connected) udp conn, on a udp and on a tcp engine:
+// OnOpen runs, with the Context the ctx carried, and its reply reaches
+// the peer; every datagram from the peer is an OnTraffic on that one
+// Conn, whose Context persists between them; Close, or the engine's
+// stop, runs OnClose, and after Close nothing more is delivered.
+// (engine.Run once refused to register udp sockets.)
+func TestGnetRegisteredUDPConn(t *testing.T) {
+	for _, r := range suiteRunners {
+		for _, network := range []string{"udp", "tcp"} {
+			for _, closeBy := range []string{"Close", "Stop"} {
+				t.Run(r.name+"/"+network+"/"+closeBy, func(t *testing.T) {
+					testRegisteredUDPConn(t, r, network, closeBy)
+				})
+			}
+		}
+	}
+}
+
+func testRegisteredUDPConn(t *testing.T, r runner, network, closeBy string) {
+	h := &gsRegisteredUDP{opened: make(chan any, 4), traffic: make(chan string, 8), closed: make(chan any, 4)}
+	protoAddr, _ := suiteAddr(t, network)
+	l := launch(t, r, protoAddr, h, gnet.WithMulticore(true))
+	reg := l.eng.(engineRegisterer)
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx := gnet.NewContext(gnet.NewNetAddrContext(context.Background(), pc.LocalAddr()), "registered")
+	var ch <-chan gnet.RegisteredResult
+	eventually(t, "Register stops reporting ErrEmptyEngine", func() bool {
+		ch, err = reg.Register(ctx)
+		return !errors.Is(err, errorx.ErrEmptyEngine)
+	})
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	wait := func(what string, c any) any {
+		t.Helper()
+		switch c := c.(type) {
+		case chan any:
+			select {
+			case v := <-c:
+				return v
+			case <-time.After(10 * time.Second):
+			}
+		case chan string:
+			select {
+			case v := <-c:
+				return v
+			case <-time.After(10 * time.Second):
+			}
+		}
+		t.Fatalf("no %s", what)
+		return nil
+	}
+	var res gnet.RegisteredResult
+	select {
+	case res = <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no registration result")
+	}
+	if res.Err != nil || res.Conn == nil {
+		t.Fatalf("registered: %v, %v", res.Conn, res.Err)
+	}
+	if v := wait("OnOpen", h.opened); v != "registered" {
+		t.Errorf("OnOpen saw Context %v, want registered", v)
+	}
+	if got := res.Conn.RemoteAddr().String(); got != pc.LocalAddr().String() {
+		t.Errorf("RemoteAddr = %s, want %s", got, pc.LocalAddr())
+	}
+	pc.SetDeadline(time.Now().Add(10 * time.Second))
+	b := make([]byte, 64)
+	n, from, err := pc.ReadFrom(b)
+	if err != nil || string(b[:n]) != "from OnOpen" {
+		t.Fatalf("the peer got %q, %v; want OnOpen's reply", b[:n], err)
+	}
+	if got := res.Conn.LocalAddr().String(); got != from.String() {
+		t.Errorf("LocalAddr = %s, the peer sees %s", got, from)
+	}
+	pc.WriteTo([]byte("one"), from)
+	if v := wait("OnTraffic", h.traffic); v != "one registered" {
+		t.Errorf("first datagram: %q, want %q", v, "one registered")
+	}
+	pc.WriteTo([]byte("two"), from)
+	if v := wait("OnTraffic", h.traffic); v != "two seen" {
+		t.Errorf("second datagram: %q, want %q (the Context persists)", v, "two seen")
+	}
+	if closeBy == "Close" {
+		if err := res.Conn.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if v := wait("OnClose", h.closed); v != "seen" {
+			t.Errorf("OnClose saw Context %v, want seen", v)
+		}
+		pc.WriteTo([]byte("three"), from)
+		select {
+		case v := <-h.traffic:
+			t.Errorf("after Close: OnTraffic %q", v)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.eng.Stop(stopCtx)
+	l.mustEnd(t)
+	if closeBy == "Stop" {
+		if v := wait("OnClose at the engine's stop", h.closed); v != "seen" {
+			t.Errorf("OnClose saw Context %v, want seen", v)
+		}
 	}
 }
