@@ -143,8 +143,9 @@ func (c Config) Run(handler gnet.EventHandler, protoAddr string, opts ...gnet.Op
 }
 
 // Rotate is Run over several addresses, as gnet.Rotate is: one engine,
-// one handler, a listener per address (tcp and unix ones, mixed as
-// needed) whose connections the same event loops serve. Stop and Lookup
+// one handler, a listener (or, for udp, a socket per loop) per address,
+// tcp, udp and unix ones mixed as needed, which the same event loops
+// serve. Stop and Lookup
 // find it by any of the addresses; Dup reports gnet's ErrUnsupportedOp,
 // as gnet's does with several listeners: use DupListener.
 func Rotate(handler gnet.EventHandler, protoAddrs []string, opts ...gnet.Option) error {
@@ -178,8 +179,7 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 	return startAddrs(handler, []string{protoAddr}, cfg, opts...)
 }
 
-// startAddrs starts an engine serving every address of protoAddrs, all
-// tcp and unix ones or a single udp one.
+// startAddrs starts an engine serving every address of protoAddrs.
 func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts ...gnet.Option) (*Engine, error) {
 	if handler == nil {
 		return nil, errors.New("uringnet/engine: the gnet.EventHandler is nil; pass the handler gnet.Run would take")
