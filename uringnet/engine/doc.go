@@ -229,6 +229,4 @@
 //     forces SO_REUSEPORT, binds each loop's unix socket again at the
 //     same path, so only the last loop accepts; here loop 0 accepts on
 //     the stream addresses and the load balancer hands connections out.
-//   - Register from OnBoot queues the connection for the loops, which
-//     start right after OnBoot; gnet's reports ErrEmptyEngine there.
 package engine

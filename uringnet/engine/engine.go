@@ -46,6 +46,7 @@ type Engine struct {
 	done     chan struct{} // closed when every loop has ended and listeners are closed
 	tickDone chan struct{} // with WithTicker, closed when the ticker goroutine has returned
 	shutDown atomic.Bool
+	running  atomic.Bool // the loops have started: Register works, as gnet's after OnBoot
 	err      error // the first fatal loop error; read after done
 	errMu    sync.Mutex
 }
@@ -302,8 +303,8 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	e.lb.loops = e.loops
 
 	// From OnBoot on, Of(handler) finds the engine (OnBoot's gnet.Engine
-	// cannot be it); a Register from OnBoot queues on a loop that starts
-	// below.
+	// cannot be it); a Register from OnBoot reports ErrEmptyEngine, as
+	// gnet's does, until the loops run.
 	e.addHandler()
 	switch handler.OnBoot(gnet.Engine{}) {
 	case gnet.Shutdown:
@@ -355,6 +356,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		close(e.done) // for a Stop that found it meanwhile
 		return e.cannotStart(startErr, numLoops, opts)
 	}
+	e.running.Store(true)
 	// What gnet logs when it launches, at the same level.
 	e.logger.Infof("uringnet/engine: launching %d io_uring event loops, listening on: %s", numLoops, strings.Join(protoAddrs, " | "))
 	if o.Ticker {

@@ -630,3 +630,92 @@ func testRegisteredUDPConn(t *testing.T, r runner, network, closeBy string) {
 		}
 	}
 }
+
+// gsRegisterOnBoot calls Register in OnBoot, as gnet's udpProxyServer does.
+type gsRegisterOnBoot struct {
+	gnet.BuiltinEventEngine
+	runner string
+	err    error
+}
+
+func (h *gsRegisterOnBoot) OnBoot(e gnet.Engine) gnet.Action {
+	var reg engineRegisterer = e
+	if h.runner != "gnet" {
+		reg = Of(h)
+	}
+	_, h.err = reg.Register(gnet.NewNetAddrContext(context.Background(), &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}))
+	return gnet.None
+}
+
+// TestGnetRegisterInOnBoot answers gnet's TestUDPProxyServer's OnBoot:
+// Register reports ErrEmptyEngine until the loops run, as gnet's does
+// (engine.Run's once queued the connection for the loops).
+func TestGnetRegisterInOnBoot(t *testing.T) {
+	for _, r := range suiteRunners {
+		t.Run(r.name, func(t *testing.T) {
+			h := &gsRegisterOnBoot{runner: r.name}
+			protoAddr, _ := suiteAddr(t, "udp")
+			l := launch(t, r, protoAddr, h)
+			if !errors.Is(h.err, errorx.ErrEmptyEngine) {
+				t.Errorf("Register in OnBoot = %v, want ErrEmptyEngine", h.err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			l.eng.Stop(ctx)
+			l.mustEnd(t)
+		})
+	}
+}
+
+// TestGnetEventLoopCloseUDP answers gnet's TestStreamProxyServer on udp,
+// whose OnClose closes the registered backend conn with EventLoop.Close:
+// a registered udp conn closes there, with OnClose (engine.Run's
+// EventLoop.Close once returned ErrUnsupportedOp); Wake on it runs
+// OnTraffic, as gnet's does.
+func TestGnetEventLoopCloseUDP(t *testing.T) {
+	h := &gsRegisteredUDP{opened: make(chan any, 4), traffic: make(chan string, 8), closed: make(chan any, 4)}
+	protoAddr, _ := suiteAddr(t, "udp")
+	l := launch(t, suiteRunners[1], protoAddr, h)
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ch, err := l.eng.(engineRegisterer).Register(gnet.NewContext(gnet.NewNetAddrContext(context.Background(), pc.LocalAddr()), "registered"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := <-ch
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	<-h.opened
+	errc := make(chan error, 2)
+	if err := res.Conn.Wake(func(c gnet.Conn, _ error) error {
+		errc <- c.EventLoop().Close(c)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Wake on a registered conn runs OnTraffic, as gnet's does.
+	select {
+	case v := <-h.traffic:
+		if v != " registered" {
+			t.Errorf("Wake's OnTraffic: %q", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wake ran no OnTraffic")
+	}
+	if err := <-errc; err != nil {
+		t.Errorf("EventLoop.Close of a registered udp conn: %v", err)
+	}
+	select {
+	case <-h.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no OnClose")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.eng.Stop(ctx)
+	l.mustEnd(t)
+}

@@ -1082,6 +1082,14 @@ func (l *loop) Schedule(context.Context, gnet.Runnable, time.Duration) error {
 
 // Close closes c, which must belong to this loop; call it on the loop.
 func (l *loop) Close(c gnet.Conn) error {
+	if uc, ok := c.(*udpConn); ok && uc.loop == l {
+		// A registered udp conn closes as gnet's does; a sender's is
+		// never open, and closing it does nothing, as in gnet.
+		if uc.registered() {
+			return l.closeUDP(uc, nil)
+		}
+		return nil
+	}
 	cc, ok := c.(*conn)
 	if !ok || cc.loop != l {
 		return errorx.ErrUnsupportedOp

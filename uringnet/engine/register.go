@@ -119,7 +119,9 @@ func (e *Engine) DupListener(network, addr string) (int, error) {
 // which is adopted as EventLoop.Enroll does, or else a net.Addr
 // (gnet.NewNetAddrContext), which is dialled as EventLoop.Register does;
 // neither is gnet's ErrInvalidNetworkAddress. The channel delivers one
-// gnet.RegisteredResult, after OnOpen, and is closed.
+// gnet.RegisteredResult, after OnOpen, and is closed. As gnet's, it
+// reports gnet's ErrEmptyEngine until the loops have started, in OnBoot
+// for one.
 func (e *Engine) Register(ctx context.Context) (<-chan gnet.RegisteredResult, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
@@ -127,7 +129,9 @@ func (e *Engine) Register(ctx context.Context) (<-chan gnet.RegisteredResult, er
 	if e.gnet != nil {
 		return e.gnet.Register(ctx)
 	}
-	if len(e.loops) == 0 {
+	if len(e.loops) == 0 || !e.running.Load() {
+		// gnet's loops are registered after OnBoot returns: its
+		// Register reports ErrEmptyEngine until then, and so does this.
 		return nil, errorx.ErrEmptyEngine
 	}
 	if c, ok := gnet.FromNetConnContext(ctx); ok {
