@@ -47,7 +47,7 @@ type Engine struct {
 	tickDone chan struct{} // with WithTicker, closed when the ticker goroutine has returned
 	shutDown atomic.Bool
 	running  atomic.Bool // the loops have started: Register works, as gnet's after OnBoot
-	err      error // the first fatal loop error; read after done
+	err      error       // the first fatal loop error; read after done
 	errMu    sync.Mutex
 }
 
