@@ -7,7 +7,7 @@
 # switched, by the edits below. It prints per-unit (leaf test) results and
 # pass/fail/hang counts for each engine.
 #
-# Usage: tools/gnetsuite/run.sh [-run REGEXP] [-engines "gnet uring"]
+# Usage: tools/gnetsuite/run.sh [-run REGEXP[/SUBTEST...]] [-engines "gnet uring"]
 #          [-timeout 60s] [-unit-timeout 25s] [-keep DIR] [-units EREGEXP]
 #
 # gnet's side runs each top-level test in its own process with -timeout;
@@ -111,7 +111,9 @@ go mod tidy >/dev/null 2>&1 || go mod tidy
 go vet . >/dev/null 2>&1 || true
 go test -c -o suite.test . 
 
-TESTS=$(./suite.test -test.list "$RUN" | grep '^Test' || true)
+# A -run with subtests (TestServer/poll-LT/) lists the top-level tests
+# of its first element; gnet's side then runs just the matching subtests.
+TESTS=$(./suite.test -test.list "${RUN%%/*}" | grep '^Test' || true)
 
 # leaves FILE: the -v output's results, one "unit<TAB>result" per leaf
 # (a unit with no subtests); units started and never finished are hangs.
@@ -167,7 +169,7 @@ for eng in $ENGINES; do
 		# Whole top-level tests.
 		for t in $TESTS; do
 			echo "== $eng $t" >&2
-			inwork GNETSUITE_ENGINE=$eng "$TMP/suite.test" -test.run "^$t\$" -test.v -test.parallel 1 \
+			inwork GNETSUITE_ENGINE=$eng "$TMP/suite.test" -test.run "$(case $RUN in */*) printf '%s' "$RUN" ;; *) printf '^%s$' "$t" ;; esac)" -test.v -test.parallel 1 \
 				-test.timeout "$TIMEOUT" > "$TMP/$eng.$t.log" 2>&1 || true
 			cat "$TMP/$eng.$t.log" >> "$OUT/$eng.log"
 			leaves "$TMP/$eng.$t.log" | { if [ -n "$UNITS" ]; then grep -E "^($UNITS)" || true; else cat; fi; } >> "$OUT/$eng.tsv"
