@@ -169,7 +169,7 @@ for eng in $ENGINES; do
 		# Whole top-level tests.
 		for t in $TESTS; do
 			echo "== $eng $t" >&2
-			inwork GNETSUITE_ENGINE=$eng "$TMP/suite.test" -test.run "$(case $RUN in */*) printf '%s' "$RUN" ;; *) printf '^%s$' "$t" ;; esac)" -test.v -test.parallel 1 \
+			inwork GNETSUITE_ENGINE=$eng "$TMP/suite.test" -test.run "$(case $RUN in */*) printf '^%s$/%s' "$t" "${RUN#*/}" ;; *) printf '^%s$' "$t" ;; esac)" -test.v -test.parallel 1 \
 				-test.timeout "$TIMEOUT" > "$TMP/$eng.$t.log" 2>&1 || true
 			cat "$TMP/$eng.$t.log" >> "$OUT/$eng.log"
 			leaves "$TMP/$eng.$t.log" | { if [ -n "$UNITS" ]; then grep -E "^($UNITS)" || true; else cat; fi; } >> "$OUT/$eng.tsv"
