@@ -113,7 +113,10 @@ go test -c -o suite.test .
 
 # A -run with subtests (TestServer/poll-LT/) lists the top-level tests
 # of its first element; gnet's side then runs just the matching subtests.
-TESTS=$(./suite.test -test.list "${RUN%%/*}" | grep '^Test' || true)
+case $RUN in
+*/*) TESTS=$(./suite.test -test.list "^(${RUN%%/*})\$" | grep '^Test' || true) ;;
+*) TESTS=$(./suite.test -test.list "$RUN" | grep '^Test' || true) ;;
+esac
 
 # leaves FILE: the -v output's results, one "unit<TAB>result" per leaf
 # (a unit with no subtests); units started and never finished are hangs.
