@@ -6,6 +6,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -73,6 +74,23 @@ func TestGnetRotate(t *testing.T) {
 					}
 					if fd, err := d.DupListener("tcp", "abc"); fd != -1 || !errors.Is(err, errorx.ErrInvalidNetworkAddress) {
 						t.Errorf("DupListener(tcp, abc) = %d, %v; want -1, ErrInvalidNetworkAddress", fd, err)
+					}
+				}
+				if rot.name == "gnet" {
+					// gnet, with a udp address among them, binds each
+					// loop's unix socket again at the same path after
+					// OnBoot (removing the file first): wait until the
+					// paths accept.
+					for i, p := range addrs {
+						if network, _, _ := parseProtoAddr(p); network == "unix" {
+							eventually(t, "gnet's unix listener accepts", func() bool {
+								c, err := net.Dial("unix", dials[i])
+								if err == nil {
+									c.Close()
+								}
+								return err == nil
+							})
+						}
 					}
 				}
 				var wg sync.WaitGroup
