@@ -341,10 +341,34 @@ type engineRegisterer interface {
 	Register(context.Context) (<-chan gnet.RegisteredResult, error)
 }
 
+// gsTicked closes ticked at the first OnTick (with WithTicker). gnet
+// starts its ticker after it has registered its loops, which its
+// Engine.Register reads without synchronisation: waiting for the tick
+// orders them before Register for the race detector.
+type gsTicked struct {
+	once   sync.Once
+	ticked chan struct{}
+}
+
+func (g *gsTicked) OnTick() (time.Duration, gnet.Action) {
+	g.once.Do(func() { close(g.ticked) })
+	return time.Hour, gnet.None
+}
+
+func (g *gsTicked) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.ticked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no OnTick")
+	}
+}
+
 // gsUDPOutbound hands the test what arrives on a registered outbound
 // conn, as gnet's TestUDPProxyServer pipes it back.
 type gsUDPOutbound struct {
 	gnet.BuiltinEventEngine
+	gsTicked
 	got chan []byte
 }
 
@@ -378,20 +402,15 @@ func TestGnetEngineRegister(t *testing.T) {
 }
 
 func testEngineRegister(t *testing.T, r runner, network, backendNet string, viaConn bool) {
-	h := &gsUDPOutbound{got: make(chan []byte, 1)}
+	h := &gsUDPOutbound{got: make(chan []byte, 1), gsTicked: gsTicked{ticked: make(chan struct{})}}
 	protoAddr, _ := suiteAddr(t, network)
-	l := launch(t, r, protoAddr, h, gnet.WithLoadBalancing(gnet.LeastConnections))
+	l := launch(t, r, protoAddr, h, gnet.WithLoadBalancing(gnet.LeastConnections), gnet.WithTicker(true))
+	h.wait(t)
 	reg, ok := l.eng.(engineRegisterer)
 	if !ok {
 		t.Fatalf("%T has no Register method", l.eng)
 	}
-	// gnet's Engine from OnBoot reports ErrEmptyEngine until its loops
-	// are registered, just after OnBoot returns.
-	var regErr error
-	eventually(t, "Register with no address stops reporting ErrEmptyEngine", func() bool {
-		_, regErr = reg.Register(context.Background())
-		return !errors.Is(regErr, errorx.ErrEmptyEngine)
-	})
+	_, regErr := reg.Register(context.Background())
 	if !errors.Is(regErr, errorx.ErrInvalidNetworkAddress) {
 		t.Errorf("Register with no address = %v, want ErrInvalidNetworkAddress", regErr)
 	}
@@ -479,6 +498,7 @@ func testEngineRegister(t *testing.T, r runner, network, backendNet string, viaC
 // the Context "registered" (gnet.NewContext).
 type gsRegisteredUDP struct {
 	gnet.BuiltinEventEngine
+	gsTicked
 	opened  chan any    // the Context OnOpen saw
 	traffic chan string // each datagram, with the Context it arrived with
 	closed  chan any    // the Context OnClose saw
@@ -537,9 +557,10 @@ func TestGnetRegisteredUDPConn(t *testing.T) {
 }
 
 func testRegisteredUDPConn(t *testing.T, r runner, network, closeBy string) {
-	h := &gsRegisteredUDP{opened: make(chan any, 4), traffic: make(chan string, 8), closed: make(chan any, 4)}
+	h := &gsRegisteredUDP{opened: make(chan any, 4), traffic: make(chan string, 8), closed: make(chan any, 4), gsTicked: gsTicked{ticked: make(chan struct{})}}
 	protoAddr, _ := suiteAddr(t, network)
-	l := launch(t, r, protoAddr, h, gnet.WithMulticore(true))
+	l := launch(t, r, protoAddr, h, gnet.WithMulticore(true), gnet.WithTicker(true))
+	h.wait(t)
 	reg := l.eng.(engineRegisterer)
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -547,11 +568,7 @@ func testRegisteredUDPConn(t *testing.T, r runner, network, closeBy string) {
 	}
 	defer pc.Close()
 	ctx := gnet.NewContext(gnet.NewNetAddrContext(context.Background(), pc.LocalAddr()), "registered")
-	var ch <-chan gnet.RegisteredResult
-	eventually(t, "Register stops reporting ErrEmptyEngine", func() bool {
-		ch, err = reg.Register(ctx)
-		return !errors.Is(err, errorx.ErrEmptyEngine)
-	})
+	ch, err := reg.Register(ctx)
 	if err != nil {
 		t.Fatalf("Register: %v", err)
 	}
@@ -673,7 +690,7 @@ func TestGnetRegisterInOnBoot(t *testing.T) {
 // EventLoop.Close once returned ErrUnsupportedOp); Wake on it runs
 // OnTraffic, as gnet's does.
 func TestGnetEventLoopCloseUDP(t *testing.T) {
-	h := &gsRegisteredUDP{opened: make(chan any, 4), traffic: make(chan string, 8), closed: make(chan any, 4)}
+	h := &gsRegisteredUDP{opened: make(chan any, 4), traffic: make(chan string, 8), closed: make(chan any, 4), gsTicked: gsTicked{ticked: make(chan struct{})}}
 	protoAddr, _ := suiteAddr(t, "udp")
 	l := launch(t, suiteRunners[1], protoAddr, h)
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -719,3 +736,6 @@ func TestGnetEventLoopCloseUDP(t *testing.T) {
 	l.eng.Stop(ctx)
 	l.mustEnd(t)
 }
+
+func (h *gsUDPOutbound) OnTick() (time.Duration, gnet.Action)   { return h.gsTicked.OnTick() }
+func (h *gsRegisteredUDP) OnTick() (time.Duration, gnet.Action) { return h.gsTicked.OnTick() }
