@@ -320,6 +320,10 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		return e, nil
 	}
 
+	// OnBoot has returned: Register works from now on (a connection
+	// registered before the loops run waits in a loop's task queue).
+	e.running.Store(true)
+
 	// Registered before any loop runs: a client served by a loop may
 	// call Stop(protoAddr) before this goroutine runs again. A Stop
 	// until supervise starts just closes stopCh, which supervise sees.
@@ -356,7 +360,6 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		close(e.done) // for a Stop that found it meanwhile
 		return e.cannotStart(startErr, numLoops, opts)
 	}
-	e.running.Store(true)
 	// What gnet logs when it launches, at the same level.
 	e.logger.Infof("uringnet/engine: launching %d io_uring event loops, listening on: %s", numLoops, strings.Join(protoAddrs, " | "))
 	if o.Ticker {
