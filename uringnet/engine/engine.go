@@ -46,7 +46,7 @@ type Engine struct {
 	done     chan struct{} // closed when every loop has ended and listeners are closed
 	tickDone chan struct{} // with WithTicker, closed when the ticker goroutine has returned
 	shutDown atomic.Bool
-	running  atomic.Bool // the loops have started: Register works, as gnet's after OnBoot
+	running  atomic.Bool // OnBoot has returned: Register works, as gnet's does then
 	err      error       // the first fatal loop error; read after done
 	errMu    sync.Mutex
 }
@@ -304,7 +304,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 
 	// From OnBoot on, Of(handler) finds the engine (OnBoot's gnet.Engine
 	// cannot be it); a Register from OnBoot reports ErrEmptyEngine, as
-	// gnet's does, until the loops run.
+	// gnet's does, until OnBoot returns.
 	e.addHandler()
 	switch handler.OnBoot(gnet.Engine{}) {
 	case gnet.Shutdown:

@@ -120,7 +120,7 @@ func (e *Engine) DupListener(network, addr string) (int, error) {
 // (gnet.NewNetAddrContext), which is dialled as EventLoop.Register does;
 // neither is gnet's ErrInvalidNetworkAddress. The channel delivers one
 // gnet.RegisteredResult, after OnOpen, and is closed. As gnet's, it
-// reports gnet's ErrEmptyEngine until the loops have started, in OnBoot
+// reports gnet's ErrEmptyEngine until OnBoot has returned, in OnBoot
 // for one.
 func (e *Engine) Register(ctx context.Context) (<-chan gnet.RegisteredResult, error) {
 	if err := e.Validate(); err != nil {
