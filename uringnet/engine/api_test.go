@@ -614,7 +614,6 @@ func TestErrorsNamePackage(t *testing.T) {
 		{"huge read cap", func() error { return Run(h, "tcp://127.0.0.1:0", gnet.WithReadBufferCap(1<<31)) }, "pass at most"},
 		{"negative socket buffer", func() error { return Run(h, "tcp://127.0.0.1:0", gnet.WithSocketRecvBuffer(-1)) }, "pass 0"},
 		{"bad load balancing", func() error { return Run(h, "tcp://127.0.0.1:0", gnet.WithLoadBalancing(99)) }, "use gnet.RoundRobin"},
-		{"rotate with udp", func() error { return Rotate(h, []string{"tcp://127.0.0.1:0", "udp://127.0.0.1:0"}) }, "engine of its own"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			testutil.CheckFDs(t)

@@ -36,9 +36,13 @@
 // OnTick runs on a goroutine of its own, as in gnet, first at once, then
 // after each delay it returns; a Shutdown action from it shuts the engine
 // down. Register and Enroll (on the Engine or a Conn's EventLoop) dial or
-// adopt tcp and unix connections and serve them as accepted ones: OnOpen
-// runs, with the Conn's Context set from gnet.NewContext, before the
-// gnet.RegisteredResult arrives. The remaining differences, all in
+// adopt tcp and unix connections and serve them as accepted ones, and
+// connected udp sockets as gnet's registered UDP conns (an OnTraffic per
+// datagram from the peer on one Conn, whose Write sends to it, and
+// OnClose when it is closed or the engine stops), on an engine of any
+// address: OnOpen runs, with the Conn's Context set from gnet.NewContext,
+// before the gnet.RegisteredResult arrives. Rotate serves any mix of tcp,
+// udp and unix addresses on the same loops. The remaining differences, all in
 // behaviour a gnet program rarely relies on, are listed under Differences
 // from gnet.
 //
@@ -113,6 +117,13 @@
 // records are reused, so a steady exchange allocates nothing per
 // datagram. A datagram longer than WithReadBufferCap is cut to it, as
 // gnet's read into a buffer of that size cuts it.
+//
+// A connected udp socket given to Register or Enroll is, as in gnet, a
+// Conn of its own: OnOpen runs for it (its reply goes to the peer), each
+// datagram from the peer is an OnTraffic on that Conn, whose Context
+// persists, a Close action from OnTraffic is ignored as for the others,
+// and Conn.Close or the engine's stop runs OnClose and closes the
+// socket. A loop receives on it as on its own sockets.
 //
 // # Kernel features
 //
@@ -214,11 +225,8 @@
 //   - With several loops on a UDP address with port 0, every loop's
 //     socket is bound to the port the first got; gnet binds each to a
 //     port of its own.
-//   - Connections served through Register and Enroll must be stream
-//     (tcp or unix) sockets; on a udp engine they return gnet's
-//     ErrUnsupportedOp (gnet adopts a connected UDP socket).
-//   - Rotate serves any mix of tcp and unix addresses; a udp address
-//     must be an engine's only one (gnet mixes them).
-//   - Register from OnBoot queues the connection for the loops, which
-//     start right after OnBoot; gnet's reports ErrEmptyEngine there.
+//   - Rotate over unix and udp addresses together: gnet, which then
+//     forces SO_REUSEPORT, binds each loop's unix socket again at the
+//     same path, so only the last loop accepts; here loop 0 accepts on
+//     the stream addresses and the load balancer hands connections out.
 package engine

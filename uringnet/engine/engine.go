@@ -39,13 +39,15 @@ type Engine struct {
 	lb         balancer
 	cfg        config
 	feat       features // what the loops use: see features.go
+	hasStream  bool     // it serves a tcp or unix address
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed when shutdown is requested
 	done     chan struct{} // closed when every loop has ended and listeners are closed
 	tickDone chan struct{} // with WithTicker, closed when the ticker goroutine has returned
 	shutDown atomic.Bool
-	err      error // the first fatal loop error; read after done
+	running  atomic.Bool // OnBoot has returned: Register works, as gnet's does then
+	err      error       // the first fatal loop error; read after done
 	errMu    sync.Mutex
 }
 
@@ -142,8 +144,9 @@ func (c Config) Run(handler gnet.EventHandler, protoAddr string, opts ...gnet.Op
 }
 
 // Rotate is Run over several addresses, as gnet.Rotate is: one engine,
-// one handler, a listener per address (tcp and unix ones, mixed as
-// needed) whose connections the same event loops serve. Stop and Lookup
+// one handler, a listener (or, for udp, a socket per loop) per address,
+// tcp, udp and unix ones mixed as needed, which the same event loops
+// serve. Stop and Lookup
 // find it by any of the addresses; Dup reports gnet's ErrUnsupportedOp,
 // as gnet's does with several listeners: use DupListener.
 func Rotate(handler gnet.EventHandler, protoAddrs []string, opts ...gnet.Option) error {
@@ -177,8 +180,7 @@ func start(handler gnet.EventHandler, protoAddr string, cfg config, opts ...gnet
 	return startAddrs(handler, []string{protoAddr}, cfg, opts...)
 }
 
-// startAddrs starts an engine serving every address of protoAddrs, all
-// tcp and unix ones or a single udp one.
+// startAddrs starts an engine serving every address of protoAddrs.
 func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts ...gnet.Option) (*Engine, error) {
 	if handler == nil {
 		return nil, errors.New("uringnet/engine: the gnet.EventHandler is nil; pass the handler gnet.Run would take")
@@ -194,8 +196,8 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	}
 	type netAddr struct{ network, address string }
 	var (
-		addrs           []netAddr
-		hasUDP, hasUnix bool
+		addrs                      []netAddr
+		hasUDP, hasUnix, hasStream bool
 	)
 	for _, pa := range protoAddrs {
 		network, address, err := parseProtoAddr(pa)
@@ -205,9 +207,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		addrs = append(addrs, netAddr{network, address})
 		hasUDP = hasUDP || isUDP(network)
 		hasUnix = hasUnix || network == "unix"
-	}
-	if hasUDP && len(addrs) > 1 {
-		return nil, fmt.Errorf("uringnet/engine: Rotate over %s: an engine serves several tcp and unix addresses, or one udp address; start the udp one with an engine of its own (Run): %w", strings.Join(protoAddrs, ", "), errorx.ErrUnsupportedOp)
+		hasStream = hasStream || !isUDP(network)
 	}
 	if err := checkOptions(o, addrs[0].network); err != nil {
 		return nil, err
@@ -217,6 +217,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		opts:       o,
 		protoAddrs: protoAddrs,
 		cfg:        cfg,
+		hasStream:  hasStream,
 		stopCh:     make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -239,15 +240,19 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	}
 	e.feat = feat &^ cfg.without
 	e.logger.Debugf("uringnet/engine: io_uring features: %v", e.feat)
-	if hasUnix {
-		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it, for
-		// every address, when one is a Unix one.
-		o.ReusePort = false
-	}
 	if hasUDP {
 		// gnet forces SO_REUSEPORT on for UDP: each loop receives on its
-		// own socket.
+		// own socket (listenUDP sets it whatever the option says), and on
+		// the engine's tcp ones too.
 		o.ReusePort = true
+	}
+	if hasUnix {
+		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it, for
+		// every stream address, when one is a Unix one. (gnet, with a udp
+		// address too, then binds each loop's unix socket again at the
+		// same path, and only the last loop's accepts; here loop 0
+		// accepts on the stream addresses and hands connections out.)
+		o.ReusePort = false
 	}
 	switch o.LB {
 	case gnet.RoundRobin, gnet.LeastConnections, gnet.SourceAddrHash:
@@ -272,7 +277,7 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		e.lns = append(e.lns, ln)
 		e.bound = append(e.bound, boundAddr{network: a.network, address: a.address, ln: ln})
 		perLoop[0] = append(perLoop[0], ln)
-		if !o.ReusePort {
+		if !o.ReusePort && !isUDP(a.network) {
 			continue
 		}
 		again := ln.addr.String()
@@ -298,8 +303,8 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	e.lb.loops = e.loops
 
 	// From OnBoot on, Of(handler) finds the engine (OnBoot's gnet.Engine
-	// cannot be it); a Register from OnBoot queues on a loop that starts
-	// below.
+	// cannot be it); a Register from OnBoot reports ErrEmptyEngine, as
+	// gnet's does, until OnBoot returns.
 	e.addHandler()
 	switch handler.OnBoot(gnet.Engine{}) {
 	case gnet.Shutdown:
@@ -314,6 +319,10 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 		close(e.done)
 		return e, nil
 	}
+
+	// OnBoot has returned: Register works from now on (a connection
+	// registered before the loops run waits in a loop's task queue).
+	e.running.Store(true)
 
 	// Registered before any loop runs: a client served by a loop may
 	// call Stop(protoAddr) before this goroutine runs again. A Stop

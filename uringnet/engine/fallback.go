@@ -74,22 +74,29 @@ func (p *bufPool) close() {
 	p.mem, p.free = nil, nil
 }
 
-// initBuffers creates the buffer ring, or the pool where the kernel has
-// none. A UDP loop without the ring needs neither: its single recvmsg
-// has a buffer of its own (see udp.go).
+// initBuffers creates the stream receives' buffer ring, or the pool
+// where the kernel has none, unless the engine serves only udp addresses:
+// a loop of such an engine creates them when a stream connection is
+// registered on it (streamBuffers). UDP receives have buffers of their
+// own (see udpBuffers).
 func (l *loop) initBuffers() error {
+	if !l.eng.hasStream {
+		return nil
+	}
+	return l.streamBuffers()
+}
+
+// streamBuffers creates the stream receives' buffers if the loop has
+// none yet.
+func (l *loop) streamBuffers() error {
+	if l.br != nil || l.pool != nil {
+		return nil
+	}
 	n := l.eng.cfg.bufRingEntries
-	udp := l.ln != nil && l.ln.network == "udp"
 	var err error
-	switch {
-	case l.feat.has(featBufRing) && udp:
-		// Room for ReadBufferCap bytes of payload after the header a
-		// multishot recvmsg writes, as gnet reads UDP into a buffer of
-		// ReadBufferCap bytes.
-		l.br, err = l.ring.NewBufRing(0, n, l.bufSize+udpHeadroom)
-	case l.feat.has(featBufRing):
+	if l.feat.has(featBufRing) {
 		l.br, err = l.ring.NewBufRing(0, n, l.bufSize)
-	case !udp:
+	} else {
 		l.pool, err = newBufPool(n, l.bufSize)
 	}
 	return err

@@ -1,15 +1,12 @@
-//go:build gnetsuite_pending && gnetsuite_rotate
-
 package engine
 
 // Our answer to gnet's poll-multi-addrs cases of TestServer, which run one
-// engine on several addresses with gnet.Rotate. It needs this package's
-// Rotate (branch engapi adds it): build with
-// -tags gnetsuite_pending,gnetsuite_rotate once it exists.
+// engine on several addresses with gnet.Rotate.
 
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"sync"
 	"testing"
@@ -77,6 +74,23 @@ func TestGnetRotate(t *testing.T) {
 					}
 					if fd, err := d.DupListener("tcp", "abc"); fd != -1 || !errors.Is(err, errorx.ErrInvalidNetworkAddress) {
 						t.Errorf("DupListener(tcp, abc) = %d, %v; want -1, ErrInvalidNetworkAddress", fd, err)
+					}
+				}
+				if rot.name == "gnet" {
+					// gnet, with a udp address among them, binds each
+					// loop's unix socket again at the same path after
+					// OnBoot (removing the file first): wait until the
+					// paths accept.
+					for i, p := range addrs {
+						if network, _, _ := parseProtoAddr(p); network == "unix" {
+							eventually(t, "gnet's unix listener accepts", func() bool {
+								c, err := net.Dial("unix", dials[i])
+								if err == nil {
+									c.Close()
+								}
+								return err == nil
+							})
+						}
 					}
 				}
 				var wg sync.WaitGroup

@@ -5,8 +5,8 @@ package engine
 // written for this package rather than copied: each test names the gnet
 // test it answers and runs the same handler on gnet.Run and on this
 // package's Run side by side. tools/gnetsuite/run.sh runs gnet's suite
-// itself against Run. Behaviours that still fail on Run for a known cause
-// are in gnetsuite_pending_test.go, behind the gnetsuite_pending build tag.
+// itself against Run. gnetsuite_more_test.go and gnetsuite_rotate_test.go
+// hold the rest.
 
 import (
 	"bufio"

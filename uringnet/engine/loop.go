@@ -41,6 +41,7 @@ type opData struct {
 	kind opKind
 	c    *conn
 	d    *udpSend  // the datagram of an opUDPSend
+	u    *udpSock  // the socket of an opUDPRecv
 	ln   *listener // the listener of an opAccept or opAcceptRetry
 }
 
@@ -50,8 +51,8 @@ type opData struct {
 type loop struct {
 	eng     *Engine
 	idx     int
-	ln      *listener   // the first listener this loop accepts or receives on, or nil
 	lns     []*listener // every stream listener it accepts on (Rotate: several)
+	udpLns  []*listener // every UDP socket of the engine's it receives on
 	handler gnet.EventHandler
 
 	ring    *uring.Ring[opData]
@@ -80,7 +81,14 @@ type loop struct {
 	// exit.
 	acceptArms, recvArms, pollArms uint64
 
-	udp *udpLoop // a UDP loop's state; nil for stream loops
+	// UDP: the sockets received on (the loop's own on each udp address,
+	// and registered ones), the buffer ring of their receives, send
+	// records not in flight, and registered sockets closed and not yet
+	// released by the ring.
+	udps       []*udpSock
+	ubr        *uring.BufRing
+	udpFree    []*udpSend
+	udpClosing []*udpSock
 
 	conns []*conn
 	// closed conns whose outbound queue is still going out; c.idx is
@@ -113,15 +121,19 @@ type loop struct {
 }
 
 func newLoop(e *Engine, idx int, lns []*listener) *loop {
-	var ln *listener
-	if len(lns) > 0 {
-		ln = lns[0]
+	var stream, udp []*listener
+	for _, ln := range lns {
+		if ln.network == "udp" {
+			udp = append(udp, ln)
+		} else {
+			stream = append(stream, ln)
+		}
 	}
 	return &loop{
 		eng:     e,
 		idx:     idx,
-		ln:      ln,
-		lns:     lns,
+		lns:     stream,
+		udpLns:  udp,
 		handler: e.handler,
 		feat:    e.feat,
 		efd:     -1,
@@ -202,15 +214,14 @@ func (l *loop) init() error {
 	if err := l.armWake(); err != nil {
 		return err
 	}
-	if l.ln != nil && l.ln.network == "udp" {
-		if err := l.initUDP(); err != nil {
+	for _, ln := range l.lns {
+		if err := l.armAccept(ln); err != nil {
 			return err
 		}
-	} else {
-		for _, ln := range l.lns {
-			if err := l.armAccept(ln); err != nil {
-				return err
-			}
+	}
+	for _, ln := range l.udpLns {
+		if _, err := l.addUDP(ln.fd, ln.family, ln.addr, nil); err != nil {
+			return err
 		}
 	}
 	// Submit now so that a listener the kernel refuses to accept on
@@ -239,6 +250,9 @@ func (l *loop) release() {
 	} else {
 		if l.br != nil {
 			l.br.Close()
+		}
+		if l.ubr != nil {
+			l.ubr.Close()
 		}
 		if l.pool != nil {
 			l.pool.close()
@@ -493,6 +507,9 @@ func (l *loop) flush() error {
 	// with one store, before the receives that need them are re-armed.
 	if l.br != nil {
 		l.br.Publish()
+	}
+	if l.ubr != nil {
+		l.ubr.Publish()
 	}
 	for i, c := range l.dirty {
 		l.dirty[i] = nil
@@ -956,6 +973,13 @@ func (l *loop) teardown() {
 	for len(l.conns) > 0 {
 		l.closeConn(l.conns[len(l.conns)-1], nil)
 	}
+	// Registered UDP sockets close as connections do (gnet closes every
+	// conn of a loop, with OnClose).
+	for i := len(l.udps) - 1; i >= 0; i-- {
+		if c := l.udps[i].conn; c != nil {
+			l.closeUDP(c, nil)
+		}
+	}
 	// Connections closed earlier and still sending: now gnet's close,
 	// what the socket takes at once.
 	for i := len(l.lingering) - 1; i >= 0; i-- {
@@ -991,6 +1015,17 @@ func (l *loop) teardown() {
 		}
 	}
 	l.release()
+	// Registered UDP sockets the ring did not release (it is leaked):
+	// the kernel holds its own references to their files.
+	l.mu.Lock()
+	for _, u := range l.udpClosing {
+		if u.fd >= 0 {
+			unix.Close(u.fd)
+			u.fd = -1
+		}
+	}
+	l.udpClosing = nil
+	l.mu.Unlock()
 }
 
 // The gnet.EventLoop interface, for Conn.EventLoop.
@@ -1047,6 +1082,14 @@ func (l *loop) Schedule(context.Context, gnet.Runnable, time.Duration) error {
 
 // Close closes c, which must belong to this loop; call it on the loop.
 func (l *loop) Close(c gnet.Conn) error {
+	if uc, ok := c.(*udpConn); ok && uc.loop == l {
+		// A registered udp conn closes as gnet's does; a sender's is
+		// never open, and closing it does nothing, as in gnet.
+		if uc.registered() {
+			return l.closeUDP(uc, nil)
+		}
+		return nil
+	}
 	cc, ok := c.(*conn)
 	if !ok || cc.loop != l {
 		return errorx.ErrUnsupportedOp

@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"syscall"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
@@ -116,7 +119,9 @@ func (e *Engine) DupListener(network, addr string) (int, error) {
 // which is adopted as EventLoop.Enroll does, or else a net.Addr
 // (gnet.NewNetAddrContext), which is dialled as EventLoop.Register does;
 // neither is gnet's ErrInvalidNetworkAddress. The channel delivers one
-// gnet.RegisteredResult, after OnOpen, and is closed.
+// gnet.RegisteredResult, after OnOpen, and is closed. As gnet's, it
+// reports gnet's ErrEmptyEngine until OnBoot has returned, in OnBoot
+// for one.
 func (e *Engine) Register(ctx context.Context) (<-chan gnet.RegisteredResult, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
@@ -124,7 +129,9 @@ func (e *Engine) Register(ctx context.Context) (<-chan gnet.RegisteredResult, er
 	if e.gnet != nil {
 		return e.gnet.Register(ctx)
 	}
-	if len(e.loops) == 0 {
+	if len(e.loops) == 0 || !e.running.Load() {
+		// gnet's loops are registered after OnBoot returns: its
+		// Register reports ErrEmptyEngine until then, and so does this.
 		return nil, errorx.ErrEmptyEngine
 	}
 	if c, ok := gnet.FromNetConnContext(ctx); ok {
@@ -140,37 +147,58 @@ func (e *Engine) Register(ctx context.Context) (<-chan gnet.RegisteredResult, er
 // gnet's eventloop.enroll does: on a goroutine of its own it dials,
 // duplicates the socket and closes c (the engine owns the duplicate),
 // then OnOpen runs on l with the Conn's Context already set to
-// gnet.FromContext(ctx), and the result follows.
+// gnet.FromContext(ctx), and the result follows. A stream (tcp, unix)
+// socket becomes a connection as accepted ones are; a udp one, connected
+// to its peer, is received on by the loop as gnet's registered UDP conn:
+// OnOpen, an OnTraffic per datagram on the one Conn (whose Write sends to
+// the peer), OnClose when it is closed or the engine stops.
 func (l *loop) enroll(ctx context.Context, c net.Conn, addr net.Addr) (<-chan gnet.RegisteredResult, error) {
-	if l.ln != nil && l.ln.network == "udp" {
-		return nil, fmt.Errorf("uringnet/engine: Register and Enroll on a udp engine's event loop: %w; serve the connection from an engine on a tcp or unix address", errorx.ErrUnsupportedOp)
-	}
 	res := make(chan gnet.RegisteredResult, 1)
 	go func() {
 		defer close(res)
-		gc, err := l.adopt(ctx, c, addr)
+		a, err := l.adopt(ctx, c, addr)
 		if err != nil {
 			res <- gnet.RegisteredResult{Err: err}
 			return
 		}
-		gc.ctx = gnet.FromContext(ctx)
+		var gc gnet.Conn
+		var ready func() error // on the loop: opens the conn
+		if a.udp {
+			uc := newUDPConn(l, nil, a.peer)
+			uc.raddr = a.remote.(*net.UDPAddr)
+			uc.ctx = gnet.FromContext(ctx)
+			gc = uc
+			ready = func() error { return l.registerUDP(uc, a) }
+		} else {
+			sc := newConn(a.fd, l, &listener{fd: -1, network: a.network, addr: a.local}, a.remote)
+			sc.ctx = gnet.FromContext(ctx)
+			gc = sc
+			ready = func() error {
+				if err := l.streamBuffers(); err != nil {
+					l.count.Add(-1)
+					unix.Close(a.fd)
+					return err
+				}
+				l.register(sc)
+				return nil
+			}
+		}
 		opened := make(chan error, 1)
 		l.count.Add(1)
 		err = l.enqueue(func() {
 			if l.stopping || l.quiescing {
 				l.count.Add(-1)
-				unix.Close(gc.fd)
+				unix.Close(a.fd)
 				opened <- errorx.ErrEngineInShutdown
 				return
 			}
-			l.register(gc)
-			opened <- nil
+			opened <- ready()
 		})
 		if err == nil {
 			err = <-opened
 		} else {
 			l.count.Add(-1)
-			unix.Close(gc.fd)
+			unix.Close(a.fd)
 		}
 		if err != nil {
 			res <- gnet.RegisteredResult{Err: err}
@@ -181,53 +209,125 @@ func (l *loop) enroll(ctx context.Context, c net.Conn, addr net.Addr) (<-chan gn
 	return res, nil
 }
 
-// adopt dials addr if c is nil, and returns a conn of l over a duplicate
-// of c's socket, closing c.
-func (l *loop) adopt(ctx context.Context, c net.Conn, addr net.Addr) (*conn, error) {
+// registerUDP starts receiving on the registered udp socket of c and
+// opens c: OnOpen, whose reply is sent to the peer, and its action.
+func (l *loop) registerUDP(c *udpConn, a adopted) error {
+	if _, err := l.addUDP(a.fd, a.family, a.local, c); err != nil {
+		l.count.Add(-1)
+		unix.Close(a.fd)
+		return err
+	}
+	c.opened = true
+	out, action := l.handler.OnOpen(c)
+	if len(out) > 0 && c.opened {
+		if _, err := c.Write(out); err != nil {
+			l.eng.logger.Warnf("uringnet/engine: event loop %d: OnOpen's reply on a registered udp conn: %v", l.idx, err)
+		}
+	}
+	switch action {
+	case gnet.Close:
+		l.closeUDP(c, nil)
+	case gnet.Shutdown:
+		l.quiesce()
+	}
+	return nil
+}
+
+// adopted is a socket enroll serves: a duplicate the engine owns.
+type adopted struct {
+	fd            int
+	udp           bool
+	family        int
+	network       string // "tcp" or "unix", for a stream socket
+	local, remote net.Addr
+	peer          []byte // a udp socket's peer, as the kernel encodes it
+}
+
+// adopt dials addr if c is nil, and returns a duplicate of c's socket,
+// closing c.
+func (l *loop) adopt(ctx context.Context, c net.Conn, addr net.Addr) (adopted, error) {
+	var a adopted
 	if c == nil {
 		var d net.Dialer
 		var err error
 		if c, err = d.DialContext(ctx, addr.Network(), addr.String()); err != nil {
-			return nil, err
+			return a, err
 		}
 	}
 	defer c.Close()
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return nil, fmt.Errorf("uringnet/engine: a %T has no socket to serve (it is not a syscall.Conn); pass a *net.TCPConn, *net.UnixConn or *uringnet.Conn", c)
+		return a, fmt.Errorf("uringnet/engine: a %T has no socket to serve (it is not a syscall.Conn); pass a *net.TCPConn, *net.UDPConn, *net.UnixConn or *uringnet.Conn", c)
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return nil, err
+		return a, err
 	}
-	fd, typ := -1, 0
+	fd, typ, family := -1, 0, 0
 	var dupErr error
 	if err := rc.Control(func(s uintptr) {
-		if typ, dupErr = unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_TYPE); dupErr == nil {
-			fd, dupErr = dupFd(int(s))
+		if typ, dupErr = unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_TYPE); dupErr != nil {
+			return
 		}
+		if family, dupErr = unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_DOMAIN); dupErr != nil {
+			return
+		}
+		fd, dupErr = dupFd(int(s))
 	}); err != nil {
-		return nil, err
+		return a, err
 	}
 	if dupErr != nil {
-		return nil, dupErr
+		return a, dupErr
 	}
-	if typ != unix.SOCK_STREAM {
+	a = adopted{fd: fd, family: family, local: c.LocalAddr(), remote: c.RemoteAddr()}
+	fail := func(err error) (adopted, error) {
 		unix.Close(fd)
-		return nil, fmt.Errorf("uringnet/engine: Enroll of a %T: only stream (tcp and unix) connections can be served: %w", c, errorx.ErrUnsupportedOp)
+		return adopted{}, err
+	}
+	switch {
+	case typ == unix.SOCK_STREAM:
+		a.network = "tcp"
+		if _, ok := a.local.(*net.UnixAddr); ok {
+			a.network = "unix"
+		}
+	case typ == unix.SOCK_DGRAM && (family == unix.AF_INET || family == unix.AF_INET6):
+		ra, ok := a.remote.(*net.UDPAddr)
+		if !ok || ra == nil {
+			return fail(fmt.Errorf("uringnet/engine: Enroll of a %T: a udp socket must be connected to its peer (net.Dial, not net.ListenUDP): %w", c, errorx.ErrInvalidNetConn))
+		}
+		sa, err := unix.Getpeername(fd)
+		if err != nil {
+			return fail(os.NewSyscallError("getpeername", err))
+		}
+		if a.peer = rawSockaddr(sa); a.peer == nil {
+			return fail(fmt.Errorf("uringnet/engine: Enroll of a %T: peer %v is not an IP address: %w", c, ra, errorx.ErrUnsupportedOp))
+		}
+		a.udp = true
+	default:
+		return fail(fmt.Errorf("uringnet/engine: Enroll of a %T: only tcp, unix stream and udp connections can be served: %w", c, errorx.ErrUnsupportedOp))
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return nil, err
+		return fail(err)
 	}
-	network := "tcp"
-	if _, ok := c.LocalAddr().(*net.UnixAddr); ok {
-		network = "unix"
+	return a, nil
+}
+
+// rawSockaddr encodes an IP socket address as the kernel does, or
+// returns nil.
+func rawSockaddr(sa unix.Sockaddr) []byte {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		r := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: sa.Addr}
+		p := (*[2]byte)(unsafe.Pointer(&r.Port))
+		p[0], p[1] = byte(sa.Port>>8), byte(sa.Port)
+		return bytes.Clone((*[unix.SizeofSockaddrInet4]byte)(unsafe.Pointer(&r))[:])
+	case *unix.SockaddrInet6:
+		r := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: sa.Addr, Scope_id: sa.ZoneId}
+		p := (*[2]byte)(unsafe.Pointer(&r.Port))
+		p[0], p[1] = byte(sa.Port>>8), byte(sa.Port)
+		return bytes.Clone((*[unix.SizeofSockaddrInet6]byte)(unsafe.Pointer(&r))[:])
 	}
-	// The conn's local address and network come from its listener: an
-	// adopted conn has a listener of its own that is no socket.
-	ln := &listener{fd: -1, network: network, addr: c.LocalAddr()}
-	return newConn(fd, l, ln, c.RemoteAddr()), nil
+	return nil
 }
 
 // abandon runs the tasks queued on a loop that will never run (OnBoot

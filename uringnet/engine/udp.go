@@ -62,13 +62,21 @@ const (
 // udpLoop.conns); a power of two.
 const udpConnCacheSize = 256
 
-// udpLoop is a loop's UDP state; only the loop goroutine touches it.
-type udpLoop struct {
-	fd        int
+// udpSock is the state of one UDP socket a loop receives on: its own
+// socket on a udp address the engine serves, or a connected one served
+// through Register or Enroll, as gnet's registered UDP conn. Only the
+// loop goroutine touches it, except fd (see udpConn.sendNow).
+type udpSock struct {
+	fd        int // guarded by the loop's mu once the loop runs; -1 once closed
 	family    int
-	multishot bool // receiving with multishot recvmsg, not the fallback
-	armed     bool // a receive is queued
-	delivered bool // a datagram has arrived: EINVAL is no longer the kernel's lack of multishot
+	laddr     net.Addr
+	conn      *udpConn // a registered socket's one Conn; nil for a listener's
+	multishot bool     // receiving with multishot recvmsg, not the fallback
+	armed     bool     // a receive is queued
+	delivered bool     // a datagram has arrived: EINVAL is no longer the kernel's lack of multishot
+	recvJob   uring.Job
+	sends     int  // datagrams in flight on fd
+	closing   bool // a registered socket being closed: fd closes once nothing is in flight
 
 	// The single-shot fallback's message header and buffer.
 	msg  *uring.Msghdr
@@ -80,8 +88,6 @@ type udpLoop struct {
 	// its sender for life, so one the handler kept (for AsyncWrite, say)
 	// still answers that sender after it has been replaced here.
 	conns [udpConnCacheSize]*udpConn
-
-	free []*udpSend // send records not in flight
 }
 
 // udpSend is one datagram being sent: the kernel's view of it and the
@@ -89,6 +95,7 @@ type udpLoop struct {
 type udpSend struct {
 	d   uring.Datagram
 	buf []byte
+	u   *udpSock // the socket it is sent on
 }
 
 // listenUDP creates a UDP socket bound to address with gnet's options:
@@ -195,77 +202,113 @@ func zoneName(id uint32) string {
 	return strconv.Itoa(int(id))
 }
 
-// initUDP sets up a UDP loop's receive, in init.
-func (l *loop) initUDP() error {
+// addUDP starts receiving on the UDP socket fd (a listener's when conn
+// is nil, else the registered socket of conn), in init or on the loop.
+func (l *loop) addUDP(fd, family int, laddr net.Addr, conn *udpConn) (*udpSock, error) {
 	for _, op := range []uring.Op{uring.OpRecvMsg, uring.OpSendMsg} {
 		if !l.ring.OpSupported(op) {
-			return fmt.Errorf("uringnet/engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
+			return nil, fmt.Errorf("uringnet/engine: the kernel's io_uring lacks %s (Linux %s): %w", op, op.Since(), errors.ErrUnsupported)
 		}
+	}
+	if err := l.udpBuffers(); err != nil {
+		return nil, err
 	}
 	// Multishot recvmsg came with multishot recv (Linux 6.0) and needs
 	// the buffer ring.
-	multishot := l.feat.has(featMultishotRecv) && l.feat.has(featBufRing)
-	l.udp = &udpLoop{fd: l.ln.fd, family: l.ln.family, multishot: multishot}
-	return l.armUDP()
+	multishot := l.feat.has(featMultishotRecv) && l.ubr != nil
+	u := &udpSock{fd: fd, family: family, laddr: laddr, conn: conn, multishot: multishot}
+	if conn != nil {
+		conn.sock = u
+	}
+	if err := l.armUDP(u); err != nil {
+		return nil, err
+	}
+	l.udps = append(l.udps, u)
+	return u, nil
+}
+
+// udpBuffers creates the buffer ring UDP receives take their buffers
+// from (group 1, apart from the stream receives' group 0, as its buffers
+// have room for the header a multishot recvmsg writes), if the kernel has
+// buffer rings and the loop has none yet. Without it, each socket's
+// single recvmsg has a buffer of its own.
+func (l *loop) udpBuffers() error {
+	if l.ubr != nil || !l.feat.has(featBufRing) {
+		return nil
+	}
+	// Room for ReadBufferCap bytes of payload after the header a
+	// multishot recvmsg writes, as gnet reads UDP into a buffer of
+	// ReadBufferCap bytes.
+	br, err := l.ring.NewBufRing(1, l.eng.cfg.bufRingEntries, l.bufSize+udpHeadroom)
+	if err != nil {
+		return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, err)
+	}
+	l.ubr = br
+	return nil
 }
 
 // armUDP queues the socket's receive.
-func (l *loop) armUDP() error {
-	u := l.udp
+func (l *loop) armUDP(u *udpSock) error {
 	var err error
+	var j uring.Job
 	if u.multishot {
-		_, err = l.queue(func() (uring.Job, error) {
-			return l.ring.RecvMsgMultishot(u.fd, l.br, udpNameLen, 0, 0, opData{kind: opUDPRecv})
+		j, err = l.queue(func() (uring.Job, error) {
+			return l.ring.RecvMsgMultishot(u.fd, l.ubr, udpNameLen, 0, 0, opData{kind: opUDPRecv, u: u})
 		})
 	} else {
 		if u.msg == nil {
 			u.rbuf = make([]byte, l.bufSize)
 			u.msg = uring.NewMsghdr([][]byte{u.rbuf}, 0)
 		}
-		_, err = l.queue(func() (uring.Job, error) {
-			return l.ring.RecvMsg(u.fd, u.msg, opData{kind: opUDPRecv})
+		j, err = l.queue(func() (uring.Job, error) {
+			return l.ring.RecvMsg(u.fd, u.msg, opData{kind: opUDPRecv, u: u})
 		})
 	}
 	if err == nil {
 		u.armed = true
+		u.recvJob = j
 	}
 	return err
 }
 
-// handleUDP dispatches a UDP loop's completions.
+// handleUDP dispatches UDP completions.
 func (l *loop) handleUDP(cqe uring.Completion[opData]) error {
 	switch cqe.Data.kind {
 	case opUDPRecv:
-		return l.onUDPRecv(cqe)
+		return l.onUDPRecv(cqe.Data.u, cqe)
 	case opUDPSend:
 		return l.onUDPSend(cqe.Data.d, cqe.Result)
 	}
 	return nil
 }
 
-func (l *loop) onUDPRecv(cqe uring.Completion[opData]) error {
-	u := l.udp
+func (l *loop) onUDPRecv(u *udpSock, cqe uring.Completion[opData]) error {
 	more := cqe.More()
 	if !more {
 		u.armed = false
 	}
 	res := cqe.Result
+	live := !l.quiescing && !l.stopping && !u.closing
 	var err error
 	if bid, ok := cqe.BufferID(); ok {
-		if res > 0 && !l.quiescing && !l.stopping {
+		if res > 0 && live {
 			var out uring.RecvMsgOut
-			out, err = uring.ParseRecvMsgOut(l.br.Buf(bid, int(res)), udpNameLen, 0)
+			out, err = uring.ParseRecvMsgOut(l.ubr.Buf(bid, int(res)), udpNameLen, 0)
 			if err == nil {
-				err = l.deliverUDP(out.Name, out.Payload)
+				err = l.deliverUDP(u, out.Name, out.Payload)
 			}
 		}
-		l.br.Add(bid)
-	} else if !u.multishot && res >= 0 && !l.quiescing && !l.stopping {
+		l.ubr.Add(bid)
+	} else if !u.multishot && res >= 0 && live {
 		// An empty datagram is one too: gnet hands it to OnTraffic.
-		err = l.deliverUDP(u.msg.RawSource(), u.rbuf[:res])
+		err = l.deliverUDP(u, u.msg.RawSource(), u.rbuf[:res])
 	}
 	if err != nil {
 		return err
+	}
+	if u.closing {
+		l.finishUDP(u)
+		return nil
 	}
 	if more || l.stopping {
 		return nil
@@ -279,6 +322,13 @@ func (l *loop) onUDPRecv(cqe uring.Completion[opData]) error {
 			// the socket.
 			l.enobufs.Add(1)
 		case syscall.ECANCELED, syscall.EINTR, syscall.EAGAIN:
+		case syscall.ECONNREFUSED:
+			// A connected (registered) socket's peer refused an
+			// earlier datagram; gnet's recvfrom reports it and keeps
+			// the socket.
+			if u.conn == nil {
+				return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, os.NewSyscallError("recvmsg", e))
+			}
 		case syscall.EINVAL:
 			if !u.multishot || u.delivered {
 				return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, os.NewSyscallError("recvmsg", e))
@@ -289,25 +339,32 @@ func (l *loop) onUDPRecv(cqe uring.Completion[opData]) error {
 			return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, os.NewSyscallError("recvmsg", e))
 		}
 	}
-	return l.armUDP()
+	return l.armUDP(u)
 }
 
-// deliverUDP runs OnTraffic for one datagram from the sender whose
+// deliverUDP runs OnTraffic for one datagram on u from the sender whose
 // address the kernel encoded as name.
-func (l *loop) deliverUDP(name, payload []byte) error {
-	u := l.udp
+func (l *loop) deliverUDP(u *udpSock, name, payload []byte) error {
 	u.delivered = true
-	if len(name) < 2 || len(name) > udpNameLen {
-		// Not an IP sender (truncated or missing): nothing to reply to.
-		l.eng.logger.Warnf("uringnet/engine: event loop %d: datagram with a %d-byte source address dropped", l.idx, len(name))
-		return nil
+	var c *udpConn
+	if u.conn != nil {
+		// A registered socket: its one Conn, whose Context persists,
+		// as gnet's registered conn's does.
+		c = u.conn
+		c.buf = payload
+	} else {
+		if len(name) < 2 || len(name) > udpNameLen {
+			// Not an IP sender (truncated or missing): nothing to reply to.
+			l.eng.logger.Warnf("uringnet/engine: event loop %d: datagram with a %d-byte source address dropped", l.idx, len(name))
+			return nil
+		}
+		c = l.udpConnFor(u, name)
+		c.buf, c.ctx = payload, nil
 	}
-	c := l.udpConnFor(name)
-	c.buf, c.ctx = payload, nil
 	action := l.handler.OnTraffic(c)
 	c.buf = nil
-	// As in gnet, Close means nothing without a connection; only
-	// Shutdown acts.
+	// As in gnet, Close means nothing here (gnet's UDP read ignores it,
+	// for a registered conn too); only Shutdown acts.
 	if action == gnet.Shutdown {
 		l.quiesce()
 		return errorx.ErrEngineShutdown
@@ -315,31 +372,34 @@ func (l *loop) deliverUDP(name, payload []byte) error {
 	return nil
 }
 
-// udpConnFor returns the Conn for the sender name, from the cache or new.
-func (l *loop) udpConnFor(name []byte) *udpConn {
+// udpConnFor returns the Conn for the sender name on u, from the cache or
+// new.
+func (l *loop) udpConnFor(u *udpSock, name []byte) *udpConn {
 	// FNV-1a over the address bytes.
 	h := uint32(2166136261)
 	for _, b := range name {
 		h = (h ^ uint32(b)) * 16777619
 	}
-	slot := &l.udp.conns[h&(udpConnCacheSize-1)]
+	slot := &u.conns[h&(udpConnCacheSize-1)]
 	if c := *slot; c != nil && bytes.Equal(c.peer[:c.peerLen], name) {
 		return c
 	}
-	c := newUDPConn(l, name)
+	c := newUDPConn(l, u, name)
 	*slot = c
 	return c
 }
 
-// sendUDP queues p as one datagram, to the raw address peer if it is not
-// nil, else to the address set by setAddr.
-func (l *loop) sendUDP(p []byte, peer []byte, setAddr func(*uring.Datagram) error) error {
-	u := l.udp
+// sendUDP queues p as one datagram on u, to the raw address peer if it is
+// not nil, else to the address set by setAddr.
+func (l *loop) sendUDP(u *udpSock, p []byte, peer []byte, setAddr func(*uring.Datagram) error) error {
+	if u.closing {
+		return net.ErrClosed
+	}
 	var s *udpSend
-	if n := len(u.free); n > 0 {
-		s = u.free[n-1]
-		u.free[n-1] = nil
-		u.free = u.free[:n-1]
+	if n := len(l.udpFree); n > 0 {
+		s = l.udpFree[n-1]
+		l.udpFree[n-1] = nil
+		l.udpFree = l.udpFree[:n-1]
 	} else {
 		s = new(udpSend)
 	}
@@ -350,18 +410,22 @@ func (l *loop) sendUDP(p []byte, peer []byte, setAddr func(*uring.Datagram) erro
 		err = setAddr(&s.d)
 	}
 	if err != nil {
-		u.free = append(u.free, s)
+		l.udpFree = append(l.udpFree, s)
 		return err
 	}
 	s.buf = append(s.buf[:0], p...)
 	s.d.SetPayload(s.buf)
+	s.u = u
 	_, err = l.queue(func() (uring.Job, error) {
 		return l.ring.SendDatagram(u.fd, &s.d, 0, opData{kind: opUDPSend, d: s})
 	})
 	if err != nil {
-		u.free = append(u.free, s)
+		s.u = nil
+		l.udpFree = append(l.udpFree, s)
+		return err
 	}
-	return err
+	u.sends++
+	return nil
 }
 
 func (l *loop) onUDPSend(s *udpSend, res int32) error {
@@ -373,9 +437,67 @@ func (l *loop) onUDPSend(s *udpSend, res int32) error {
 			l.eng.logger.Warnf("uringnet/engine: event loop %d: UDP send of %d bytes: %v", l.idx, len(s.buf), os.NewSyscallError("sendmsg", e))
 		}
 	}
+	u := s.u
+	s.u = nil
 	s.d.SetPayload(nil)
-	l.udp.free = append(l.udp.free, s)
+	l.udpFree = append(l.udpFree, s)
+	if u != nil {
+		u.sends--
+		if u.closing {
+			l.finishUDP(u)
+		}
+	}
 	return nil
+}
+
+// closeUDP closes a registered UDP conn as gnet's eventloop.close does:
+// OnClose with err, then the socket, once its receive has been cancelled
+// and its sends have completed. It reports ErrEngineShutdown if OnClose
+// asked for Shutdown.
+func (l *loop) closeUDP(c *udpConn, err error) error {
+	if !c.opened {
+		return nil
+	}
+	c.opened = false
+	u := c.sock
+	for i, x := range l.udps {
+		if x == u {
+			l.udps = append(l.udps[:i], l.udps[i+1:]...)
+			break
+		}
+	}
+	l.count.Add(-1)
+	u.closing = true
+	l.udpClosing = append(l.udpClosing, u)
+	action := l.handler.OnClose(c, err)
+	c.ctx = nil
+	if u.armed {
+		l.queue(func() (uring.Job, error) { return l.ring.Cancel(u.recvJob, opData{kind: opCancel}) })
+	}
+	l.finishUDP(u)
+	if action == gnet.Shutdown {
+		l.quiesce()
+		return errorx.ErrEngineShutdown
+	}
+	return nil
+}
+
+// finishUDP closes a closing registered socket once nothing on the ring
+// names it.
+func (l *loop) finishUDP(u *udpSock) {
+	if u.armed || u.sends > 0 || u.fd < 0 {
+		return
+	}
+	l.mu.Lock()
+	unix.Close(u.fd)
+	u.fd = -1
+	l.mu.Unlock()
+	for i, x := range l.udpClosing {
+		if x == u {
+			l.udpClosing = append(l.udpClosing[:i], l.udpClosing[i+1:]...)
+			break
+		}
+	}
 }
 
 // maxPayload returns the largest datagram sendable to the raw address

@@ -715,8 +715,10 @@ func TestUDPEchoAllocs(t *testing.T) {
 		c.Close()
 		e.Stop(context.Background())
 		for _, l := range e.loops {
-			if without != 0 && l.udp.multishot {
-				t.Errorf("loop %d receives with multishot recvmsg without featMultishotRecv", l.idx)
+			for _, u := range l.udps {
+				if without != 0 && u.multishot {
+					t.Errorf("loop %d receives with multishot recvmsg without featMultishotRecv", l.idx)
+				}
 			}
 		}
 	}

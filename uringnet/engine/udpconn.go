@@ -24,6 +24,10 @@ var _ gnet.Conn = (*udpConn)(nil)
 // and the Socket methods may be called from any goroutine.
 type udpConn struct {
 	loop *loop
+	sock *udpSock // the socket it sends on
+	// A registered (connected) socket's Conn, as gnet's registered UDP
+	// conn: opened from OnOpen until closed, with a Context that persists.
+	opened bool
 	// The sender's address as the kernel encoded it, and as gnet
 	// reports it; both fixed for the Conn's life.
 	peer    [udpNameLen]byte
@@ -34,8 +38,8 @@ type udpConn struct {
 	ctx     any
 }
 
-func newUDPConn(l *loop, name []byte) *udpConn {
-	c := &udpConn{loop: l}
+func newUDPConn(l *loop, u *udpSock, name []byte) *udpConn {
+	c := &udpConn{loop: l, sock: u}
 	c.peerLen = uint8(copy(c.peer[:], name))
 	c.raddr = rawToUDPAddr(c.peer[:c.peerLen])
 	return c
@@ -74,7 +78,7 @@ func (c *udpConn) Write(p []byte) (int, error) {
 	if len(p) > maxPayload(peer) {
 		return 0, unix.EMSGSIZE
 	}
-	if err := c.loop.sendUDP(p, peer, nil); err != nil {
+	if err := c.loop.sendUDP(c.sock, p, peer, nil); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -83,7 +87,7 @@ func (c *udpConn) Write(p []byte) (int, error) {
 // SendTo queues p as one datagram to addr, which gnet converts with
 // socket.NetAddrToSockaddr: a *net.UDPAddr, *net.TCPAddr or *net.IPAddr.
 func (c *udpConn) SendTo(p []byte, addr net.Addr) (int, error) {
-	family := c.loop.udp.family
+	family := c.sock.family
 	var set func(*uring.Datagram) error
 	if ua, ok := addr.(*net.UDPAddr); ok && ua != nil && ua.Zone == "" && ua.IP != nil {
 		set = func(d *uring.Datagram) error { return d.SetUDPAddr(family, ua.IP, ua.Port, 0) }
@@ -101,7 +105,7 @@ func (c *udpConn) SendTo(p []byte, addr net.Addr) (int, error) {
 		default:
 			// Not an IP address: sendto(2) itself says what is wrong
 			// with it, as it does to gnet.
-			if err := unix.Sendto(c.loop.ln.fd, p, 0, sa); err != nil {
+			if err := unix.Sendto(c.sock.fd, p, 0, sa); err != nil {
 				return 0, err
 			}
 			return len(p), nil
@@ -118,7 +122,7 @@ func (c *udpConn) SendTo(p []byte, addr net.Addr) (int, error) {
 	if len(p) > max {
 		return 0, unix.EMSGSIZE
 	}
-	if err := c.loop.sendUDP(p, nil, set); err != nil {
+	if err := c.loop.sendUDP(c.sock, p, nil, set); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -170,12 +174,16 @@ func (c *udpConn) sendNow(buf []byte) error {
 	if l.tasksClosed {
 		return errorx.ErrEngineInShutdown
 	}
+	fd := c.sock.fd
+	if fd < 0 {
+		return net.ErrClosed
+	}
 	var p unsafe.Pointer
 	if len(buf) > 0 {
 		p = unsafe.Pointer(unsafe.SliceData(buf))
 	}
 	for {
-		_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(l.ln.fd), uintptr(p), uintptr(len(buf)), 0,
+		_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(p), uintptr(len(buf)), 0,
 			uintptr(unsafe.Pointer(&c.peer)), uintptr(c.peerLen))
 		switch e {
 		case 0:
@@ -196,19 +204,19 @@ func (c *udpConn) AsyncWritev([][]byte, gnet.AsyncCallback) error {
 // Socket: the loop's UDP socket, as in gnet.
 
 // Fd returns the loop's UDP socket.
-func (c *udpConn) Fd() int { return c.loop.ln.fd }
+func (c *udpConn) Fd() int { return c.sock.fd }
 
 // Dup returns a duplicate of the socket; the caller closes it.
-func (c *udpConn) Dup() (int, error) { return socket.Dup(c.loop.ln.fd) }
+func (c *udpConn) Dup() (int, error) { return socket.Dup(c.sock.fd) }
 
 // SetReadBuffer sets the socket's SO_RCVBUF.
-func (c *udpConn) SetReadBuffer(bytes int) error { return socket.SetRecvBuffer(c.loop.ln.fd, bytes) }
+func (c *udpConn) SetReadBuffer(bytes int) error { return socket.SetRecvBuffer(c.sock.fd, bytes) }
 
 // SetWriteBuffer sets the socket's SO_SNDBUF.
-func (c *udpConn) SetWriteBuffer(bytes int) error { return socket.SetSendBuffer(c.loop.ln.fd, bytes) }
+func (c *udpConn) SetWriteBuffer(bytes int) error { return socket.SetSendBuffer(c.sock.fd, bytes) }
 
 // SetLinger sets SO_LINGER, as gnet does on a UDP socket too.
-func (c *udpConn) SetLinger(sec int) error { return socket.SetLinger(c.loop.ln.fd, sec) }
+func (c *udpConn) SetLinger(sec int) error { return socket.SetLinger(c.sock.fd, sec) }
 
 // SetNoDelay fails as gnet's does on a UDP socket: TCP_NODELAY is a TCP
 // option.
@@ -217,7 +225,7 @@ func (c *udpConn) SetNoDelay(noDelay bool) error {
 	if noDelay {
 		v = 1
 	}
-	return socket.SetNoDelay(c.loop.ln.fd, v)
+	return socket.SetNoDelay(c.sock.fd, v)
 }
 
 // SetKeepAlivePeriod is TCP only: ErrUnsupportedOp.
@@ -239,29 +247,47 @@ func (c *udpConn) SetContext(ctx any) { c.ctx = ctx }
 func (c *udpConn) EventLoop() gnet.EventLoop { return c.loop }
 
 // LocalAddr returns the address the socket is bound to.
-func (c *udpConn) LocalAddr() net.Addr { return c.loop.ln.addr }
+func (c *udpConn) LocalAddr() net.Addr { return c.sock.laddr }
 
 // RemoteAddr returns the sender's address, a *net.UDPAddr.
 func (c *udpConn) RemoteAddr() net.Addr { return c.raddr }
 
-// Wake does not run OnTraffic, as in gnet, where a UDP conn is never
-// open; callback, if not nil, runs on the loop.
+// registered reports whether c is a registered socket's Conn.
+func (c *udpConn) registered() bool { return c.sock.conn == c }
+
+// Wake does not run OnTraffic on a sender's Conn, as in gnet, where such
+// a conn is never open; on a registered socket's open Conn it does, as
+// gnet's does. callback, if not nil, runs on the loop.
 func (c *udpConn) Wake(callback gnet.AsyncCallback) error {
 	return c.loop.enqueue(func() {
+		var err error
+		if c.opened && !c.loop.quiescing && !c.loop.stopping {
+			if c.loop.handler.OnTraffic(c) == gnet.Shutdown {
+				c.loop.quiesce()
+			}
+		}
+		if callback != nil {
+			_ = callback(c, err)
+		}
+	})
+}
+
+// CloseWithCallback closes nothing on a sender's Conn, as in gnet, where
+// such a conn is never open; a registered socket's Conn is closed, with
+// OnClose, as gnet's is. callback, if not nil, runs on the loop.
+func (c *udpConn) CloseWithCallback(callback gnet.AsyncCallback) error {
+	return c.loop.enqueue(func() {
+		if c.registered() {
+			_ = c.loop.closeUDP(c, nil)
+		}
 		if callback != nil {
 			_ = callback(c, nil)
 		}
 	})
 }
 
-// CloseWithCallback closes nothing, as in gnet, where a UDP conn is never
-// open; callback, if not nil, runs on the loop.
-func (c *udpConn) CloseWithCallback(callback gnet.AsyncCallback) error {
-	return c.Wake(callback)
-}
-
-// Close closes nothing, as in gnet: the socket belongs to the loop.
-func (c *udpConn) Close() error { return c.loop.enqueue(func() {}) }
+// Close is CloseWithCallback without a callback.
+func (c *udpConn) Close() error { return c.CloseWithCallback(nil) }
 
 // SetDeadline is not supported, as in gnet.
 func (*udpConn) SetDeadline(time.Time) error { return errorx.ErrUnsupportedOp }
