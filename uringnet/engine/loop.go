@@ -993,14 +993,7 @@ func (l *loop) teardown() {
 		l.unlinger(c)
 		l.maybeFree(c)
 	}
-	l.mu.Lock()
-	l.tasksClosed = true
-	tasks := l.tasks
-	l.tasks = nil
-	l.mu.Unlock()
-	for _, fn := range tasks {
-		fn()
-	}
+	l.closeTasks()
 	_ = l.flush()
 	if l.ring.ActiveOps() > 0 {
 		l.queue(func() (uring.Job, error) { return l.ring.CancelAll(opData{kind: opCancel}) })

@@ -335,6 +335,12 @@ func rawSockaddr(sa unix.Sockaddr) []byte {
 // them, so that nothing waits for them.
 func (l *loop) abandon() {
 	l.stopping = true
+	l.closeTasks()
+}
+
+// closeTasks refuses tasks from now on and runs those already queued, so
+// that nothing waits for them.
+func (l *loop) closeTasks() {
 	l.mu.Lock()
 	l.tasksClosed = true
 	tasks := l.tasks
