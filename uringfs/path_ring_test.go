@@ -6,8 +6,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/uring-go/uring/internal/reactor"
-	"github.com/uring-go/uring/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,21 +19,9 @@ const pathRingDirEnv = "URINGFS_PATH_RING_DIR"
 // calls for all of them: they still work, because they run as io_uring
 // operations, which the filter does not see.
 func TestPathFuncsOnRing(t *testing.T) {
-	if !inChild(t) {
-		t.Setenv(pathRingDirEnv, t.TempDir())
-		runChildWith(t, "path system calls denied")
+	dir, child := pathCallsDenied(t, pathRingDirEnv, unix.SYS_OPENAT, unix.SYS_OPEN)
+	if !child {
 		return
-	}
-	if _, err := reactor.Default(); err != nil {
-		t.Fatal(err)
-	}
-	dir := os.Getenv(pathRingDirEnv)
-	for _, nr := range []uint32{unix.SYS_MKDIRAT, unix.SYS_MKDIR, unix.SYS_UNLINKAT, unix.SYS_UNLINK, unix.SYS_RMDIR,
-		unix.SYS_RENAMEAT, unix.SYS_RENAMEAT2, unix.SYS_RENAME, unix.SYS_LINKAT, unix.SYS_LINK,
-		unix.SYS_SYMLINKAT, unix.SYS_SYMLINK, unix.SYS_OPENAT2, unix.SYS_OPENAT, unix.SYS_OPEN} {
-		if err := testutil.DenySyscall(nr, syscall.EPERM); err != nil {
-			t.Fatal(err)
-		}
 	}
 	if err := unix.Mkdirat(unix.AT_FDCWD, filepath.Join(dir, "direct"), 0o755); err != syscall.EPERM {
 		t.Fatalf("mkdirat with the filter on: %v, want EPERM", err)

@@ -17,27 +17,41 @@ import (
 // which cannot remove a TempDir of its own with unlinkat denied.
 const rootRingDirEnv = "URINGFS_ROOT_RING_DIR"
 
-// TestRootPathOpsOnRing runs Root's methods that create, rename, link and
-// remove in a child process where a seccomp filter denies the system
-// calls for all of them, and for openat2: they still work, because the
-// kernel runs them as io_uring operations, which the filter does not see.
-func TestRootPathOpsOnRing(t *testing.T) {
+// pathCallsDenied runs the calling test again in a child and returns
+// false in the parent. In the child, with io_uring's executor set up
+// first, it denies (EPERM) the system calls that create, rename, link
+// and remove paths, openat2 and any extra ones, and returns the
+// directory the parent made for it (passed in env, as a child cannot
+// remove a TempDir of its own with unlinkat denied).
+func pathCallsDenied(t *testing.T, env string, extra ...uint32) (dir string, child bool) {
+	t.Helper()
 	if !inChild(t) {
-		t.Setenv(rootRingDirEnv, t.TempDir())
+		t.Setenv(env, t.TempDir())
 		runChildWith(t, "path system calls denied")
-		return
+		return "", false
 	}
 	// TestMain leaves the executor to a child; this one keeps io_uring.
 	if _, err := reactor.Default(); err != nil {
 		t.Fatal(err)
 	}
-	dir := os.Getenv(rootRingDirEnv)
-	for _, nr := range []uint32{unix.SYS_MKDIRAT, unix.SYS_MKDIR, unix.SYS_UNLINKAT, unix.SYS_UNLINK, unix.SYS_RMDIR,
+	for _, nr := range append([]uint32{unix.SYS_MKDIRAT, unix.SYS_MKDIR, unix.SYS_UNLINKAT, unix.SYS_UNLINK, unix.SYS_RMDIR,
 		unix.SYS_RENAMEAT, unix.SYS_RENAMEAT2, unix.SYS_RENAME, unix.SYS_LINKAT, unix.SYS_LINK,
-		unix.SYS_SYMLINKAT, unix.SYS_SYMLINK, unix.SYS_OPENAT2} {
+		unix.SYS_SYMLINKAT, unix.SYS_SYMLINK, unix.SYS_OPENAT2}, extra...) {
 		if err := testutil.DenySyscall(nr, syscall.EPERM); err != nil {
 			t.Fatal(err)
 		}
+	}
+	return os.Getenv(env), true
+}
+
+// TestRootPathOpsOnRing runs Root's methods that create, rename, link and
+// remove in a child process where a seccomp filter denies the system
+// calls for all of them, and for openat2: they still work, because the
+// kernel runs them as io_uring operations, which the filter does not see.
+func TestRootPathOpsOnRing(t *testing.T) {
+	dir, child := pathCallsDenied(t, rootRingDirEnv)
+	if !child {
+		return
 	}
 	if err := unix.Mkdirat(unix.AT_FDCWD, filepath.Join(dir, "direct"), 0o755); err != syscall.EPERM {
 		t.Fatalf("mkdirat with the filter on: %v, want EPERM", err)
