@@ -792,24 +792,8 @@ func TestDialerTyped(t *testing.T) {
 			controls, ncontrols = nil, nil
 			c, err := d.DialTCP(tc.ctx, tc.network, tc.laddr, tc.raddr)
 			nc, nerr := nd.DialTCP(tc.ctx, tc.network, tc.laddr, tc.raddr)
-			sameErr(t, "DialTCP", err, nerr)
-			if !slices.Equal(controls, ncontrols) {
-				t.Errorf("ControlContext calls %q; net's %q", controls, ncontrols)
-			}
-			if err == nil {
-				defer c.Close()
-			}
-			if nerr == nil {
-				defer nc.Close()
-			}
-			if err != nil || nerr != nil {
+			if !sameDial(t, "DialTCP", c, err, nc, nerr, controls, ncontrols) {
 				return
-			}
-			if got, want := ipKey(c.LocalAddr()), ipKey(nc.LocalAddr()); got != want {
-				t.Errorf("LocalAddr %s; net's %s", got, want)
-			}
-			if got, want := addrKey(c.RemoteAddr()), addrKey(nc.RemoteAddr()); got != want {
-				t.Errorf("RemoteAddr %s; net's %s", got, want)
 			}
 			if got, want := readKeepAlive(t, c), readKeepAlive(t, nc); got != want {
 				t.Errorf("keep-alive %+v; net's %+v", got, want)
@@ -830,24 +814,8 @@ func TestDialerTyped(t *testing.T) {
 			controls, ncontrols = nil, nil
 			c, err := d.DialUDP(context.Background(), tc.network, tc.laddr, tc.raddr)
 			nc, nerr := nd.DialUDP(context.Background(), tc.network, tc.laddr, tc.raddr)
-			sameErr(t, "DialUDP", err, nerr)
-			if !slices.Equal(controls, ncontrols) {
-				t.Errorf("ControlContext calls %q; net's %q", controls, ncontrols)
-			}
-			if err == nil {
-				defer c.Close()
-			}
-			if nerr == nil {
-				defer nc.Close()
-			}
-			if err != nil || nerr != nil {
+			if !sameDial(t, "DialUDP", c, err, nc, nerr, controls, ncontrols) {
 				return
-			}
-			if got, want := ipKey(c.LocalAddr()), ipKey(nc.LocalAddr()); got != want {
-				t.Errorf("LocalAddr %s; net's %s", got, want)
-			}
-			if got, want := addrKey(c.RemoteAddr()), addrKey(nc.RemoteAddr()); got != want {
-				t.Errorf("RemoteAddr %s; net's %s", got, want)
 			}
 		})
 	}
@@ -898,4 +866,32 @@ func TestDialerTyped(t *testing.T) {
 			nc.Close()
 		}
 	}
+}
+
+// sameDial compares a dial of ours with net's: the errors, the
+// ControlContext calls and, when both connected, the addresses. It
+// closes what connected when the test ends, and reports whether both
+// did.
+func sameDial(t *testing.T, op string, c net.Conn, err error, nc net.Conn, nerr error, controls, ncontrols []string) bool {
+	t.Helper()
+	sameErr(t, op, err, nerr)
+	if !slices.Equal(controls, ncontrols) {
+		t.Errorf("ControlContext calls %q; net's %q", controls, ncontrols)
+	}
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+	}
+	if nerr == nil {
+		t.Cleanup(func() { nc.Close() })
+	}
+	if err != nil || nerr != nil {
+		return false
+	}
+	if got, want := ipKey(c.LocalAddr()), ipKey(nc.LocalAddr()); got != want {
+		t.Errorf("LocalAddr %s; net's %s", got, want)
+	}
+	if got, want := addrKey(c.RemoteAddr()), addrKey(nc.RemoteAddr()); got != want {
+		t.Errorf("RemoteAddr %s; net's %s", got, want)
+	}
+	return true
 }
