@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/uring-go/uring/internal/reactor"
@@ -37,10 +38,26 @@ const DefaultBatchDepth = 64
 // in io_uring_enter, and a Close of the file or of the BufferPool whose
 // ring it is wakes it (wake) to cancel what it has in flight. A batch on
 // a FIFO, pipe or socket may otherwise wait for ever.
+//
+// Batches on a file with an offset (a regular file, a block device)
+// wait instead in io_uring_enter itself, as fio and a blocking pread do:
+// their transfers end in bounded time, and at queue depth 1 the eventfd
+// and netpoller round trip (a submit, an epoll wake-up, an eventfd read)
+// cost about as much CPU as the read. Such a wait submits and waits in
+// one system call, for at most blockSlice, and looks at its stop
+// condition in between, so that a Close is still seen.
 type batchRing struct {
 	r   *uring.Ring[int32]
 	efd *os.File // the eventfd: the kernel signals completions, wake signals too
+	// noTimedWait is set once the kernel has no timed io_uring_enter
+	// (IORING_FEAT_EXT_ARG, 5.11): every wait is then the netpoller's.
+	noTimedWait bool
 }
+
+// blockSlice bounds one wait in io_uring_enter of a batch on a file with
+// an offset, and so how long a Close waits to be seen by a transfer that
+// does not end (a hung network file system, say).
+const blockSlice = 50 * time.Millisecond
 
 // cancelData is the user data of a batch's cancel request, whose own
 // completion is not a transfer's.
@@ -65,6 +82,18 @@ func newBatchRing(depth int) (*batchRing, error) {
 	return &batchRing{r: r, efd: os.NewFile(uintptr(efd), "io_uring-eventfd")}, nil
 }
 
+// denied handles a failed submission: denied, say by a seccomp filter
+// installed since the ring was made, what was queued will never be
+// submitted. It takes that back, so the ring holds nothing and can be
+// closed, and returns the error to report.
+func (br *batchRing) denied(err error) error {
+	br.r.Unsubmit()
+	if errno, ok := err.(syscall.Errno); ok {
+		err = uring.EnterError(errno)
+	}
+	return err
+}
+
 func (br *batchRing) close() error {
 	err := br.r.Close()
 	br.efd.Close()
@@ -81,16 +110,39 @@ func (br *batchRing) wake() {
 // wait submits what is queued and returns the next completion, parking
 // until one arrives; if stop reports true first, it returns with stopped
 // set instead. A stop condition made true before wake is called is seen.
-func (br *batchRing) wait(stop func() bool) (c uring.Completion[int32], stopped bool, err error) {
-	if _, err := br.r.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EAGAIN {
-		// Denied, say by a seccomp filter installed since the ring
-		// was made: what was queued will never be submitted. Take it
-		// back, so the ring holds nothing and can be closed.
-		br.r.Unsubmit()
-		if errno, ok := err.(syscall.Errno); ok {
-			err = uring.EnterError(errno)
+//
+// With block set (a batch on a file with an offset) it waits in
+// io_uring_enter instead, in slices of blockSlice; see batchRing.
+func (br *batchRing) wait(stop func() bool, block bool) (c uring.Completion[int32], stopped bool, err error) {
+	// Stop is looked at first: a batch whose transfers keep completing
+	// (page-cache hits, a fast device) would otherwise never see it.
+	if stop != nil && stop() {
+		return c, true, nil
+	}
+	if block && !br.noTimedWait {
+		br.r.SetEventfdEnabled(false) // nobody reads it meanwhile
+		for {
+			_, err := br.r.SubmitAndWait(blockSlice)
+			var unsupported *uring.UnsupportedFeatureError
+			if errors.As(err, &unsupported) {
+				br.noTimedWait = true
+				break
+			}
+			if err != nil {
+				return c, false, br.denied(err)
+			}
+			c, ok, err := br.r.Peek()
+			if err != nil || ok {
+				return c, false, err
+			}
+			if stop != nil && stop() {
+				return c, true, nil
+			}
 		}
-		return c, false, err
+	}
+	br.r.SetEventfdEnabled(true)
+	if _, err := br.r.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EAGAIN {
+		return c, false, br.denied(err)
 	}
 	var buf [8]byte
 	for {
@@ -244,6 +296,7 @@ func (f *File) runBatch(br *batchRing, fixed []byte, closed func() error, reqs [
 	}
 	r := br.r
 	depth = min(depth, r.QueueDepth())
+	block := f.fileKind() == kindOffset
 	defer f.running(br)()
 	var stopErr error // why the batch stops early
 	stop := func() bool {
@@ -326,7 +379,7 @@ func (f *File) runBatch(br *batchRing, fixed []byte, closed func() error, reqs [
 		if cancelled {
 			waitStop = nil // only the kernel's answers are left to wait for
 		}
-		c, stopped, err := br.wait(waitStop)
+		c, stopped, err := br.wait(waitStop, block)
 		if stopped {
 			// Cancel everything this ring has in flight: it is this
 			// call's alone.

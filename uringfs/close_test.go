@@ -209,3 +209,56 @@ func TestCloseWakesWriteBatch(t *testing.T) {
 		t.Errorf("WriteBatch after File.Close: %v, want fs.ErrClosed", err)
 	}
 }
+
+// TestCloseStopsFileBatch closes a regular file while a long ReadBatch on
+// it keeps completing (page-cache hits, waited for in io_uring_enter):
+// Close returns, and the batch stops early with fs.ErrClosed, every
+// request either read whole or failed with fs.ErrClosed, none lost.
+func TestCloseStopsFileBatch(t *testing.T) {
+	testutil.CheckFDs(t)
+	path := filepath.Join(t.TempDir(), "data")
+	data := make([]byte, 64<<10)
+	for i := range data {
+		data[i] = byte(i / 16)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := make([]Request, 1<<20)
+	bufs := make([]byte, 16*len(reqs))
+	for i := range reqs {
+		reqs[i] = Request{Off: int64(i%(len(data)/16)) * 16, Buf: bufs[i*16 : (i+1)*16]}
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.ReadBatch(reqs, 8) }()
+	waitInStack(t, "uringfs.(*File).runBatch")
+	if err := returns(t, "File.Close", f.Close); err != nil {
+		t.Errorf("File.Close: %v", err)
+	}
+	err = returns(t, "ReadBatch", func() error { return <-done })
+	if !errors.Is(err, fs.ErrClosed) {
+		t.Fatalf("ReadBatch after Close: %v, want fs.ErrClosed (the batch ran to the end instead of seeing Close)", err)
+	}
+	read, closed := 0, 0
+	for i, q := range reqs {
+		switch {
+		case q.Err == nil && q.N == 16:
+			read++
+			if want := data[q.Off : q.Off+16]; string(q.Buf) != string(want) {
+				t.Fatalf("request %d at %d read %x, want %x", i, q.Off, q.Buf, want)
+			}
+		case errors.Is(q.Err, fs.ErrClosed) && q.N == 0:
+			closed++
+		default:
+			t.Fatalf("request %d: N %d, Err %v; want a whole read or fs.ErrClosed", i, q.N, q.Err)
+		}
+	}
+	if closed == 0 {
+		t.Fatalf("all %d requests read: Close did not stop the batch", read)
+	}
+	t.Logf("%d requests read, %d stopped by Close", read, closed)
+}

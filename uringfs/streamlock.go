@@ -20,9 +20,17 @@ const (
 // one for writes, writes take a lock of their own, so that a Read
 // waiting on such a file (for a FIFO opened read-write, perhaps for this
 // very Write) does not hold up a Write, nor a Write waiting on a full
-// pipe a Read. The kind is learnt once, with fstat(2), at the first
-// write.
+// pipe a Read.
 func (f *File) writeLock() *sync.Mutex {
+	if f.fileKind() == kindStream {
+		return &f.wpos
+	}
+	return &f.pos
+}
+
+// fileKind returns f's kind, learnt once, with fstat(2), at the first
+// call.
+func (f *File) fileKind() int32 {
 	k := f.kind.Load()
 	if k == kindUnknown {
 		k = kindOffset
@@ -35,8 +43,5 @@ func (f *File) writeLock() *sync.Mutex {
 		}
 		f.kind.Store(k)
 	}
-	if k == kindStream {
-		return &f.wpos
-	}
-	return &f.pos
+	return k
 }
