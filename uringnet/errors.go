@@ -19,6 +19,13 @@ func (fd *netFD) opError(op, syscallName string, err error) error {
 	return &net.OpError{Op: op, Net: fd.net, Source: fd.laddr, Addr: fd.raddr, Err: wrapErr(syscallName, err)}
 }
 
+// listenerError is opError for a listener's operations (accept, close),
+// whose errors net reports with the listening address as Addr and no
+// Source.
+func (fd *netFD) listenerError(op, syscallName string, err error) error {
+	return &net.OpError{Op: op, Net: fd.net, Addr: fd.laddr, Err: wrapErr(syscallName, err)}
+}
+
 // wrapErr turns what the executor returned into what net would return.
 func wrapErr(syscallName string, err error) error {
 	// The common errors first, without errors.As's reflection: net/http

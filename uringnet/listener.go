@@ -247,7 +247,7 @@ func (l *Listener) Close() error {
 
 func (l *listener) close() error {
 	if err := l.fd.Close(); err != nil {
-		return l.fd.opError("close", "close", err)
+		return l.fd.listenerError("close", "close", err)
 	}
 	// No operation is left to add to the queue.
 	l.mu.Lock()
@@ -289,7 +289,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 func (l *Listener) AcceptUring() (*Conn, error) {
 	fd := l.fd
 	if !fd.incref() {
-		return nil, fd.opError("accept", "accept", net.ErrClosed)
+		return nil, fd.listenerError("accept", "accept", net.ErrClosed)
 	}
 	defer fd.decref()
 	for {
@@ -309,7 +309,7 @@ func (l *Listener) AcceptUring() (*Conn, error) {
 				// moves on to the next, and so do we.
 				continue
 			}
-			return nil, fd.opError("accept", "accept", err)
+			return nil, fd.listenerError("accept", "accept", err)
 		}
 		return l.newConn(sysfd, peer)
 	}
@@ -517,11 +517,11 @@ func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
 	if lfd.family != unix.AF_UNIX {
 		if err := setNoDelay(sysfd, true); err != nil {
 			unix.Close(sysfd)
-			return nil, lfd.opError("accept", "setsockopt", err)
+			return nil, lfd.listenerError("accept", "setsockopt", err)
 		}
 		if err := setKeepAlive(sysfd, l.lc.KeepAlive, l.lc.KeepAliveConfig); err != nil {
 			unix.Close(sysfd)
-			return nil, lfd.opError("accept", "setsockopt", err)
+			return nil, lfd.listenerError("accept", "setsockopt", err)
 		}
 	}
 	c := newConn(lfd.e, sysfd, lfd.family, lfd.net)
