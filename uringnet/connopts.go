@@ -48,11 +48,11 @@ func (c *PacketConn) SetWriteBuffer(bytes int) error { return c.fd.setBuffer(uni
 const mptcpInfo = 1
 
 // MultipathTCP reports whether the connection uses MPTCP, like
-// net.TCPConn's. This package's own sockets are plain TCP (Dialer and
-// ListenConfig have no SetMultipathTCP yet), so it is true only for an
-// adopted MPTCP socket (FileConn) whose connection has not fallen back
-// to TCP, or an accepted one whose listener was adopted. A closed
-// connection reports false.
+// net.TCPConn's: true for an MPTCP socket (one dialled or accepted with
+// MPTCP, see Dialer.SetMultipathTCP and ListenConfig.SetMultipathTCP,
+// or one adopted with FileConn) whose connection has not fallen back to
+// plain TCP, as it does when the peer lacks MPTCP. A closed connection
+// reports false.
 func (c *Conn) MultipathTCP() (bool, error) {
 	fd := c.fd
 	if !fd.incref() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -63,7 +64,25 @@ type Dialer struct {
 	// connection types. Package level Dial and DialContext never fall
 	// back.
 	FallbackToNet bool
+
+	// mptcp is what SetMultipathTCP set, if it was called.
+	mptcp mptcpStatus
 }
+
+// MultipathTCP reports whether TCP dials will ask for MPTCP (see
+// SetMultipathTCP), as net.Dialer's: by default not, unless
+// GODEBUG=multipathtcp is 1 or 3. It does not check whether the kernel
+// has MPTCP.
+func (d *Dialer) MultipathTCP() bool { return d.mptcp.use(false) }
+
+// SetMultipathTCP makes TCP dials ask for Multipath TCP (MPTCP), or not,
+// whatever the default and GODEBUG=multipathtcp say, as net.Dialer's
+// does. Where the kernel has no MPTCP or refuses it (the
+// net.mptcp.enabled sysctl is 0), or the MPTCP dial fails for any
+// reason, the dial is made again with plain TCP, as net's is; a server
+// without MPTCP makes the connection fall back to plain TCP, which
+// Conn.MultipathTCP then reports.
+func (d *Dialer) SetMultipathTCP(use bool) { d.mptcp.set(use) }
 
 // Dial connects to the address on the named network, like net.Dial:
 // "tcp", "tcp4", "tcp6" and "unix" give a *Conn, "udp", "udp4", "udp6"
@@ -388,7 +407,21 @@ func (d *Dialer) deadline(now time.Time) time.Time {
 	return dl
 }
 
+// dialOne connects one stream socket to raddr: over MPTCP first if the
+// Dialer asks for it, the kernel has it and raddr is a TCP address, and
+// over plain TCP if that fails, as net's dialMPTCP does.
 func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network string, raddr net.Addr) (*Conn, error) {
+	if _, isTCP := raddr.(*net.TCPAddr); isTCP && d.MultipathTCP() && mptcpAvailable() {
+		if c, err := d.dialProto(ctx, e, network, raddr, unix.IPPROTO_MPTCP); err == nil {
+			return c, nil
+		}
+	}
+	return d.dialProto(ctx, e, network, raddr, 0)
+}
+
+// dialProto connects a stream socket of protocol proto (0 for the
+// family's own) to raddr.
+func (d *Dialer) dialProto(ctx context.Context, e *reactor.Executor, network string, raddr net.Addr, proto int) (*Conn, error) {
 	family, sa, err := addrSockaddr(network, raddr)
 	if err != nil {
 		return nil, err
@@ -399,7 +432,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 			return nil, err
 		}
 	}
-	sysfd, err := newSocket(family, unix.SOCK_STREAM, network)
+	sysfd, err := newStreamSocket(family, network, proto)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
@@ -441,10 +474,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 		return nil, err
 	}
 	if family != unix.AF_UNIX {
-		if err := setNoDelay(sysfd, true); err != nil {
-			return nil, os.NewSyscallError("setsockopt", err)
-		}
-		if err := setKeepAlive(sysfd, d.KeepAlive, d.KeepAliveConfig); err != nil {
+		if err := setTCPDefaults(sysfd, d.KeepAlive, d.KeepAliveConfig); err != nil {
 			return nil, os.NewSyscallError("setsockopt", err)
 		}
 	}
@@ -455,4 +485,104 @@ func (d *Dialer) dialOne(ctx context.Context, e *reactor.Executor, network strin
 	fd.attachPoller()
 	ok = true
 	return &Conn{fd: fd}, nil
+}
+
+// setTCPDefaults gives a new TCP connection, dialled or accepted, what
+// net's newTCPConn gives it: TCP_NODELAY and the keep-alive settings
+// (see setKeepAlive). An option the socket's protocol does not have is
+// left out rather than failing the connection: MPTCP sockets lacked
+// TCP_NODELAY before Linux 5.17 and the keep-alive timers before 6.x,
+// and net ignores these errors too.
+func setTCPDefaults(fd int, keepAlive time.Duration, cfg KeepAliveConfig) error {
+	if err := setNoDelay(fd, true); err != nil && !optionMissing(err) {
+		return err
+	}
+	if err := setKeepAlive(fd, keepAlive, cfg); err != nil && !optionMissing(err) {
+		return err
+	}
+	return nil
+}
+
+// optionMissing reports whether a setsockopt error says the socket's
+// protocol lacks the option.
+func optionMissing(err error) bool { return err == unix.EOPNOTSUPP || err == unix.ENOPROTOOPT }
+
+// mptcpStatus is what SetMultipathTCP set on a Dialer or ListenConfig:
+// nothing (the zero value: the default, which GODEBUG may change), on
+// or off.
+type mptcpStatus uint8
+
+const (
+	mptcpDefault mptcpStatus = iota
+	mptcpOn
+	mptcpOff
+)
+
+func (m *mptcpStatus) set(use bool) {
+	*m = mptcpOff
+	if use {
+		*m = mptcpOn
+	}
+}
+
+// use reports whether MPTCP is asked for: as set, else as net's
+// default says, which GODEBUG=multipathtcp may change (0 off, 1 on, 2 on
+// for listeners only, 3 on for dialers only) and which is on for
+// listeners, off for dialers. net's zero Dialer or ListenConfig answers
+// for the default, so that it follows GODEBUG (the environment's and
+// the program's own, from its go.mod and //go:debug lines) exactly as
+// net does.
+func (m *mptcpStatus) use(listener bool) bool {
+	switch *m {
+	case mptcpOn:
+		return true
+	case mptcpOff:
+		return false
+	}
+	if listener {
+		var lc net.ListenConfig
+		return lc.MultipathTCP()
+	}
+	var d net.Dialer
+	return d.MultipathTCP()
+}
+
+// mptcpAvailable reports whether the kernel knows MPTCP, as net's
+// supportsMultipathTCP does: an MPTCP socket made once tells. A kernel
+// without it answers EPROTONOSUPPORT (EINVAL before Linux 5.6); any
+// other error (ENOPROTOOPT while the net.mptcp.enabled sysctl is 0) may
+// not last, so MPTCP is then tried at each dial and listen, which fall
+// back to plain TCP while it fails.
+var mptcpAvailable = sync.OnceValue(func() bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+	if err == unix.EAFNOSUPPORT {
+		fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+	}
+	switch err {
+	case unix.EPROTONOSUPPORT, unix.EINVAL:
+		return false
+	case nil:
+		unix.Close(fd)
+	}
+	return true
+})
+
+// newStreamSocket is newSocket for a stream socket of protocol proto:
+// 0 for the family's own (TCP, or a Unix stream), or IPPROTO_MPTCP.
+func newStreamSocket(family int, network string, proto int) (int, error) {
+	if proto == 0 {
+		return newSocket(family, unix.SOCK_STREAM, network)
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return -1, err
+	}
+	if family == unix.AF_INET6 {
+		// As newSocket: dual-stack unless the network is "tcp6".
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolint(network == "tcp6")); err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+	}
+	return fd, nil
 }

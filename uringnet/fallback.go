@@ -21,16 +21,20 @@ func useNet(optIn bool) bool {
 
 // netListenConfig is the equivalent of lc in package net.
 func (lc *ListenConfig) netListenConfig() *net.ListenConfig {
-	return &net.ListenConfig{
+	nlc := &net.ListenConfig{
 		Control:         lc.Control,
 		KeepAlive:       lc.KeepAlive,
 		KeepAliveConfig: lc.KeepAliveConfig,
 	}
+	if lc.mptcp != mptcpDefault {
+		nlc.SetMultipathTCP(lc.mptcp == mptcpOn)
+	}
+	return nlc
 }
 
 // netDialer is the equivalent of d in package net.
 func (d *Dialer) netDialer() *net.Dialer {
-	return &net.Dialer{
+	nd := &net.Dialer{
 		Timeout:         d.Timeout,
 		Deadline:        d.Deadline,
 		LocalAddr:       d.LocalAddr,
@@ -41,4 +45,8 @@ func (d *Dialer) netDialer() *net.Dialer {
 		FallbackDelay:   d.FallbackDelay,
 		Resolver:        d.Resolver,
 	}
+	if d.mptcp != mptcpDefault {
+		nd.SetMultipathTCP(d.mptcp == mptcpOn)
+	}
+	return nd
 }

@@ -44,10 +44,29 @@ type ListenConfig struct {
 	// level Listen and ListenPacket never fall back.
 	FallbackToNet bool
 
+	// mptcp is what SetMultipathTCP set, if it was called.
+	mptcp mptcpStatus
+
 	// singleShot makes the listener accept with one operation per
 	// Accept even where multishot accept exists (for tests).
 	singleShot bool
 }
+
+// MultipathTCP reports whether TCP listeners will use MPTCP (see
+// SetMultipathTCP), as net.ListenConfig's: by default they do, as net's
+// have since Go 1.24, unless GODEBUG=multipathtcp is 0 or 3 (or the
+// program's go.mod names a Go before 1.24). It does not check whether
+// the kernel has MPTCP.
+func (lc *ListenConfig) MultipathTCP() bool { return lc.mptcp.use(true) }
+
+// SetMultipathTCP makes TCP listeners use Multipath TCP (MPTCP), or
+// not, whatever the default and GODEBUG=multipathtcp say, as
+// net.ListenConfig's does. An MPTCP listener accepts plain TCP clients
+// too: their connections fall back to TCP, which Conn.MultipathTCP
+// then reports. Where the kernel has no MPTCP or refuses it (the
+// net.mptcp.enabled sysctl is 0), or the MPTCP listen fails for any
+// reason, the listener is a plain TCP one, as net's is.
+func (lc *ListenConfig) SetMultipathTCP(use bool) { lc.mptcp.set(use) }
 
 // Listen announces on the local address, like net.Listen. The network
 // must be "tcp", "tcp4", "tcp6" or "unix"; the listener is a *Listener.
@@ -104,8 +123,22 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 	return lc.listenAddr(network, a)
 }
 
-// listenAddr is listen on a resolved address.
+// listenAddr is listen on a resolved address: over MPTCP first if the
+// ListenConfig asks for it (as it does by default), the kernel has it
+// and a is a TCP address, and over plain TCP if that fails, as net's
+// listenMPTCP does.
 func (lc *ListenConfig) listenAddr(network string, a net.Addr) (*Listener, error) {
+	if _, isTCP := a.(*net.TCPAddr); isTCP && lc.MultipathTCP() && mptcpAvailable() {
+		if l, err := lc.listenProto(network, a, unix.IPPROTO_MPTCP); err == nil {
+			return l, nil
+		}
+	}
+	return lc.listenProto(network, a, 0)
+}
+
+// listenProto is listenAddr with a stream socket of protocol proto (0
+// for the family's own).
+func (lc *ListenConfig) listenProto(network string, a net.Addr, proto int) (*Listener, error) {
 	family, sa, err := listenSockaddr(network, a)
 	if err != nil {
 		return nil, err
@@ -114,12 +147,12 @@ func (lc *ListenConfig) listenAddr(network string, a net.Addr) (*Listener, error
 	if err != nil {
 		return nil, err
 	}
-	sysfd, err := newSocket(family, unix.SOCK_STREAM, network)
+	sysfd, err := newStreamSocket(family, network, proto)
 	if err != nil && family == unix.AF_INET6 && network == "tcp" && errors.Is(err, syscall.EAFNOSUPPORT) {
 		// No IPv6 on this host: a wildcard "tcp" listener falls back to
 		// IPv4, as net's does.
 		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: sa.(*unix.SockaddrInet6).Port}
-		sysfd, err = newSocket(family, unix.SOCK_STREAM, network)
+		sysfd, err = newStreamSocket(family, network, proto)
 	}
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
@@ -515,11 +548,7 @@ func (l *listener) disarm(r acceptResult) {
 func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
 	lfd := l.fd
 	if lfd.family != unix.AF_UNIX {
-		if err := setNoDelay(sysfd, true); err != nil {
-			unix.Close(sysfd)
-			return nil, lfd.listenerError("accept", "setsockopt", err)
-		}
-		if err := setKeepAlive(sysfd, l.lc.KeepAlive, l.lc.KeepAliveConfig); err != nil {
+		if err := setTCPDefaults(sysfd, l.lc.KeepAlive, l.lc.KeepAliveConfig); err != nil {
 			unix.Close(sysfd)
 			return nil, lfd.listenerError("accept", "setsockopt", err)
 		}

@@ -38,8 +38,8 @@ func TestMethodSurface(t *testing.T) {
 		{reflect.TypeFor[*net.UDPConn](), reflect.TypeFor[*PacketConn](), nil, nil, nil},
 		{reflect.TypeFor[*net.TCPListener](), reflect.TypeFor[*Listener](), nil, nil, nil},
 		{reflect.TypeFor[*net.UnixListener](), reflect.TypeFor[*Listener](), reflect.TypeFor[*Conn](), nil, nil},
-		{reflect.TypeFor[*net.Dialer](), reflect.TypeFor[*Dialer](), reflect.TypeFor[*Conn](), []string{"DialIP", "MultipathTCP", "SetMultipathTCP"}, nil},
-		{reflect.TypeFor[*net.ListenConfig](), reflect.TypeFor[*ListenConfig](), nil, []string{"MultipathTCP", "SetMultipathTCP"}, nil},
+		{reflect.TypeFor[*net.Dialer](), reflect.TypeFor[*Dialer](), reflect.TypeFor[*Conn](), []string{"DialIP"}, nil},
+		{reflect.TypeFor[*net.ListenConfig](), reflect.TypeFor[*ListenConfig](), nil, nil, nil},
 	}
 	for _, tc := range cases {
 		mapType := func(typ reflect.Type) reflect.Type {

@@ -39,16 +39,7 @@ func churnCases() []benchCase {
 		par = 4
 	}
 	bc := benchCase{name: fmt.Sprintf("connect+echo+close, %d at once", par)}
-	client := goLoad(clientGo, "churn", "-conns", strconv.Itoa(par), "-size", strconv.Itoa(size))
-	for i, srv := range connServers() {
-		bc.impls = append(bc.impls, impl{
-			name:     srv.name,
-			baseline: i == 0,
-			run: func(d time.Duration) (measurement, error) {
-				return serverLoad(srv.kind, client, d)
-			},
-		})
-	}
+	bc.impls = serverImpls(connServers(), goLoad(clientGo, "churn", "-conns", strconv.Itoa(par), "-size", strconv.Itoa(size)))
 	return []benchCase{bc}
 }
 

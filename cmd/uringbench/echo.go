@@ -51,20 +51,27 @@ func echoCases() []benchCase {
 	for _, c := range conns {
 		for _, s := range sizes {
 			bc := benchCase{name: fmt.Sprintf("echo %d conns, %d B", c, s)}
-			client := echoClient(c, s)
-			for i, srv := range echoServers {
-				bc.impls = append(bc.impls, impl{
-					name:     srv.name,
-					baseline: i == 0,
-					run: func(d time.Duration) (measurement, error) {
-						return serverLoad(srv.kind, client, d)
-					},
-				})
-			}
+			bc.impls = serverImpls(echoServers, echoClient(c, s))
 			cs = append(cs, bc)
 		}
 	}
 	return cs
+}
+
+// serverImpls are the impls of a case that loads each of servers (the
+// first is the baseline) with client.
+func serverImpls(servers []struct{ name, kind string }, client loadClient) []impl {
+	var ims []impl
+	for i, srv := range servers {
+		ims = append(ims, impl{
+			name:     srv.name,
+			baseline: i == 0,
+			run: func(d time.Duration) (measurement, error) {
+				return serverLoad(srv.kind, client, d)
+			},
+		})
+	}
+	return ims
 }
 
 // Load client names, as the table shows them.
@@ -339,14 +346,17 @@ func (h *gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
 }
 
 func serveEchoGnet(addr string) (string, func(), error) {
-	// gnet needs a concrete port: take a free one first.
-	ln, err := net.Listen("tcp", addr)
+	h := &gnetEcho{}
+	return serveGnet(addr, h, &h.eng)
+}
+
+// serveGnet runs h on gnet with one event loop, on a free port of addr;
+// eng is where h's OnBoot keeps the gnet.Engine, which stops it.
+func serveGnet(addr string, h gnet.EventHandler, eng *gnet.Engine) (string, func(), error) {
+	a, err := freePort(addr)
 	if err != nil {
 		return "", nil, err
 	}
-	a := ln.Addr().String()
-	ln.Close()
-	h := &gnetEcho{}
 	errc := make(chan error, 1)
 	go func() {
 		errc <- gnet.Run(h, "tcp://"+a, gnet.WithNumEventLoop(1), gnet.WithTCPNoDelay(gnet.TCPNoDelay), gnet.WithLogger(stderrLogger{}))
@@ -357,8 +367,19 @@ func serveEchoGnet(addr string) (string, func(), error) {
 	return a, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		h.eng.Stop(ctx)
+		eng.Stop(ctx)
 	}, nil
+}
+
+// freePort is addr with a free port in place of port 0: gnet and the
+// engine need a concrete one.
+func freePort(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // waitDial waits until a server that starts in the background accepts
@@ -392,6 +413,8 @@ func load(kind string) error {
 		stopLoad, err = loadEcho(*flagAddr, *flagConns, *flagSize, &count)
 	case "http":
 		stopLoad, err = loadHTTP(*flagAddr, *flagConns, &count)
+	case "frames":
+		stopLoad, err = loadFrames(*flagAddr, *flagConns, *flagSize, *flagBurst, &count)
 	case "churn":
 		stopLoad, err = loadChurn(*flagAddr, *flagConns, *flagSize, &count)
 	case "idle":
@@ -420,6 +443,16 @@ func load(kind string) error {
 // loadEcho keeps conns connections each doing write-then-read round trips
 // of size bytes, checking every byte.
 func loadEcho(addr string, conns, size int, count *atomic.Int64) (func(), error) {
+	return loadRoundTrips(addr, conns, "echo", func(i int) ([]byte, int64) {
+		return bytes.Repeat([]byte{byte(i)}, size), 1
+	}, count)
+}
+
+// loadRoundTrips keeps conns connections each writing its message (msg
+// of the connection's index) and reading back its echo, checking every
+// byte, over and over; each round trip adds ops to count. A corrupted
+// echo ends the client with a message naming what.
+func loadRoundTrips(addr string, conns int, what string, msg func(i int) (b []byte, ops int64), count *atomic.Int64) (func(), error) {
 	cs := make([]net.Conn, 0, conns)
 	for range conns {
 		c, err := net.Dial("tcp", addr)
@@ -437,8 +470,8 @@ func loadEcho(addr string, conns, size int, count *atomic.Int64) (func(), error)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg := bytes.Repeat([]byte{byte(i)}, size)
-			buf := make([]byte, size)
+			msg, ops := msg(i)
+			buf := make([]byte, len(msg))
 			for !stopped.Load() {
 				if _, err := c.Write(msg); err != nil {
 					return
@@ -447,10 +480,10 @@ func loadEcho(addr string, conns, size int, count *atomic.Int64) (func(), error)
 					return
 				}
 				if !bytes.Equal(buf, msg) {
-					fmt.Fprintln(os.Stderr, "echo: corrupted reply")
+					fmt.Fprintln(os.Stderr, what+": corrupted reply")
 					os.Exit(1)
 				}
-				count.Add(1)
+				count.Add(ops)
 			}
 		}()
 	}

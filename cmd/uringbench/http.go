@@ -30,15 +30,7 @@ func httpCases() []benchCase {
 		name = clientWrk
 	}
 	client := goLoad(name, "http", "-conns", strconv.Itoa(conns))
-	for i, srv := range httpServers {
-		bc.impls = append(bc.impls, impl{
-			name:     srv.name,
-			baseline: i == 0,
-			run: func(d time.Duration) (measurement, error) {
-				return serverLoad(srv.kind, client, d)
-			},
-		})
-	}
+	bc.impls = serverImpls(httpServers, client)
 	return []benchCase{bc}
 }
 

@@ -6,7 +6,7 @@
 // latency percentiles) those figures and their ratios too.
 //
 //	go run ./cmd/uringbench                 # everything, a table on stdout
-//	go run ./cmd/uringbench -only echo      # one group: ring, file, disk, echo, http, churn, idle, latency
+//	go run ./cmd/uringbench -only echo      # one group: ring, file, disk, echo, frames, http, churn, idle, latency
 //	go run ./cmd/uringbench -short          # a quick pass
 //	go run ./cmd/uringbench -json out.json -svg out.svg
 //	go run ./cmd/uringbench -only echo -client go   # the Go load client
@@ -15,7 +15,7 @@
 // CPU, and the load client in another, pinned to the other CPU when there
 // is one; server and client CPU time come from /proc/PID/stat. The echo
 // group's client is C (cref/loadc.c) when a C compiler is at hand, else Go;
-// the http group's is wrk when installed, else Go; churn and idle use a Go
+// the http group's is wrk when installed, else Go; frames, churn and idle use a Go
 // client, latency an open-loop one (raw epoll and a timerfd, so that the
 // schedule holds to the microsecond). The idle group asks each server for
 // its live heap on a control line and reads its VmRSS. In-process cases
@@ -160,6 +160,7 @@ var groups = []group{
 	{"file", fileCases},
 	{"disk", diskCases},
 	{"echo", echoCases},
+	{"frames", framesCases},
 	{"http", httpCases},
 	{"churn", churnCases},
 	{"idle", idleCases},
