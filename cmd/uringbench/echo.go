@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,10 @@ var echoServers = []struct {
 	{"C liburing", "echo-c"},
 }
 
+// echoOnlyServers are variants of the servers above that only the echo
+// group compares (an engine option's cost, say).
+var echoOnlyServers []struct{ name, kind string }
+
 // cServers maps server kinds to C reference programs in cref/, which print
 // their address and serve until stdin closes, as a -serve child does.
 var cServers = map[string]string{"echo-c": "echo"}
@@ -51,7 +56,7 @@ func echoCases() []benchCase {
 	for _, c := range conns {
 		for _, s := range sizes {
 			bc := benchCase{name: fmt.Sprintf("echo %d conns, %d B", c, s)}
-			bc.impls = serverImpls(echoServers, echoClient(c, s))
+			bc.impls = serverImpls(append(slices.Clip(echoServers), echoOnlyServers...), echoClient(c, s))
 			cs = append(cs, bc)
 		}
 	}

@@ -98,7 +98,7 @@ func needC(t *testing.T, name string) string {
 func TestCLoadClient(t *testing.T) {
 	needC(t, "loadc")
 	_, echoErr := cBinary("echo")
-	for _, srv := range []string{"echo-net", "echo-engine", "echo-c"} {
+	for _, srv := range []string{"echo-net", "echo-engine", "echo-engine-sfrb", "echo-c"} {
 		// 64 KiB messages take many receive buffers each, and their
 		// sends may complete short.
 		for _, size := range []int{64, 4096, 64 << 10} {
