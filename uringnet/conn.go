@@ -86,7 +86,7 @@ func (fd *netFD) writeUnlock() {
 // writeEmpty is a Write of no bytes: nil, or the error a write would
 // get.
 func (fd *netFD) writeEmpty() error {
-	if err := fd.wr.check(); err != nil {
+	if err := fd.wr.Check(); err != nil {
 		return fd.opError("write", "write", err)
 	}
 	return nil
@@ -94,7 +94,7 @@ func (fd *netFD) writeEmpty() error {
 
 // readEmpty is a Read of no bytes: nil, or the error a read would get.
 func (fd *netFD) readEmpty() error {
-	if err := fd.rd.check(); err != nil {
+	if err := fd.rd.Check(); err != nil {
 		return fd.opError("read", "read", err)
 	}
 	return nil
@@ -177,8 +177,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.rd.setDeadline(t)
-	c.fd.wr.setDeadline(t)
+	c.fd.rd.Set(t)
+	c.fd.wr.Set(t)
 	return nil
 }
 
@@ -191,7 +191,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.rd.setDeadline(t)
+	c.fd.rd.Set(t)
 	return nil
 }
 
@@ -203,7 +203,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.wr.setDeadline(t)
+	c.fd.wr.Set(t)
 	return nil
 }
 

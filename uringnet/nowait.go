@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
@@ -21,7 +22,7 @@ import (
 // made once per connection so that an attempt allocates nothing.
 type ioDir struct {
 	fd  *netFD
-	p   *pollCtx
+	p   *fdlife.Waiter
 	buf []byte
 
 	pollOutcome
@@ -30,7 +31,7 @@ type ioDir struct {
 	try  func(uintptr) bool
 }
 
-func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
+func (d *ioDir) init(fd *netFD, p *fdlife.Waiter, send bool) {
 	d.fd, d.p = fd, p
 	if send {
 		// A send to a peer that has gone fails with EPIPE instead of
@@ -102,8 +103,8 @@ func (fd *netFD) attachPoller() {
 	fd.raw = raw
 	fd.rio.init(fd, &fd.rd, false)
 	fd.wio.init(fd, &fd.wr, true)
-	fd.rd.mirror = f
-	fd.wr.mirror, fd.wr.write = f, true
+	fd.rd.SetMirror(f, false)
+	fd.wr.SetMirror(f, true)
 }
 
 // fileName is the name of a socket's *os.File: "uringnet-" and the
@@ -170,7 +171,7 @@ type pollOutcome struct {
 // since; one the kernel cancelled unasked, the executor's Run has already
 // started again. Errors are net.ErrClosed, os.ErrDeadlineExceeded, a
 // syscall.Errno or an executor error.
-func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) (reactor.Result, error) {
+func (fd *netFD) pollWait(p *fdlife.Waiter, try func(uintptr) bool, out *pollOutcome) (reactor.Result, error) {
 	for {
 		*out = pollOutcome{}
 		var err error
@@ -188,7 +189,7 @@ func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) 
 			return res, nil
 		}
 		if stopped(oerr) {
-			if perr := p.check(); perr != nil {
+			if perr := p.Check(); perr != nil {
 				return reactor.Result{}, perr
 			}
 			if oerr != syscall.ECANCELED {
@@ -202,7 +203,7 @@ func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) 
 // waitErr is the error of a wait in the netpoller, which ends by the
 // direction's deadline; Close wakes it with a past one, and p tells the
 // two apart.
-func waitErr(p *pollCtx, err error) error {
+func waitErr(p *fdlife.Waiter, err error) error {
 	switch {
 	case p.Err() == net.ErrClosed, errors.Is(err, os.ErrClosed):
 		return net.ErrClosed

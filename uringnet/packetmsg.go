@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
@@ -23,7 +24,7 @@ var peekScratch [1]byte
 // readies together then submit theirs with one enter (see
 // reactor.StartLocal). A deadline or Close cancels the operation
 // through its own Op, so nothing needs it on one fd's ring.
-func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
+func (fd *netFD) once(p *fdlife.Waiter, prep reactor.Prep) (reactor.Result, error) {
 	for {
 		res, err := fd.e.Run(p, func() (*reactor.Operation, error) { return fd.e.StartLocal(prep) })
 		if err == syscall.EINTR {

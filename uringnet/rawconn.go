@@ -49,7 +49,7 @@ func (rc *rawConn) Read(f func(fd uintptr) (done bool)) error {
 		return nil
 	}
 	for {
-		if err := fd.rd.check(); err != nil {
+		if err := fd.rd.Check(); err != nil {
 			return fd.opError("raw-read", "", err)
 		}
 		if f(uintptr(fd.sysfd)) {
@@ -78,7 +78,7 @@ func (rc *rawConn) Write(f func(fd uintptr) (done bool)) error {
 		return nil
 	}
 	for {
-		if err := fd.wr.check(); err != nil {
+		if err := fd.wr.Check(); err != nil {
 			return fd.opError("raw-write", "", err)
 		}
 		if f(uintptr(fd.sysfd)) {
