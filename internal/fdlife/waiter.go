@@ -35,10 +35,12 @@ type Waiter struct {
 	deadline time.Time
 	// timer, while done is not nil, fires at or before the deadline.
 	timer *time.Timer
-	// set is whether deadline is not zero, readable without mu: net/http
-	// clears a deadline that is already clear several times per request,
-	// and that costs no more than this load.
-	set atomic.Bool
+	// armed is whether a deadline is set or Close has run, readable
+	// without mu: while it is false, Check has nothing to say, which is
+	// the case of every read and write on a file without deadlines; and
+	// net/http clears a deadline that is already clear several times per
+	// request, which then costs no more than this load.
+	armed atomic.Bool
 
 	// closed is whether Close has run; write says that this is the
 	// writing direction, for mirror.
@@ -108,6 +110,9 @@ func (w *Waiter) Value(any) any { return nil }
 // os.ErrDeadlineExceeded, or nil. It notices a passed deadline even if
 // the timer has not run yet.
 func (w *Waiter) Check() error {
+	if !w.armed.Load() {
+		return nil
+	}
 	w.mu.Lock()
 	if w.err == nil && !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
 		w.fireLocked(os.ErrDeadlineExceeded)
@@ -136,9 +141,9 @@ func (w *Waiter) armLocked(d time.Duration) {
 // none; a t in the past wakes waiting operations at once. After Close it
 // does nothing.
 func (w *Waiter) Set(t time.Time) {
-	if t.IsZero() && !w.set.Load() {
-		// Nothing to clear: with no deadline, the state is open or
-		// closed, never expired, and the mirror has none either.
+	if t.IsZero() && !w.armed.Load() {
+		// Nothing to clear: no deadline, so the mirror has none
+		// either, and not closed.
 		return
 	}
 	w.mu.Lock()
@@ -152,7 +157,7 @@ func (w *Waiter) Set(t time.Time) {
 		w.setMirror(t)
 	}
 	w.deadline = t
-	w.set.Store(!t.IsZero())
+	w.armed.Store(!t.IsZero())
 	if w.err == os.ErrDeadlineExceeded {
 		// Re-arm: operations from now on wait on a fresh channel.
 		w.err = nil
@@ -196,6 +201,7 @@ var pastDeadline = time.Unix(1, 0)
 func (w *Waiter) Close(err error) {
 	w.mu.Lock()
 	w.closed = true
+	w.armed.Store(true)
 	if w.err == nil && w.done != nil {
 		close(w.done)
 	}
