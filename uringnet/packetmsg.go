@@ -159,9 +159,6 @@ func (d *msgIO) release() {
 // once that answers EAGAIN. A request-response exchange keeps probing.
 func (d *msgIO) recv() (reactor.Result, error) {
 	fd := d.fd
-	if fd.raw == nil {
-		return fd.run(&fd.rd, d.prep)
-	}
 	return fd.pollWait(&fd.rd, d.try, &d.pollOutcome)
 }
 
@@ -243,9 +240,8 @@ func (d *msgIO) read(b, oob []byte, dummy bool) (n, oobn, flags int, err error) 
 // inside io_uring: a unixgram sendmsg copies the data before it finds
 // the peer's queue full, and the retry io_uring makes once there is
 // room then sent an empty datagram (Linux 6.18; TestPacketBlockedWriteTo
-// catches it). On a socket the netpoller did not take, the send still
-// goes with MSG_DONTWAIT, and run waits for room with an io_uring poll
-// before it submits a fresh one. A stream's send waits inside io_uring
+// catches it). On a socket the netpoller did not take, pollWait waits
+// for room with an io_uring poll instead. A stream's send waits inside io_uring
 // when it must: there the kernel takes buffer space before it copies
 // data, so its retry resends nothing twice and loses nothing
 // (TestWriteMsgUnixBlocked), and it sends, as net's one sendmsg(2)
@@ -257,15 +253,11 @@ func (d *msgIO) write(b, oob []byte, dummy bool) (int, error) {
 	defer d.release()
 	var res reactor.Result
 	var err error
-	if d.dgram && d.fd.raw != nil {
+	if d.dgram {
 		res, err = d.fd.pollWait(&d.fd.wr, d.try, &d.pollOutcome)
 	} else {
 		// run requeues a send the kernel cancelled before it ran.
-		prep := d.prep
-		if d.dgram {
-			prep = d.direct
-		}
-		res, err = d.fd.run(&d.fd.wr, prep)
+		res, err = d.fd.run(&d.fd.wr, d.prep)
 	}
 	if err != nil {
 		return 0, err
