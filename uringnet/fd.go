@@ -34,10 +34,12 @@ type netFD struct {
 
 	// file, for a connected socket, registers the fd with the runtime
 	// netpoller, where reads and writes that would block wait (see
-	// doc.go), and raw is its RawConn. The file owns the fd: the last
-	// decref closes the fd through it. file is nil for listeners; raw is
-	// nil also if the netpoller would not take the fd, and reads and
-	// writes then wait inside io_uring.
+	// doc.go), and raw is its RawConn: how they wait, chosen once by
+	// attachPoller and followed by pollWait. The file owns the fd: Close
+	// closes the fd through it. file is nil for listeners; raw is nil
+	// also if the netpoller would not take the fd, and reads and writes
+	// then wait with io_uring polls. rio and wio are the reads' and
+	// writes' attempts (ioDir).
 	file *os.File
 	raw  syscall.RawConn
 	rio  ioDir

@@ -16,10 +16,10 @@ import (
 // ioDir is one direction of a connected socket's I/O: a recv or send
 // submitted with MSG_DONTWAIT, so that io_uring completes it with EAGAIN
 // instead of arming a poll of its own, and the goroutine then waits for
-// readiness in the runtime netpoller, as package net does. Its fields
-// are the arguments and results of the attempt in progress, which the
-// direction's mutex (rmu or wmu) makes one at a time; prep and try are
-// made once per connection so that an attempt allocates nothing.
+// readiness (pollWait), in the runtime netpoller as package net does.
+// Its fields are the arguments and results of the attempt in progress,
+// which the direction's mutex (rmu or wmu) makes one at a time; prep and
+// try are made once per connection so that an attempt allocates nothing.
 type ioDir struct {
 	fd  *netFD
 	p   *fdlife.Waiter
@@ -46,8 +46,8 @@ func (d *ioDir) init(fd *netFD, p *fdlife.Waiter, send bool) {
 	}
 	// try runs the operation once through the executor (as fd.once,
 	// which says why on the processor's ring, written out here). It
-	// returns false when the socket was not ready (EAGAIN), for the
-	// netpoller to wait and call it again, and true with res and err
+	// returns false when the socket was not ready (EAGAIN), for
+	// pollWait to wait and call it again, and true with res and err
 	// set otherwise.
 	//
 	// The kernel completes a MSG_DONTWAIT operation during the
