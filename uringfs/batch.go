@@ -301,7 +301,7 @@ func (f *File) runBatch(br *batchRing, fixed []byte, closed func() error, reqs [
 	var stopErr error // why the batch stops early
 	stop := func() bool {
 		switch {
-		case f.mu.closed():
+		case f.mu.Closed():
 			stopErr = fs.ErrClosed
 		case closed != nil:
 			stopErr = closed()

@@ -18,7 +18,8 @@
 // pipes, FIFOs, sockets and character devices, blocking or not: a Read
 // or Write past its deadline, or waiting when the deadline passes or is
 // moved into the past, fails with os.ErrDeadlineExceeded, and the file
-// stays usable. The wait is bounded in the kernel by a link timeout.
+// stays usable. The wait is an io_uring operation, which the deadline
+// cancels in the kernel.
 //
 // # Path functions
 //

@@ -37,7 +37,7 @@ func newOSFile(osf *os.File, name string, appendMode bool) *File {
 	if sc, err := osf.SyscallConn(); err == nil {
 		sc.Control(func(s uintptr) { fd = int(s) })
 	}
-	return &File{fd: fd, name: name, osf: osf, appendMode: appendMode, mu: newFdMu()}
+	return &File{fd: fd, name: name, osf: osf, appendMode: appendMode}
 }
 
 // wrapFd returns a File for fd, which it then owns, running on e or, with
@@ -82,7 +82,7 @@ func (f *File) osErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if f.mu.closed() && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, fs.ErrClosed)) {
+	if f.mu.Closed() && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, fs.ErrClosed)) {
 		return errClosing
 	}
 	return unwrapPath(err)

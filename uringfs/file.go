@@ -1,7 +1,6 @@
 package uringfs
 
 import (
-	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -10,8 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
+	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
@@ -35,6 +34,8 @@ type File struct {
 	osf        *os.File // with exec nil: package os does the I/O (Config.FallbackToOS)
 	appendMode bool
 
+	// mu counts the operations in progress; Close closes the fd after
+	// the last one.
 	mu fdMu
 
 	// pos serialises the operations that use or move the file offset:
@@ -54,15 +55,13 @@ type File struct {
 	// (nowait.go).
 	rdirect, wdirect directIO
 
-	// wake is what every operation that parks waits with (deadline.go):
-	// Close ends it for good, which also reaches operations that name
-	// another descriptor (a splice into or a poll on WriteTo's
-	// destination), which Close's cancel by fd misses; a deadline that
-	// moves wakes them once, to go again under the new deadline.
-	wake fileWake
-	// rdeadline and wdeadline are the read and write deadlines in Unix
-	// nanoseconds, 0 for none (SetReadDeadline, SetWriteDeadline).
-	rdeadline, wdeadline atomic.Int64
+	// rd and wr are what reads and writes that may wait on a peer park
+	// with: their deadlines (SetReadDeadline, SetWriteDeadline) and
+	// Close. closing is what every other operation that parks waits
+	// with: it has no deadline, and Close ends it, which also reaches
+	// operations that name another descriptor (a splice into or a poll
+	// on WriteTo's destination), which Close's cancel by fd misses.
+	rd, wr, closing fdlife.Waiter
 
 	cleanup runtime.Cleanup
 }
@@ -77,7 +76,7 @@ var errWriteAtInAppendMode = errors.New("os: invalid use of WriteAt on file open
 var errNegativeOffset = errors.New("negative offset")
 
 func newFile(e *reactor.Executor, execErr error, fd int, name string, appendMode bool) *File {
-	f := &File{fd: fd, name: name, exec: e, execErr: execErr, appendMode: appendMode, mu: newFdMu()}
+	f := &File{fd: fd, name: name, exec: e, execErr: execErr, appendMode: appendMode}
 	// Like os, close a File that is dropped without Close rather than
 	// leak its fd.
 	f.cleanup = runtime.AddCleanup(f, func(fd int) { unix.Close(fd) }, fd)
@@ -107,7 +106,7 @@ func (f *File) Name() string { return f.name }
 // *os.File, a descriptor that was blocking when wrapped and that the
 // caller makes non-blocking later reports EAGAIN rather than waiting.
 func (f *File) Fd() uintptr {
-	if f == nil || f.mu.closed() {
+	if f == nil || f.mu.Closed() {
 		return ^uintptr(0)
 	}
 	if f.osf != nil {
@@ -146,19 +145,18 @@ func (f *File) wrapErr(op string, err error) error {
 // caller holds a reference. An operation that starts after Close marked
 // the file closed cancels itself, since Close's cancel-by-fd may have been
 // processed before it.
-func (f *File) run(prep reactor.Prep) (int, error) { return f.runUntil(nil, prep) }
+func (f *File) run(prep reactor.Prep) (int, error) { return f.runUntil(&f.closing, prep) }
 
-// runUntil is run bounded by the deadline dl holds (nil: none), for reads
-// and writes that may wait on a peer: past it, the operation fails with
-// os.ErrDeadlineExceeded. An operation woken because the deadline moved
-// goes again under the new one.
-func (f *File) runUntil(dl *atomic.Int64, prep reactor.Prep) (int, error) {
+// runUntil is run waiting with w, for reads and writes that may wait on a
+// peer, bounded by the deadline w holds: past it, the operation fails
+// with os.ErrDeadlineExceeded. An operation woken by a deadline that has
+// moved since goes again under the new one.
+func (f *File) runUntil(w *fdlife.Waiter, prep reactor.Prep) (int, error) {
 	for {
-		deadline, err := deadlineOf(dl)
-		if err != nil {
+		if err := w.Check(); err != nil {
 			return 0, err
 		}
-		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Operation, error) { return f.startUntil(deadline, prep) }))
+		n, err := f.result(f.exec.Run(w, func() (*reactor.Operation, error) { return f.start(prep) }))
 		if err != errMoved {
 			return n, err
 		}
@@ -167,20 +165,9 @@ func (f *File) runUntil(dl *atomic.Int64, prep reactor.Prep) (int, error) {
 
 // start starts one operation naming f's fd; the caller holds a reference
 // and must call wait. Reads and writes of files complete inline, so they
-// take the executor's batching path; Close cancels them on every ring. One
-// with a deadline is bounded by a link timeout, on the ring for f's fd.
+// take the executor's batching path; Close cancels them on every ring.
 func (f *File) start(prep reactor.Prep) (*reactor.Operation, error) {
-	return f.startUntil(time.Time{}, prep)
-}
-
-func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Operation, error) {
-	var o *reactor.Operation
-	var err error
-	if deadline.IsZero() {
-		o, err = f.exec.StartLocal(prep)
-	} else {
-		o, err = f.exec.Start(f.fd, deadline, prep)
-	}
+	o, err := f.exec.StartLocal(prep)
 	if err != nil {
 		var ip *uring.InvalidPathError
 		if errors.As(err, &ip) {
@@ -188,40 +175,40 @@ func (f *File) startUntil(deadline time.Time, prep reactor.Prep) (*reactor.Opera
 		}
 		return nil, err
 	}
-	if f.mu.closed() {
+	if f.mu.Closed() {
 		o.Cancel()
 	}
 	return o, nil
 }
 
 // runOther is run for an operation that names a descriptor other than
-// f's while it holds a reference on f: it waits with the closing context,
-// which Close cancels.
+// f's while it holds a reference on f: it waits with f.closing, which
+// Close ends.
 func (f *File) runOther(prep reactor.Prep) (int, error) {
 	for {
-		n, err := f.result(f.exec.Run(&f.wake, func() (*reactor.Operation, error) { return f.exec.StartLocal(prep) }))
+		n, err := f.result(f.exec.Run(&f.closing, func() (*reactor.Operation, error) { return f.exec.StartLocal(prep) }))
 		if err != errMoved {
 			return n, err
 		}
 	}
 }
 
-// wait waits for an operation begun by start, with f.wake: Close, or a
-// deadline that moves, cancels it if it parks. Its errors are result's.
-func (f *File) wait(o *reactor.Operation) (int, error) { return f.result(o.Wait(&f.wake)) }
+// wait waits for an operation begun by start, with f.closing: Close
+// cancels it if it parks. Its errors are result's.
+func (f *File) wait(o *reactor.Operation) (int, error) { return f.result(o.Wait(&f.closing)) }
 
-// result turns what an operation waited with f.wake ended with into
-// its count and error: errClosing for an operation cut short by Close,
-// and errMoved for one that a moving deadline woke, which the caller
-// starts again.
+// result turns what an operation waited with one of f's Waiters ended
+// with into its count and error: errClosing for an operation cut short
+// by Close, and errMoved for one woken by a deadline that has moved
+// since, which the caller starts again.
 func (f *File) result(res reactor.Result, err error) (int, error) {
 	if err != nil {
-		if f.mu.closed() && (err == reactor.ErrCanceled || err == context.Canceled || err == syscall.ECANCELED || err == syscall.EINTR) {
+		if f.mu.Closed() && (err == reactor.ErrCanceled || err == errClosing || err == syscall.ECANCELED || err == syscall.EINTR) {
 			return 0, errClosing
 		}
 		if err == reactor.ErrCanceled {
-			// Cancelled by Wait itself, when wake fired for a
-			// deadline that moved.
+			// Cancelled by Wait itself, for a deadline that has
+			// moved since it passed.
 			return 0, errMoved
 		}
 		return 0, err
@@ -233,11 +220,11 @@ func (f *File) result(res reactor.Result, err error) (int, error) {
 // honours O_NONBLOCK and fails such an fd's read with EAGAIN.
 func (f *File) waitPoll(mask uring.PollMask) error {
 	fd := f.fd
-	dl := &f.rdeadline
+	w := &f.rd
 	if mask&uring.PollIn == 0 {
-		dl = &f.wdeadline
+		w = &f.wr
 	}
-	_, err := f.runUntil(dl, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
+	_, err := f.runUntil(w, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
 	return err
 }
 
@@ -249,7 +236,7 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 	if f.osf != nil {
 		return f.osPread(b, off)
 	}
-	if _, err := deadlineOf(&f.rdeadline); err != nil {
+	if err := f.rd.Check(); err != nil {
 		return 0, err
 	}
 	if n, err, done := f.direct(&f.rdirect, b, off, false); done {
@@ -257,7 +244,7 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 	}
 	fd := f.fd
 	for {
-		n, err := f.runUntil(&f.rdeadline, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, off, o) })
+		n, err := f.runUntil(&f.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, off, o) })
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -279,7 +266,7 @@ func (f *File) pwrite(b []byte, off int64) (int, error) {
 	if f.osf != nil {
 		return f.osPwrite(b, off)
 	}
-	if _, err := deadlineOf(&f.wdeadline); err != nil {
+	if err := f.wr.Check(); err != nil {
 		return 0, err
 	}
 	if n, err, done := f.direct(&f.wdirect, b, off, true); done {
@@ -287,7 +274,7 @@ func (f *File) pwrite(b []byte, off int64) (int, error) {
 	}
 	fd := f.fd
 	for {
-		n, err := f.runUntil(&f.wdeadline, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Write(fd, b, off, o) })
+		n, err := f.runUntil(&f.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Write(fd, b, off, o) })
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -478,10 +465,13 @@ func (f *File) Close() error {
 	if f == nil {
 		return fs.ErrInvalid
 	}
-	first, busy := f.mu.markClosed()
+	first, busy := f.mu.MarkClosed()
 	if !first {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
+	f.rd.Close(errClosing)
+	f.wr.Close(errClosing)
+	f.closing.Close(errClosing)
 	if busy {
 		if f.osf != nil {
 			f.osInterrupt()
@@ -489,12 +479,11 @@ func (f *File) Close() error {
 			// Operations run on whichever ring their goroutine's
 			// processor uses: cancel on all of them.
 			f.exec.CancelFd(f.fd)
-			f.wake.close()
 		}
 		// Batches run on private rings, which the executor does not
 		// reach: they cancel their own transfers once woken.
 		f.wakeBatches()
-		<-f.mu.idle
+		<-f.mu.Idle()
 	}
 	f.cleanup.Stop()
 	f.closeRings()

@@ -118,11 +118,11 @@ func (c *rawConn) rw(fn func(fd uintptr) bool, write bool) error {
 		}
 		return rc.Read(fn)
 	}
-	dl, mask := &f.rdeadline, uring.PollIn
+	w, mask := &f.rd, uring.PollIn
 	if write {
-		dl, mask = &f.wdeadline, uring.PollOut
+		w, mask = &f.wr, uring.PollOut
 	}
-	if _, err := deadlineOf(dl); err != nil {
+	if err := w.Check(); err != nil {
 		return err
 	}
 	for !fn(uintptr(f.fd)) {

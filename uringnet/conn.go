@@ -6,8 +6,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/uring-go/uring/internal/reactor"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -46,22 +44,15 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) > maxRW {
 		b = b[:maxRW]
 	}
-	// The netpoller's path is written out here, not through recv and
-	// dontWait: a goroutine's stack grows to fit its deepest call and
-	// is never shrunk back to the 2 KiB it starts with while it waits
-	// (the runtime halves a stack only if under a quarter is in use), so
-	// a frame less below Read keeps an idle conn's goroutine at net's
-	// 2 KiB instead of 4 (BenchmarkIdleConns).
-	var res reactor.Result
-	var err error
-	if fd.raw != nil {
-		d := &fd.rio
-		d.buf = b
-		res, err = fd.pollWait(d.p, d.try, &d.pollOutcome)
-		d.buf = nil
-	} else {
-		res, err = fd.recv(b)
-	}
+	// dontWait is written out here: a goroutine's stack grows to fit
+	// its deepest call and is never shrunk back to the 2 KiB it starts
+	// with while it waits (the runtime halves a stack only if under a
+	// quarter is in use), so a frame less below Read keeps an idle
+	// conn's goroutine at net's 2 KiB instead of 4 (BenchmarkIdleConns).
+	d := &fd.rio
+	d.buf = b
+	res, err := fd.pollWait(d.p, d.try, &d.pollOutcome)
+	d.buf = nil
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
 	}
@@ -86,7 +77,7 @@ func (fd *netFD) writeUnlock() {
 // writeEmpty is a Write of no bytes: nil, or the error a write would
 // get.
 func (fd *netFD) writeEmpty() error {
-	if err := fd.wr.check(); err != nil {
+	if err := fd.wr.Check(); err != nil {
 		return fd.opError("write", "write", err)
 	}
 	return nil
@@ -94,7 +85,7 @@ func (fd *netFD) writeEmpty() error {
 
 // readEmpty is a Read of no bytes: nil, or the error a read would get.
 func (fd *netFD) readEmpty() error {
-	if err := fd.rd.check(); err != nil {
+	if err := fd.rd.Check(); err != nil {
 		return fd.opError("read", "read", err)
 	}
 	return nil
@@ -115,17 +106,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 	nn := 0
 	for nn < len(b) {
 		chunk := b[nn:min(len(b), nn+maxRW)]
-		var res reactor.Result
-		var err error
-		if fd.raw != nil {
-			// As in Read.
-			d := &fd.wio
-			d.buf = chunk
-			res, err = fd.pollWait(d.p, d.try, &d.pollOutcome)
-			d.buf = nil
-		} else {
-			res, err = fd.send(chunk)
-		}
+		// As in Read.
+		d := &fd.wio
+		d.buf = chunk
+		res, err := fd.pollWait(d.p, d.try, &d.pollOutcome)
+		d.buf = nil
 		if err != nil {
 			return nn, fd.opError("write", "write", err)
 		}
@@ -177,8 +162,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.rd.setDeadline(t)
-	c.fd.wr.setDeadline(t)
+	c.fd.rd.Set(t)
+	c.fd.wr.Set(t)
 	return nil
 }
 
@@ -191,7 +176,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.rd.setDeadline(t)
+	c.fd.rd.Set(t)
 	return nil
 }
 
@@ -203,7 +188,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.wr.setDeadline(t)
+	c.fd.wr.Set(t)
 	return nil
 }
 

@@ -9,14 +9,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
-
-// closingBit marks an fd whose Close has begun; the bits below it count
-// references (the owner's own, plus one per operation in progress).
-const closingBit = 1 << 62
 
 // netFD is a socket: its fd, reference count, addresses and the state its
 // operations wait on.
@@ -28,22 +25,21 @@ type netFD struct {
 	laddr  net.Addr
 	raddr  net.Addr
 
-	refs atomic.Int64
-	// idle, made by the Close that sets closingBit (so that an open fd,
-	// an idle conn, does without it), receives when only the owner's
-	// reference is left. Close's own decref is then the last one, so
-	// close(2) has happened when Close returns.
-	idle atomic.Pointer[chan struct{}]
+	// refs counts the operations in progress; Close closes the fd
+	// after the last one.
+	refs fdlife.Refs
 
-	rd, wr   pollCtx
+	rd, wr   fdlife.Waiter
 	rmu, wmu sync.Mutex // one reader and one writer at a time, as in net
 
 	// file, for a connected socket, registers the fd with the runtime
 	// netpoller, where reads and writes that would block wait (see
-	// doc.go), and raw is its RawConn. The file owns the fd: the last
-	// decref closes the fd through it. file is nil for listeners; raw is
-	// nil also if the netpoller would not take the fd, and reads and
-	// writes then wait inside io_uring.
+	// doc.go), and raw is its RawConn: how they wait, chosen once by
+	// attachPoller and followed by pollWait. The file owns the fd: Close
+	// closes the fd through it. file is nil for listeners; raw is nil
+	// also if the netpoller would not take the fd, and reads and writes
+	// then wait with io_uring polls. rio and wio are the reads' and
+	// writes' attempts (ioDir).
 	file *os.File
 	raw  syscall.RawConn
 	rio  ioDir
@@ -53,7 +49,7 @@ type netFD struct {
 	// and sendmsg), made on first use and guarded by rmu and wmu.
 	rmsg, wmsg *msgIO
 
-	// onClose runs after the last reference is dropped, before close(2).
+	// onClose runs after the last operation has ended, before close(2).
 	onClose func()
 
 	// unlink says whether closing a Unix listener removes its socket
@@ -69,7 +65,6 @@ func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
 
 func (fd *netFD) init(e *reactor.Executor, sysfd, family int, network string) {
 	fd.e, fd.sysfd, fd.family, fd.net = e, sysfd, family, network
-	fd.refs.Store(1)
 }
 
 // newConn makes a Conn and its netFD together, in one allocation (of
@@ -86,71 +81,25 @@ func newConn(e *reactor.Executor, sysfd, family int, network string) *Conn {
 
 // incref takes a reference for an operation; false means the fd is
 // closing and the operation must fail with net.ErrClosed.
-func (fd *netFD) incref() bool {
-	for {
-		v := fd.refs.Load()
-		if v&closingBit != 0 {
-			return false
-		}
-		if fd.refs.CompareAndSwap(v, v+1) {
-			return true
-		}
-	}
-}
+func (fd *netFD) incref() bool { return fd.refs.Incref() }
 
-// decref drops a reference; the last one closes the fd.
-func (fd *netFD) decref() {
-	switch fd.refs.Add(-1) {
-	case closingBit | 1:
-		// Only the owner's reference is left, which Close holds. If
-		// Close has not published idle yet, it sees this count when
-		// it looks after publishing, and does not wait.
-		if idle := fd.idle.Load(); idle != nil {
-			select {
-			case *idle <- struct{}{}:
-			default:
-			}
-		}
-	case closingBit:
-		if fd.onClose != nil {
-			fd.onClose()
-		}
-		if fd.file != nil {
-			// No operation holds the file now, so this closes the fd
-			// at once (and takes it out of the netpoller).
-			fd.file.Close()
-		} else {
-			unix.Close(fd.sysfd)
-		}
-	}
-}
+// decref drops an operation's reference.
+func (fd *netFD) decref() { fd.refs.Decref() }
 
 // Close wakes every pending operation, which cancels its io_uring
 // operation and waits for the kernel to finish with it, and returns once
 // the last one has and the fd is closed.
 func (fd *netFD) Close() error {
-	var busy bool
-	for {
-		v := fd.refs.Load()
-		if v&closingBit != 0 {
-			return net.ErrClosed
-		}
-		if fd.refs.CompareAndSwap(v, v|closingBit) {
-			busy = v != 1
-			break
-		}
+	first, busy := fd.refs.MarkClosed()
+	if !first {
+		return net.ErrClosed
 	}
-	fd.rd.close()
-	fd.wr.close()
+	fd.rd.Close(net.ErrClosed)
+	fd.wr.Close(net.ErrClosed)
 	if busy {
-		idle := make(chan struct{}, 1)
-		fd.idle.Store(&idle)
-		busy = fd.refs.Load() != closingBit|1
-	}
-	if busy {
-		// Wait for the operations to end, holding the owner's
-		// reference, so the fd stays open meanwhile.
-		idle := *fd.idle.Load()
+		// Wait for the operations to end; the fd stays open
+		// meanwhile.
+		idle := fd.refs.Idle()
 		var broken <-chan struct{}
 		if fd.e != nil {
 			broken = fd.e.BrokenC()
@@ -169,8 +118,16 @@ func (fd *netFD) Close() error {
 			<-idle
 		}
 	}
-	// The last reference: this closes the fd.
-	fd.decref()
+	if fd.onClose != nil {
+		fd.onClose()
+	}
+	if fd.file != nil {
+		// No operation holds the file now, so this closes the fd at
+		// once (and takes it out of the netpoller).
+		fd.file.Close()
+	} else {
+		unix.Close(fd.sysfd)
+	}
 	return nil
 }
 
@@ -180,9 +137,9 @@ func (fd *netFD) Close() error {
 // error. An operation stopped by a deadline that was moved meanwhile is
 // started again; one that completed anyway returns its real result, so
 // nothing read is lost.
-func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
+func (fd *netFD) run(p *fdlife.Waiter, prep reactor.Prep) (reactor.Result, error) {
 	for {
-		if err := p.check(); err != nil {
+		if err := p.Check(); err != nil {
 			return reactor.Result{}, err
 		}
 		res, err := fd.e.Run(p, func() (*reactor.Operation, error) { return fd.e.Start(fd.sysfd, time.Time{}, prep) })
@@ -206,13 +163,13 @@ func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 			case syscall.ECANCELED:
 				// Cancelled by someone else (an executor shutting
 				// down, a cancel by fd): say why if we know.
-				if err := p.check(); err != nil {
+				if err := p.Check(); err != nil {
 					return reactor.Result{}, err
 				}
 			}
 			return res, errno
 		}
-		if err := p.check(); err != nil {
+		if err := p.Check(); err != nil {
 			return reactor.Result{}, err
 		}
 		if err == reactor.ErrCanceled || err == os.ErrDeadlineExceeded || err == net.ErrClosed {
@@ -225,7 +182,7 @@ func (fd *netFD) run(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
 
 // waitReady waits, through the executor, for the fd to become readable
 // (if p is the read side) or writable.
-func (fd *netFD) waitReady(p *pollCtx) error {
+func (fd *netFD) waitReady(p *fdlife.Waiter) error {
 	mask := pollIn
 	if p == &fd.wr {
 		mask = pollOut
@@ -241,7 +198,7 @@ const (
 
 // poll waits for the events in mask with a poll operation, the io_uring
 // counterpart of the runtime netpoller.
-func (fd *netFD) poll(p *pollCtx, mask uring.PollMask) (reactor.Result, error) {
+func (fd *netFD) poll(p *fdlife.Waiter, mask uring.PollMask) (reactor.Result, error) {
 	return fd.run(p, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.PollAdd(fd.sysfd, mask, o)
 	})

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
@@ -302,7 +303,7 @@ func (l *Listener) SetDeadline(t time.Time) error {
 		return l.fd.opError("set", "", net.ErrClosed)
 	}
 	defer l.fd.decref()
-	l.fd.rd.setDeadline(t)
+	l.fd.rd.Set(t)
 	return nil
 }
 
@@ -363,7 +364,7 @@ func (l *listener) acceptOnce() (int, *uring.Sockaddr, error) {
 func (l *listener) acceptMultishot() (int, error) {
 	fd := l.fd
 	for {
-		if err := fd.rd.check(); err != nil {
+		if err := fd.rd.Check(); err != nil {
 			return -1, err
 		}
 		l.mu.Lock()
@@ -479,17 +480,17 @@ var errAcceptQueueFull = errors.New("uringnet: accept queue full")
 
 // acceptCtx is the context a multishot accept waits with: done when the
 // listener's read side is (a deadline or Close) or when stop is called.
-// A context.WithCancel over the pollCtx would not do: the pollCtx's Err
+// A context.WithCancel over the Waiter would not do: the Waiter's Err
 // may be nil again after its Done channel closed (a moved deadline),
 // which package context refuses.
 type acceptCtx struct {
-	p    *pollCtx
+	p    *fdlife.Waiter
 	done chan struct{}
 	once sync.Once
 	full atomic.Bool
 }
 
-func newAcceptCtx(p *pollCtx) *acceptCtx {
+func newAcceptCtx(p *fdlife.Waiter) *acceptCtx {
 	c := &acceptCtx{p: p, done: make(chan struct{})}
 	pdone := p.Done()
 	go func() {

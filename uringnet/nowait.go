@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
@@ -15,13 +16,13 @@ import (
 // ioDir is one direction of a connected socket's I/O: a recv or send
 // submitted with MSG_DONTWAIT, so that io_uring completes it with EAGAIN
 // instead of arming a poll of its own, and the goroutine then waits for
-// readiness in the runtime netpoller, as package net does. Its fields
-// are the arguments and results of the attempt in progress, which the
-// direction's mutex (rmu or wmu) makes one at a time; prep and try are
-// made once per connection so that an attempt allocates nothing.
+// readiness (pollWait), in the runtime netpoller as package net does.
+// Its fields are the arguments and results of the attempt in progress,
+// which the direction's mutex (rmu or wmu) makes one at a time; prep and
+// try are made once per connection so that an attempt allocates nothing.
 type ioDir struct {
 	fd  *netFD
-	p   *pollCtx
+	p   *fdlife.Waiter
 	buf []byte
 
 	pollOutcome
@@ -30,7 +31,7 @@ type ioDir struct {
 	try  func(uintptr) bool
 }
 
-func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
+func (d *ioDir) init(fd *netFD, p *fdlife.Waiter, send bool) {
 	d.fd, d.p = fd, p
 	if send {
 		// A send to a peer that has gone fails with EPIPE instead of
@@ -45,8 +46,8 @@ func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
 	}
 	// try runs the operation once through the executor (as fd.once,
 	// which says why on the processor's ring, written out here). It
-	// returns false when the socket was not ready (EAGAIN), for the
-	// netpoller to wait and call it again, and true with res and err
+	// returns false when the socket was not ready (EAGAIN), for
+	// pollWait to wait and call it again, and true with res and err
 	// set otherwise.
 	//
 	// The kernel completes a MSG_DONTWAIT operation during the
@@ -80,10 +81,14 @@ func (d *ioDir) init(fd *netFD, p *pollCtx, send bool) {
 	}
 }
 
-// attachPoller registers a connected socket with the runtime netpoller
-// and makes its reads and writes wait there. Sockets that cannot be
-// registered keep waiting inside io_uring.
+// attachPoller sets up a connected socket's reads and writes (rio, wio)
+// and chooses, once, how they wait for readiness (see pollWait): it
+// registers the socket with the runtime netpoller and records the
+// RawConn that waits there in raw. Sockets that cannot be registered
+// wait with io_uring polls instead.
 func (fd *netFD) attachPoller() {
+	fd.rio.init(fd, &fd.rd, false)
+	fd.wio.init(fd, &fd.wr, true)
 	f := os.NewFile(uintptr(fd.sysfd), fileName(fd.net))
 	if f == nil {
 		return
@@ -100,10 +105,8 @@ func (fd *netFD) attachPoller() {
 		return
 	}
 	fd.raw = raw
-	fd.rio.init(fd, &fd.rd, false)
-	fd.wio.init(fd, &fd.wr, true)
-	fd.rd.mirror = f
-	fd.wr.mirror, fd.wr.write = f, true
+	fd.rd.SetMirror(f, false)
+	fd.wr.SetMirror(f, true)
 }
 
 // fileName is the name of a socket's *os.File: "uringnet-" and the
@@ -122,30 +125,8 @@ func fileName(network string) string {
 	return "uringnet-" + network
 }
 
-// recv runs one recv(2) into b: with MSG_DONTWAIT and the netpoller when
-// the socket is registered there, else waiting inside io_uring.
-func (fd *netFD) recv(b []byte) (reactor.Result, error) {
-	if fd.raw != nil {
-		return fd.dontWait(&fd.rio, b)
-	}
-	return fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-		return r.Recv(fd.sysfd, b, 0, o)
-	})
-}
-
-// send runs one send(2) of b, as recv does: MSG_NOSIGNAL, so that a send
-// to a peer that has gone fails with EPIPE instead of raising SIGPIPE.
-func (fd *netFD) send(b []byte) (reactor.Result, error) {
-	if fd.raw != nil {
-		return fd.dontWait(&fd.wio, b)
-	}
-	return fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-		return r.Send(fd.sysfd, b, unix.MSG_NOSIGNAL, o)
-	})
-}
-
-// dontWait runs d's operation on buf, waiting in the netpoller while the
-// socket is not ready. Errors are as pollWait's.
+// dontWait runs d's operation on buf, waiting while the socket is not
+// ready. Errors are as pollWait's.
 func (fd *netFD) dontWait(d *ioDir, buf []byte) (reactor.Result, error) {
 	d.buf = buf
 	res, err := fd.pollWait(d.p, d.try, &d.pollOutcome)
@@ -163,20 +144,26 @@ type pollOutcome struct {
 	begun bool
 }
 
-// pollWait runs try through the runtime netpoller, which calls it again
-// each time the socket becomes ready (readable if p is fd.rd, else
-// writable) while it returns false, until it leaves a result in out. An
-// operation stopped inside io_uring goes again if the deadline has moved
-// since; one the kernel cancelled unasked, the executor's Run has already
-// started again. Errors are net.ErrClosed, os.ErrDeadlineExceeded, a
-// syscall.Errno or an executor error.
-func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) (reactor.Result, error) {
+// pollWait is the one way an attempt on a connected socket waits: it
+// calls try, and each time it returns false waits for the socket to be
+// ready (readable if p is fd.rd, else writable) and calls it again, until
+// it leaves a result in out. The wait is the one attachPoller chose: in
+// the runtime netpoller, through raw, or with an io_uring poll (pollLoop)
+// where the netpoller did not take the socket. An operation stopped
+// inside io_uring goes again if the deadline has moved since; one the
+// kernel cancelled unasked, the executor has already started again.
+// Errors are net.ErrClosed, os.ErrDeadlineExceeded, a syscall.Errno or
+// an executor error.
+func (fd *netFD) pollWait(p *fdlife.Waiter, try func(uintptr) bool, out *pollOutcome) (reactor.Result, error) {
 	for {
 		*out = pollOutcome{}
 		var err error
-		if p == &fd.rd {
+		switch {
+		case fd.raw == nil:
+			err = fd.pollLoop(p, try)
+		case p == &fd.rd:
 			err = fd.raw.Read(try)
-		} else {
+		default:
 			err = fd.raw.Write(try)
 		}
 		res, oerr := out.res, out.err
@@ -188,7 +175,7 @@ func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) 
 			return res, nil
 		}
 		if stopped(oerr) {
-			if perr := p.check(); perr != nil {
+			if perr := p.Check(); perr != nil {
 				return reactor.Result{}, perr
 			}
 			if oerr != syscall.ECANCELED {
@@ -199,10 +186,26 @@ func (fd *netFD) pollWait(p *pollCtx, try func(uintptr) bool, out *pollOutcome) 
 	}
 }
 
-// waitErr is the error of a wait in the netpoller, which ends by the
-// direction's deadline; Close wakes it with a past one, and p tells the
-// two apart.
-func waitErr(p *pollCtx, err error) error {
+// pollLoop is pollWait's wait for a socket the netpoller did not take:
+// try, then an io_uring poll for p's direction, until try returns true.
+func (fd *netFD) pollLoop(p *fdlife.Waiter, try func(uintptr) bool) error {
+	for {
+		if err := p.Check(); err != nil {
+			return err
+		}
+		if try(uintptr(fd.sysfd)) {
+			return nil
+		}
+		if err := fd.waitReady(p); err != nil {
+			return err
+		}
+	}
+}
+
+// waitErr is the error of a wait: in the netpoller, it ends by the
+// direction's deadline, and Close wakes it with a past one, so p tells
+// the two apart.
+func waitErr(p *fdlife.Waiter, err error) error {
 	switch {
 	case p.Err() == net.ErrClosed, errors.Is(err, os.ErrClosed):
 		return net.ErrClosed

@@ -367,7 +367,7 @@ func (c *PacketConn) Read(b []byte) (int, error) {
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-	res, err := fd.recv(b)
+	res, err := fd.dontWait(&fd.rio, b)
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
 	}
@@ -386,7 +386,7 @@ func (c *PacketConn) Write(b []byte) (int, error) {
 	}
 	fd.wmu.Lock()
 	defer fd.wmu.Unlock()
-	if fd.raw == nil || len(b) == 0 {
+	if len(b) == 0 {
 		// An empty datagram: send(2) of nothing still sends one.
 		d := c.fd.msgWriter(true)
 		d.m.SetDestination(nil)

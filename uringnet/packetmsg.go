@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
@@ -23,7 +24,7 @@ var peekScratch [1]byte
 // readies together then submit theirs with one enter (see
 // reactor.StartLocal). A deadline or Close cancels the operation
 // through its own Op, so nothing needs it on one fd's ring.
-func (fd *netFD) once(p *pollCtx, prep reactor.Prep) (reactor.Result, error) {
+func (fd *netFD) once(p *fdlife.Waiter, prep reactor.Prep) (reactor.Result, error) {
 	for {
 		res, err := fd.e.Run(p, func() (*reactor.Operation, error) { return fd.e.StartLocal(prep) })
 		if err == syscall.EINTR {
@@ -158,9 +159,6 @@ func (d *msgIO) release() {
 // once that answers EAGAIN. A request-response exchange keeps probing.
 func (d *msgIO) recv() (reactor.Result, error) {
 	fd := d.fd
-	if fd.raw == nil {
-		return fd.run(&fd.rd, d.prep)
-	}
 	return fd.pollWait(&fd.rd, d.try, &d.pollOutcome)
 }
 
@@ -242,9 +240,8 @@ func (d *msgIO) read(b, oob []byte, dummy bool) (n, oobn, flags int, err error) 
 // inside io_uring: a unixgram sendmsg copies the data before it finds
 // the peer's queue full, and the retry io_uring makes once there is
 // room then sent an empty datagram (Linux 6.18; TestPacketBlockedWriteTo
-// catches it). On a socket the netpoller did not take, the send still
-// goes with MSG_DONTWAIT, and run waits for room with an io_uring poll
-// before it submits a fresh one. A stream's send waits inside io_uring
+// catches it). On a socket the netpoller did not take, pollWait waits
+// for room with an io_uring poll instead. A stream's send waits inside io_uring
 // when it must: there the kernel takes buffer space before it copies
 // data, so its retry resends nothing twice and loses nothing
 // (TestWriteMsgUnixBlocked), and it sends, as net's one sendmsg(2)
@@ -256,15 +253,11 @@ func (d *msgIO) write(b, oob []byte, dummy bool) (int, error) {
 	defer d.release()
 	var res reactor.Result
 	var err error
-	if d.dgram && d.fd.raw != nil {
+	if d.dgram {
 		res, err = d.fd.pollWait(&d.fd.wr, d.try, &d.pollOutcome)
 	} else {
 		// run requeues a send the kernel cancelled before it ran.
-		prep := d.prep
-		if d.dgram {
-			prep = d.direct
-		}
-		res, err = d.fd.run(&d.fd.wr, prep)
+		res, err = d.fd.run(&d.fd.wr, d.prep)
 	}
 	if err != nil {
 		return 0, err

@@ -42,23 +42,11 @@ func (rc *rawConn) Read(f func(fd uintptr) (done bool)) error {
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-	if fd.raw != nil {
-		if err := fd.raw.Read(f); err != nil {
-			return fd.opError("raw-read", "", waitErr(&fd.rd, err))
-		}
-		return nil
+	var out pollOutcome
+	if _, err := fd.pollWait(&fd.rd, f, &out); err != nil {
+		return fd.opError("raw-read", "poll", err)
 	}
-	for {
-		if err := fd.rd.check(); err != nil {
-			return fd.opError("raw-read", "", err)
-		}
-		if f(uintptr(fd.sysfd)) {
-			return nil
-		}
-		if _, err := fd.poll(&fd.rd, pollIn); err != nil {
-			return fd.opError("raw-read", "poll", err)
-		}
-	}
+	return nil
 }
 
 // Write calls f until it returns true, waiting for the fd to be writable
@@ -71,21 +59,9 @@ func (rc *rawConn) Write(f func(fd uintptr) (done bool)) error {
 	defer fd.decref()
 	fd.wmu.Lock()
 	defer fd.wmu.Unlock()
-	if fd.raw != nil {
-		if err := fd.raw.Write(f); err != nil {
-			return fd.opError("raw-write", "", waitErr(&fd.wr, err))
-		}
-		return nil
+	var out pollOutcome
+	if _, err := fd.pollWait(&fd.wr, f, &out); err != nil {
+		return fd.opError("raw-write", "poll", err)
 	}
-	for {
-		if err := fd.wr.check(); err != nil {
-			return fd.opError("raw-write", "", err)
-		}
-		if f(uintptr(fd.sysfd)) {
-			return nil
-		}
-		if _, err := fd.poll(&fd.wr, pollOut); err != nil {
-			return fd.opError("raw-write", "poll", err)
-		}
-	}
+	return nil
 }

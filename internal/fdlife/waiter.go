@@ -1,0 +1,216 @@
+package fdlife
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Waiter is the state one direction (reading or writing) of an fd waits
+// on. It is a context.Context whose Done channel is closed when the
+// direction's deadline passes or the fd is closed; operations wait with
+// it (reactor.Operation.Wait), so a deadline or Close cancels the
+// operation in the kernel from the waiting goroutine itself, the only
+// one allowed to touch the operation. Err tells which of the two
+// happened: os.ErrDeadlineExceeded, or the error given to Close.
+//
+// Unlike a context's, Err can be nil again after Done's channel closed:
+// a deadline that passed and is then moved re-arms the Waiter, and later
+// operations wait on a fresh channel. An operation that picked up the old
+// channel was cancelled meanwhile; Check, nil again, tells its caller to
+// start it afresh. Nothing is lost: an operation the kernel cancelled
+// moved no bytes, and one that completed anyway reports its result.
+//
+// The channel and the deadline's timer are made only once something
+// waits on Done: an operation that completes without parking, or one
+// that waits in the runtime netpoller (SetMirror), never asks for them,
+// and net/http moves deadlines several times per request, so setting a
+// deadline nobody waits on here only records it. The zero value has no
+// deadline and is open.
+type Waiter struct {
+	mu       sync.Mutex
+	done     chan struct{} // nil until Done is called; then closed iff err != nil
+	err      error         // nil, os.ErrDeadlineExceeded or Close's error
+	deadline time.Time
+	// timer, while done is not nil, fires at or before the deadline.
+	timer *time.Timer
+	// armed is whether a deadline is set or Close has run, readable
+	// without mu: while it is false, Check has nothing to say, which is
+	// the case of every read and write on a file without deadlines; and
+	// net/http clears a deadline that is already clear several times per
+	// request, which then costs no more than this load.
+	armed atomic.Bool
+
+	// closed is whether Close has run; write says that this is the
+	// writing direction, for mirror.
+	closed, write bool
+
+	// mirror, if set, is the *os.File through which operations wait in
+	// the runtime netpoller: every deadline goes to it too (as its read
+	// or, if write, write deadline), and Close gives it one in the past
+	// to wake them. (A file and a flag, not a method value, which would
+	// be an allocation per direction and fd.)
+	mirror *os.File
+}
+
+// SetMirror makes every later deadline, and Close, reach f's read
+// deadline (or its write deadline, if write): for an fd whose waits are
+// in the runtime netpoller, registered through f.
+func (w *Waiter) SetMirror(f *os.File, write bool) {
+	w.mu.Lock()
+	w.mirror, w.write = f, write
+	w.mu.Unlock()
+}
+
+func (w *Waiter) setMirror(t time.Time) {
+	if w.write {
+		w.mirror.SetWriteDeadline(t)
+	} else {
+		w.mirror.SetReadDeadline(t)
+	}
+}
+
+// Deadline is part of context.Context; the deadline is enforced through
+// Done instead, since it can move while an operation waits.
+func (w *Waiter) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done is part of context.Context.
+func (w *Waiter) Done() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil && !w.deadline.IsZero() {
+		if d := time.Until(w.deadline); d <= 0 {
+			w.fireLocked(os.ErrDeadlineExceeded)
+		} else if w.done == nil {
+			w.armLocked(d)
+		}
+	}
+	if w.err != nil && w.done == nil {
+		return closedChan
+	}
+	if w.done == nil {
+		w.done = make(chan struct{})
+	}
+	return w.done
+}
+
+// Err is part of context.Context.
+func (w *Waiter) Err() error {
+	w.mu.Lock()
+	err := w.err
+	w.mu.Unlock()
+	return err
+}
+
+// Value is part of context.Context.
+func (w *Waiter) Value(any) any { return nil }
+
+// Check returns the error an operation starting now gets: Close's error,
+// os.ErrDeadlineExceeded, or nil. It notices a passed deadline even if
+// the timer has not run yet.
+func (w *Waiter) Check() error {
+	if !w.armed.Load() {
+		return nil
+	}
+	w.mu.Lock()
+	if w.err == nil && !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
+		w.fireLocked(os.ErrDeadlineExceeded)
+	}
+	err := w.err
+	w.mu.Unlock()
+	return err
+}
+
+func (w *Waiter) fireLocked(err error) {
+	if w.err == nil && w.done != nil {
+		close(w.done)
+	}
+	w.err = err
+}
+
+func (w *Waiter) armLocked(d time.Duration) {
+	if w.timer == nil {
+		w.timer = time.AfterFunc(d, w.expire)
+	} else {
+		w.timer.Reset(d)
+	}
+}
+
+// Set sets the deadline for future and waiting operations. A zero t means
+// none; a t in the past wakes waiting operations at once. After Close it
+// does nothing.
+func (w *Waiter) Set(t time.Time) {
+	if t.IsZero() && !w.armed.Load() {
+		// Nothing to clear: no deadline, so the mirror has none
+		// either, and not closed.
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	if w.mirror != nil && t != w.deadline {
+		// The mirror already has an unchanged deadline, and one that
+		// has passed has passed there too.
+		w.setMirror(t)
+	}
+	w.deadline = t
+	w.armed.Store(!t.IsZero())
+	if w.err == os.ErrDeadlineExceeded {
+		// Re-arm: operations from now on wait on a fresh channel.
+		w.err = nil
+		w.done = nil
+	}
+	if t.IsZero() {
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		return
+	}
+	if w.done == nil {
+		// Nothing waits on Done: Check and Done see the deadline.
+		return
+	}
+	if d := time.Until(t); d > 0 {
+		w.armLocked(d)
+		return
+	}
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.fireLocked(os.ErrDeadlineExceeded)
+}
+
+// expire runs from the timer. A timer left over from an earlier deadline
+// may run late; it fires only if the current deadline has passed.
+func (w *Waiter) expire() {
+	w.mu.Lock()
+	if w.err == nil && !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
+		w.fireLocked(os.ErrDeadlineExceeded)
+	}
+	w.mu.Unlock()
+}
+
+// pastDeadline is a deadline that has always passed.
+var pastDeadline = time.Unix(1, 0)
+
+// Close wakes every waiting operation, and every later one, for good:
+// Err and Check return err from now on.
+func (w *Waiter) Close(err error) {
+	w.mu.Lock()
+	w.closed = true
+	w.armed.Store(true)
+	if w.err == nil && w.done != nil {
+		close(w.done)
+	}
+	w.err = err
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	if w.mirror != nil {
+		w.setMirror(pastDeadline)
+	}
+	w.mu.Unlock()
+}
