@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/splice"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
@@ -43,8 +44,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	defer streamBufs.Put(bp)
 	buf := *bp
 
-	var st unix.Stat_t
-	if err := unix.Fstat(f.fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || f.exec == nil {
+	if splice.Mode(f.fd) != unix.S_IFREG || f.exec == nil {
 		return f.copyTo(w, buf)
 	}
 	start, err := unix.Seek(f.fd, 0, io.SeekCurrent)
