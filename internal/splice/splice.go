@@ -20,8 +20,8 @@
 //  3. If the first splice fails with EINVAL, ENOSYS or EBADF (an end
 //     whose file system has no splice, an old kernel, an end that takes
 //     no splice in that direction), nothing is counted: the bytes in the
-//     pipe, if any, go to the fallback writer with write(2), and the
-//     caller copies the rest as io.Copy would (Result.Handled is false).
+//     pipe, if any, go to the caller's fallback writer, and the caller
+//     copies the rest as io.Copy would (Result.Handled is false).
 //  4. Any other error ends the copy: Result.Side says which end it came
 //     from, and Left how many bytes were read from the source but never
 //     reached the destination (the caller may give them back, as a file
@@ -79,22 +79,25 @@ type Result struct {
 	// N is the bytes that reached the destination.
 	N int64
 	// Handled is false if the ends take no splice: N bytes, handed
-	// over from the pipe with write(2), are in the destination, Err is
-	// that write's error, and the caller copies the rest.
+	// over from the pipe with the fallback writer, are in the
+	// destination, Err is that write's error, and the caller copies the
+	// rest.
 	Handled bool
 	// Err is the error that ended the copy, from Side.
 	Err  error
 	Side Side
 	// Left is the bytes read from the source into the pipe that never
-	// reached the destination, when Out failed.
+	// reached the destination, when Out failed or refused with no
+	// fallback writer.
 	Left int
 }
 
 // Copy moves up to limit bytes (All: to the end of the source) from e's
 // source to its destination through a pipe of its own. fallback is the
 // destination for a plain write of what is in the pipe if the
-// destination refuses the first splice; buf, if not empty, is the
-// buffer for it.
+// destination refuses the first splice (nil: the bytes are Left for the
+// caller to give back to the source); buf, if not empty, is the buffer
+// for it.
 func Copy(e Ends, limit int64, fallback io.Writer, buf []byte) Result {
 	p, err := newPipe()
 	if err != nil {
@@ -181,8 +184,11 @@ func (p pipe) close() {
 }
 
 // handOff reads the n bytes in the pipe and writes them to w, for a
-// destination that takes no splice.
+// destination that takes no splice. Without w, they are Left.
 func (p pipe) handOff(n int, w io.Writer, buf []byte) Result {
+	if w == nil {
+		return Result{Left: n}
+	}
 	if len(buf) == 0 {
 		buf = make([]byte, min(n, defaultPipe))
 	}
