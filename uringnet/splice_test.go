@@ -352,3 +352,51 @@ func BenchmarkWriteToFile(b *testing.B) {
 		})
 	}
 }
+
+// TestReadFromFileClose checks Close racing a ReadFrom of a file whose
+// peer reads nothing: ReadFrom returns an error matching net.ErrClosed,
+// the peer gets exactly the n bytes it counts, and the file's offset
+// stands just past them, so that the bytes still in the splice pipe are
+// read again by whoever goes on with the file: none lost.
+func TestReadFromFileClose(t *testing.T) {
+	testutil.CheckFDs(t)
+	data := make([]byte, 32<<20)
+	for i := range data {
+		data[i] = byte(i*7 + i>>12)
+	}
+	path := filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ln := listenLocal(t, "tcp", ListenConfig{})
+	peer, c := pair(t, ln)
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := c.ReadFrom(f)
+		done <- result{n, err}
+	}()
+	// Let the socket's buffers fill, so that ReadFrom waits for the
+	// peer with bytes in its pipe.
+	time.Sleep(100 * time.Millisecond)
+	c.Close()
+	r := <-done
+	if !errors.Is(r.err, net.ErrClosed) {
+		t.Fatalf("ReadFrom racing Close: %d, %v; want net.ErrClosed", r.n, r.err)
+	}
+	got, err := io.ReadAll(peer)
+	if err != nil || !bytes.Equal(got, data[:r.n]) {
+		t.Fatalf("peer got %d bytes (%v), ReadFrom counted %d", len(got), err, r.n)
+	}
+	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != r.n {
+		t.Fatalf("file offset %d (%v) after ReadFrom returned %d", off, err, r.n)
+	}
+}
