@@ -116,21 +116,34 @@ func Copy(e Ends, limit int64, fallback io.Writer, buf []byte) Result {
 		case in == 0:
 			return res
 		}
-		for in > 0 {
-			m, err := e.Out(p.r, in)
-			switch {
-			case err != nil && res.N == 0 && refused(err):
-				return p.handOff(in, fallback, buf)
-			case err == nil && m == 0:
-				err = io.ErrShortWrite
-			}
-			if err != nil {
-				res.Err, res.Side, res.Left = err, Dest, in
-				return res
-			}
-			in -= m
-			res.N += int64(m)
+		switch res = p.drain(e, res, in); {
+		case !res.Handled:
+			return p.handOff(in, fallback, buf)
+		case res.Err != nil:
+			return res
 		}
+	}
+	return res
+}
+
+// drain moves the in bytes in the pipe to the destination, and counts
+// them in res. A first splice refused comes back as res not Handled.
+func (p pipe) drain(e Ends, res Result, in int) Result {
+	for in > 0 {
+		m, err := e.Out(p.r, in)
+		switch {
+		case err != nil && res.N == 0 && refused(err):
+			res.Handled = false
+			return res
+		case err == nil && m == 0:
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			res.Err, res.Side, res.Left = err, Dest, in
+			return res
+		}
+		in -= m
+		res.N += int64(m)
 	}
 	return res
 }
