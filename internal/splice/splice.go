@@ -176,12 +176,17 @@ func refused(err error) bool {
 	return errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS) || errors.Is(err, syscall.EBADF)
 }
 
-// pipe is the engine's pipe between two ends that are not pipes.
+// pipe is the engine's pipe between two ends that are not pipes. Nobody
+// waits on it: In fills it only when it is empty, Out and handOff take
+// only what it holds. It is blocking because the kernel makes a splice
+// between two pipes non-blocking if either is: into a destination that
+// is a blocking pipe, Out then waits for room rather than fail with
+// EAGAIN.
 type pipe struct{ r, w, size int }
 
 func newPipe() (pipe, error) {
 	var fds [2]int
-	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 		return pipe{}, err
 	}
 	size := defaultPipe
