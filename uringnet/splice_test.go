@@ -360,43 +360,29 @@ func BenchmarkWriteToFile(b *testing.B) {
 // read again by whoever goes on with the file: none lost.
 func TestReadFromFileClose(t *testing.T) {
 	testutil.CheckFDs(t)
-	data := make([]byte, 32<<20)
-	for i := range data {
-		data[i] = byte(i*7 + i>>12)
-	}
-	path := filepath.Join(t.TempDir(), "src")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	data := testutil.Pattern(32 << 20)
+	f := testutil.TempFile(t, os.O_RDONLY, data)
 	ln := listenLocal(t, "tcp", ListenConfig{})
 	peer, c := pair(t, ln)
-	type result struct {
-		n   int64
-		err error
-	}
-	done := make(chan result, 1)
+	var n int64
+	done := make(chan error, 1)
 	go func() {
-		n, err := c.ReadFrom(f)
-		done <- result{n, err}
+		var err error
+		n, err = c.ReadFrom(f)
+		done <- err
 	}()
 	// Let the socket's buffers fill, so that ReadFrom waits for the
 	// peer with bytes in its pipe.
 	time.Sleep(100 * time.Millisecond)
 	c.Close()
-	r := <-done
-	if !errors.Is(r.err, net.ErrClosed) {
-		t.Fatalf("ReadFrom racing Close: %d, %v; want net.ErrClosed", r.n, r.err)
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrom racing Close: %d, %v; want net.ErrClosed", n, err)
 	}
 	got, err := io.ReadAll(peer)
-	if err != nil || !bytes.Equal(got, data[:r.n]) {
-		t.Fatalf("peer got %d bytes (%v), ReadFrom counted %d", len(got), err, r.n)
+	if err != nil || !bytes.Equal(got, data[:n]) {
+		t.Fatalf("peer got %d bytes (%v), ReadFrom counted %d", len(got), err, n)
 	}
-	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != r.n {
-		t.Fatalf("file offset %d (%v) after ReadFrom returned %d", off, err, r.n)
+	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != n {
+		t.Fatalf("file offset %d (%v) after ReadFrom returned %d", off, err, n)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -31,34 +30,13 @@ func spliceOnce(src, dst, n int) (int, error) {
 	}
 }
 
-// source writes a file of size bytes, not all alike, and opens it.
+// source opens a file of size bytes of testutil.Pattern.
 func source(t *testing.T, size int) (*os.File, []byte) {
-	t.Helper()
-	data := make([]byte, size)
-	for i := range data {
-		data[i] = byte(i*7 + i>>13)
-	}
-	p := filepath.Join(t.TempDir(), "src")
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f, data
+	data := testutil.Pattern(size)
+	return testutil.TempFile(t, os.O_RDONLY, data), data
 }
 
-func dest(t *testing.T, flag int) *os.File {
-	t.Helper()
-	f, err := os.OpenFile(filepath.Join(t.TempDir(), "dst"), os.O_RDWR|os.O_CREATE|flag, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
-}
+func dest(t *testing.T, flag int) *os.File { return testutil.TempFile(t, os.O_RDWR|flag, nil) }
 
 // TestCopy copies files through the engine's pipe, whole and up to a
 // limit, across chunk boundaries: every byte arrives once, and N and the
