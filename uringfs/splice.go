@@ -39,7 +39,7 @@ func (f *File) spliceTo(dst *os.File, off int64, buf []byte) (n int64, handled b
 			res = splice.Direct(e.direct, splice.All)
 		} else {
 			// dst.Write takes what is in the pipe if dst refuses.
-			res = splice.Copy(&e, splice.All, dst, buf)
+			res = splice.Copy(splice.Ends{In: e.In, Out: e.Out}, splice.All, dst, buf)
 		}
 	})
 	switch {
@@ -124,21 +124,23 @@ func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
 		}
 		e.src = src
 	case *os.File:
-		if e.sc, err = src.SyscallConn(); err != nil {
+		sc, err := src.SyscallConn()
+		if err != nil {
 			return 0, false, nil
 		}
-		pipe := false
-		e.sc.Control(func(fd uintptr) {
+		pipe, pollOS := false, false
+		sc.Control(func(fd uintptr) {
 			pipe = splice.Mode(int(fd)) == unix.S_IFIFO
 			// os polls a descriptor that was non-blocking when it
 			// was wrapped, or that it made so (os.Pipe); for a
 			// blocking one the wait is a poll on io_uring.
 			fl, _ := unix.FcntlInt(fd, unix.F_GETFL, 0)
-			e.pollOS = fl&unix.O_NONBLOCK != 0
+			pollOS = fl&unix.O_NONBLOCK != 0
 		})
 		if !pipe {
 			return 0, false, nil
 		}
+		e.osf, e.pollOS = src, pollOS
 	default:
 		return 0, false, nil
 	}
@@ -152,20 +154,19 @@ func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
 	return res.N, res.Handled, res.Err
 }
 
-// pipeToFile is a copy from a pipe, src or the *os.File behind sc, into
-// f at its offset.
+// pipeToFile is a copy from a pipe, src or osf, into f at its offset.
 type pipeToFile struct {
 	f      *File
 	src    *File
-	sc     syscall.RawConn
-	pollOS bool // sc's *os.File waits in the netpoller
+	osf    *os.File
+	pollOS bool // osf waits in the netpoller
 }
 
 // move splices up to n bytes from the pipe into f, waiting for the pipe
 // to hold some.
 func (e *pipeToFile) move(n int) (m int, err error) {
 	for {
-		if e.sc == nil {
+		if e.osf == nil {
 			m, err = e.splice(e.src.fd, n)
 			if err == syscall.EAGAIN {
 				if err = e.src.waitPoll(uring.PollIn); err == nil {
@@ -175,8 +176,14 @@ func (e *pipeToFile) move(n int) (m int, err error) {
 			return m, err
 		}
 		// RawConn.Read holds the *os.File's read lock, and waits in
-		// the netpoller when the function asks to.
-		rerr := e.sc.Read(func(fd uintptr) bool {
+		// the netpoller when the function asks to. (SyscallConn here,
+		// not kept, lets the compiler see the RawConn's type and keep
+		// the function on the stack.)
+		sc, rerr := e.osf.SyscallConn()
+		if rerr != nil {
+			return 0, rerr
+		}
+		rerr = sc.Read(func(fd uintptr) bool {
 			m, err = e.splice(int(fd), n)
 			if err == syscall.EAGAIN && !e.pollOS {
 				if err = e.waitPipe(int(fd)); err == nil {

@@ -104,7 +104,8 @@ func (c *Conn) spliceTo(w io.Writer) (int64, bool, error) {
 	defer fd.rmu.Unlock()
 	// If w's file system takes no splice, w.Write gets what is in the
 	// pipe, and the caller copies the rest.
-	res := splice.Copy(&sockToW{fd: fd, raw: raw, fdOnly: fdOnly}, splice.All, w, nil)
+	e := sockToW{fd: fd, raw: raw, fdOnly: fdOnly}
+	res := splice.Copy(splice.Ends{In: e.In, Out: e.Out}, splice.All, w, nil)
 	return res.N, res.Handled || res.Err != nil, spliceErr(fd, "writeto", res)
 }
 
@@ -131,11 +132,13 @@ func (e *sockToW) In(p, n int) (int, error) { return e.fd.splice(&e.fd.rd, e.fd.
 
 func (e *sockToW) Out(p, n int) (moved int, err error) {
 	// Runs inside w's RawConn: false (w is a full pipe) waits in the
-	// netpoller until w can take more.
+	// netpoller until w can take more. It names no field of e, which
+	// stays on the stack.
+	exec := e.fd.e
 	try := func(wfd uintptr) bool {
 		for {
 			var res reactor.Result
-			res, err = e.fd.e.Do(context.Background(), int(wfd), time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
+			res, err = exec.Do(context.Background(), int(wfd), time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 				return r.SpliceStream(p, int(wfd), n, o)
 			})
 			switch {
@@ -222,7 +225,8 @@ func (c *Conn) spliceFrom(r io.Reader) (written int64, handled bool, err error) 
 	var res splice.Result
 	// Control keeps the source open for the whole copy.
 	cerr := raw.Control(func(src uintptr) {
-		res = splice.Copy(fileToSock{fd: fd, src: int(src)}, limit, nil, nil)
+		e := fileToSock{fd: fd, src: int(src)}
+		res = splice.Copy(splice.Ends{In: e.In, Out: e.Out}, limit, nil, nil)
 		if res.Left > 0 {
 			unix.Seek(int(src), -int64(res.Left), io.SeekCurrent)
 		}

@@ -55,15 +55,16 @@ const defaultPipe = 64 << 10
 const All = math.MaxInt64
 
 // Ends is what the package holding a copy's two ends does for it. Each
-// call runs one splice on that package's executor and returns the bytes
+// func runs one splice on that package's executor and returns the bytes
 // moved; it holds whatever reference and lock its end needs for the
 // operation, and waits (for readiness after EAGAIN, under a deadline,
-// until Close) as that end's own operations wait.
-type Ends interface {
+// until Close) as that end's own operations wait. Func values, which
+// Copy only calls, keep the adapters' state off the heap.
+type Ends struct {
 	// In splices up to n bytes from the source into the pipe fd p.
-	In(p, n int) (int, error)
+	In func(p, n int) (int, error)
 	// Out splices up to n bytes from the pipe fd p into the destination.
-	Out(p, n int) (int, error)
+	Out func(p, n int) (int, error)
 }
 
 // Side is the end of a copy that an error came from.
@@ -116,7 +117,7 @@ func Copy(e Ends, limit int64, fallback io.Writer, buf []byte) Result {
 		case in == 0:
 			return res
 		}
-		switch res = p.drain(e, res, in); {
+		switch res = p.drain(&e, res, in); {
 		case !res.Handled:
 			return p.handOff(in, fallback, buf)
 		case res.Err != nil:
@@ -128,7 +129,7 @@ func Copy(e Ends, limit int64, fallback io.Writer, buf []byte) Result {
 
 // drain moves the in bytes in the pipe to the destination, and counts
 // them in res. A first splice refused comes back as res not Handled.
-func (p pipe) drain(e Ends, res Result, in int) Result {
+func (p pipe) drain(e *Ends, res Result, in int) Result {
 	for in > 0 {
 		m, err := e.Out(p.r, in)
 		switch {

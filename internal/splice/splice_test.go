@@ -16,10 +16,12 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 
 // sysEnds splices with splice(2) itself, so that the engine is tested
 // apart from either adapter's executor.
-type sysEnds struct{ src, dst int }
-
-func (e sysEnds) In(p, n int) (int, error)  { return spliceOnce(e.src, p, n) }
-func (e sysEnds) Out(p, n int) (int, error) { return spliceOnce(p, e.dst, n) }
+func sysEnds(src, dst int) Ends {
+	return Ends{
+		In:  func(p, n int) (int, error) { return spliceOnce(src, p, n) },
+		Out: func(p, n int) (int, error) { return spliceOnce(p, dst, n) },
+	}
+}
 
 func spliceOnce(src, dst, n int) (int, error) {
 	for {
@@ -52,7 +54,7 @@ func TestCopy(t *testing.T) {
 	} {
 		src, data := source(t, tc.size)
 		dst := dest(t, 0)
-		res := Copy(sysEnds{int(src.Fd()), int(dst.Fd())}, tc.limit, nil, nil)
+		res := Copy(sysEnds(int(src.Fd()), int(dst.Fd())), tc.limit, nil, nil)
 		want := data[:min(int64(len(data)), tc.limit)]
 		if !res.Handled || res.Err != nil || res.N != int64(len(want)) || res.Left != 0 {
 			t.Fatalf("size %d limit %d: %+v, want %d bytes handled", tc.size, tc.limit, res, len(want))
@@ -75,7 +77,7 @@ func TestCopyRefused(t *testing.T) {
 	const size = 3*MaxChunk + 5
 	src, data := source(t, size)
 	dst := dest(t, os.O_APPEND)
-	res := Copy(sysEnds{int(src.Fd()), int(dst.Fd())}, All, dst, nil)
+	res := Copy(sysEnds(int(src.Fd()), int(dst.Fd())), All, dst, nil)
 	off, _ := src.Seek(0, io.SeekCurrent)
 	if res.Handled || res.Err != nil || res.N == 0 || res.N != off {
 		t.Fatalf("into O_APPEND: %+v (source at %d), want the pipe's bytes handed over", res, off)
@@ -85,7 +87,7 @@ func TestCopyRefused(t *testing.T) {
 	}
 
 	src.Seek(0, io.SeekStart)
-	res = Copy(sysEnds{int(src.Fd()), int(dst.Fd())}, All, nil, nil)
+	res = Copy(sysEnds(int(src.Fd()), int(dst.Fd())), All, nil, nil)
 	off, _ = src.Seek(0, io.SeekCurrent)
 	if res.Handled || res.Err != nil || res.N != 0 || int64(res.Left) != off || off == 0 {
 		t.Fatalf("into O_APPEND, no fallback: %+v (source at %d), want the pipe's bytes Left", res, off)
@@ -96,7 +98,7 @@ func TestCopyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dir.Close()
-	if res := Copy(sysEnds{int(dir.Fd()), int(dst.Fd())}, All, dst, nil); res.Handled || res.Err != nil || res.N != 0 {
+	if res := Copy(sysEnds(int(dir.Fd()), int(dst.Fd())), All, dst, nil); res.Handled || res.Err != nil || res.N != 0 {
 		t.Fatalf("from a directory: %+v, want refused", res)
 	}
 }
@@ -124,7 +126,7 @@ func TestCopyDestFails(t *testing.T) {
 	if err := unix.SetNonblock(wfd, false); err != nil {
 		t.Fatal(err)
 	}
-	res := Copy(sysEnds{int(src.Fd()), wfd}, All, nil, nil)
+	res := Copy(sysEnds(int(src.Fd()), wfd), All, nil, nil)
 	<-done
 	off, _ := src.Seek(0, io.SeekCurrent)
 	if !res.Handled || !errors.Is(res.Err, syscall.EPIPE) || res.Side != Dest || res.N < taken || res.N+int64(res.Left) != off {
