@@ -61,15 +61,7 @@ type readerOnly struct{ io.Reader }
 // (regular files only if w has just Fd, whose fd nothing keeps open and
 // no netpoller waits on).
 func spliceDest(w io.Writer) (raw syscall.RawConn, fdOnly bool, ok bool) {
-	switch d := w.(type) {
-	case syscall.Conn:
-		var err error
-		if raw, err = d.SyscallConn(); err != nil {
-			return nil, false, false
-		}
-	case interface{ Fd() uintptr }:
-		raw, fdOnly = fdRawConn(d.Fd()), true
-	default:
+	if raw, fdOnly = rawConnOf(w); raw == nil {
 		return nil, false, false
 	}
 	if err := raw.Control(func(fd uintptr) {
@@ -85,6 +77,20 @@ func spliceDest(w io.Writer) (raw syscall.RawConn, fdOnly bool, ok bool) {
 		return nil, false, false
 	}
 	return raw, fdOnly, ok
+}
+
+// rawConnOf is the RawConn of v, if it has SyscallConn, or a Control-only
+// one (fdOnly) if it has just Fd; nil if neither.
+func rawConnOf(v any) (raw syscall.RawConn, fdOnly bool) {
+	switch v := v.(type) {
+	case syscall.Conn:
+		if raw, err := v.SyscallConn(); err == nil {
+			return raw, false
+		}
+	case interface{ Fd() uintptr }:
+		return fdRawConn(v.Fd()), true
+	}
+	return nil, false
 }
 
 // spliceTo moves the connection's bytes into w, socket to pipe to w,
@@ -174,22 +180,12 @@ func (fd *netFD) splice(p *pollCtx, src, dst, n int) (int, error) {
 
 // spliceSource finds the fd behind r, if it is a regular file, and the
 // limit io.LimitedReader puts on it.
-func spliceSource(r io.Reader) (sc syscall.RawConn, limit int64, lr *io.LimitedReader, ok bool) {
+func spliceSource(r io.Reader) (raw syscall.RawConn, limit int64, lr *io.LimitedReader, ok bool) {
 	r, limit, lr = splice.Limited(r)
-	var raw syscall.RawConn
-	switch s := r.(type) {
-	case syscall.Conn:
-		var err error
-		if raw, err = s.SyscallConn(); err != nil {
-			return nil, 0, nil, false
-		}
-	case interface{ Fd() uintptr }:
-		raw = fdRawConn(s.Fd())
-	default:
+	if raw, _ = rawConnOf(r); raw == nil {
 		return nil, 0, nil, false
 	}
-	regular := false
-	if err := raw.Control(func(fd uintptr) { regular = splice.Mode(int(fd)) == unix.S_IFREG }); err != nil || !regular {
+	if err := raw.Control(func(fd uintptr) { ok = splice.Mode(int(fd)) == unix.S_IFREG }); err != nil || !ok {
 		return nil, 0, nil, false
 	}
 	return raw, limit, lr, true
