@@ -7,9 +7,10 @@
 // when the kernel refuses a splice, and the count. It runs no operation
 // itself: the package that holds the two ends does, through Ends, on its
 // executor, holding its references and locks, and waiting as its own
-// reads and writes wait. That is how a Close of either end ends a copy:
-// the end's wait returns an error, which Copy returns with the bytes
-// that reached the destination.
+// reads and writes wait. That is how a Close of an end ends a copy (of
+// an end whose package cancels its waits on Close): the end's splice or
+// wait returns an error, which Copy returns with the bytes that reached
+// the destination, no byte counted twice.
 //
 // The protocol, for one copy:
 //
@@ -84,7 +85,8 @@ type Result struct {
 	// destination, Err is that write's error, and the caller copies the
 	// rest.
 	Handled bool
-	// Err is the error that ended the copy, from Side.
+	// Err is the error that ended the copy, from Side (Copy's only:
+	// Direct's errors are the caller's to place).
 	Err  error
 	Side Side
 	// Left is the bytes read from the source into the pipe that never
