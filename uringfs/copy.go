@@ -1,16 +1,12 @@
 package uringfs
 
 import (
-	"context"
 	"io"
-	"io/fs"
 	"os"
 	"syscall"
-	"time"
 	"unsafe"
 
-	"github.com/uring-go/uring/internal/reactor"
-	"github.com/uring-go/uring/uring"
+	"github.com/uring-go/uring/internal/splice"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,7 +63,7 @@ func (f *File) copyFileRange(r io.Reader) (n int64, handled bool, err error) {
 		// copy_file_range(2) refuses a destination opened with O_APPEND.
 		return 0, false, nil
 	}
-	r, remain, lr := unwrapLimited(r)
+	r, remain, lr := splice.Limited(r)
 	if remain <= 0 {
 		return 0, true, nil
 	}
@@ -144,135 +140,6 @@ func (f *File) copyFileRangeFrom(src int, remain int64) (written int64, handled 
 	return written, true, nil
 }
 
-// pipeSpliceChunk is the most one splice from a pipe asks for: a pipe
-// holds 64 KiB by default, so more only matters for pipes made larger.
-const pipeSpliceChunk = 1 << 20
-
-// spliceFrom moves a pipe's bytes into f with io_uring's splice when r is
-// a pipe (a *File or *os.File, or a LimitedReader around one), so that
-// they never pass through user memory. handled is false, with nothing
-// moved, when r is not a pipe or the destination cannot take a splice.
-//
-// Each splice holds a reference on f and its offset lock, as a Write
-// does; waiting for the pipe to fill holds neither, so that, as with the
-// generic copy, closing f does not wait for the pipe's writer.
-func (f *File) spliceFrom(r io.Reader) (n int64, handled bool, err error) {
-	if f.appendMode || f.exec == nil {
-		return 0, false, nil
-	}
-	r, remain, lr := unwrapLimited(r)
-	if remain <= 0 {
-		return 0, true, nil
-	}
-	if lr != nil {
-		defer func() { lr.N -= n }()
-	}
-	var (
-		srcFile *File
-		sc      syscall.RawConn
-		srcFd   int
-		pollOS  bool // sc's *os.File waits in the netpoller
-	)
-	switch src := r.(type) {
-	case *File:
-		if src == f || src.exec == nil || src.acquire("read") != nil {
-			return 0, false, nil
-		}
-		defer src.mu.decref()
-		if !isPipe(src.fd) {
-			return 0, false, nil
-		}
-		srcFile, srcFd = src, src.fd
-	case *os.File:
-		var err error
-		if sc, err = src.SyscallConn(); err != nil {
-			return 0, false, nil
-		}
-		pipe := false
-		sc.Control(func(fd uintptr) {
-			pipe = isPipe(int(fd))
-			// os polls a descriptor that was non-blocking when it
-			// was wrapped, or that it made so (os.Pipe); for a
-			// blocking one the wait below is a poll on io_uring.
-			fl, _ := unix.FcntlInt(fd, unix.F_GETFL, 0)
-			pollOS = fl&unix.O_NONBLOCK != 0
-		})
-		if !pipe {
-			return 0, false, nil
-		}
-	default:
-		return 0, false, nil
-	}
-
-	// step splices once from the pipe src into f.
-	step := func(src int) (int, error) {
-		if err := f.acquire("write"); err != nil {
-			return 0, unwrapPath(err)
-		}
-		defer f.mu.decref()
-		lockOffsets(f, srcFile)
-		defer unlockOffsets(f, srcFile)
-		dst, chunk := f.fd, int(min(remain-n, pipeSpliceChunk))
-		// SPLICE_F_NONBLOCK: an empty pipe fails with EAGAIN rather
-		// than hold an io-wq worker until a writer comes.
-		return f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-			return r.Splice(src, uring.CurrentPosition, dst, uring.CurrentPosition, chunk, unix.SPLICE_F_NONBLOCK, o)
-		})
-	}
-	waitPipe := func(fd int) error {
-		_, err := f.exec.Do(context.Background(), fd, time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-			return r.PollAdd(fd, uring.PollIn, o)
-		})
-		return err
-	}
-	for n < remain {
-		var m int
-		var e error
-		if sc != nil {
-			// RawConn.Read holds the *os.File's read lock, and waits
-			// in the netpoller when the function asks to.
-			rerr := sc.Read(func(fd uintptr) bool {
-				m, e = step(int(fd))
-				if e == syscall.EAGAIN && !pollOS {
-					e = waitPipe(int(fd))
-					if e == nil {
-						e = syscall.EINTR // try again
-					}
-				}
-				return e != syscall.EAGAIN
-			})
-			if rerr != nil {
-				e = rerr
-			}
-		} else {
-			m, e = step(srcFd)
-			if e == syscall.EAGAIN {
-				if e = srcFile.waitPoll(uring.PollIn); e == nil {
-					e = syscall.EINTR
-				}
-			}
-		}
-		switch {
-		case m > 0:
-			n += int64(m)
-		case e == nil:
-			return n, true, nil // the writer closed the pipe
-		case e == syscall.EINTR:
-		case n == 0 && (e == syscall.EINVAL || e == syscall.EBADF):
-			// The destination's file system cannot take a splice.
-			return 0, false, nil
-		case e == errClosing || e == fs.ErrClosed:
-			return n, true, e
-		default:
-			if errno, ok := e.(syscall.Errno); ok {
-				e = os.NewSyscallError("splice", errno)
-			}
-			return n, true, e
-		}
-	}
-	return n, true, nil
-}
-
 // lockOffsets locks f's offset and, if src is not nil, src's, in a fixed
 // order (by address) so that two copies in opposite directions between
 // the same files cannot deadlock.
@@ -295,20 +162,4 @@ func unlockOffsets(f, src *File) {
 	if src != nil {
 		src.pos.Unlock()
 	}
-}
-
-// isPipe reports whether fd is a pipe or FIFO.
-func isPipe(fd int) bool {
-	var st unix.Stat_t
-	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
-}
-
-// unwrapLimited returns the reader under an *io.LimitedReader, as lr,
-// with the bytes it may still give; any other reader comes back as it is,
-// with no limit and a nil lr. The caller takes what it copied off lr.N.
-func unwrapLimited(r io.Reader) (inner io.Reader, remain int64, lr *io.LimitedReader) {
-	if lr, ok := r.(*io.LimitedReader); ok {
-		return lr.R, lr.N, lr
-	}
-	return r, 1<<63 - 1, nil
 }

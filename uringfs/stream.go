@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/splice"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
@@ -43,13 +44,12 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	defer streamBufs.Put(bp)
 	buf := *bp
 
-	var st unix.Stat_t
-	if err := unix.Fstat(f.fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || f.exec == nil {
-		return f.copyTo(w, buf)
+	if splice.Mode(f.fd) != unix.S_IFREG || f.exec == nil {
+		return f.copyTo(w, buf, -1)
 	}
 	start, err := unix.Seek(f.fd, 0, io.SeekCurrent)
 	if err != nil {
-		return f.copyTo(w, buf)
+		return f.copyTo(w, buf, -1)
 	}
 	var n int64
 	if of, ok := w.(*os.File); ok {
@@ -69,17 +69,20 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	return n, err
 }
 
-// copyTo reads at the file offset and writes to w until end of file. The
-// caller holds a reference and f.pos.
-func (f *File) copyTo(w io.Writer, buf []byte) (int64, error) {
+// copyTo reads from off (-1: at the file offset) and writes to w until
+// end of file, a read at a time. The caller holds a reference and f.pos.
+func (f *File) copyTo(w io.Writer, buf []byte, off int64) (int64, error) {
 	var total int64
 	for {
-		n, err := f.pread(buf, -1)
+		n, err := f.pread(buf, off)
 		if n > 0 {
 			m, werr := w.Write(buf[:n])
 			total += int64(m)
 			if werr != nil {
 				return total, werr
+			}
+			if off >= 0 {
+				off += int64(n)
 			}
 		}
 		if err != nil {
@@ -96,97 +99,94 @@ func (f *File) copyTo(w io.Writer, buf []byte) (int64, error) {
 // that shrank), the reads queued past it are collected and dropped, and
 // the rest continues one read at a time, so no bytes are skipped.
 func (f *File) pipelineTo(w io.Writer, buf []byte, off int64) (int64, error) {
-	type slot struct {
-		o   *reactor.Operation
-		off int64
-		b   []byte
+	q := readAhead{f: f, next: off}
+	for i := range q.slots {
+		q.slots[i].b = buf[i*streamChunk : (i+1)*streamChunk]
 	}
-	var slots [streamDepth]slot
-	fd := f.fd
-	head, inflight := 0, 0 // slots[head] is the oldest read
-	next := off            // offset of the next read to start
-	eof := false
+	var err error // the first read or write error
+	for i := 0; i < streamDepth && err == nil; i++ {
+		err = q.start(i)
+	}
 	var total int64
-	var werr error
-	startRead := func(i int) error {
-		s := &slots[i]
-		s.off = next
-		b := s.b
-		o, err := f.start(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, s.off, o) })
-		if err != nil {
-			return err
-		}
-		s.o = o
-		next += int64(len(b))
-		inflight++
-		return nil
-	}
-	for i := range slots {
-		slots[i].b = buf[i*streamChunk : (i+1)*streamChunk]
-	}
-	var rerr error
-	for i := 0; i < streamDepth; i++ {
-		if rerr = startRead(i); rerr != nil {
-			break
-		}
-	}
+	eof := false
 	// Every started read is waited for, whatever fails, before the
 	// buffers go back to the pool.
-	for inflight > 0 {
-		s := &slots[head]
-		n, err := f.wait(s.o)
-		s.o = nil
-		if err == syscall.ECANCELED {
-			// Cancelled unasked (see reactor.Run): read the slot
-			// again, through Run, which bounds how often.
-			b, soff := s.b, s.off
-			n, err = f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, soff, o) })
-		}
-		inflight--
-		if err == nil && werr == nil && rerr == nil && !eof {
-			if n > 0 {
-				m, e := w.Write(s.b[:n])
-				total += int64(m)
-				werr = e
-			}
-			if n < len(s.b) {
-				eof = true
-				next = s.off + int64(n)
-			}
-		} else if err != nil && rerr == nil && !eof {
-			rerr = err
-		}
-		if !eof && werr == nil && rerr == nil {
-			if err := startRead(head); err != nil {
-				rerr = err
-			}
-		}
-		head = (head + 1) % streamDepth
-	}
-	if werr != nil {
-		return total, werr
-	}
-	if rerr != nil {
-		return total, f.wrapErr("read", rerr)
-	}
-	if eof {
-		// The short read may not be the end (a file growing meanwhile);
-		// finish one read at a time from where it stopped.
-		for {
-			n, err := f.pread(buf[:streamChunk], next)
-			if err != nil {
-				return total, f.wrapErr("read", err)
-			}
-			if n == 0 {
-				return total, nil
-			}
-			m, e := w.Write(buf[:n])
+	for q.inflight > 0 {
+		s, n, rerr := q.collect()
+		switch {
+		case err != nil || eof:
+			continue // dropped
+		case rerr != nil:
+			err = f.wrapErr("read", rerr)
+			continue
+		case n > 0:
+			m, werr := w.Write(s.b[:n])
 			total += int64(m)
-			next += int64(n)
-			if e != nil {
-				return total, e
+			if err = werr; err != nil {
+				continue
 			}
 		}
+		if n < len(s.b) {
+			eof, q.next = true, s.off+int64(n)
+		} else {
+			err = q.start(q.prev())
+		}
 	}
-	return total, nil
+	if err != nil || !eof {
+		return total, err
+	}
+	// The short read may not be the end (a file growing meanwhile);
+	// finish one read at a time from where it stopped.
+	m, err := f.copyTo(w, buf[:streamChunk], q.next)
+	return total + m, err
 }
+
+// readAhead is pipelineTo's ring of reads in flight: slots[head] is the
+// oldest, next the offset of the next read to start.
+type readAhead struct {
+	f        *File
+	slots    [streamDepth]readSlot
+	head     int
+	inflight int
+	next     int64
+}
+
+type readSlot struct {
+	o   *reactor.Operation
+	off int64
+	b   []byte
+}
+
+// start starts slot i's read at next; an error is wrapped as a read's.
+func (q *readAhead) start(i int) error {
+	s, fd := &q.slots[i], q.f.fd
+	s.off = q.next
+	b, off := s.b, s.off
+	o, err := q.f.start(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, off, o) })
+	if err != nil {
+		return q.f.wrapErr("read", err)
+	}
+	s.o = o
+	q.next += int64(len(b))
+	q.inflight++
+	return nil
+}
+
+// collect waits for the oldest read and moves head past it.
+func (q *readAhead) collect() (*readSlot, int, error) {
+	s, fd := &q.slots[q.head], q.f.fd
+	n, err := q.f.wait(s.o)
+	s.o = nil
+	if err == syscall.ECANCELED {
+		// Cancelled unasked (see reactor.Run): read the slot again,
+		// through Run, which bounds how often.
+		b, off := s.b, s.off
+		n, err = q.f.run(func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, off, o) })
+	}
+	q.inflight--
+	q.head = (q.head + 1) % streamDepth
+	return s, n, err
+}
+
+// prev is the slot collect returned last.
+func (q *readAhead) prev() int { return (q.head + streamDepth - 1) % streamDepth }

@@ -9,26 +9,18 @@ import (
 	"time"
 
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/splice"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
-)
-
-// One splice moves at most the pipe's capacity, so that filling the pipe
-// never blocks: splicePipeSize if the kernel grants it (pipe-max-size and
-// the per-user pipe limits may not), else the default, spliceChunk. Every
-// splice is a trip through io-wq, so the larger pipe pays: fewer trips,
-// half the time per 4 MiB received (BenchmarkWriteToFile).
-const (
-	spliceChunk    = 64 << 10
-	splicePipeSize = 1 << 20
 )
 
 // ReadFrom copies from r until io.EOF or an error, with io.Copy's
 // semantics. When r is a regular file (an *os.File or anything with
 // SyscallConn or Fd, possibly inside an *io.LimitedReader), the bytes move
 // inside the kernel, file to pipe to socket, with io_uring splice
-// operations, never through user memory; the file's offset advances as a
-// read would advance it. Other readers are copied through a buffer.
+// operations, never through user memory; the file's offset advances by
+// what reached the socket, even when the copy fails. Other readers are
+// copied through a buffer.
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if n, handled, err := c.spliceFrom(r); handled {
 		return n, err
@@ -69,23 +61,11 @@ type readerOnly struct{ io.Reader }
 // (regular files only if w has just Fd, whose fd nothing keeps open and
 // no netpoller waits on).
 func spliceDest(w io.Writer) (raw syscall.RawConn, fdOnly bool, ok bool) {
-	switch d := w.(type) {
-	case syscall.Conn:
-		var err error
-		if raw, err = d.SyscallConn(); err != nil {
-			return nil, false, false
-		}
-	case interface{ Fd() uintptr }:
-		raw, fdOnly = fdRawConn(d.Fd()), true
-	default:
+	if raw, fdOnly = rawConnOf(w); raw == nil {
 		return nil, false, false
 	}
 	if err := raw.Control(func(fd uintptr) {
-		var st unix.Stat_t
-		if unix.Fstat(int(fd), &st) != nil {
-			return
-		}
-		switch st.Mode & unix.S_IFMT {
+		switch splice.Mode(int(fd)) {
 		case unix.S_IFREG:
 			// splice refuses a file opened O_APPEND.
 			fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
@@ -99,7 +79,24 @@ func spliceDest(w io.Writer) (raw syscall.RawConn, fdOnly bool, ok bool) {
 	return raw, fdOnly, ok
 }
 
-func (c *Conn) spliceTo(w io.Writer) (written int64, handled bool, err error) {
+// rawConnOf is the RawConn of v, if it has SyscallConn, or a Control-only
+// one (fdOnly) if it has just Fd; nil if neither.
+func rawConnOf(v any) (raw syscall.RawConn, fdOnly bool) {
+	switch v := v.(type) {
+	case syscall.Conn:
+		if raw, err := v.SyscallConn(); err == nil {
+			return raw, false
+		}
+	case interface{ Fd() uintptr }:
+		return fdRawConn(v.Fd()), true
+	}
+	return nil, false
+}
+
+// spliceTo moves the connection's bytes into w, socket to pipe to w,
+// until the peer closes its end. The reads wait as Read does (the read
+// deadline, Close); the writes wait as w's own do, inside its RawConn.
+func (c *Conn) spliceTo(w io.Writer) (int64, bool, error) {
 	raw, fdOnly, ok := spliceDest(w)
 	if !ok {
 		return 0, false, nil
@@ -111,117 +108,87 @@ func (c *Conn) spliceTo(w io.Writer) (written int64, handled bool, err error) {
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-
-	p, perr := newSplicePipe()
-	if perr != nil {
-		return 0, false, nil
-	}
-	defer p.close()
-
-	fill := func(n int) (int, error) {
-		res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-			return r.SpliceStream(fd.sysfd, p.w, n, o)
-		})
-		return int(res.Res), err
-	}
-	drain := func(n int) (int, error) {
-		var (
-			moved int
-			derr  error
-		)
-		// Runs inside w's RawConn: false (w is a full pipe) waits in
-		// the netpoller until w can take more.
-		try := func(wfd uintptr) bool {
-			for {
-				res, err := fd.e.Do(context.Background(), int(wfd), time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-					return r.SpliceStream(p.r, int(wfd), n, o)
-				})
-				switch {
-				case errors.Is(err, syscall.EINTR):
-					continue
-				case errors.Is(err, syscall.EAGAIN):
-					return false
-				}
-				moved, derr = int(res.Res), err
-				return true
-			}
-		}
-		var err error
-		if fdOnly {
-			err = raw.Control(func(wfd uintptr) { try(wfd) })
-		} else {
-			err = raw.Write(try)
-		}
-		if err != nil {
-			return 0, err
-		}
-		return moved, derr
-	}
-	written, inPipe, ferr, derr := p.move(-1, fill, drain)
-	switch {
-	case ferr != nil && written == 0 && (ferr == syscall.EINVAL || ferr == syscall.ENOSYS):
-		// This socket cannot be spliced (nothing was read): copy.
-		return 0, false, nil
-	case ferr != nil:
-		return written, true, fd.opError("writeto", "splice", ferr)
-	case derr != nil && written == 0 && (errors.Is(derr, syscall.EINVAL) || errors.Is(derr, syscall.ENOSYS)):
-		// w's file system cannot take a splice: hand what is in the
-		// pipe to w.Write, then copy the rest.
-		buf := make([]byte, inPipe)
-		if _, err := io.ReadFull(fdReader(p.r), buf); err != nil {
-			return 0, true, fd.opError("writeto", "read", err)
-		}
-		n, err := w.Write(buf)
-		if err != nil {
-			return int64(n), true, fd.opError("writeto", "", err)
-		}
-		return int64(n), false, nil
-	case derr != nil:
-		return written, true, fd.opError("writeto", "splice", derr)
-	}
-	return written, true, nil
+	// If w's file system takes no splice, w.Write gets what is in the
+	// pipe, and the caller copies the rest.
+	e := sockToW{fd: fd, raw: raw, fdOnly: fdOnly}
+	res := splice.Copy(splice.Ends{In: e.In, Out: e.Out}, splice.All, w, nil)
+	return res.N, res.Handled || res.Err != nil, spliceErr(fd, "writeto", res)
 }
 
-// fdReader reads a blocking fd with read(2).
-type fdReader int
+// spliceErr is the error of a copy for op: a splice's, or that of the
+// plain write of what the pipe held.
+func spliceErr(fd *netFD, op string, res splice.Result) error {
+	switch {
+	case res.Err == nil:
+		return nil
+	case !res.Handled:
+		return fd.opError(op, "", res.Err)
+	}
+	return fd.opError(op, "splice", res.Err)
+}
 
-func (r fdReader) Read(b []byte) (int, error) {
-	n, err := unix.Read(int(r), b)
-	if n < 0 {
-		n = 0
+// sockToW is a copy from the socket fd to w, through raw.
+type sockToW struct {
+	fd     *netFD
+	raw    syscall.RawConn
+	fdOnly bool // raw is an fdRawConn: Control only
+}
+
+func (e *sockToW) In(p, n int) (int, error) { return e.fd.splice(&e.fd.rd, e.fd.sysfd, p, n) }
+
+func (e *sockToW) Out(p, n int) (moved int, err error) {
+	// Runs inside w's RawConn: false (w is a full pipe) waits in the
+	// netpoller until w can take more. It names no field of e, which
+	// stays on the stack.
+	exec := e.fd.e
+	try := func(wfd uintptr) bool {
+		for {
+			var res reactor.Result
+			res, err = exec.Do(context.Background(), int(wfd), time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
+				return r.SpliceStream(p, int(wfd), n, o)
+			})
+			switch {
+			case errors.Is(err, syscall.EINTR):
+				continue
+			case errors.Is(err, syscall.EAGAIN):
+				return false
+			}
+			moved = int(res.Res)
+			return true
+		}
 	}
-	if err == nil && n == 0 && len(b) > 0 {
-		return 0, io.EOF
+	var rerr error
+	if e.fdOnly {
+		rerr = e.raw.Control(func(wfd uintptr) { try(wfd) })
+	} else {
+		rerr = e.raw.Write(try)
 	}
-	return n, err
+	if rerr != nil {
+		return 0, rerr
+	}
+	return moved, err
+}
+
+// splice runs one splice of up to n bytes from src to dst, waiting as
+// fd's operations in p's direction wait.
+func (fd *netFD) splice(p *pollCtx, src, dst, n int) (int, error) {
+	res, err := fd.run(p, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
+		return r.SpliceStream(src, dst, n, o)
+	})
+	return int(res.Res), err
 }
 
 // spliceSource finds the fd behind r, if it is a regular file, and the
-// limit io.LimitedReader puts on it (-1 for none).
-func spliceSource(r io.Reader) (sc syscall.RawConn, lr *io.LimitedReader, ok bool) {
-	if l, isLR := r.(*io.LimitedReader); isLR {
-		lr, r = l, l.R
+// limit io.LimitedReader puts on it.
+func spliceSource(r io.Reader) (raw syscall.RawConn, limit int64, lr *io.LimitedReader, ok bool) {
+	r, limit, lr = splice.Limited(r)
+	if raw, _ = rawConnOf(r); raw == nil {
+		return nil, 0, nil, false
 	}
-	var raw syscall.RawConn
-	switch s := r.(type) {
-	case syscall.Conn:
-		var err error
-		if raw, err = s.SyscallConn(); err != nil {
-			return nil, nil, false
-		}
-	case interface{ Fd() uintptr }:
-		raw = fdRawConn(s.Fd())
-	default:
-		return nil, nil, false
+	if err := raw.Control(func(fd uintptr) { ok = splice.Mode(int(fd)) == unix.S_IFREG }); err != nil || !ok {
+		return nil, 0, nil, false
 	}
-	regular := false
-	if err := raw.Control(func(fd uintptr) {
-		var st unix.Stat_t
-		regular = unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG
-	}); err != nil || !regular {
-		return nil, nil, false
-	}
-	return raw, lr, true
+	return raw, limit, lr, true
 }
 
 // fdRawConn is enough of a RawConn for Control over a bare fd.
@@ -231,17 +198,17 @@ func (f fdRawConn) Control(fn func(uintptr)) error { fn(uintptr(f)); return nil 
 func (f fdRawConn) Read(func(uintptr) bool) error  { return syscall.ENOTSUP }
 func (f fdRawConn) Write(func(uintptr) bool) error { return syscall.ENOTSUP }
 
+// spliceFrom moves a regular file's bytes from its offset to the socket,
+// file to pipe to socket, both waiting as Write does. The file's offset
+// advances by what reached the socket: bytes read into the pipe that the
+// socket did not take go back.
 func (c *Conn) spliceFrom(r io.Reader) (written int64, handled bool, err error) {
-	raw, lr, ok := spliceSource(r)
+	raw, limit, lr, ok := spliceSource(r)
 	if !ok {
 		return 0, false, nil
 	}
-	remain := int64(-1)
-	if lr != nil {
-		if lr.N <= 0 {
-			return 0, true, nil
-		}
-		remain = lr.N
+	if limit <= 0 {
+		return 0, true, nil
 	}
 	fd := c.fd
 	if !fd.incref() {
@@ -251,105 +218,33 @@ func (c *Conn) spliceFrom(r io.Reader) (written int64, handled bool, err error) 
 	fd.wmu.Lock()
 	defer fd.wmu.Unlock()
 
-	p, perr := newSplicePipe()
-	if perr != nil {
-		return 0, false, nil
-	}
-	defer p.close()
-
+	var res splice.Result
 	// Control keeps the source open for the whole copy.
 	cerr := raw.Control(func(src uintptr) {
-		fill := func(n int) (int, error) {
-			res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-				return r.SpliceStream(int(src), p.w, n, o)
-			})
-			return int(res.Res), err
+		e := fileToSock{fd: fd, src: int(src)}
+		res = splice.Copy(splice.Ends{In: e.In, Out: e.Out}, limit, nil, nil)
+		if res.Left > 0 {
+			unix.Seek(int(src), -int64(res.Left), io.SeekCurrent)
 		}
-		drain := func(n int) (int, error) {
-			res, err := fd.run(&fd.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-				return r.SpliceStream(p.r, fd.sysfd, n, o)
-			})
-			return int(res.Res), err
-		}
-		var ferr, derr error
-		written, _, ferr, derr = p.move(remain, fill, drain)
-		switch {
-		case ferr != nil && written == 0 && (ferr == syscall.EINVAL || ferr == syscall.ENOSYS):
-			// This file cannot be spliced: copy instead.
-			return
-		case ferr != nil:
-			err = fd.opError("readfrom", "splice", ferr)
-		case derr != nil:
-			err = fd.opError("readfrom", "splice", derr)
-		}
-		handled = true
 	})
 	if lr != nil {
-		lr.N -= written
+		lr.N -= res.N
 	}
-	if cerr != nil && err == nil && handled {
-		err = fd.opError("readfrom", "", cerr)
+	if !res.Handled {
+		// This file cannot be spliced: copy instead.
+		return res.N, false, nil
 	}
-	return written, handled, err
+	if cerr != nil && res.Err == nil {
+		return res.N, true, fd.opError("readfrom", "", cerr)
+	}
+	return res.N, true, spliceErr(fd, "readfrom", res)
 }
 
-// splicePipe is the pipe that splice moves bytes through, file to socket
-// or socket to file: splice needs a pipe on one side. size is its
-// capacity.
-type splicePipe struct{ r, w, size int }
-
-func newSplicePipe() (splicePipe, error) {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return splicePipe{}, err
-	}
-	size := spliceChunk
-	if n, err := unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, splicePipeSize); err == nil {
-		size = n
-	}
-	return splicePipe{r: p[0], w: p[1], size: size}, nil
+// fileToSock is a copy from the file src to the socket fd.
+type fileToSock struct {
+	fd  *netFD
+	src int
 }
 
-func (p splicePipe) close() {
-	unix.Close(p.r)
-	unix.Close(p.w)
-}
-
-// move moves up to remain bytes (all, if remain is negative) from a
-// source to a destination through the pipe, a chunk at a time: fill moves
-// up to n bytes from the source into the pipe, returning 0 at the end of
-// the source; drain moves up to n bytes from the pipe to the destination.
-// The pipe is empty before each fill, so a fill never waits for room. It
-// returns the bytes drained, the bytes left in the pipe if drain failed,
-// and which side failed.
-func (p splicePipe) move(remain int64, fill, drain func(n int) (int, error)) (written int64, inPipe int, fillErr, drainErr error) {
-	for remain != 0 {
-		n := p.size
-		if remain > 0 && remain < int64(n) {
-			n = int(remain)
-		}
-		m, err := fill(n)
-		if err != nil {
-			return written, 0, err, nil
-		}
-		if m == 0 {
-			return written, 0, nil, nil
-		}
-		inPipe = m
-		for inPipe > 0 {
-			d, err := drain(inPipe)
-			if err != nil {
-				return written, inPipe, nil, err
-			}
-			if d == 0 {
-				return written, inPipe, nil, io.ErrShortWrite
-			}
-			inPipe -= d
-			written += int64(d)
-			if remain > 0 {
-				remain -= int64(d)
-			}
-		}
-	}
-	return written, 0, nil, nil
-}
+func (e fileToSock) In(p, n int) (int, error)  { return e.fd.splice(&e.fd.wr, e.src, p, n) }
+func (e fileToSock) Out(p, n int) (int, error) { return e.fd.splice(&e.fd.wr, p, e.fd.sysfd, n) }

@@ -352,3 +352,37 @@ func BenchmarkWriteToFile(b *testing.B) {
 		})
 	}
 }
+
+// TestReadFromFileClose checks Close racing a ReadFrom of a file whose
+// peer reads nothing: ReadFrom returns an error matching net.ErrClosed,
+// the peer gets exactly the n bytes it counts, and the file's offset
+// stands just past them, so that the bytes still in the splice pipe are
+// read again by whoever goes on with the file: none lost.
+func TestReadFromFileClose(t *testing.T) {
+	testutil.CheckFDs(t)
+	data := testutil.Pattern(32 << 20)
+	f := testutil.TempFile(t, os.O_RDONLY, data)
+	ln := listenLocal(t, "tcp", ListenConfig{})
+	peer, c := pair(t, ln)
+	var n int64
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		n, err = c.ReadFrom(f)
+		done <- err
+	}()
+	// Let the socket's buffers fill, so that ReadFrom waits for the
+	// peer with bytes in its pipe.
+	time.Sleep(100 * time.Millisecond)
+	c.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("ReadFrom racing Close: %d, %v; want net.ErrClosed", n, err)
+	}
+	got, err := io.ReadAll(peer)
+	if err != nil || !bytes.Equal(got, data[:n]) {
+		t.Fatalf("peer got %d bytes (%v), ReadFrom counted %d", len(got), err, n)
+	}
+	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != n {
+		t.Fatalf("file offset %d (%v) after ReadFrom returned %d", off, err, n)
+	}
+}
