@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/internal/splice"
 	"github.com/uring-go/uring/uring"
@@ -171,7 +172,7 @@ func (e *sockToW) Out(p, n int) (moved int, err error) {
 
 // splice runs one splice of up to n bytes from src to dst, waiting as
 // fd's operations in p's direction wait.
-func (fd *netFD) splice(p *pollCtx, src, dst, n int) (int, error) {
+func (fd *netFD) splice(p *fdlife.Waiter, src, dst, n int) (int, error) {
 	res, err := fd.run(p, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
 		return r.SpliceStream(src, dst, n, o)
 	})
