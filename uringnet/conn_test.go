@@ -25,7 +25,7 @@ func TestNettestConn(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				testutil.CheckFDs(t)
-				ln := listenLocal(t, network, ListenConfig{singleShot: single})
+				ln := singleShotIf(listenLocal(t, network, ListenConfig{}), single)
 				nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 					type res struct {
 						c   net.Conn

@@ -38,11 +38,11 @@ func TestDroppedListenerIsClosed(t *testing.T) {
 		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
 			testutil.CheckFDs(t)
 			addr := func() string {
-				lc := ListenConfig{singleShot: single}
-				ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+				l, err := Listen("tcp", "127.0.0.1:0")
 				if err != nil {
 					t.Fatal(err)
 				}
+				ln := singleShotIf(l.(*Listener), single)
 				c, err := Dial("tcp", ln.Addr().String())
 				if err != nil {
 					t.Fatal(err)

@@ -82,7 +82,7 @@ func TestClientsVanish(t *testing.T) {
 	for _, single := range []bool{false, true} {
 		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
 			testutil.CheckFDs(t)
-			ln := listenLocal(t, "tcp", ListenConfig{singleShot: single})
+			ln := singleShotIf(listenLocal(t, "tcp", ListenConfig{}), single)
 			const n = 200
 			var wg sync.WaitGroup
 			served := make(chan error, n)
@@ -142,7 +142,7 @@ func TestAcceptEMFILE(t *testing.T) {
 	for _, single := range []bool{false, true} {
 		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
 			testutil.CheckFDs(t)
-			ln := listenLocal(t, "tcp", ListenConfig{singleShot: single})
+			ln := singleShotIf(listenLocal(t, "tcp", ListenConfig{}), single)
 			// The connections complete in the kernel's backlog.
 			var clients []*Conn
 			for i := 0; i < 3; i++ {

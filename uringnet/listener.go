@@ -47,10 +47,6 @@ type ListenConfig struct {
 
 	// mptcp is what SetMultipathTCP set, if it was called.
 	mptcp mptcpStatus
-
-	// singleShot makes the listener accept with one operation per
-	// Accept even where multishot accept exists (for tests).
-	singleShot bool
 }
 
 // MultipathTCP reports whether TCP listeners will use MPTCP (see
@@ -202,7 +198,7 @@ func (lc *ListenConfig) listenProto(network string, a net.Addr, proto int) (*Lis
 // (FileListener).
 func newListener(fd *netFD, lc *ListenConfig) *Listener {
 	in := &listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
-	in.multishot = !lc.singleShot && multishotAccept()
+	in.multishot = multishotAccept()
 	l := &Listener{listener: in}
 	// As net does (its netFD has a finalizer): a Listener dropped
 	// without Close is closed when it is collected, so its port stops

@@ -283,7 +283,7 @@ func itoa(n int) string { return (&net.TCPAddr{Port: n}).String()[1:] }
 
 func TestListenerDeadline(t *testing.T) {
 	for _, single := range []bool{false, true} {
-		ln := listenLocal(t, "tcp", ListenConfig{singleShot: single})
+		ln := singleShotIf(listenLocal(t, "tcp", ListenConfig{}), single)
 		ln.SetDeadline(time.Now().Add(20 * time.Millisecond))
 		_, err := ln.Accept()
 		var ne net.Error
