@@ -271,17 +271,6 @@ func (l *loop) armUDP(u *udpSock) error {
 	return err
 }
 
-// handleUDP dispatches UDP completions.
-func (l *loop) handleUDP(cqe uring.Completion[opData]) error {
-	switch cqe.Data.kind {
-	case opUDPRecv:
-		return l.onUDPRecv(cqe.Data.u, cqe)
-	case opUDPSend:
-		return l.onUDPSend(cqe.Data.d, cqe.Result)
-	}
-	return nil
-}
-
 func (l *loop) onUDPRecv(u *udpSock, cqe uring.Completion[opData]) error {
 	more := cqe.More()
 	if !more {
