@@ -101,15 +101,15 @@ func (l *loop) register(c *conn) {
 	}
 	c.idx = int32(len(l.conns))
 	l.conns = append(l.conns, c)
-	c.opened = true
+	c.state = connOpen
 	out, action := l.handler.OnOpen(c)
-	if len(out) > 0 && c.opened {
+	if len(out) > 0 && c.state == connOpen {
 		c.queueOut(out)
 	}
 	if err := l.handleAction(c, action); err != nil {
 		return
 	}
-	if c.opened && !c.recvArmed && !c.paused {
+	if c.state == connOpen && c.recv == ioIdle && !c.paused() {
 		l.needRearm(c)
 	}
 }

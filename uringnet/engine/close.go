@@ -17,10 +17,10 @@ import (
 // rest dropped, as gnet does. It reports whether c was open, and
 // ErrEngineShutdown if OnClose asked for Shutdown.
 func (l *loop) closeConn(c *conn, err error) (bool, error) {
-	if !c.opened {
+	if c.state != connOpen {
 		return false, nil
 	}
-	c.opened = false
+	c.state = connClosed
 	last := len(l.conns) - 1
 	l.conns[c.idx] = l.conns[last]
 	l.conns[c.idx].idx = c.idx
@@ -60,16 +60,16 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 
 // linger keeps closed connection c until its outbound queue has gone.
 func (l *loop) linger(c *conn) {
-	c.lingering = true
+	c.state = connLingering
 	c.idx = int32(len(l.lingering))
 	l.lingering = append(l.lingering, c)
 }
 
 func (l *loop) unlinger(c *conn) {
-	if !c.lingering {
+	if c.state != connLingering {
 		return
 	}
-	c.lingering = false
+	c.state = connClosed
 	last := len(l.lingering) - 1
 	l.lingering[c.idx] = l.lingering[last]
 	l.lingering[c.idx].idx = c.idx
@@ -80,10 +80,10 @@ func (l *loop) unlinger(c *conn) {
 // maybeFree closes a closed connection's fd once no operation names it,
 // so the number cannot be reused under an operation still in flight.
 func (l *loop) maybeFree(c *conn) {
-	if c.opened || c.lingering || c.recvArmed || c.pollArmed || c.sending || c.freed {
+	if c.state != connClosed || c.recv != ioIdle || c.poll != ioIdle || c.sending {
 		return
 	}
-	c.freed = true
+	c.state = connFreed
 	c.out, c.head = nil, 0
 	unix.Close(c.fd)
 }

@@ -385,7 +385,7 @@ func (l *loop) flush() error {
 	for i, c := range l.dirty {
 		l.dirty[i] = nil
 		c.dirty = false
-		if (c.opened || c.lingering) && !c.sending && c.pending() > 0 {
+		if (c.state == connOpen || c.state == connLingering) && !c.sending && c.pending() > 0 {
 			if err := l.startSend(c); err != nil {
 				return err
 			}
@@ -395,7 +395,7 @@ func (l *loop) flush() error {
 	for i, c := range l.rearm {
 		l.rearm[i] = nil
 		c.rearmQueued = false
-		if c.opened && !c.paused && !c.eof && !l.stopping {
+		if c.state == connOpen && c.read == readOn && !l.stopping {
 			if err := l.armRecv(c); err != nil {
 				return err
 			}

@@ -25,10 +25,14 @@ func (l *loop) needRearm(c *conn) {
 // the cap: it delivers what was held back meanwhile, then the peer's end
 // if that came too.
 func (l *loop) resume(c *conn) error {
-	c.paused = false
+	if c.read == readPausedEnded {
+		c.read = readEnded
+	} else {
+		c.read = readOn
+	}
 	// With plain buffers no poll was armed meanwhile: look.
 	c.readable = true
-	if !c.recvArmed && !c.eof {
+	if c.recv == ioIdle && !c.ended() {
 		l.needRearm(c)
 	}
 	if len(c.in) > 0 {
@@ -37,7 +41,7 @@ func (l *loop) resume(c *conn) error {
 			return err
 		}
 	}
-	if c.eof && c.opened && !c.paused {
+	if c.read == readEnded && c.state == connOpen {
 		return l.peerEnded(c)
 	}
 	return nil
@@ -47,8 +51,8 @@ func (l *loop) resume(c *conn) error {
 // with gnet's error for it, unless reading is paused, in which case it
 // closes once what was held back has been delivered.
 func (l *loop) peerEnded(c *conn) error {
-	if c.paused {
-		c.eof = true
+	if c.paused() {
+		c.read = readPausedEnded
 		return nil
 	}
 	_, err := l.closeConn(c, os.NewSyscallError("read", io.EOF))
@@ -58,10 +62,14 @@ func (l *loop) peerEnded(c *conn) error {
 // checkPause stops reading from a connection whose outbound queue has
 // passed the write buffer cap, until sends drain it (Config.Backpressure).
 func (l *loop) checkPause(c *conn) {
-	if !l.eng.cfg.Backpressure || c.paused || !c.opened || c.pending() <= l.wcap {
+	if !l.eng.cfg.Backpressure || c.paused() || c.state != connOpen || c.pending() <= l.wcap {
 		return
 	}
-	c.paused = true
+	if c.read == readEnded {
+		c.read = readPausedEnded
+	} else {
+		c.read = readPaused
+	}
 	l.pauses.Add(1)
 	if err := l.cancelRecv(c); err != nil {
 		l.eng.logger.Errorf("uringnet/engine: %v", err)
@@ -71,8 +79,7 @@ func (l *loop) checkPause(c *conn) {
 func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 	more := cqe.More()
 	if !more {
-		c.recvArmed = false
-		c.recvCancel = false
+		c.recv = ioIdle
 	}
 	res := cqe.Result
 	if bid, ok := cqe.BufferID(); ok {
@@ -80,7 +87,7 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 			return err
 		}
 	}
-	if !c.opened {
+	if c.state != connOpen {
 		l.maybeFree(c)
 		return nil
 	}
@@ -91,7 +98,7 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 	case res > 0:
 		// A single receive completed, or the kernel ended the
 		// multishot one (a full CQ, say): arm it again.
-		if !c.paused {
+		if !c.paused() {
 			l.needRearm(c)
 		}
 	case res == 0:
@@ -104,11 +111,11 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 			// Every buffer handed out this round is recycled by the
 			// time flush re-arms, but for those held by sends (at most
 			// maxPinned, half the ring), so nothing is lost.
-			if !c.paused {
+			if !c.paused() {
 				l.needRearm(c)
 			}
 		case syscall.ECANCELED:
-			if !c.paused {
+			if !c.paused() {
 				l.needRearm(c)
 			}
 		default:
@@ -123,13 +130,13 @@ func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
 // handler, or keeps them if c is paused, then recycles the buffer unless
 // a send now holds it.
 func (l *loop) received(c *conn, bid uint16, res int32) error {
-	if res <= 0 || !c.opened || l.quiescing || l.stopping {
+	if res <= 0 || c.state != connOpen || l.quiescing || l.stopping {
 		l.recycle(bid)
 		return nil
 	}
 	data := l.rbuf(bid, int(res))
 	var err error
-	if c.paused {
+	if c.paused() {
 		// Received before the cancel of the receive took effect: keep
 		// it inbound, undelivered, so that the handler's replies cannot
 		// grow the outbound queue past the cap. It is delivered on
@@ -166,7 +173,7 @@ func (l *loop) deliver(c *conn, data []byte) error {
 
 // wake runs OnTraffic for Conn.Wake, with whatever is buffered.
 func (l *loop) wake(c *conn) error {
-	if !c.opened || l.quiescing || l.stopping {
+	if c.state != connOpen || l.quiescing || l.stopping {
 		return nil
 	}
 	c.buf, c.fromIn = c.in, true

@@ -61,7 +61,7 @@ func (l *loop) onSend(c *conn, res int32) error {
 	if c.zc != nil && len(c.zc) == 0 {
 		l.unpin(c)
 	}
-	if !c.opened {
+	if c.state != connOpen {
 		return l.onSendClosed(c, res)
 	}
 	if res < 0 {
@@ -82,7 +82,7 @@ func (l *loop) onSend(c *conn, res int32) error {
 	} else if err := l.startSend(c); err != nil {
 		return err
 	}
-	if c.paused && c.pending() <= l.wcap/2 {
+	if c.paused() && c.pending() <= l.wcap/2 {
 		return l.resume(c)
 	}
 	return nil
@@ -93,7 +93,7 @@ func (l *loop) onSend(c *conn, res int32) error {
 // stopping, in which case what the socket takes now is written and the
 // rest dropped, as gnet's close does.
 func (l *loop) onSendClosed(c *conn, res int32) error {
-	if c.lingering && !l.stopping && res >= 0 && c.pending() > 0 {
+	if c.state == connLingering && !l.stopping && res >= 0 && c.pending() > 0 {
 		return l.startSend(c)
 	}
 	if l.stopping && (res >= 0 || syscall.Errno(-res) == syscall.ECANCELED) {
