@@ -35,6 +35,7 @@ func (l *loop) onAccept(ln *listener, res int32, more bool) error {
 		ln.acceptArmed = false
 	}
 	if res >= 0 {
+		l.accepts.Add(1)
 		l.accepted(ln, int(res))
 	} else {
 		switch e := syscall.Errno(-res); e {
@@ -102,6 +103,7 @@ func (l *loop) register(c *conn) {
 	c.idx = int32(len(l.conns))
 	l.conns = append(l.conns, c)
 	c.state = connOpen
+	l.opened.Add(1)
 	out, action := l.handler.OnOpen(c)
 	if len(out) > 0 && c.state == connOpen {
 		c.queueOut(out)

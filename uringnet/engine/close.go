@@ -21,6 +21,7 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 		return false, nil
 	}
 	c.state = connClosed
+	l.closed.Add(1)
 	last := len(l.conns) - 1
 	l.conns[c.idx] = l.conns[last]
 	l.conns[c.idx].idx = c.idx

@@ -204,6 +204,7 @@ func (c *conn) writeDirect() {
 		if err != nil || n <= 0 {
 			return
 		}
+		c.loop.countWrite(n)
 		c.zc = c.zc[n:]
 	}
 	if c.zc != nil {
@@ -214,6 +215,7 @@ func (c *conn) writeDirect() {
 		if err != nil || n <= 0 {
 			return
 		}
+		c.loop.countWrite(n)
 		c.head += n
 	}
 }

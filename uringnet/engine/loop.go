@@ -110,10 +110,9 @@ type loop struct {
 
 	rr atomic.Uint64 // round-robin cursor, for the accepting loop
 
-	// Counters for tests and debugging; any goroutine may read them.
-	enobufs atomic.Uint64 // receives ended because the buffer ring ran dry
-	pauses  atomic.Uint64 // times reading stopped for backpressure
-	exited  chan struct{}
+	counters // for Engine.Stats and tests; any goroutine may read them
+
+	exited chan struct{}
 }
 
 func newLoop(e *Engine, idx int, lns []*listener) *loop {

@@ -134,6 +134,7 @@ func (l *loop) received(c *conn, bid uint16, res int32) error {
 		l.recycle(bid)
 		return nil
 	}
+	l.countRead(int(res))
 	data := l.rbuf(bid, int(res))
 	var err error
 	if c.paused() {

@@ -51,6 +51,7 @@ func (l *loop) startSend(c *conn) error {
 func (l *loop) onSend(c *conn, res int32) error {
 	c.sending = false
 	if res > 0 {
+		l.countWrite(int(res))
 		if c.zc != nil {
 			// The send in flight was of zc: see conn.zc.
 			c.zc = c.zc[res:]
