@@ -58,8 +58,9 @@ type conn struct {
 	poll  ioState   // plain buffers: its POLLIN wait
 
 	// Flags independent of the states above and of each other. sending
-	// is the send side's whole state: one send at a time, whose cancel
-	// (at teardown) is never waited on apart from its completion.
+	// is the send side's whole state: one send at a time, and its
+	// cancellation (only when the loop stops) needs no state of its own,
+	// since the send's completion ends it either way.
 	// readable and hup describe the socket, not the connection, and
 	// only the plain-buffer path keeps them. dirty and rearmQueued say
 	// the connection is in one of the loop's work lists, in either or

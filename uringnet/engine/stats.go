@@ -34,9 +34,9 @@ type LoopStats struct {
 	// BytesWritten counts the bytes the kernel took for sending: by the
 	// loop's sends, by the write(2) that gives a closing connection its
 	// last bytes, and by udp AsyncWrite's sendto(2). Writes counts those
-	// operations that took bytes: a send of a connection's whole outbound
-	// queue that the socket took in part counts once, and the send of
-	// the rest again.
+	// operations that took bytes, and one per datagram sent: a send of a
+	// connection's outbound queue that the socket took in part counts
+	// once, and the send of the rest again.
 	BytesWritten uint64
 	Writes       uint64
 	// BufferExhausted counts the times a receive found no buffer: it
