@@ -193,7 +193,7 @@ func backpressureMemory(t *testing.T, m mode, bp bool) int {
 			return onLoops(t, e, func(l *loop) int {
 				n := 0
 				for _, c := range l.conns {
-					if c.paused && !c.recvArmed && !c.pollArmed {
+					if c.paused() && c.recv == ioIdle && c.poll == ioIdle {
 						n++
 					}
 				}

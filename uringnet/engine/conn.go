@@ -45,28 +45,102 @@ type conn struct {
 	out  []byte
 	head int
 
-	recvJob     uring.Job
-	sendJob     uring.Job
-	pollJob     uring.Job // plain buffers: the POLLIN wait
-	idx         int32     // position in loop.conns while open
-	zcBid       uint16
-	recvBid     uint16 // plain buffers: the pool buffer the receive fills
-	fromIn      bool
-	opened      bool // between OnOpen and OnClose
-	recvArmed   bool // a receive is active
-	recvCancel  bool // its cancellation is queued
-	pollArmed   bool // plain buffers: a POLLIN wait is active
-	pollCancel  bool // its cancellation is queued
+	recvJob uring.Job
+	sendJob uring.Job
+	pollJob uring.Job // plain buffers: the POLLIN wait
+	idx     int32     // position in loop.conns while open, in loop.lingering while lingering
+	zcBid   uint16
+	recvBid uint16 // plain buffers: the pool buffer the receive fills
+
+	state connState // where it is in its life
+	read  readState // whether it reads: backpressure, and the peer's end meanwhile
+	recv  ioState   // its receive
+	poll  ioState   // plain buffers: its POLLIN wait
+
+	// Flags independent of the states above and of each other. sending
+	// is the send side's whole state: one send at a time, and its
+	// cancellation (only when the loop stops) needs no state of its own,
+	// since the send's completion ends it either way.
+	// readable and hup describe the socket, not the connection, and
+	// only the plain-buffer path keeps them. dirty and rearmQueued say
+	// the connection is in one of the loop's work lists, in either or
+	// both whatever its state. fromIn says what buf aliases.
+	sending     bool // a send is in flight
 	readable    bool // plain buffers: data may be waiting, unread
 	hup         bool // plain buffers: the poll saw the end or an error: read until EAGAIN
-	sending     bool // a send is in flight
-	paused      bool // reading stopped by backpressure
-	eof         bool // the peer's end arrived while paused: close on resume
-	lingering   bool // closed, in loop.lingering until its queue has gone out
 	dirty       bool // queued in loop.dirty
 	rearmQueued bool // queued in loop.rearm
-	freed       bool // fd closed
+	fromIn      bool
 }
+
+// connState is where a stream connection is in its life. The
+// transitions, each made by the loop goroutine in the function named:
+//
+//	connNew       -> connOpen       register, just before OnOpen
+//	connOpen      -> connLingering  closeConn, when a send is in flight or
+//	                                bytes the socket did not take at once
+//	                                remain, and the loop is not stopping
+//	connOpen      -> connClosed     closeConn, otherwise
+//	connLingering -> connClosed     unlinger: the queue has gone out, a send
+//	                                failed, or the loop is stopping
+//	connClosed    -> connFreed      maybeFree, once no receive, POLLIN wait
+//	                                or send names the fd
+//
+// OnClose runs once, on leaving connOpen; Write and the other Writer
+// methods work only in connOpen. The fd stays open until connFreed so
+// that its number cannot be reused under an operation still in flight.
+type connState uint8
+
+const (
+	connNew       connState = iota // accepted, dialled or adopted; OnOpen not yet run
+	connOpen                       // between OnOpen and OnClose: in loop.conns
+	connLingering                  // closed, its outbound queue still going out: in loop.lingering
+	connClosed                     // closed, nothing left to send; the fd open while an operation names it
+	connFreed                      // the fd is closed
+)
+
+// readState is whether an open connection reads. With
+// Config.Backpressure, reading pauses while the outbound queue is over
+// the write buffer cap; the peer's end may arrive meanwhile, and then
+// closes the connection only after what was held back is delivered:
+//
+//	readOn          -> readPaused       checkPause: the queue passed the cap
+//	readPaused      -> readOn           resume: the queue drained to half the cap
+//	readPaused      -> readPausedEnded  peerEnded while paused
+//	readPausedEnded -> readEnded        resume: what was held back is delivered,
+//	                                    then closeConn reports io.EOF
+//	readEnded       -> readPausedEnded  checkPause, from a write during that
+//	                                    delivery
+//
+// Receives are armed only in readOn.
+type readState uint8
+
+const (
+	readOn          readState = iota // receiving
+	readPaused                       // stopped by backpressure
+	readPausedEnded                  // stopped, and the peer's end has arrived
+	readEnded                        // resumed after the peer's end: closes once delivered
+)
+
+// paused reports whether backpressure has stopped reading.
+func (c *conn) paused() bool { return c.read == readPaused || c.read == readPausedEnded }
+
+// ended reports whether the peer's end arrived while reading was paused.
+func (c *conn) ended() bool { return c.read == readPausedEnded || c.read == readEnded }
+
+// ioState is the state of a connection's receive, or of its POLLIN wait:
+//
+//	ioIdle                 -> ioArmed       armRecv or armPlain queues it
+//	ioArmed                -> ioCancelling  cancelRecv queues its cancellation
+//	ioArmed, ioCancelling  -> ioIdle        its last completion (without
+//	                                        IORING_CQE_F_MORE) is handled
+type ioState uint8
+
+const (
+	ioIdle       ioState = iota // none in flight
+	ioArmed                     // in flight
+	ioCancelling                // in flight, its cancellation queued
+)
 
 func newConn(fd int, l *loop, ln *listener, remote net.Addr) *conn {
 	return &conn{fd: fd, loop: l, ln: ln, remoteAddr: remote}
@@ -131,6 +205,7 @@ func (c *conn) writeDirect() {
 		if err != nil || n <= 0 {
 			return
 		}
+		c.loop.countWrite(n)
 		c.zc = c.zc[n:]
 	}
 	if c.zc != nil {
@@ -141,6 +216,7 @@ func (c *conn) writeDirect() {
 		if err != nil || n <= 0 {
 			return
 		}
+		c.loop.countWrite(n)
 		c.head += n
 	}
 }
@@ -159,7 +235,7 @@ func (c *conn) dropOut() {
 
 // Write queues p for sending; it goes out after the callback returns.
 func (c *conn) Write(p []byte) (int, error) {
-	if !c.opened {
+	if c.state != connOpen {
 		return 0, net.ErrClosed
 	}
 	c.queueOut(p)
@@ -168,7 +244,7 @@ func (c *conn) Write(p []byte) (int, error) {
 
 // Writev queues bs for sending, in order.
 func (c *conn) Writev(bs [][]byte) (int, error) {
-	if !c.opened {
+	if c.state != connOpen {
 		return 0, net.ErrClosed
 	}
 	n := 0
@@ -183,7 +259,7 @@ func (c *conn) Writev(bs [][]byte) (int, error) {
 // report, as gnet's outbound buffer does; after another error it returns
 // the error, and what r yielded before it stays queued.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
-	if !c.opened {
+	if c.state != connOpen {
 		return 0, net.ErrClosed
 	}
 	c.unpinOut()
@@ -218,7 +294,7 @@ func (c *conn) SendTo([]byte, net.Addr) (int, error) { return 0, errorx.ErrUnsup
 // Flush starts sending the outbound buffer now rather than after the
 // callback returns.
 func (c *conn) Flush() error {
-	if !c.opened {
+	if c.state != connOpen {
 		return net.ErrClosed
 	}
 	if c.sending || c.pending() == 0 {
@@ -255,7 +331,7 @@ func (c *conn) AsyncWritev(bs [][]byte, callback gnet.AsyncCallback) error {
 func (c *conn) asyncWrite(buf []byte, callback gnet.AsyncCallback) error {
 	return c.loop.enqueue(func() {
 		var err error
-		if c.opened {
+		if c.state == connOpen {
 			_, err = c.Write(buf)
 		} else {
 			err = net.ErrClosed

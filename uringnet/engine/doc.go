@@ -100,6 +100,19 @@
 // CloseWithCallback, Engine.Stop) through a mutex-protected task queue and
 // an eventfd whose read is kept armed in the loop's ring.
 //
+// # Counters
+//
+// Engine.Stats returns each loop's counters (LoopStats): connections
+// open now, accepted and opened in total, bytes and operations read and
+// written, receives that found the buffer ring empty (ENOBUFS), and
+// backpressure pauses. The loop counts with an atomic add where the work
+// happens, without allocating; Stats may be read from any goroutine, at
+// any rate, and after the shutdown gives the final counts. Publish them
+// with expvar as the package example does. Per loop, they show how the
+// load balancer spread connections (Opened, Connections) and whether
+// WithReadBufferCap suits the traffic (BytesRead/Reads, the mean bytes
+// per receive, and BufferExhausted).
+//
 // # UDP
 //
 // On a udp, udp4 or udp6 address every loop owns one socket bound to it

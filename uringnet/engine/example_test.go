@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"expvar"
 	"fmt"
 	"io"
 	"log"
@@ -115,6 +116,20 @@ func ExampleEngine_Register() {
 		log.Fatal(res.Err)
 	}
 	res.Conn.AsyncWrite([]byte("hello\n"), nil)
+}
+
+// Publish each event loop's counters with expvar: a program that serves
+// net/http's default mux then shows them, read afresh on each request,
+// under "uring_engine" at /debug/vars.
+func ExampleEngine_Stats() {
+	e, err := engine.Start(&echo{}, "tcp://127.0.0.1:0", gnet.WithMulticore(true))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Stop(context.Background())
+	expvar.Publish("uring_engine", expvar.Func(func() any {
+		return e.Stats()
+	}))
 }
 
 // silent is a gnet logger that drops everything.

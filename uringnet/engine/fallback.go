@@ -125,7 +125,7 @@ func (l *loop) armRecv(c *conn) error {
 	if l.pool != nil {
 		return l.armPlain(c)
 	}
-	if c.recvArmed {
+	if c.recv != ioIdle {
 		return nil
 	}
 	j, err := l.queue(func() (uring.Job, error) {
@@ -141,7 +141,7 @@ func (l *loop) armRecv(c *conn) error {
 	if err != nil {
 		return err
 	}
-	c.recvArmed, c.recvJob = true, j
+	c.recv, c.recvJob = ioArmed, j
 	l.recvArms++
 	return nil
 }
@@ -149,12 +149,12 @@ func (l *loop) armRecv(c *conn) error {
 // armPlain is armRecv for plain buffers: a receive if the socket may
 // have data, else a POLLIN wait if none is armed.
 func (l *loop) armPlain(c *conn) error {
-	if c.recvArmed {
+	if c.recv != ioIdle {
 		// Its completion arms what comes next.
 		return nil
 	}
 	if !c.readable {
-		if c.pollArmed {
+		if c.poll != ioIdle {
 			return nil
 		}
 		j, err := l.queue(func() (uring.Job, error) {
@@ -167,7 +167,7 @@ func (l *loop) armPlain(c *conn) error {
 		if err != nil {
 			return err
 		}
-		c.pollArmed, c.pollJob = true, j
+		c.poll, c.pollJob = ioArmed, j
 		l.pollArms++
 		return nil
 	}
@@ -191,7 +191,7 @@ func (l *loop) armPlain(c *conn) error {
 		return err
 	}
 	c.readable = false
-	c.recvArmed, c.recvJob, c.recvBid = true, j, bid
+	c.recv, c.recvJob, c.recvBid = ioArmed, j, bid
 	l.recvArms++
 	return nil
 }
@@ -210,14 +210,14 @@ func (l *loop) retryStarved() {
 
 // cancelRecv cancels c's receive and POLLIN wait, if armed.
 func (l *loop) cancelRecv(c *conn) error {
-	if c.recvArmed && !c.recvCancel {
-		c.recvCancel = true
+	if c.recv == ioArmed {
+		c.recv = ioCancelling
 		if err := l.cancel(c.recvJob); err != nil {
 			return err
 		}
 	}
-	if c.pollArmed && !c.pollCancel {
-		c.pollCancel = true
+	if c.poll == ioArmed {
+		c.poll = ioCancelling
 		if err := l.cancel(c.pollJob); err != nil {
 			return err
 		}
@@ -229,9 +229,9 @@ func (l *loop) cancelRecv(c *conn) error {
 // of stream or an error, which the receive it leads to reports.
 func (l *loop) onPoll(c *conn, cqe uring.Completion[opData]) error {
 	if !cqe.More() {
-		c.pollArmed, c.pollCancel = false, false
+		c.poll = ioIdle
 	}
-	if !c.opened {
+	if c.state != connOpen {
 		l.maybeFree(c)
 		return nil
 	}
@@ -249,7 +249,7 @@ func (l *loop) onPoll(c *conn, cqe uring.Completion[opData]) error {
 	}
 	// After ECANCELED (backpressure, or Linux cancelling unasked) the
 	// wait is armed again unless c is paused.
-	if !c.paused && !c.eof {
+	if c.read == readOn {
 		l.needRearm(c)
 	}
 	return nil
@@ -257,12 +257,12 @@ func (l *loop) onPoll(c *conn, cqe uring.Completion[opData]) error {
 
 // onRecvPlain handles a plain-buffer receive's completion.
 func (l *loop) onRecvPlain(c *conn, cqe uring.Completion[opData]) error {
-	c.recvArmed, c.recvCancel = false, false
+	c.recv = ioIdle
 	res := cqe.Result
 	if err := l.received(c, c.recvBid, res); err != nil {
 		return err
 	}
-	if !c.opened {
+	if c.state != connOpen {
 		l.maybeFree(c)
 		return nil
 	}
@@ -287,7 +287,7 @@ func (l *loop) onRecvPlain(c *conn, cqe uring.Completion[opData]) error {
 			return err
 		}
 	}
-	if !c.paused && !c.eof {
+	if c.read == readOn {
 		l.needRearm(c)
 	}
 	return nil

@@ -1,19 +1,14 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
-	"net"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
@@ -22,7 +17,8 @@ import (
 	"github.com/uring-go/uring/uring"
 )
 
-// opKind says what a completion belongs to.
+// opKind says what a completion belongs to. The UDP kinds, opUDPRecv and
+// opUDPSend, are in udp.go.
 type opKind uint8
 
 const (
@@ -114,10 +110,9 @@ type loop struct {
 
 	rr atomic.Uint64 // round-robin cursor, for the accepting loop
 
-	// Counters for tests and debugging; any goroutine may read them.
-	enobufs atomic.Uint64 // receives ended because the buffer ring ran dry
-	pauses  atomic.Uint64 // times reading stopped for backpressure
-	exited  chan struct{}
+	counters // for Engine.Stats and tests; any goroutine may read them
+
+	exited chan struct{}
 }
 
 func newLoop(e *Engine, idx int, lns []*listener) *loop {
@@ -141,14 +136,6 @@ func newLoop(e *Engine, idx int, lns []*listener) *loop {
 		wcap:    e.opts.WriteBufferCap,
 		exited:  make(chan struct{}),
 	}
-}
-
-var wakeWord = [8]byte{1} // eventfd counters are host-endian; 1 is 1 on little-endian
-
-func init() {
-	// Put 1 in the eventfd's native byte order.
-	v := uint64(1)
-	wakeWord = *(*[8]byte)(unsafe.Pointer(&v))
 }
 
 // run is the loop goroutine. It reports on started whether its ring could
@@ -347,9 +334,15 @@ func (l *loop) handle1(cqe uring.Completion[opData]) error {
 		return l.onPoll(cqe.Data.c, cqe)
 	case opRecvPlain:
 		return l.onRecvPlain(cqe.Data.c, cqe)
+	case opUDPRecv:
+		return l.onUDPRecv(cqe.Data.u, cqe)
+	case opUDPSend:
+		return l.onUDPSend(cqe.Data.d, cqe.Result)
 	case opCancel:
 	default:
-		return l.handleUDP(cqe)
+		// Every kind a loop queues has a case above: a completion of
+		// another is a bug the loop must not go on past.
+		return fmt.Errorf("uringnet/engine: event loop %d: a completion of unknown kind %d", l.idx, cqe.Data.kind)
 	}
 	return nil
 }
@@ -369,135 +362,12 @@ func (l *loop) queue(prep func() (uring.Job, error)) (uring.Job, error) {
 	return j, nil
 }
 
-func (l *loop) armWake() error {
-	_, err := l.queue(func() (uring.Job, error) { return l.ring.Read(l.efd, l.efdBuf, 0, opData{kind: opWake}) })
-	if err == nil {
-		l.wakeArmed = true
-	}
-	return err
-}
-
-func (l *loop) armAccept(ln *listener) error {
-	_, err := l.queue(func() (uring.Job, error) {
-		if !l.feat.has(featMultishotAccept) {
-			// The peer's address comes from getpeername, as with
-			// multishot accept, so there is one path after this.
-			return l.ring.Accept(ln.fd, nil, unix.SOCK_NONBLOCK, opData{kind: opAccept, ln: ln})
-		}
-		return l.ring.AcceptMultishot(ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept, ln: ln})
-	})
-	if err == nil {
-		ln.acceptArmed = true
-		l.acceptArms++
-	}
-	return err
-}
-
 func (l *loop) cancel(j uring.Job) error {
 	_, err := l.queue(func() (uring.Job, error) { return l.ring.Cancel(j, opData{kind: opCancel}) })
 	if errors.Is(err, uring.ErrJobDone) {
 		return nil
 	}
 	return err
-}
-
-func (l *loop) onAccept(ln *listener, res int32, more bool) error {
-	if !more {
-		ln.acceptArmed = false
-	}
-	if res >= 0 {
-		l.accepted(ln, int(res))
-	} else {
-		switch e := syscall.Errno(-res); e {
-		case syscall.ECANCELED, syscall.EINTR, syscall.EAGAIN, syscall.ECONNABORTED, syscall.ECONNRESET:
-		default:
-			l.eng.logger.Errorf("uringnet/engine: event loop %d: accept: %v", l.idx, e)
-			if !more && !l.stopping {
-				// EMFILE and the like fail again at once: retry after a
-				// pause instead of spinning.
-				_, err := l.queue(func() (uring.Job, error) {
-					return l.ring.Timeout(100*time.Millisecond, uring.Monotonic, opData{kind: opAcceptRetry, ln: ln})
-				})
-				return err
-			}
-		}
-	}
-	if !more && !l.stopping && !ln.acceptArmed {
-		return l.armAccept(ln)
-	}
-	return nil
-}
-
-// accepted hands a new connection to the loop the load balancer picks.
-func (l *loop) accepted(ln *listener, fd int) {
-	if l.stopping || l.quiescing {
-		unix.Close(fd)
-		return
-	}
-	var remote net.Addr
-	if sa, err := unix.Getpeername(fd); err == nil {
-		remote = sockaddrToAddr(sa)
-	}
-	if remote == nil {
-		if ln.network == "unix" {
-			remote = &net.UnixAddr{Net: "unix"}
-		} else {
-			// The peer is already gone (ENOTCONN); the first receive
-			// will report it.
-			remote = &net.TCPAddr{}
-		}
-	}
-	target := l
-	if !l.eng.opts.ReusePort {
-		target = l.eng.lb.next(l, remote)
-	}
-	c := newConn(fd, target, ln, remote)
-	target.count.Add(1)
-	if target == l {
-		l.register(c)
-		return
-	}
-	if err := target.enqueue(func() { target.register(c) }); err != nil {
-		target.count.Add(-1)
-		unix.Close(fd)
-	}
-}
-
-// register opens a connection on its loop: OnOpen, its reply, its receive.
-func (l *loop) register(c *conn) {
-	if l.stopping || l.quiescing {
-		l.count.Add(-1)
-		unix.Close(c.fd)
-		return
-	}
-	c.idx = int32(len(l.conns))
-	l.conns = append(l.conns, c)
-	c.opened = true
-	out, action := l.handler.OnOpen(c)
-	if len(out) > 0 && c.opened {
-		c.queueOut(out)
-	}
-	if err := l.handleAction(c, action); err != nil {
-		return
-	}
-	if c.opened && !c.recvArmed && !c.paused {
-		l.needRearm(c)
-	}
-}
-
-func (l *loop) needRearm(c *conn) {
-	if !c.rearmQueued {
-		c.rearmQueued = true
-		l.rearm = append(l.rearm, c)
-	}
-}
-
-func (l *loop) markDirty(c *conn) {
-	if !c.dirty {
-		c.dirty = true
-		l.dirty = append(l.dirty, c)
-	}
-	l.checkPause(c)
 }
 
 // flush queues a send for every connection with new outbound bytes and
@@ -514,7 +384,7 @@ func (l *loop) flush() error {
 	for i, c := range l.dirty {
 		l.dirty[i] = nil
 		c.dirty = false
-		if (c.opened || c.lingering) && !c.sending && c.pending() > 0 {
+		if (c.state == connOpen || c.state == connLingering) && !c.sending && c.pending() > 0 {
 			if err := l.startSend(c); err != nil {
 				return err
 			}
@@ -524,7 +394,7 @@ func (l *loop) flush() error {
 	for i, c := range l.rearm {
 		l.rearm[i] = nil
 		c.rearmQueued = false
-		if c.opened && !c.paused && !c.eof && !l.stopping {
+		if c.state == connOpen && c.read == readOn && !l.stopping {
 			if err := l.armRecv(c); err != nil {
 				return err
 			}
@@ -533,283 +403,6 @@ func (l *loop) flush() error {
 	l.rearm = l.rearm[:0]
 	l.retryStarved()
 	return nil
-}
-
-func (l *loop) startSend(c *conn) error {
-	if c.zc != nil {
-		j, err := l.queue(func() (uring.Job, error) {
-			return l.ring.Send(c.fd, c.zc, unix.MSG_NOSIGNAL, opData{kind: opSend, c: c})
-		})
-		if err != nil {
-			return err
-		}
-		c.sending, c.sendJob = true, j
-		return nil
-	}
-	if c.head > 0 && c.head >= len(c.out)/2 {
-		// No send is in flight, so the sent prefix can be reclaimed.
-		n := copy(c.out, c.out[c.head:])
-		c.out = c.out[:n]
-		c.head = 0
-	}
-	j, err := l.queue(func() (uring.Job, error) {
-		return l.ring.Send(c.fd, c.out[c.head:], unix.MSG_NOSIGNAL, opData{kind: opSend, c: c})
-	})
-	if err != nil {
-		return err
-	}
-	c.sending, c.sendJob = true, j
-	return nil
-}
-
-func (l *loop) onSend(c *conn, res int32) error {
-	c.sending = false
-	if res > 0 {
-		if c.zc != nil {
-			// The send in flight was of zc: see conn.zc.
-			c.zc = c.zc[res:]
-		} else {
-			c.head += int(res)
-		}
-	}
-	if c.zc != nil && len(c.zc) == 0 {
-		l.unpin(c)
-	}
-	if !c.opened {
-		return l.onSendClosed(c, res)
-	}
-	if res < 0 {
-		c.dropOut()
-		_, err := l.closeConn(c, os.NewSyscallError("write", syscall.Errno(-res)))
-		return err
-	}
-	if c.zc != nil {
-		return l.startSend(c)
-	}
-	if c.head >= len(c.out) {
-		c.head = 0
-		if cap(c.out) > 4*l.wcap {
-			c.out = nil
-		} else {
-			c.out = c.out[:0]
-		}
-	} else if err := l.startSend(c); err != nil {
-		return err
-	}
-	if c.paused && c.pending() <= l.wcap/2 {
-		return l.resume(c)
-	}
-	return nil
-}
-
-// onSendClosed goes on sending what a closed connection has queued, or
-// ends it: when the queue is empty, a send fails, or the loop is
-// stopping, in which case what the socket takes now is written and the
-// rest dropped, as gnet's close does.
-func (l *loop) onSendClosed(c *conn, res int32) error {
-	if c.lingering && !l.stopping && res >= 0 && c.pending() > 0 {
-		return l.startSend(c)
-	}
-	if l.stopping && (res >= 0 || syscall.Errno(-res) == syscall.ECANCELED) {
-		c.writeDirect()
-	}
-	c.dropOut()
-	l.unlinger(c)
-	l.maybeFree(c)
-	return nil
-}
-
-// resume reads from c again once its outbound queue has drained to half
-// the cap: it delivers what was held back meanwhile, then the peer's end
-// if that came too.
-func (l *loop) resume(c *conn) error {
-	c.paused = false
-	// With plain buffers no poll was armed meanwhile: look.
-	c.readable = true
-	if !c.recvArmed && !c.eof {
-		l.needRearm(c)
-	}
-	if len(c.in) > 0 {
-		// Data held back while paused.
-		if err := l.wake(c); err != nil {
-			return err
-		}
-	}
-	if c.eof && c.opened && !c.paused {
-		return l.peerEnded(c)
-	}
-	return nil
-}
-
-// peerEnded handles the end of the peer's stream: the connection closes
-// with gnet's error for it, unless reading is paused, in which case it
-// closes once what was held back has been delivered.
-func (l *loop) peerEnded(c *conn) error {
-	if c.paused {
-		c.eof = true
-		return nil
-	}
-	_, err := l.closeConn(c, os.NewSyscallError("read", io.EOF))
-	return err
-}
-
-// pinnable reports whether p, written to c, can be sent from the provided
-// buffer being delivered to c rather than copied: Config.SendFromReadBuffer
-// is set, p lies within that buffer, is at least minPinWrite bytes, the
-// buffer is not held already, and sends hold fewer than maxPinned buffers.
-func (l *loop) pinnable(c *conn, p []byte) bool {
-	if !l.eng.cfg.SendFromReadBuffer || len(p) < minPinWrite || c != l.curConn || l.curPinned || l.pinned >= l.maxPinned {
-		return false
-	}
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(l.curBuf)))
-	q := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
-	return q >= base && q+uintptr(len(p)) <= base+uintptr(len(l.curBuf))
-}
-
-// minPinWrite is the smallest write sent from its provided buffer: below
-// it, copying costs less than holding the buffer until the send completes
-// (measured with 64-byte echoes).
-const minPinWrite = 1024
-
-// pin marks the buffer being delivered as held by a send.
-func (l *loop) pin() {
-	l.pins++
-	l.pinned++
-	l.curPinned = true
-}
-
-// unpin drops c.zc and hands its buffer back to the kernel, or to onRecv
-// to recycle if it is the one being delivered.
-func (l *loop) unpin(c *conn) {
-	l.pinned--
-	if c == l.curConn && c.zcBid == l.curBid && l.curPinned {
-		l.curPinned = false
-	} else {
-		l.recycle(c.zcBid)
-	}
-	c.zc = nil
-}
-
-// checkPause stops reading from a connection whose outbound queue has
-// passed the write buffer cap, until sends drain it (Config.Backpressure).
-func (l *loop) checkPause(c *conn) {
-	if !l.eng.cfg.Backpressure || c.paused || !c.opened || c.pending() <= l.wcap {
-		return
-	}
-	c.paused = true
-	l.pauses.Add(1)
-	if err := l.cancelRecv(c); err != nil {
-		l.eng.logger.Errorf("uringnet/engine: %v", err)
-	}
-}
-
-func (l *loop) onRecv(c *conn, cqe uring.Completion[opData]) error {
-	more := cqe.More()
-	if !more {
-		c.recvArmed = false
-		c.recvCancel = false
-	}
-	res := cqe.Result
-	if bid, ok := cqe.BufferID(); ok {
-		if err := l.received(c, bid, res); err != nil {
-			return err
-		}
-	}
-	if !c.opened {
-		l.maybeFree(c)
-		return nil
-	}
-	if more {
-		return nil
-	}
-	switch {
-	case res > 0:
-		// A single receive completed, or the kernel ended the
-		// multishot one (a full CQ, say): arm it again.
-		if !c.paused {
-			l.needRearm(c)
-		}
-	case res == 0:
-		return l.peerEnded(c)
-	default:
-		switch e := syscall.Errno(-res); e {
-		case syscall.ENOBUFS:
-			l.enobufs.Add(1)
-			// The buffer ring ran dry; the data waits in the socket.
-			// Every buffer handed out this round is recycled by the
-			// time flush re-arms, but for those held by sends (at most
-			// maxPinned, half the ring), so nothing is lost.
-			if !c.paused {
-				l.needRearm(c)
-			}
-		case syscall.ECANCELED:
-			if !c.paused {
-				l.needRearm(c)
-			}
-		default:
-			_, err := l.closeConn(c, os.NewSyscallError("read", e))
-			return err
-		}
-	}
-	return nil
-}
-
-// received hands the res bytes the kernel put in buffer bid to the
-// handler, or keeps them if c is paused, then recycles the buffer unless
-// a send now holds it.
-func (l *loop) received(c *conn, bid uint16, res int32) error {
-	if res <= 0 || !c.opened || l.quiescing || l.stopping {
-		l.recycle(bid)
-		return nil
-	}
-	data := l.rbuf(bid, int(res))
-	var err error
-	if c.paused {
-		// Received before the cancel of the receive took effect: keep
-		// it inbound, undelivered, so that the handler's replies cannot
-		// grow the outbound queue past the cap. It is delivered on
-		// resume.
-		c.in = append(c.in, data...)
-	} else {
-		l.curConn, l.curBuf, l.curBid = c, data, bid
-		err = l.deliver(c, data)
-		l.curConn, l.curBuf = nil, nil
-	}
-	if l.curPinned {
-		l.curPinned = false
-	} else {
-		l.recycle(bid)
-	}
-	return err
-}
-
-// deliver presents data, after any bytes the handler left unread last
-// time, to OnTraffic, then keeps what it leaves unread.
-func (l *loop) deliver(c *conn, data []byte) error {
-	if len(c.in) > 0 {
-		c.in = append(c.in, data...)
-		c.buf, c.fromIn = c.in, true
-	} else {
-		c.buf, c.fromIn = data, false
-	}
-	action := l.handler.OnTraffic(c)
-	if action == gnet.None {
-		c.keepUnread()
-	}
-	return l.handleAction(c, action)
-}
-
-// wake runs OnTraffic for Conn.Wake, with whatever is buffered.
-func (l *loop) wake(c *conn) error {
-	if !c.opened || l.quiescing || l.stopping {
-		return nil
-	}
-	c.buf, c.fromIn = c.in, true
-	action := l.handler.OnTraffic(c)
-	if action == gnet.None {
-		c.keepUnread()
-	}
-	return l.handleAction(c, action)
 }
 
 // handleAction applies a callback's action. Its error is what gnet
@@ -833,135 +426,6 @@ func (l *loop) handleAction(c *conn, a gnet.Action) error {
 func (l *loop) quiesce() {
 	l.quiescing = true
 	l.eng.shutdown()
-}
-
-// closeConn closes c as gnet's eventloop.close does: OnClose with err,
-// then the outbound queue goes out, then close(2). Unlike gnet, which
-// writes what the socket takes at once and drops the rest, the
-// connection lingers, out of conns and counts, until every queued byte
-// has been sent or a send fails; only when the loop is stopping is the
-// rest dropped, as gnet does. It reports whether c was open, and
-// ErrEngineShutdown if OnClose asked for Shutdown.
-func (l *loop) closeConn(c *conn, err error) (bool, error) {
-	if !c.opened {
-		return false, nil
-	}
-	c.opened = false
-	last := len(l.conns) - 1
-	l.conns[c.idx] = l.conns[last]
-	l.conns[c.idx].idx = c.idx
-	l.conns[last] = nil
-	l.conns = l.conns[:last]
-	l.count.Add(-1)
-	action := l.handler.OnClose(c, err)
-	c.ctx = nil
-	c.buf, c.in = nil, nil
-	if err := l.cancelRecv(c); err != nil {
-		return true, err
-	}
-	switch {
-	case c.sending && l.stopping:
-		// The send's completion finishes the flush and the close.
-		if err := l.cancel(c.sendJob); err != nil {
-			return true, err
-		}
-	case c.sending:
-		l.linger(c)
-	default:
-		c.writeDirect()
-		if c.pending() > 0 && !l.stopping {
-			l.linger(c)
-			l.markDirty(c)
-		} else {
-			c.dropOut()
-		}
-	}
-	l.maybeFree(c)
-	if action == gnet.Shutdown {
-		l.quiesce()
-		return true, errorx.ErrEngineShutdown
-	}
-	return true, nil
-}
-
-// linger keeps closed connection c until its outbound queue has gone.
-func (l *loop) linger(c *conn) {
-	c.lingering = true
-	c.idx = int32(len(l.lingering))
-	l.lingering = append(l.lingering, c)
-}
-
-func (l *loop) unlinger(c *conn) {
-	if !c.lingering {
-		return
-	}
-	c.lingering = false
-	last := len(l.lingering) - 1
-	l.lingering[c.idx] = l.lingering[last]
-	l.lingering[c.idx].idx = c.idx
-	l.lingering[last] = nil
-	l.lingering = l.lingering[:last]
-}
-
-// maybeFree closes a closed connection's fd once no operation names it,
-// so the number cannot be reused under an operation still in flight.
-func (l *loop) maybeFree(c *conn) {
-	if c.opened || c.lingering || c.recvArmed || c.pollArmed || c.sending || c.freed {
-		return
-	}
-	c.freed = true
-	c.out, c.head = nil, 0
-	unix.Close(c.fd)
-}
-
-// enqueue runs fn on the loop goroutine soon. It fails with gnet's
-// ErrEngineInShutdown once the loop has ended.
-func (l *loop) enqueue(fn func()) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.tasksClosed {
-		return errorx.ErrEngineInShutdown
-	}
-	l.tasks = append(l.tasks, fn)
-	l.notifyLocked()
-	return nil
-}
-
-// notifyLocked wakes the loop through its eventfd, once per batch of
-// tasks. The write happens under mu so that it cannot reach an eventfd
-// the ending loop has closed.
-func (l *loop) notifyLocked() {
-	if l.notified.CompareAndSwap(false, true) {
-		if _, err := unix.Write(l.efd, wakeWord[:]); err != nil {
-			l.notified.Store(false)
-		}
-	}
-}
-
-// stop asks the loop to end; it returns at once.
-func (l *loop) stop() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.tasksClosed {
-		return
-	}
-	l.stopReq = true
-	l.notifyLocked()
-}
-
-// runTasks runs the queued tasks and reports whether the loop must stop.
-func (l *loop) runTasks() bool {
-	l.mu.Lock()
-	tasks := l.tasks
-	l.tasks = l.spare[:0]
-	stop := l.stopReq
-	l.mu.Unlock()
-	for i, fn := range tasks {
-		tasks[i] = nil
-		fn()
-	}
-	l.spare = tasks[:0]
-	return stop
 }
 
 // teardown closes every connection (OnClose for each, as gnet's
@@ -1019,104 +483,4 @@ func (l *loop) teardown() {
 	}
 	l.udpClosing = nil
 	l.mu.Unlock()
-}
-
-// The gnet.EventLoop interface, for Conn.EventLoop.
-
-// Register dials addr and serves the connection on this loop, as gnet's
-// EventLoop.Register does: see Engine.Register.
-func (l *loop) Register(ctx context.Context, addr net.Addr) (<-chan gnet.RegisteredResult, error) {
-	if l.eng.shutDown.Load() {
-		return nil, errorx.ErrEngineInShutdown
-	}
-	if addr == nil {
-		return nil, errorx.ErrInvalidNetworkAddress
-	}
-	return l.enroll(ctx, nil, addr)
-}
-
-// Enroll serves an established connection on this loop, as gnet's
-// EventLoop.Enroll does: the loop serves a duplicate of its socket and c
-// is closed. See Engine.Register.
-func (l *loop) Enroll(ctx context.Context, c net.Conn) (<-chan gnet.RegisteredResult, error) {
-	if l.eng.shutDown.Load() {
-		return nil, errorx.ErrEngineInShutdown
-	}
-	if c == nil {
-		return nil, errorx.ErrInvalidNetConn
-	}
-	return l.enroll(ctx, c, nil)
-}
-
-// Execute runs runnable on the loop. An error it returns is logged;
-// ErrEngineShutdown shuts the engine down, as in gnet.
-func (l *loop) Execute(ctx context.Context, runnable gnet.Runnable) error {
-	if l.eng.shutDown.Load() {
-		return errorx.ErrEngineInShutdown
-	}
-	if runnable == nil {
-		return errorx.ErrNilRunnable
-	}
-	return l.enqueue(func() {
-		if err := runnable.Run(ctx); err != nil {
-			if errors.Is(err, errorx.ErrEngineShutdown) {
-				l.quiesce()
-				return
-			}
-			l.eng.logger.Errorf("uringnet/engine: event loop %d: runnable: %v", l.idx, err)
-		}
-	})
-}
-
-// Schedule is not supported, as in gnet.
-func (l *loop) Schedule(context.Context, gnet.Runnable, time.Duration) error {
-	return errorx.ErrUnsupportedOp
-}
-
-// Close closes c, which must belong to this loop; call it on the loop.
-func (l *loop) Close(c gnet.Conn) error {
-	if uc, ok := c.(*udpConn); ok && uc.loop == l {
-		// A registered udp conn closes as gnet's does; a sender's is
-		// never open, and closing it does nothing, as in gnet.
-		if uc.registered() {
-			return l.closeUDP(uc, nil)
-		}
-		return nil
-	}
-	cc, ok := c.(*conn)
-	if !ok || cc.loop != l {
-		return errorx.ErrUnsupportedOp
-	}
-	_, err := l.closeConn(cc, nil)
-	return err
-}
-
-// balancer is gnet's load balancing over the loops, used by the accepting
-// loop when there is one listener.
-type balancer struct {
-	algo  gnet.LoadBalancing
-	loops []*loop
-}
-
-func (b *balancer) next(from *loop, remote net.Addr) *loop {
-	switch b.algo {
-	case gnet.LeastConnections:
-		best := b.loops[0]
-		n := best.count.Load()
-		for _, l := range b.loops[1:] {
-			if m := l.count.Load(); m < n {
-				best, n = l, m
-			}
-		}
-		return best
-	case gnet.SourceAddrHash:
-		h := int(crc32.ChecksumIEEE([]byte(remote.String())))
-		if h < 0 {
-			h = -h
-		}
-		return b.loops[h%len(b.loops)]
-	default:
-		i := from.rr.Add(1) - 1
-		return b.loops[i%uint64(len(b.loops))]
-	}
 }

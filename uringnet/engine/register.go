@@ -218,6 +218,7 @@ func (l *loop) registerUDP(c *udpConn, a adopted) error {
 		return err
 	}
 	c.opened = true
+	l.opened.Add(1)
 	out, action := l.handler.OnOpen(c)
 	if len(out) > 0 && c.opened {
 		if _, err := c.Write(out); err != nil {

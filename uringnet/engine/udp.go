@@ -271,17 +271,6 @@ func (l *loop) armUDP(u *udpSock) error {
 	return err
 }
 
-// handleUDP dispatches UDP completions.
-func (l *loop) handleUDP(cqe uring.Completion[opData]) error {
-	switch cqe.Data.kind {
-	case opUDPRecv:
-		return l.onUDPRecv(cqe.Data.u, cqe)
-	case opUDPSend:
-		return l.onUDPSend(cqe.Data.d, cqe.Result)
-	}
-	return nil
-}
-
 func (l *loop) onUDPRecv(u *udpSock, cqe uring.Completion[opData]) error {
 	more := cqe.More()
 	if !more {
@@ -346,6 +335,7 @@ func (l *loop) onUDPRecv(u *udpSock, cqe uring.Completion[opData]) error {
 // address the kernel encoded as name.
 func (l *loop) deliverUDP(u *udpSock, name, payload []byte) error {
 	u.delivered = true
+	l.countRead(len(payload))
 	var c *udpConn
 	if u.conn != nil {
 		// A registered socket: its one Conn, whose Context persists,
@@ -429,6 +419,9 @@ func (l *loop) sendUDP(u *udpSock, p []byte, peer []byte, setAddr func(*uring.Da
 }
 
 func (l *loop) onUDPSend(s *udpSend, res int32) error {
+	if res >= 0 {
+		l.countWrite(int(res))
+	}
 	if res < 0 && !l.stopping {
 		// gnet's Write would have returned this error from sendto; the
 		// handler has long returned, so it is logged.
@@ -467,6 +460,7 @@ func (l *loop) closeUDP(c *udpConn, err error) error {
 		}
 	}
 	l.count.Add(-1)
+	l.closed.Add(1)
 	u.closing = true
 	l.udpClosing = append(l.udpClosing, u)
 	action := l.handler.OnClose(c, err)

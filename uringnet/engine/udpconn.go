@@ -108,6 +108,7 @@ func (c *udpConn) SendTo(p []byte, addr net.Addr) (int, error) {
 			if err := unix.Sendto(c.sock.fd, p, 0, sa); err != nil {
 				return 0, err
 			}
+			c.loop.countWrite(len(p))
 			return len(p), nil
 		}
 	}
@@ -187,6 +188,7 @@ func (c *udpConn) sendNow(buf []byte) error {
 			uintptr(unsafe.Pointer(&c.peer)), uintptr(c.peerLen))
 		switch e {
 		case 0:
+			l.countWrite(len(buf))
 			return nil
 		case unix.EINTR:
 			continue
