@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/sock"
 )
 
 // The opt-in fallback to gnet (Config.FallbackToGnet): where io_uring
@@ -43,9 +44,7 @@ func (h *gnetBoot) OnBoot(eng gnet.Engine) gnet.Action {
 	e.gnet = &eng
 	b := e.bound[0]
 	if fd, err := eng.DupListener(b.network, b.address); err == nil {
-		if sa, err := unix.Getsockname(fd); err == nil {
-			e.addr = sockaddrToAddr(sa)
-		}
+		e.addr = sock.LocalAddr(fd, unix.SOCK_STREAM)
 		unix.Close(fd)
 	}
 	action := h.EventHandler.OnBoot(eng)
