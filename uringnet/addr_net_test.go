@@ -12,38 +12,6 @@ import (
 	"github.com/uring-go/uring/internal/testutil"
 )
 
-// sameNetAddr fails unless ours is the address net reported (theirs) for
-// the same socket: the same type, network and text, or both nil.
-func sameNetAddr(t *testing.T, what string, ours, theirs net.Addr) {
-	t.Helper()
-	if ours == nil || theirs == nil {
-		if ours != nil || theirs != nil {
-			t.Errorf("%s: ours %#v, net's %#v", what, ours, theirs)
-		}
-		return
-	}
-	if reflect.TypeOf(ours) != reflect.TypeOf(theirs) || ours.Network() != theirs.Network() || ours.String() != theirs.String() {
-		t.Errorf("%s: ours %T %s %q, net's %T %s %q", what, ours, ours.Network(), ours, theirs, theirs.Network(), theirs)
-	}
-}
-
-// linkLocalZone returns an IPv6 link-local address and its interface's
-// name, or skips.
-func linkLocalZone(t *testing.T) (net.IP, string) {
-	t.Helper()
-	ifs, _ := net.Interfaces()
-	for _, ifi := range ifs {
-		addrs, _ := ifi.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ifi.Flags&net.FlagUp != 0 && ipn.IP.To4() == nil && ipn.IP.IsLinkLocalUnicast() {
-				return ipn.IP, ifi.Name
-			}
-		}
-	}
-	t.Skip("no interface with an IPv6 link-local address")
-	return nil, ""
-}
-
 // TestStreamAddrsBesideNet connects net's and this package's sockets to
 // each other, both ways round, and checks that each end names the other
 // as net names it: tcp4, tcp6 with and without a zone, unix with a path,
@@ -69,7 +37,7 @@ func TestStreamAddrsBesideNet(t *testing.T) {
 		for _, oursListens := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/our listener %v", c.name, oursListens), func(t *testing.T) {
 				if c.zone != "" {
-					ip, zone := linkLocalZone(t)
+					ip, zone := testutil.LinkLocal(t)
 					c.addr, c.zone = net.JoinHostPort(ip.String()+"%"+zone, "0"), zone
 				}
 				testutil.CheckFDs(t)
@@ -90,28 +58,11 @@ func TestStreamAddrsBesideNet(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer ln.Close()
-				raddr := ln.Addr().(interface{ String() string }).String()
-				if c.zone != "" {
-					// A listener's address has no zone: the
-					// kernel gives none.
-					ta := *ln.Addr().(*net.TCPAddr)
-					ta.Zone = c.zone
-					raddr = ta.String()
-				}
-				cc, err := dial(c.network, raddr)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer cc.Close()
-				sc, err := ln.Accept()
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer sc.Close()
-				sameNetAddr(t, "server's peer and client's address", sc.RemoteAddr(), cc.LocalAddr())
-				sameNetAddr(t, "server's address and client's peer", sc.LocalAddr(), cc.RemoteAddr())
+				cc, sc := testutil.Connect(t, ln, dial, c.zone)
+				testutil.CheckAddr(t, "server's peer and client's address", sc.RemoteAddr(), cc.LocalAddr())
+				testutil.CheckAddr(t, "server's address and client's peer", sc.LocalAddr(), cc.RemoteAddr())
 				if c.zone == "" {
-					sameNetAddr(t, "listener's address and client's peer", ln.Addr(), cc.RemoteAddr())
+					testutil.CheckAddr(t, "listener's address and client's peer", ln.Addr(), cc.RemoteAddr())
 				}
 			})
 		}
@@ -138,7 +89,7 @@ func TestPacketAddrsBesideNet(t *testing.T) {
 		for _, oursSends := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/our sender %v", c.name, oursSends), func(t *testing.T) {
 				if c.addr == "zone" {
-					ip, zone := linkLocalZone(t)
+					ip, zone := testutil.LinkLocal(t)
 					c.addr = net.JoinHostPort(ip.String()+"%"+zone, "0")
 					c.sender = c.addr
 				}
@@ -172,7 +123,7 @@ func TestPacketAddrsBesideNet(t *testing.T) {
 				case *net.UnixAddr:
 					want = &net.UnixAddr{Name: where(c.addr, "-ours"), Net: a.Net}
 				}
-				sameNetAddr(t, "receiver's address", or.LocalAddr(), want)
+				testutil.CheckAddr(t, "receiver's address", or.LocalAddr(), want)
 
 				var froms [2]net.Addr
 				for i, r := range []net.PacketConn{nr, or} {
@@ -218,7 +169,7 @@ func TestPacketAddrsBesideNet(t *testing.T) {
 						t.Fatal(err)
 					}
 					if c.sender != "" {
-						sameNetAddr(t, "sender's address", s.LocalAddr(), froms[i])
+						testutil.CheckAddr(t, "sender's address", s.LocalAddr(), froms[i])
 					}
 				}
 				// Each receiver had a sender of its own: the same

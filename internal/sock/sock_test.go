@@ -18,29 +18,6 @@ import (
 
 func TestMain(m *testing.M) { testutil.Main(m) }
 
-// linkLocal returns an IPv6 link-local address of an interface that is
-// up, and the interface's name, or skips.
-func linkLocal(t *testing.T) (net.IP, string) {
-	t.Helper()
-	ifs, err := net.Interfaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ifi := range ifs {
-		if ifi.Flags&net.FlagUp == 0 {
-			continue
-		}
-		addrs, _ := ifi.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() == nil && ipn.IP.IsLinkLocalUnicast() {
-				return ipn.IP, ifi.Name
-			}
-		}
-	}
-	t.Skip("no interface with an IPv6 link-local address")
-	return nil, ""
-}
-
 // fdOf is c's socket.
 func fdOf(t *testing.T, c syscall.Conn) int {
 	t.Helper()
@@ -53,21 +30,6 @@ func fdOf(t *testing.T, c syscall.Conn) int {
 		t.Fatal(err)
 	}
 	return fd
-}
-
-// sameAddr fails unless got is what net reported (want): the same type,
-// network and text, or both nil.
-func sameAddr(t *testing.T, what string, got, want net.Addr) {
-	t.Helper()
-	if got == nil || want == nil {
-		if got != nil || want != nil {
-			t.Errorf("%s: got %#v, net has %#v", what, got, want)
-		}
-		return
-	}
-	if reflect.TypeOf(got) != reflect.TypeOf(want) || got.Network() != want.Network() || got.String() != want.String() {
-		t.Errorf("%s: got %T %s %q, net has %T %s %q", what, got, got.Network(), got, want, want.Network(), want)
-	}
 }
 
 // TestStreamAddrsMatchNet checks LocalAddr and RemoteAddr on the
@@ -86,7 +48,7 @@ func TestStreamAddrsMatchNet(t *testing.T) {
 		{"unix path, path peer", "unix", filepath.Join(dir, "s2"), &net.UnixAddr{Name: filepath.Join(dir, "peer"), Net: "unix"}, ""},
 	}
 	t.Run("zone", func(t *testing.T) {
-		ip, zone := linkLocal(t)
+		ip, zone := testutil.LinkLocal(t)
 		testStream(t, streamCase{"tcp6 zone", "tcp6", net.JoinHostPort(ip.String()+"%"+zone, "0"), nil, zone})
 	})
 	for _, c := range cases {
@@ -107,43 +69,26 @@ func testStream(t *testing.T, c streamCase) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	raddr := ln.Addr()
-	if c.zone != "" {
-		// A listener's address has no zone (the kernel gives none);
-		// the dialer needs it.
-		la := *raddr.(*net.TCPAddr)
-		la.Zone = c.zone
-		raddr = &la
-	}
 	d := net.Dialer{LocalAddr: c.local, Timeout: 5 * time.Second}
-	cc, err := d.Dial(ln.Addr().Network(), raddr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
+	cc, sc := testutil.Connect(t, ln, d.Dial, c.zone)
 	lfd := fdOf(t, ln.(syscall.Conn))
-	sameAddr(t, "listener", LocalAddr(lfd, unix.SOCK_STREAM), ln.Addr())
+	testutil.CheckAddr(t, "listener", LocalAddr(lfd, unix.SOCK_STREAM), ln.Addr())
 	for _, s := range []struct {
 		name string
 		c    net.Conn
 	}{{"dialed", cc}, {"accepted", sc}} {
 		fd := fdOf(t, s.c.(syscall.Conn))
-		sameAddr(t, s.name+" local", LocalAddr(fd, unix.SOCK_STREAM), s.c.LocalAddr())
-		sameAddr(t, s.name+" remote", RemoteAddr(fd, unix.SOCK_STREAM), s.c.RemoteAddr())
+		testutil.CheckAddr(t, s.name+" local", LocalAddr(fd, unix.SOCK_STREAM), s.c.LocalAddr())
+		testutil.CheckAddr(t, s.name+" remote", RemoteAddr(fd, unix.SOCK_STREAM), s.c.RemoteAddr())
 		sa, err := unix.Getpeername(fd)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameAddr(t, s.name+" remote, decoded", Addr(unix.SOCK_STREAM, sa), s.c.RemoteAddr())
+		testutil.CheckAddr(t, s.name+" remote, decoded", Addr(unix.SOCK_STREAM, sa), s.c.RemoteAddr())
 	}
 	if c.network == "unix" && c.local == nil {
 		// uring decodes an accept's unnamed peer as an empty name.
-		sameAddr(t, "accepted remote, unnamed", Addr(unix.SOCK_STREAM, &unix.SockaddrUnix{}), sc.RemoteAddr())
+		testutil.CheckAddr(t, "accepted remote, unnamed", Addr(unix.SOCK_STREAM, &unix.SockaddrUnix{}), sc.RemoteAddr())
 	}
 }
 
@@ -163,7 +108,7 @@ func TestPacketAddrsMatchNet(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.name == "zone" {
-				ip, zone := linkLocal(t)
+				ip, zone := testutil.LinkLocal(t)
 				c.addr = net.JoinHostPort(ip.String()+"%"+zone, "0")
 				c.local = c.addr
 			}
@@ -203,8 +148,8 @@ func TestPacketAddrsMatchNet(t *testing.T) {
 				t.Fatal(err)
 			}
 			pfd, sfd := fdOf(t, pc.(syscall.Conn)), fdOf(t, sender.(syscall.Conn))
-			sameAddr(t, "receiver", LocalAddr(pfd, unix.SOCK_DGRAM), pc.LocalAddr())
-			sameAddr(t, "sender", LocalAddr(sfd, unix.SOCK_DGRAM), sender.LocalAddr())
+			testutil.CheckAddr(t, "receiver", LocalAddr(pfd, unix.SOCK_DGRAM), pc.LocalAddr())
+			testutil.CheckAddr(t, "sender", LocalAddr(sfd, unix.SOCK_DGRAM), sender.LocalAddr())
 			sa, err := unix.Getsockname(sfd)
 			if err != nil {
 				t.Fatal(err)
@@ -214,7 +159,7 @@ func TestPacketAddrsMatchNet(t *testing.T) {
 				// name (uring decodes it as an empty one).
 				sa = &unix.SockaddrUnix{}
 			}
-			sameAddr(t, "sender as received", Addr(unix.SOCK_DGRAM, sa), from)
+			testutil.CheckAddr(t, "sender as received", Addr(unix.SOCK_DGRAM, sa), from)
 		})
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -41,37 +40,6 @@ func (h *addrRecorder) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-// sameAddr reports whether a and b are the same address: the same type,
-// network and text, or both nil.
-func sameAddr(a, b net.Addr) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return reflect.TypeOf(a) == reflect.TypeOf(b) && a.Network() == b.Network() && a.String() == b.String()
-}
-
-func fmtAddr(a net.Addr) string {
-	if a == nil {
-		return "nil"
-	}
-	return fmt.Sprintf("%T %s %q", a, a.Network(), a)
-}
-
-// linkLocal returns an IPv6 link-local address and its interface's name,
-// or "" if no interface that is up has one.
-func linkLocal() (string, string) {
-	ifs, _ := net.Interfaces()
-	for _, ifi := range ifs {
-		addrs, _ := ifi.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ifi.Flags&net.FlagUp != 0 && ipn.IP.To4() == nil && ipn.IP.IsLinkLocalUnicast() {
-				return ipn.IP.String(), ifi.Name
-			}
-		}
-	}
-	return "", ""
-}
-
 // TestConnAddrsMatchGnet serves the same kinds of address on gnet and on
 // this engine and has a net client connect (or send) to each: the
 // engine's handler's LocalAddr and RemoteAddr must be the client's peer's
@@ -80,7 +48,6 @@ func linkLocal() (string, string) {
 func TestConnAddrsMatchGnet(t *testing.T) {
 	dir := t.TempDir()
 	pid := os.Getpid()
-	ll, zone := linkLocal()
 	type tc struct {
 		name, proto, host string // host "" for unix
 		path              string // a unix socket's, with %d for the runner
@@ -89,7 +56,7 @@ func TestConnAddrsMatchGnet(t *testing.T) {
 	cases := []tc{
 		{name: "tcp4", proto: "tcp", host: "127.0.0.1"},
 		{name: "tcp6", proto: "tcp6", host: "::1"},
-		{name: "tcp6 zone", proto: "tcp6", host: ll + "%" + zone},
+		{name: "tcp6 zone", proto: "tcp6", host: "zone"},
 		{name: "unix, unnamed peer", proto: "unix", path: filepath.Join(dir, "s%d")},
 		// Not an abstract listener: gnet's URL parsing takes its @ for
 		// user information, and so does the engine's.
@@ -97,12 +64,13 @@ func TestConnAddrsMatchGnet(t *testing.T) {
 		{name: "unix, named peer", proto: "unix", path: filepath.Join(dir, "n%d"), local: filepath.Join(dir, "peer%d")},
 		{name: "udp4", proto: "udp4", host: "127.0.0.1"},
 		{name: "udp6", proto: "udp6", host: "::1"},
-		{name: "udp6 zone", proto: "udp6", host: ll + "%" + zone},
+		{name: "udp6 zone", proto: "udp6", host: "zone"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.host == "%" {
-				t.Skip("no interface with an IPv6 link-local address")
+			if c.host == "zone" {
+				ip, zone := testutil.LinkLocal(t)
+				c.host = ip.String() + "%" + zone
 			}
 			var got [2][2]net.Addr  // per runner: the handler's local, remote
 			var want [2][2]net.Addr // per runner: the client's peer, own
@@ -176,12 +144,12 @@ func TestConnAddrsMatchGnet(t *testing.T) {
 			// The runners listened on different ports or paths: each
 			// handler is compared with its own client.
 			for j, what := range []string{"LocalAddr", "RemoteAddr"} {
-				if !sameAddr(got[0][j], want[0][j]) {
-					t.Logf("%s: gnet's handler has %s, net's client %s", what, fmtAddr(got[0][j]), fmtAddr(want[0][j]))
+				if !testutil.SameAddr(got[0][j], want[0][j]) {
+					t.Logf("%s: gnet's handler has %s, net's client %s", what, testutil.FmtAddr(got[0][j]), testutil.FmtAddr(want[0][j]))
 				}
-				if !sameAddr(got[1][j], want[1][j]) {
+				if !testutil.SameAddr(got[1][j], want[1][j]) {
 					t.Errorf("%s: the engine's handler has %s, net's client %s (gnet agrees with it: %v)",
-						what, fmtAddr(got[1][j]), fmtAddr(want[1][j]), sameAddr(got[0][j], want[0][j]))
+						what, testutil.FmtAddr(got[1][j]), testutil.FmtAddr(want[1][j]), testutil.SameAddr(got[0][j], want[0][j]))
 				}
 			}
 		})
