@@ -16,8 +16,7 @@ import (
 	"sync"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/uring-go/uring/internal/kernel/version"
 	"github.com/uring-go/uring/uring"
 )
 
@@ -81,7 +80,7 @@ var (
 	// SolMPTCP: the SOL_MPTCP socket options, MPTCP_INFO among them.
 	// net trusts the socket's protocol alone before it, and so do we.
 	SolMPTCP = &Test{Name: "MPTCP socket options (SOL_MPTCP)", Since: "5.16",
-		probe: func() (bool, error) { return AtLeast(5, 16), nil }}
+		probe: func() (bool, error) { return version.AtLeast(5, 16), nil }}
 )
 
 // All is every Test, for listing and testing.
@@ -98,7 +97,7 @@ func opSince(op uring.Op, major, minor int) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return p.Supported(op) && AtLeast(major, minor), nil
+	return p.Supported(op) && version.AtLeast(major, minor), nil
 }
 
 // ops caches the kernel's operation probe, once a ring could be created
@@ -166,34 +165,4 @@ func probeDeferTaskrun() (bool, error) {
 		return false, nil
 	}
 	return false, err
-}
-
-// AtLeast reports whether the running kernel's version, from
-// uname(2), is at least major.minor.
-func AtLeast(major, minor int) bool {
-	maj, min := release()
-	return maj > major || maj == major && min >= minor
-}
-
-var release = sync.OnceValues(func() (major, minor int) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return 0, 0
-	}
-	return ParseRelease(unix.ByteSliceToString(u.Release[:]))
-})
-
-// ParseRelease reads the major and minor version from a kernel release
-// string such as "6.1.0-18-amd64".
-func ParseRelease(rel string) (major, minor int) {
-	i := 0
-	for ; i < len(rel) && rel[i] >= '0' && rel[i] <= '9'; i++ {
-		major = major*10 + int(rel[i]-'0')
-	}
-	if i < len(rel) && rel[i] == '.' {
-		for i++; i < len(rel) && rel[i] >= '0' && rel[i] <= '9'; i++ {
-			minor = minor*10 + int(rel[i]-'0')
-		}
-	}
-	return major, minor
 }

@@ -5,48 +5,18 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/uring-go/uring/internal/kernel/version"
 	"github.com/uring-go/uring/internal/testutil"
 )
 
 func TestMain(m *testing.M) { testutil.Main(m) }
-
-func TestParseRelease(t *testing.T) {
-	for _, tc := range []struct {
-		rel        string
-		maj, minor int
-	}{
-		{"6.1.0-18-amd64", 6, 1},
-		{"5.19.0", 5, 19},
-		{"6.18.44-fc-v669", 6, 18},
-		{"4.18.0-553.el8_10.x86_64", 4, 18},
-		{"6", 6, 0},
-		{"", 0, 0},
-	} {
-		if maj, minor := ParseRelease(tc.rel); maj != tc.maj || minor != tc.minor {
-			t.Errorf("ParseRelease(%q) = %d.%d, want %d.%d", tc.rel, maj, minor, tc.maj, tc.minor)
-		}
-	}
-}
-
-func TestAtLeast(t *testing.T) {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		t.Fatal(err)
-	}
-	maj, minor := ParseRelease(unix.ByteSliceToString(u.Release[:]))
-	if !AtLeast(maj, minor) || AtLeast(maj, minor+1) || AtLeast(maj+1, 0) || !AtLeast(maj-1, 99) {
-		t.Errorf("AtLeast disagrees with the running kernel's %d.%d", maj, minor)
-	}
-}
 
 // checkTest asks tt twice: on a kernel at least tt.Since it must be
 // there, and the second answer must be the first, kept.
 func checkTest(t *testing.T, tt *Test) {
 	t.Helper()
 	testutil.CheckFDs(t)
-	maj, minor := ParseRelease(tt.Since)
+	maj, minor := version.Parse(tt.Since)
 	if maj < 5 {
 		t.Fatalf("%s: Since %q is not a kernel version", tt.Name, tt.Since)
 	}
@@ -55,7 +25,7 @@ func checkTest(t *testing.T, tt *Test) {
 		t.Fatalf("%s: %v", tt.Name, err)
 	}
 	t.Logf("%s (Linux %s): %v", tt.Name, tt.Since, have)
-	if AtLeast(maj, minor) && !have {
+	if version.AtLeast(maj, minor) && !have {
 		t.Errorf("%s: absent on a kernel of at least %s", tt.Name, tt.Since)
 	}
 	tt.mu.Lock()

@@ -11,7 +11,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/uring-go/uring/internal/kernel"
+	"github.com/uring-go/uring/internal/kernel/version"
 	"github.com/uring-go/uring/internal/ring"
 	"github.com/uring-go/uring/internal/testutil"
 )
@@ -34,7 +34,7 @@ func TestDetectFeatures(t *testing.T) {
 		{featDeferTaskrun, 6, 1},
 		{featMultishotPoll, 5, 13},
 	} {
-		if kernel.AtLeast(tc.major, tc.minor) && !fs.has(tc.f) {
+		if version.AtLeast(tc.major, tc.minor) && !fs.has(tc.f) {
 			t.Errorf("%v: lacks %v on a kernel of at least %d.%d", fs, features(tc.f), tc.major, tc.minor)
 		}
 	}
