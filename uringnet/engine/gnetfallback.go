@@ -44,7 +44,9 @@ func (h *gnetBoot) OnBoot(eng gnet.Engine) gnet.Action {
 	e.gnet = &eng
 	b := e.bound[0]
 	if fd, err := eng.DupListener(b.network, b.address); err == nil {
-		e.addr = sock.LocalAddr(fd, unix.SOCK_STREAM)
+		if sotype, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil {
+			e.addr = sock.LocalAddr(fd, sotype)
+		}
 		unix.Close(fd)
 	}
 	action := h.EventHandler.OnBoot(eng)
