@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/internal/kernel/version"
 )
 
 var (
@@ -90,10 +92,7 @@ func newSetupError(syscall string, errno syscall.Errno) *SetupError {
 	case unix.EPERM:
 		e.Disabled = readIOUringDisabled()
 	case unix.ENOSYS:
-		var u unix.Utsname
-		if unix.Uname(&u) == nil {
-			e.Kernel = unix.ByteSliceToString(u.Release[:])
-		}
+		e.Kernel = version.Release()
 	}
 	return e
 }
@@ -122,7 +121,7 @@ func (e *SetupError) Error() string {
 	var why string
 	switch e.Errno {
 	case syscall.ENOSYS:
-		if call == "io_uring_setup" && !kernelAtLeast(e.Kernel, 5, 1) {
+		if call == "io_uring_setup" && !version.ReleaseAtLeast(e.Kernel, 5, 1) {
 			why = "this kernel has no io_uring (Linux 5.19 or later is required; 6.1 or later is recommended)"
 			if e.Kernel != "" {
 				why = "this kernel (" + e.Kernel + ") has no io_uring (Linux 5.19 or later is required; 6.1 or later is recommended)"
@@ -177,24 +176,6 @@ func (e *SetupError) Transient() bool {
 		return true
 	}
 	return false
-}
-
-// kernelAtLeast reports whether release (uname -r) is major.minor or
-// later; an unknown release is not.
-func kernelAtLeast(release string, major, minor int) bool {
-	var maj, min, i int
-	for ; i < len(release) && release[i] >= '0' && release[i] <= '9'; i++ {
-		maj = maj*10 + int(release[i]-'0')
-	}
-	if i == 0 {
-		return false
-	}
-	if i < len(release) && release[i] == '.' {
-		for i++; i < len(release) && release[i] >= '0' && release[i] <= '9'; i++ {
-			min = min*10 + int(release[i]-'0')
-		}
-	}
-	return maj > major || maj == major && min >= minor
 }
 
 // EnterError returns the error for an io_uring_enter call on a working

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/uring-go/uring/internal/kernel/version"
 	"github.com/uring-go/uring/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -20,22 +21,7 @@ import (
 // ("6.11").
 func kernelAtLeastVersion(t *testing.T, v string) bool {
 	t.Helper()
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		t.Fatal(err)
-	}
-	parse := func(s string) (int, int) {
-		f := strings.FieldsFunc(s, func(r rune) bool { return r < '0' || r > '9' })
-		if len(f) < 2 {
-			return 0, 0
-		}
-		a, _ := strconv.Atoi(f[0])
-		b, _ := strconv.Atoi(f[1])
-		return a, b
-	}
-	kmaj, kmin := parse(unix.ByteSliceToString(u.Release[:]))
-	wmaj, wmin := parse(v)
-	return kmaj > wmaj || kmaj == wmaj && kmin >= wmin
+	return version.AtLeast(version.Parse(v))
 }
 
 // unsupportedOps returns an error naming the first of ops the probe says

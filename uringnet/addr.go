@@ -4,10 +4,10 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strconv"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/internal/sock"
 )
 
 // checkNetwork returns net.UnknownNetworkError for networks other than
@@ -40,121 +40,9 @@ func tcpFamily(network string, ip net.IP) (int, error) {
 	return unix.AF_INET6, nil
 }
 
-// tcpSockaddr builds the kernel address for ip:port in family.
-func tcpSockaddr(family int, ip net.IP, port int, zone string) (unix.Sockaddr, error) {
-	switch family {
-	case unix.AF_INET:
-		sa := &unix.SockaddrInet4{Port: port}
-		if ip4 := ip.To4(); ip4 != nil {
-			copy(sa.Addr[:], ip4)
-		} else if ip != nil && !ip.IsUnspecified() {
-			return nil, &net.AddrError{Err: "non-IPv4 address", Addr: ip.String()}
-		}
-		return sa, nil
-	default:
-		sa := &unix.SockaddrInet6{Port: port, ZoneId: zoneIndex(zone)}
-		if ip != nil && !ip.Equal(net.IPv4zero) {
-			copy(sa.Addr[:], ip.To16())
-		}
-		return sa, nil
-	}
-}
-
-func zoneIndex(zone string) uint32 {
-	if zone == "" {
-		return 0
-	}
-	if ifi, err := net.InterfaceByName(zone); err == nil {
-		return uint32(ifi.Index)
-	}
-	n, _ := strconv.Atoi(zone)
-	return uint32(n)
-}
-
-func zoneName(index uint32) string {
-	if index == 0 {
-		return ""
-	}
-	if ifi, err := net.InterfaceByIndex(int(index)); err == nil {
-		return ifi.Name
-	}
-	return strconv.Itoa(int(index))
-}
-
-// sockaddrToAddr converts a kernel address to the net.Addr package net
-// would report for it.
-func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port, Zone: zoneName(sa.ZoneId)}
-	case *unix.SockaddrUnix:
-		name := sa.Name
-		if name == "" {
-			// An unnamed socket, which package net (through getsockname)
-			// reports as "@".
-			name = "@"
-		}
-		return &net.UnixAddr{Name: name, Net: "unix"}
-	}
-	return nil
-}
-
-// localAddr is fd's address (getsockname), nil if it has none.
-func localAddr(fd int) net.Addr { return sockname(unix.SYS_GETSOCKNAME, fd) }
-
-// remoteAddr is fd's peer's address (getpeername), nil if it has none.
-func remoteAddr(fd int) net.Addr { return sockname(unix.SYS_GETPEERNAME, fd) }
-
-// sockname runs getsockname(2) or getpeername(2) (trap) into a buffer on
-// the stack and converts the address straight to net's type, with one
-// system call: unix.Getsockname and Getpeername also ask for an IPv4 or
-// IPv6 socket's protocol (an SO_PROTOCOL getsockopt, to tell L2TP over
-// IP apart), a second system call per address that accepting a TCP
-// connection paid twice.
-func sockname(trap uintptr, fd int) net.Addr {
-	var rsa unix.RawSockaddrAny
-	n := uint32(unix.SizeofSockaddrAny)
-	_, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
-	if e != 0 {
-		return nil
-	}
-	return rawToAddr(&rsa)
-}
-
-// rawToAddr converts a kernel address to the net.Addr package net would
-// report for it, as sockaddrToAddr does for unix's decoding of it.
-func rawToAddr(rsa *unix.RawSockaddrAny) net.Addr {
-	switch rsa.Addr.Family {
-	case unix.AF_INET:
-		pp := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		return &net.TCPAddr{IP: append(net.IP(nil), pp.Addr[:]...), Port: ntohs(pp.Port)}
-	case unix.AF_INET6:
-		pp := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		return &net.TCPAddr{IP: append(net.IP(nil), pp.Addr[:]...), Port: ntohs(pp.Port), Zone: zoneName(pp.Scope_id)}
-	case unix.AF_UNIX:
-		// As unix's anyToSockaddr decodes it: an abstract name's
-		// leading NUL shown as '@', the name ending at the first NUL.
-		pp := (*unix.RawSockaddrUnix)(unsafe.Pointer(rsa))
-		path := unsafe.Slice((*byte)(unsafe.Pointer(&pp.Path[0])), len(pp.Path))
-		if path[0] == 0 {
-			path[0] = '@'
-		}
-		n := 0
-		for n < len(path) && path[n] != 0 {
-			n++
-		}
-		return sockaddrToAddr(&unix.SockaddrUnix{Name: string(path[:n])})
-	}
-	return nil
-}
-
-// ntohs converts a port from network byte order.
-func ntohs(p uint16) int {
-	b := (*[2]byte)(unsafe.Pointer(&p))
-	return int(b[0])<<8 | int(b[1])
-}
+// sockaddrToAddr converts a kernel address of a stream socket to the
+// net.Addr package net would report for it.
+func sockaddrToAddr(sa unix.Sockaddr) net.Addr { return sock.Addr(unix.SOCK_STREAM, sa) }
 
 // resolveDial resolves address for dialing through the standard
 // resolver. A missing host means the local system, as with net.Dial.
@@ -221,7 +109,7 @@ func addrSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		sa, err := tcpSockaddr(fam, a.IP, a.Port, a.Zone)
+		sa, err := sock.IPSockaddr(fam, a.IP, a.Port, a.Zone)
 		return fam, sa, err
 	case *net.UnixAddr:
 		return unix.AF_UNIX, &unix.SockaddrUnix{Name: a.Name}, nil
@@ -276,11 +164,11 @@ func familySockaddr(family int, network string, laddr net.Addr) (unix.Sockaddr, 
 	switch a := laddr.(type) {
 	case *net.TCPAddr:
 		if a != nil && len(a.IP) == 0 && family != unix.AF_UNIX {
-			return tcpSockaddr(family, nil, a.Port, a.Zone)
+			return sock.IPSockaddr(family, nil, a.Port, a.Zone)
 		}
 	case *net.UDPAddr:
 		if a != nil && len(a.IP) == 0 && family != unix.AF_UNIX {
-			return tcpSockaddr(family, nil, a.Port, a.Zone)
+			return sock.IPSockaddr(family, nil, a.Port, a.Zone)
 		}
 	}
 	if isPacketNetwork(network) {

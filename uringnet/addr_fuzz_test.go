@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/internal/sock"
 )
 
 // FuzzAddrRoundTrip checks the conversions between the kernel's socket
@@ -54,7 +56,7 @@ func FuzzAddrRoundTrip(f *testing.F) {
 			if !ok || len(ta.IP) != 16 || [16]byte(ta.IP) != sa.Addr || ta.Port != sa.Port {
 				t.Fatalf("%+v reported as %#v", sa, a)
 			}
-			if got := zoneIndex(ta.Zone); got != sa.ZoneId {
+			if got := sock.ZoneIndex(ta.Zone); got != sa.ZoneId {
 				t.Fatalf("scope %d reported as zone %q, which names scope %d", sa.ZoneId, ta.Zone, got)
 			}
 			if sa.ZoneId == 0 && ta.Zone != "" {

@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/internal/kernel"
 )
 
 // connSetErr is the error of a failed setting that net's conn type (not
@@ -69,7 +71,7 @@ func (c *Conn) MultipathTCP() (bool, error) {
 	// protocol alone.
 	_, err = unix.GetsockoptInt(fd.sysfd, unix.SOL_MPTCP, mptcpInfo)
 	if err == unix.EOPNOTSUPP || err == unix.ENOPROTOOPT {
-		return !kernelAtLeast(5, 16), nil
+		return !kernel.SolMPTCP.Available(), nil
 	}
 	return true, nil
 }

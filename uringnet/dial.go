@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
@@ -478,8 +479,8 @@ func (d *Dialer) dialProto(ctx context.Context, e *reactor.Executor, network str
 			return nil, os.NewSyscallError("setsockopt", err)
 		}
 	}
-	fd.laddr = localAddr(sysfd)
-	if ra := remoteAddr(sysfd); ra != nil {
+	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_STREAM)
+	if ra := sock.RemoteAddr(sysfd, unix.SOCK_STREAM); ra != nil {
 		fd.raddr = ra
 	}
 	fd.attachPoller()

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/internal/sock"
 )
 
 // This file adopts sockets a program is handed as files: inherited from
@@ -126,25 +128,26 @@ func newFileFD(f *os.File) (*netFD, int, error) {
 		unix.Close(s)
 		return nil, 0, os.NewSyscallError("getsockopt", err)
 	}
-	lsa, err := syscall.Getsockname(s)
+	lsa, err := unix.Getsockname(s)
 	if err != nil {
 		unix.Close(s)
 		return nil, 0, os.NewSyscallError("getsockname", err)
 	}
-	rsa, _ := syscall.Getpeername(s)
 	var family int
 	switch lsa.(type) {
-	case *syscall.SockaddrInet4:
+	case *unix.SockaddrInet4:
 		family = unix.AF_INET
-	case *syscall.SockaddrInet6:
+	case *unix.SockaddrInet6:
 		family = unix.AF_INET6
-	case *syscall.SockaddrUnix:
+	case *unix.SockaddrUnix:
 		family = unix.AF_UNIX
 	default:
 		unix.Close(s)
 		return nil, 0, syscall.EPROTONOSUPPORT
 	}
-	laddr := fileSockaddr(sotype, lsa)
+	// The addresses net gives an adopted socket (its addrFunc): none for
+	// the types this package does not handle.
+	laddr := sock.Addr(sotype, lsa)
 	if laddr == nil {
 		// A raw or seqpacket socket, which net adopts and this
 		// package has no type for.
@@ -153,42 +156,8 @@ func newFileFD(f *os.File) (*netFD, int, error) {
 	}
 	fd := newFD(e, s, family, laddr.Network())
 	fd.laddr = laddr
-	if ra := fileSockaddr(sotype, rsa); ra != nil {
-		fd.raddr = ra
-	}
+	fd.raddr = sock.RemoteAddr(s, sotype)
 	return fd, sotype, nil
-}
-
-// fileSockaddr is the address net gives an adopted socket of sotype
-// (its addrFunc): nil for the types this package does not handle.
-func fileSockaddr(sotype int, sa syscall.Sockaddr) net.Addr {
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		ip := net.IP(append([]byte(nil), sa.Addr[:]...))
-		switch sotype {
-		case unix.SOCK_STREAM:
-			return &net.TCPAddr{IP: ip, Port: sa.Port}
-		case unix.SOCK_DGRAM:
-			return &net.UDPAddr{IP: ip, Port: sa.Port}
-		}
-	case *syscall.SockaddrInet6:
-		ip := net.IP(append([]byte(nil), sa.Addr[:]...))
-		zone := zoneName(sa.ZoneId)
-		switch sotype {
-		case unix.SOCK_STREAM:
-			return &net.TCPAddr{IP: ip, Port: sa.Port, Zone: zone}
-		case unix.SOCK_DGRAM:
-			return &net.UDPAddr{IP: ip, Port: sa.Port, Zone: zone}
-		}
-	case *syscall.SockaddrUnix:
-		switch sotype {
-		case unix.SOCK_STREAM:
-			return &net.UnixAddr{Name: sa.Name, Net: "unix"}
-		case unix.SOCK_DGRAM:
-			return &net.UnixAddr{Name: sa.Name, Net: "unixgram"}
-		}
-	}
-	return nil
 }
 
 // sotypeNetwork names a socket this package cannot adopt, for its error.

@@ -6,8 +6,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
@@ -177,10 +176,10 @@ func (lc *ListenConfig) listenProto(network string, a net.Addr, proto int) (*Lis
 	if err := unix.Bind(sysfd, sa); err != nil {
 		return nil, os.NewSyscallError("bind", err)
 	}
-	if err := unix.Listen(sysfd, somaxconn()); err != nil {
+	if err := unix.Listen(sysfd, sock.Somaxconn()); err != nil {
 		return nil, os.NewSyscallError("listen", err)
 	}
-	fd.laddr = localAddr(sysfd)
+	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_STREAM)
 	if u, isUnix := sa.(*unix.SockaddrUnix); isUnix {
 		// The laddr keeps the name as given (net does the same), and the
 		// socket file goes away with the listener.
@@ -215,7 +214,7 @@ func newListener(fd *netFD, lc *ListenConfig) *Listener {
 // net's is.
 func listenSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
 	if ta, ok := a.(*net.TCPAddr); ok && network == "tcp" && (ta.IP == nil || ta.IP.IsUnspecified()) {
-		sa, err := tcpSockaddr(unix.AF_INET6, nil, ta.Port, "")
+		sa, err := sock.IPSockaddr(unix.AF_INET6, nil, ta.Port, "")
 		return unix.AF_INET6, sa, err
 	}
 	return addrSockaddr(network, a)
@@ -553,29 +552,17 @@ func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
 	c := newConn(lfd.e, sysfd, lfd.family, lfd.net)
 	fd := c.fd
 	fd.attachPoller()
-	fd.laddr = localAddr(sysfd)
+	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_STREAM)
 	if peer != nil {
 		if sa, err := peer.Sockaddr(); err == nil {
 			fd.raddr = sockaddrToAddr(sa)
 		}
 	}
 	if fd.raddr == nil {
-		fd.raddr = remoteAddr(sysfd)
+		fd.raddr = sock.RemoteAddr(sysfd, unix.SOCK_STREAM)
 	}
 	if fd.raddr == nil && lfd.family == unix.AF_UNIX {
 		fd.raddr = &net.UnixAddr{Name: "@", Net: "unix"}
 	}
 	return c, nil
-}
-
-func readSysctlInt(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0
-	}
-	return n
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/internal/sock"
 )
 
 // PacketConn is a datagram socket (UDP or unixgram) whose reads and
@@ -119,7 +121,7 @@ func packetSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		sa, err := tcpSockaddr(fam, a.IP, a.Port, a.Zone)
+		sa, err := sock.IPSockaddr(fam, a.IP, a.Port, a.Zone)
 		return fam, sa, err
 	case *net.UnixAddr:
 		if a == nil {
@@ -196,41 +198,16 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 			return nil, os.NewSyscallError("connect", err)
 		}
 	}
-	fd.laddr = fd.packetAddr(getsockname(sysfd))
+	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_DGRAM)
 	if raddr != nil {
 		fd.raddr = raddr
-		if sa, err := unix.Getpeername(sysfd); err == nil {
-			if ra := fd.packetAddr(sa); ra != nil {
-				fd.raddr = ra
-			}
+		if ra := sock.RemoteAddr(sysfd, unix.SOCK_DGRAM); ra != nil {
+			fd.raddr = ra
 		}
 	}
 	fd.attachPoller()
 	ok = true
 	return &PacketConn{fd: fd, connected: raddr != nil}, nil
-}
-
-func getsockname(sysfd int) unix.Sockaddr {
-	sa, _ := unix.Getsockname(sysfd)
-	return sa
-}
-
-// packetAddr converts a kernel address to what net reports for a
-// datagram socket: a *net.UDPAddr, or a *net.UnixAddr with Net
-// "unixgram". An unnamed Unix socket, or no address, gives nil.
-func (fd *netFD) packetAddr(sa unix.Sockaddr) net.Addr {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.UDPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
-	case *unix.SockaddrInet6:
-		return &net.UDPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port, Zone: zoneName(sa.ZoneId)}
-	case *unix.SockaddrUnix:
-		if sa.Name == "" {
-			return nil
-		}
-		return &net.UnixAddr{Name: sa.Name, Net: fd.net}
-	}
-	return nil
 }
 
 // ReadFrom reads one datagram into b and returns its length and sender.

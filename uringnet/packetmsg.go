@@ -7,6 +7,7 @@ import (
 
 	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
@@ -312,7 +313,7 @@ func (fd *netFD) setUDPDest(m *uring.Msghdr, ip net.IP, port int, zone string) e
 		}
 		return m.SetDestination(&sa)
 	}
-	sa := unix.SockaddrInet6{Port: port, ZoneId: zoneIndex(zone)}
+	sa := unix.SockaddrInet6{Port: port, ZoneId: sock.ZoneIndex(zone)}
 	if len(ip) > 0 && !ip.Equal(net.IPv4zero) {
 		ip6 := ip.To16()
 		if ip6 == nil {
@@ -338,7 +339,7 @@ func (fd *netFD) setAddrPortDest(m *uring.Msghdr, ap netip.AddrPort) error {
 	if !ip.IsValid() {
 		return &net.AddrError{Err: "non-IPv6 address", Addr: ip.String()}
 	}
-	sa := unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16(), ZoneId: zoneIndex(ip.Zone())}
+	sa := unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16(), ZoneId: sock.ZoneIndex(ip.Zone())}
 	return m.SetDestination(&sa)
 }
 
@@ -381,7 +382,7 @@ func (d *msgIO) source() packetSource {
 	}
 	ap, zone, ok := d.m.SourceInet()
 	if ok && zone != 0 {
-		ap = netip.AddrPortFrom(ap.Addr().WithZone(zoneName(zone)), ap.Port())
+		ap = netip.AddrPortFrom(ap.Addr().WithZone(sock.ZoneName(zone)), ap.Port())
 	}
 	return packetSource{ap: ap, ok: ok}
 }

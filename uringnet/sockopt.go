@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/internal/sock"
 )
 
 // net's defaults for keep-alive probes (net/dial.go, go.dev/issue/31510).
@@ -85,47 +87,34 @@ func setNoDelay(fd int, on bool) error {
 }
 
 // keepAliveSecs is d in whole seconds, rounded up as net rounds it; def
-// replaces zero, and ok is false for a negative d (leave unchanged).
-func keepAliveSecs(d, def time.Duration) (secs int, ok bool) {
+// replaces zero, and a negative d is -1 (leave unchanged).
+func keepAliveSecs(d, def time.Duration) int {
 	if d < 0 {
-		return 0, false
+		return -1
 	}
 	if d == 0 {
 		d = def
 	}
-	return int((d + time.Second - 1) / time.Second), true
+	return int((d + time.Second - 1) / time.Second)
 }
 
 func setKeepAliveIdle(fd int, d time.Duration) error {
-	secs, ok := keepAliveSecs(d, defaultKeepAliveIdle)
-	if !ok {
+	secs := keepAliveSecs(d, defaultKeepAliveIdle)
+	if secs < 0 {
 		return nil
 	}
 	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs)
 }
 
+// setKeepAliveConfig applies cfg as net's SetKeepAliveConfig does, with
+// net's defaults for zero values.
 func setKeepAliveConfig(fd int, cfg KeepAliveConfig) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolint(cfg.Enable)); err != nil {
-		return err
+	count := cfg.Count
+	if count == 0 {
+		count = defaultKeepAliveCount
 	}
-	if err := setKeepAliveIdle(fd, cfg.Idle); err != nil {
-		return err
-	}
-	if secs, ok := keepAliveSecs(cfg.Interval, defaultKeepAliveInterval); ok {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs); err != nil {
-			return err
-		}
-	}
-	if cfg.Count >= 0 {
-		n := cfg.Count
-		if n == 0 {
-			n = defaultKeepAliveCount
-		}
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, n); err != nil {
-			return err
-		}
-	}
-	return nil
+	return sock.SetKeepAlive(fd, cfg.Enable, keepAliveSecs(cfg.Idle, defaultKeepAliveIdle),
+		keepAliveSecs(cfg.Interval, defaultKeepAliveInterval), count)
 }
 
 // setKeepAlive applies a Dialer's or ListenConfig's keep-alive settings to

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -45,7 +46,7 @@ func readKeepAlive(t *testing.T, c syscall.Conn) keepAliveOpts {
 // defaults for the rest (net.ipv4.tcp_keepalive_*).
 func kernelKeepAlive(t *testing.T) keepAliveOpts {
 	read := func(name string) int {
-		n := readSysctlInt("/proc/sys/net/ipv4/" + name)
+		n := sock.SysctlInt("/proc/sys/net/ipv4/" + name)
 		if n <= 0 {
 			t.Skipf("cannot read %s", name)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/uring"
 )
 
@@ -64,13 +65,10 @@ func (l *loop) accepted(ln *listener, fd int) {
 		unix.Close(fd)
 		return
 	}
-	var remote net.Addr
-	if sa, err := unix.Getpeername(fd); err == nil {
-		remote = sockaddrToAddr(sa)
-	}
+	remote := sock.RemoteAddr(fd, unix.SOCK_STREAM)
 	if remote == nil {
 		if ln.network == "unix" {
-			remote = &net.UnixAddr{Net: "unix"}
+			remote = &net.UnixAddr{Name: "@", Net: "unix"}
 		} else {
 			// The peer is already gone (ENOTCONN); the first receive
 			// will report it.

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/sock"
 )
 
 // The opt-in fallback to gnet (Config.FallbackToGnet): where io_uring
@@ -43,8 +44,8 @@ func (h *gnetBoot) OnBoot(eng gnet.Engine) gnet.Action {
 	e.gnet = &eng
 	b := e.bound[0]
 	if fd, err := eng.DupListener(b.network, b.address); err == nil {
-		if sa, err := unix.Getsockname(fd); err == nil {
-			e.addr = sockaddrToAddr(sa)
+		if sotype, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil {
+			e.addr = sock.LocalAddr(fd, sotype)
 		}
 		unix.Close(fd)
 	}

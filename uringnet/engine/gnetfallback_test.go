@@ -55,6 +55,7 @@ type gnetFallbackReport struct {
 	Count            int
 	StopErr, WaitErr string
 	CountAfter       int
+	UDPAddr          string // a UDP engine's Addr on gnet: type and text
 }
 
 // bootProbe is an echo handler that checks its engine in OnBoot.
@@ -136,6 +137,15 @@ func noUringChild() int {
 	rep.StopErr = errText(e.Stop(ctx))
 	rep.WaitErr = errText(e.Wait())
 	rep.CountAfter = e.CountConnections()
+
+	ue, err := Config{FallbackToGnet: true}.Start(newEcho(), "udp://127.0.0.1:0", gnet.WithLogger(quietLogger{}))
+	if err != nil {
+		rep.UDPAddr = err.Error()
+		return 0
+	}
+	rep.UDPAddr = fmt.Sprintf("%T %v", ue.Addr(), ue.Addr())
+	ue.Stop(ctx)
+	ue.Wait()
 	return 0
 }
 
@@ -174,6 +184,10 @@ func TestFallbackToGnet(t *testing.T) {
 	}
 	if rep.StopErr != "" || rep.WaitErr != "" || rep.CountAfter != -1 {
 		t.Errorf("Stop %q, Wait %q, CountConnections after %d", rep.StopErr, rep.WaitErr, rep.CountAfter)
+	}
+	// Addr is the bound address, as on io_uring: a UDP one for UDP.
+	if !strings.HasPrefix(rep.UDPAddr, "*net.UDPAddr 127.0.0.1:") || strings.HasSuffix(rep.UDPAddr, ":0") {
+		t.Errorf("a UDP engine on gnet: Addr %s, want the bound *net.UDPAddr", rep.UDPAddr)
 	}
 }
 

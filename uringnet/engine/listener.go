@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/internal/sock"
 )
 
 // listener is a bound, listening socket.
@@ -23,19 +24,6 @@ type listener struct {
 
 	acceptArmed bool // an accept is active; for the loop that accepts on it
 }
-
-// listenBacklog follows net: the kernel's somaxconn.
-var listenBacklog = func() int {
-	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
-	if err != nil {
-		return unix.SOMAXCONN
-	}
-	var n int
-	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &n); err != nil || n <= 0 {
-		return unix.SOMAXCONN
-	}
-	return n
-}()
 
 // listen creates the listening socket with gnet's socket options. On
 // Linux, accepted sockets inherit TCP_NODELAY, keep-alive and the buffer
@@ -55,32 +43,18 @@ func listen(network, address string, o *gnet.Options) (*listener, error) {
 			return nil, err
 		}
 		switch {
-		case ta.IP.To4() != nil && network != "tcp6":
-			family = unix.AF_INET
-			s := &unix.SockaddrInet4{Port: ta.Port}
-			copy(s.Addr[:], ta.IP.To4())
-			sa = s
-		case ta.IP.To4() != nil:
+		case ta.IP.To4() != nil && network == "tcp6":
 			return nil, &net.AddrError{Err: "IPv4 address on a tcp6 network", Addr: address}
-		case ta.IP == nil && network == "tcp4":
+		case ta.IP.To4() != nil || ta.IP == nil && network == "tcp4":
 			family = unix.AF_INET
-			sa = &unix.SockaddrInet4{Port: ta.Port}
+		case network == "tcp4":
+			return nil, &net.AddrError{Err: "IPv6 address on a tcp4 network", Addr: address}
 		default:
-			if network == "tcp4" {
-				return nil, &net.AddrError{Err: "IPv6 address on a tcp4 network", Addr: address}
-			}
 			family = unix.AF_INET6
-			s := &unix.SockaddrInet6{Port: ta.Port}
-			copy(s.Addr[:], ta.IP.To16())
-			if ta.Zone != "" {
-				ifi, err := net.InterfaceByName(ta.Zone)
-				if err != nil {
-					return nil, err
-				}
-				s.ZoneId = uint32(ifi.Index)
-			}
-			sa = s
 			v6only = network == "tcp6"
+		}
+		if sa, err = sock.IPSockaddr(family, ta.IP, ta.Port, ta.Zone); err != nil {
+			return nil, err
 		}
 		network = "tcp"
 	case "unix":
@@ -136,21 +110,21 @@ func listen(network, address string, o *gnet.Options) (*listener, error) {
 		}
 	}
 	if network == "tcp" && o.TCPKeepAlive > 0 {
-		if err := setKeepAlive(fd, true, o.TCPKeepAlive, o.TCPKeepInterval, o.TCPKeepCount); err != nil {
+		if err := setKeepAlive(fd, o.TCPKeepAlive, o.TCPKeepInterval, o.TCPKeepCount); err != nil {
 			return fail("setsockopt", err)
 		}
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
 	}
-	if err := unix.Listen(fd, listenBacklog); err != nil {
+	if err := unix.Listen(fd, sock.Somaxconn()); err != nil {
 		return fail("listen", err)
 	}
 	bound, err := unix.Getsockname(fd)
 	if err != nil {
 		return fail("getsockname", err)
 	}
-	ln.addr = sockaddrToAddr(bound)
+	ln.addr = sock.Addr(unix.SOCK_STREAM, bound)
 	if network == "unix" {
 		ln.unixPath = address
 		if ln.addr == nil || ln.addr.String() == "" {
@@ -169,12 +143,9 @@ func (ln *listener) close() {
 	})
 }
 
-// setKeepAlive applies gnet's keep-alive defaults: the interval is a fifth
-// of the idle time and the count 5 unless given.
-func setKeepAlive(fd int, enabled bool, idle, intvl time.Duration, cnt int) error {
-	if !enabled {
-		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0)
-	}
+// setKeepAlive turns keep-alive probes on with gnet's defaults: the
+// interval is a fifth of the idle time and the count 5 unless given.
+func setKeepAlive(fd int, idle, intvl time.Duration, cnt int) error {
 	if intvl == 0 {
 		intvl = idle / 5
 	}
@@ -182,35 +153,7 @@ func setKeepAlive(fd int, enabled bool, idle, intvl time.Duration, cnt int) erro
 		cnt = 5
 	}
 	secs := func(d time.Duration) int { return max(1, int(d/time.Second)) }
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
-		return err
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs(idle)); err != nil {
-		return err
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs(intvl)); err != nil {
-		return err
-	}
-	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, cnt)
-}
-
-// sockaddrToAddr converts a kernel address to gnet's net.Addr types.
-func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
-	case *unix.SockaddrInet6:
-		a := &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
-		if sa.ZoneId != 0 {
-			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
-				a.Zone = ifi.Name
-			}
-		}
-		return a
-	case *unix.SockaddrUnix:
-		return &net.UnixAddr{Name: sa.Name, Net: "unix"}
-	}
-	return nil
+	return sock.SetKeepAlive(fd, true, secs(idle), secs(intvl), cnt)
 }
 
 func dupFd(fd int) (int, error) {

@@ -16,6 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2/pkg/socket"
 	"golang.org/x/sys/unix"
 
+	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/uring"
 )
 
@@ -164,7 +165,7 @@ func listenUDP(network, address string, o *gnet.Options) (*listener, error) {
 	if err != nil {
 		return fail(os.NewSyscallError("getsockname", err))
 	}
-	ln := &listener{fd: fd, network: "udp", addr: sockaddrToUDPAddr(bound), family: family}
+	ln := &listener{fd: fd, network: "udp", addr: sock.Addr(unix.SOCK_DGRAM, bound), family: family}
 	return ln, nil
 }
 
@@ -178,28 +179,6 @@ func udpRebindAddress(address string, bound net.Addr) string {
 		return bound.String()
 	}
 	return net.JoinHostPort(host, strconv.Itoa(bound.(*net.UDPAddr).Port))
-}
-
-// sockaddrToUDPAddr converts a kernel address as gnet's
-// socket.SockaddrToUDPAddr does.
-func sockaddrToUDPAddr(sa unix.Sockaddr) *net.UDPAddr {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.UDPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
-	case *unix.SockaddrInet6:
-		return &net.UDPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port, Zone: zoneName(sa.ZoneId)}
-	}
-	return &net.UDPAddr{}
-}
-
-func zoneName(id uint32) string {
-	if id == 0 {
-		return ""
-	}
-	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
-		return ifi.Name
-	}
-	return strconv.Itoa(int(id))
 }
 
 // addUDP starts receiving on the UDP socket fd (a listener's when conn

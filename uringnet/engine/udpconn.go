@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2/pkg/socket"
 	"golang.org/x/sys/unix"
 
+	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/uring"
 )
 
@@ -47,18 +48,10 @@ func newUDPConn(l *loop, u *udpSock, name []byte) *udpConn {
 
 // rawToUDPAddr converts a kernel-encoded IP address.
 func rawToUDPAddr(raw []byte) *net.UDPAddr {
-	p := unsafe.Pointer(unsafe.SliceData(raw))
-	switch binary16(raw) {
-	case unix.AF_INET:
-		if len(raw) >= int(unsafe.Sizeof(unix.RawSockaddrInet4{})) {
-			a := (*unix.RawSockaddrInet4)(p)
-			return &net.UDPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: int(raw[2])<<8 | int(raw[3])}
-		}
-	case unix.AF_INET6:
-		if len(raw) >= udpNameLen {
-			a := (*unix.RawSockaddrInet6)(p)
-			return &net.UDPAddr{IP: append(net.IP(nil), a.Addr[:]...), Port: int(raw[2])<<8 | int(raw[3]), Zone: zoneName(a.Scope_id)}
-		}
+	var rsa unix.RawSockaddrAny
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&rsa)), unsafe.Sizeof(rsa)), raw)
+	if a, ok := sock.RawAddr(unix.SOCK_DGRAM, &rsa).(*net.UDPAddr); ok {
+		return a
 	}
 	return &net.UDPAddr{}
 }
