@@ -254,18 +254,30 @@ func (f *File) WriteBatch(reqs []Request, depth int) error {
 	return f.batch(reqs, depth, true)
 }
 
-func (f *File) batch(reqs []Request, depth int, write bool) error {
-	op := "read"
+// startBatch takes the reference a batch on f holds (the caller drops
+// it with f.mu.decref once startBatch succeeds) and refuses what no batch
+// may do; it returns the batch's operation name for errors.
+func (f *File) startBatch(write bool) (op string, err error) {
+	op = "read"
 	if write {
 		op = "write"
 	}
 	if err := f.acquire(op); err != nil {
+		return op, err
+	}
+	if write && f.appendMode {
+		f.mu.decref()
+		return op, errWriteAtInAppendMode
+	}
+	return op, nil
+}
+
+func (f *File) batch(reqs []Request, depth int, write bool) error {
+	op, err := f.startBatch(write)
+	if err != nil {
 		return err
 	}
 	defer f.mu.decref()
-	if write && f.appendMode {
-		return errWriteAtInAppendMode
-	}
 	if f.osf != nil {
 		return f.osBatch(reqs, write)
 	}

@@ -125,17 +125,11 @@ func (p *BufferPool) WriteBatch(f *File, reqs []Request, depth int) error {
 }
 
 func (p *BufferPool) batch(f *File, reqs []Request, depth int, write bool) error {
-	op := "read"
-	if write {
-		op = "write"
-	}
-	if err := f.acquire(op); err != nil {
+	op, err := f.startBatch(write)
+	if err != nil {
 		return err
 	}
 	defer f.mu.decref()
-	if write && f.appendMode {
-		return errWriteAtInAppendMode
-	}
 	for i := range reqs {
 		if len(reqs[i].Buf) > 0 && fixedOffset(p.mem, reqs[i].Buf) < 0 {
 			return &fs.PathError{Op: op, Path: f.name, Err: fmt.Errorf("uringfs: request %d's buffer is not in the buffer pool (%w)", i, region.ErrForeignChunk)}
