@@ -116,30 +116,48 @@ func (br *batchRing) wake() {
 func (br *batchRing) wait(stop func() bool, block bool) (c uring.Completion[int32], stopped bool, err error) {
 	// Stop is looked at first: a batch whose transfers keep completing
 	// (page-cache hits, a fast device) would otherwise never see it.
-	if stop != nil && stop() {
+	if stopNow(stop) {
 		return c, true, nil
 	}
 	if block && !br.noTimedWait {
-		br.r.SetEventfdEnabled(false) // nobody reads it meanwhile
-		for {
-			_, err := br.r.SubmitAndWait(blockSlice)
-			var unsupported *uring.UnsupportedFeatureError
-			if errors.As(err, &unsupported) {
-				br.noTimedWait = true
-				break
-			}
-			if err != nil {
-				return c, false, br.denied(err)
-			}
-			c, ok, err := br.r.Peek()
-			if err != nil || ok {
-				return c, false, err
-			}
-			if stop != nil && stop() {
-				return c, true, nil
-			}
+		return br.waitEnter(stop)
+	}
+	return br.waitPoll(stop)
+}
+
+// stopNow reports whether stop, if any, says to stop.
+func stopNow(stop func() bool) bool { return stop != nil && stop() }
+
+// waitEnter is wait for a batch on a file with an offset: it submits and
+// waits in io_uring_enter, for at most blockSlice at a time, looking at
+// stop between slices. On a kernel without a timed io_uring_enter it
+// notes so and waits in the netpoller, now and from then on.
+func (br *batchRing) waitEnter(stop func() bool) (c uring.Completion[int32], stopped bool, err error) {
+	br.r.SetEventfdEnabled(false) // nobody reads it meanwhile
+	for {
+		_, err := br.r.SubmitAndWait(blockSlice)
+		var unsupported *uring.UnsupportedFeatureError
+		if errors.As(err, &unsupported) {
+			br.noTimedWait = true
+			return br.waitPoll(stop)
+		}
+		if err != nil {
+			return c, false, br.denied(err)
+		}
+		c, ok, err := br.r.Peek()
+		if err != nil || ok {
+			return c, false, err
+		}
+		if stopNow(stop) {
+			return c, true, nil
 		}
 	}
+}
+
+// waitPoll is wait in the runtime netpoller: it submits, then parks on
+// the eventfd until a completion is there or stop reports true (wake
+// makes it look).
+func (br *batchRing) waitPoll(stop func() bool) (c uring.Completion[int32], stopped bool, err error) {
 	br.r.SetEventfdEnabled(true)
 	if _, err := br.r.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EAGAIN {
 		return c, false, br.denied(err)
@@ -150,7 +168,7 @@ func (br *batchRing) wait(stop func() bool, block bool) (c uring.Completion[int3
 		if err != nil || ok {
 			return c, false, err
 		}
-		if stop != nil && stop() {
+		if stopNow(stop) {
 			return c, true, nil
 		}
 		if _, err := br.efd.Read(buf[:]); err != nil {
@@ -302,168 +320,244 @@ func (f *File) batch(reqs []Request, depth int, write bool) error {
 // runBatch returns a *fs.PathError around fs.ErrClosed (or closed's
 // error); every request not done has that error too.
 func (f *File) runBatch(br *batchRing, fixed []byte, closed func() error, reqs []Request, depth int, write bool) error {
-	op := "read"
-	if write {
-		op = "write"
-	}
-	r := br.r
-	depth = min(depth, r.QueueDepth())
-	block := f.fileKind() == kindOffset
-	defer f.running(br)()
 	var stopErr error // why the batch stops early
-	stop := func() bool {
-		switch {
-		case f.mu.Closed():
-			stopErr = fs.ErrClosed
-		case closed != nil:
-			stopErr = closed()
-		}
-		return stopErr != nil
+	b := batchRun{
+		f:       f,
+		br:      br,
+		fixed:   fixed,
+		closed:  closed,
+		reqs:    reqs,
+		depth:   min(depth, br.r.QueueDepth()),
+		write:   write,
+		block:   f.fileKind() == kindOffset,
+		stopErr: &stopErr,
 	}
-	cancelled := false
-
-	// retry holds requests that need another transfer after a short one;
-	// they go before new requests.
-	var retry []int32
-	// unasked counts each request's ECANCELED completions that no stop
-	// asked for; made at the first.
-	var unasked map[int32]int
-	next, inflight := 0, 0
+	defer f.running(br)()
 	for i := range reqs {
 		reqs[i].N, reqs[i].Err = 0, nil
 	}
-	queue := func(i int32) bool {
-		q := &reqs[i]
-		b := q.Buf[q.N:]
-		if len(b) > maxRW {
-			b = b[:maxRW]
-		}
-		var err error
-		switch {
-		case fixed != nil && write:
-			_, err = r.WriteFixed(f.fd, q.Off+int64(q.N), fixedOffset(fixed, b), len(b), i)
-		case fixed != nil:
-			_, err = r.ReadFixed(f.fd, q.Off+int64(q.N), fixedOffset(fixed, b), len(b), i)
-		case write:
-			_, err = r.Write(f.fd, b, q.Off+int64(q.N), i)
-		default:
-			_, err = r.Read(f.fd, b, q.Off+int64(q.N), i)
-		}
-		if errors.Is(err, uring.ErrQueueFull) {
-			return false
-		}
-		if err != nil {
-			q.Err = f.wrapErr(op, err)
-			return true
-		}
-		inflight++
-		return true
-	}
-	for (next < len(reqs) || len(retry) > 0) && stopErr == nil || inflight > 0 {
-		for stopErr == nil && inflight < depth && len(retry) > 0 {
-			if !queue(retry[len(retry)-1]) {
-				break
-			}
-			retry = retry[:len(retry)-1]
-		}
-		for stopErr == nil && inflight < depth && next < len(reqs) {
-			q := &reqs[next]
-			if q.Off < 0 {
-				q.Err = &fs.PathError{Op: op + "at", Path: f.name, Err: errNegativeOffset}
-				next++
-				continue
-			}
-			if len(q.Buf) == 0 {
-				next++
-				continue
-			}
-			if !queue(int32(next)) {
-				break
-			}
-			next++
-		}
-		if inflight == 0 {
+	// retry holds requests that need another transfer after a short one;
+	// they go before new requests. It is kept here rather than in b so
+	// that its first entries can stay on the stack (see batchRun).
+	var retry []int32
+	for b.more(len(retry)) {
+		retry = b.refill(retry)
+		if b.inflight == 0 {
 			continue
 		}
 		// wait submits what was queued; the rest of the completions
 		// that are already there are taken without a system call.
-		waitStop := stop
-		if cancelled {
-			waitStop = nil // only the kernel's answers are left to wait for
-		}
-		c, stopped, err := br.wait(waitStop, block)
-		if stopped {
-			// Cancel everything this ring has in flight: it is this
-			// call's alone.
-			if _, err := r.CancelAll(cancelData); err != nil {
-				return &fs.PathError{Op: op, Path: f.name, Err: err}
+		c, ok, err := b.wait()
+		for ok && err == nil {
+			if c.Data != cancelData && b.complete(c) {
+				retry = append(retry, c.Data)
 			}
-			cancelled = true
-			continue
-		}
-		for err == nil {
-			if c.Data == cancelData {
-				var ok bool
-				if c, ok, err = r.Peek(); !ok {
-					break
-				}
-				continue
-			}
-			inflight--
-			q := &reqs[c.Data]
-			switch {
-			case c.Result < 0 && stopErr != nil && (c.Err() == syscall.ECANCELED || c.Err() == syscall.EINTR):
-				q.Err = &fs.PathError{Op: op, Path: f.name, Err: stopErr}
-			case c.Result < 0:
-				// EINTR, or ECANCELED from Linux cancelling work it
-				// could not start a worker thread for (6.1, see
-				// reactor.Run): the transfer did not happen, so it is
-				// queued again, the latter within the executor's bound.
-				errno := c.Err()
-				if errno == syscall.ECANCELED {
-					if unasked == nil {
-						unasked = make(map[int32]int)
-					}
-					unasked[c.Data]++
-				}
-				if errno == syscall.EINTR || errno == syscall.ECANCELED && reactor.Requeue(unasked[c.Data]) {
-					retry = append(retry, c.Data)
-				} else {
-					q.Err = f.wrapErr(op, errno)
-				}
-			case c.Result == 0:
-				if write {
-					q.Err = f.wrapErr(op, io.ErrUnexpectedEOF)
-				} else {
-					q.Err = io.EOF
-				}
-			default:
-				q.N += int(c.Result)
-				if q.N < len(q.Buf) {
-					retry = append(retry, c.Data)
-				}
-			}
-			var ok bool
-			c, ok, err = r.Peek()
-			if !ok {
-				break
-			}
+			c, ok, err = br.r.Peek()
 		}
 		if err != nil {
-			return &fs.PathError{Op: op, Path: f.name, Err: err}
+			return &fs.PathError{Op: b.op(), Path: f.name, Err: err}
 		}
 	}
-	if stopErr != nil {
-		perr := &fs.PathError{Op: op, Path: f.name, Err: stopErr}
-		for _, i := range retry {
-			reqs[i].Err = perr
-		}
-		for i := next; i < len(reqs); i++ {
-			reqs[i].Err = perr
-		}
-		return perr
+	return b.finish(retry)
+}
+
+// batchRun is the state of one runBatch call: the requests, how far they
+// have got, and why the batch stops early, if it does.
+//
+// Nothing loaded from a field of batchRun may be stored anywhere else
+// (an error, a slice grown by append): the compiler's escape analysis
+// would then take everything batchRun points to as escaping, and move a
+// caller's requests (chunkAt's one) and closed func to the heap, an
+// allocation or two per call. So the stop's error, which goes into the
+// requests' errors, is reached through a pointer, the operation's name
+// is a method, and the retries are runBatch's.
+type batchRun struct {
+	f      *File
+	br     *batchRing
+	fixed  []byte       // the registered buffer, or nil
+	closed func() error // the BufferPool's closed condition, or nil
+	reqs   []Request
+	depth  int // the most transfers in flight
+	write  bool
+	block  bool // wait in io_uring_enter (a file with an offset)
+
+	stopErr   *error // why the batch stops early, once it does
+	cancelled bool   // the transfers in flight have been cancelled
+
+	// unasked counts each request's ECANCELED completions that no stop
+	// asked for; made at the first.
+	unasked map[int32]int
+	// next is the first request not yet started; inflight counts the
+	// transfers the kernel has and has not answered.
+	next, inflight int
+}
+
+// op names the batch's operation, for errors.
+func (b *batchRun) op() string {
+	if b.write {
+		return "write"
 	}
-	return nil
+	return "read"
+}
+
+// more reports whether the batch goes on: it has transfers to start
+// (retries of them waiting) and has not been stopped, or the kernel
+// still has some.
+func (b *batchRun) more(retries int) bool {
+	return (b.next < len(b.reqs) || retries > 0) && *b.stopErr == nil || b.inflight > 0
+}
+
+// stop reports whether the batch is to stop early (f closed, or the
+// BufferPool's closed condition), recording why.
+func (b *batchRun) stop() bool {
+	switch {
+	case b.f.mu.Closed():
+		*b.stopErr = fs.ErrClosed
+	case b.closed != nil:
+		*b.stopErr = b.closed()
+	}
+	return *b.stopErr != nil
+}
+
+// queue queues the next transfer of request i, and reports false if the
+// ring's queue is full. A request the ring refuses gets the error.
+func (b *batchRun) queue(i int32) bool {
+	f, r := b.f, b.br.r
+	q := &b.reqs[i]
+	buf := q.Buf[q.N:]
+	if len(buf) > maxRW {
+		buf = buf[:maxRW]
+	}
+	var err error
+	switch {
+	case b.fixed != nil && b.write:
+		_, err = r.WriteFixed(f.fd, q.Off+int64(q.N), fixedOffset(b.fixed, buf), len(buf), i)
+	case b.fixed != nil:
+		_, err = r.ReadFixed(f.fd, q.Off+int64(q.N), fixedOffset(b.fixed, buf), len(buf), i)
+	case b.write:
+		_, err = r.Write(f.fd, buf, q.Off+int64(q.N), i)
+	default:
+		_, err = r.Read(f.fd, buf, q.Off+int64(q.N), i)
+	}
+	if errors.Is(err, uring.ErrQueueFull) {
+		return false
+	}
+	if err != nil {
+		q.Err = f.wrapErr(b.op(), err)
+		return true
+	}
+	b.inflight++
+	return true
+}
+
+// refill queues transfers up to the depth, the retries first, then new
+// requests, and returns the retries left. Nothing is queued once the
+// batch is stopping.
+func (b *batchRun) refill(retry []int32) []int32 {
+	for *b.stopErr == nil && b.inflight < b.depth && len(retry) > 0 {
+		if !b.queue(retry[len(retry)-1]) {
+			return retry
+		}
+		retry = retry[:len(retry)-1]
+	}
+	for *b.stopErr == nil && b.inflight < b.depth && b.next < len(b.reqs) {
+		q := &b.reqs[b.next]
+		if q.Off < 0 {
+			q.Err = &fs.PathError{Op: b.op() + "at", Path: b.f.name, Err: errNegativeOffset}
+			b.next++
+			continue
+		}
+		if len(q.Buf) == 0 {
+			b.next++
+			continue
+		}
+		if !b.queue(int32(b.next)) {
+			return retry
+		}
+		b.next++
+	}
+	return retry
+}
+
+// wait returns the next completion (see batchRing.wait) with ok set. If
+// the batch is to stop instead, it cancels what is in flight and returns
+// without a completion.
+func (b *batchRun) wait() (c uring.Completion[int32], ok bool, err error) {
+	waitStop := b.stop
+	if b.cancelled {
+		waitStop = nil // only the kernel's answers are left to wait for
+	}
+	c, stopped, err := b.br.wait(waitStop, b.block)
+	if stopped {
+		// Cancel everything this ring has in flight: it is this call's
+		// alone.
+		if _, err := b.br.r.CancelAll(cancelData); err != nil {
+			return c, false, err
+		}
+		b.cancelled = true
+		return c, false, nil
+	}
+	return c, err == nil, err
+}
+
+// complete handles the completion of one transfer, and reports whether
+// its request needs another: the transfer was short, or did not happen.
+func (b *batchRun) complete(c uring.Completion[int32]) (again bool) {
+	b.inflight--
+	q := &b.reqs[c.Data]
+	switch {
+	case c.Result < 0 && *b.stopErr != nil && (c.Err() == syscall.ECANCELED || c.Err() == syscall.EINTR):
+		q.Err = &fs.PathError{Op: b.op(), Path: b.f.name, Err: *b.stopErr}
+	case c.Result < 0:
+		return b.failed(c.Data, c.Err())
+	case c.Result == 0:
+		if b.write {
+			q.Err = b.f.wrapErr(b.op(), io.ErrUnexpectedEOF)
+		} else {
+			q.Err = io.EOF
+		}
+	default:
+		q.N += int(c.Result)
+		return q.N < len(q.Buf)
+	}
+	return false
+}
+
+// failed handles a transfer of request i that failed with errno, not
+// because the batch stops, and reports whether it is to be done again.
+func (b *batchRun) failed(i int32, errno error) (again bool) {
+	// EINTR, or ECANCELED from Linux cancelling work it could not start
+	// a worker thread for (6.1, see reactor.Run): the transfer did not
+	// happen, so it is queued again, the latter within the executor's
+	// bound.
+	if errno == syscall.ECANCELED {
+		if b.unasked == nil {
+			b.unasked = make(map[int32]int)
+		}
+		b.unasked[i]++
+	}
+	if errno == syscall.EINTR || errno == syscall.ECANCELED && reactor.Requeue(b.unasked[i]) {
+		return true
+	}
+	b.reqs[i].Err = b.f.wrapErr(b.op(), errno)
+	return false
+}
+
+// finish returns the batch's result once nothing is in flight: if it
+// stopped early, every request not done (retry holds those waiting for
+// another transfer) gets the stop's error, which is returned too.
+func (b *batchRun) finish(retry []int32) error {
+	if *b.stopErr == nil {
+		return nil
+	}
+	perr := &fs.PathError{Op: b.op(), Path: b.f.name, Err: *b.stopErr}
+	for _, i := range retry {
+		b.reqs[i].Err = perr
+	}
+	for i := b.next; i < len(b.reqs); i++ {
+		b.reqs[i].Err = perr
+	}
+	return perr
 }
 
 // fixedOffset is b's offset inside fixed, or -1 (which ReadFixed refuses)
