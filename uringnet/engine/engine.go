@@ -194,24 +194,14 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 			opt(o)
 		}
 	}
-	type netAddr struct{ network, address string }
-	var (
-		addrs                      []netAddr
-		hasUDP, hasUnix, hasStream bool
-	)
-	for _, pa := range protoAddrs {
-		network, address, err := parseProtoAddr(pa)
-		if err != nil {
-			return nil, err
-		}
-		addrs = append(addrs, netAddr{network, address})
-		hasUDP = hasUDP || isUDP(network)
-		hasUnix = hasUnix || network == "unix"
-		hasStream = hasStream || !isUDP(network)
+	addrs, err := parseAddrs(protoAddrs)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkOptions(o, addrs[0].network); err != nil {
 		return nil, err
 	}
+	hasUDP, hasUnix, hasStream := addrKinds(addrs)
 	e := &Engine{
 		handler:    handler,
 		opts:       o,
@@ -224,76 +214,23 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	if err := e.setupLogger(); err != nil {
 		return nil, err
 	}
-	numLoops := 1
-	if o.Multicore {
-		numLoops = runtime.NumCPU()
-	}
-	if o.NumEventLoop > 0 {
-		numLoops = o.NumEventLoop
-	}
-	if numLoops > maxEventLoops {
-		numLoops = maxEventLoops
-	}
+	numLoops := eventLoops(o)
 	feat, err := detectFeatures()
 	if err != nil {
 		return e.cannotStart(err, numLoops, opts)
 	}
 	e.feat = feat &^ cfg.without
 	e.logger.Debugf("uringnet/engine: io_uring features: %v", e.feat)
-	if hasUDP {
-		// gnet forces SO_REUSEPORT on for UDP: each loop receives on its
-		// own socket (listenUDP sets it whatever the option says), and on
-		// the engine's tcp ones too.
-		o.ReusePort = true
-	}
-	if hasUnix {
-		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it, for
-		// every stream address, when one is a Unix one. (gnet, with a udp
-		// address too, then binds each loop's unix socket again at the
-		// same path, and only the last loop's accepts; here loop 0
-		// accepts on the stream addresses and hands connections out.)
-		o.ReusePort = false
-	}
-	switch o.LB {
-	case gnet.RoundRobin, gnet.LeastConnections, gnet.SourceAddrHash:
-	default:
+	setReusePort(o, hasUDP, hasUnix)
+	if err := checkLB(o.LB); err != nil {
 		e.cleanupLogger()
-		return nil, fmt.Errorf("uringnet/engine: unknown load-balancing algorithm %d: use gnet.RoundRobin, LeastConnections or SourceAddrHash", o.LB)
+		return nil, err
 	}
 	e.lb = balancer{algo: o.LB}
-	// perLoop[i] is what loop i accepts (or receives) on: with
-	// SO_REUSEPORT a socket of its own for every address, each bound to
-	// the same address (the real port, if port 0 was asked for), so that
-	// the kernel spreads connections over them; else loop 0 accepts on
-	// every address and the load balancer hands connections out.
-	perLoop := make([][]*listener, numLoops)
-	for _, a := range addrs {
-		ln, err := listen(a.network, a.address, o)
-		if err != nil {
-			e.closeListeners()
-			e.cleanupLogger()
-			return nil, err
-		}
-		e.lns = append(e.lns, ln)
-		e.bound = append(e.bound, boundAddr{network: a.network, address: a.address, ln: ln})
-		perLoop[0] = append(perLoop[0], ln)
-		if !o.ReusePort && !isUDP(a.network) {
-			continue
-		}
-		again := ln.addr.String()
-		if isUDP(a.network) {
-			again = udpRebindAddress(a.address, ln.addr)
-		}
-		for i := 1; i < numLoops; i++ {
-			l2, err := listen(a.network, again, o)
-			if err != nil {
-				e.closeListeners()
-				e.cleanupLogger()
-				return nil, err
-			}
-			e.lns = append(e.lns, l2)
-			perLoop[i] = append(perLoop[i], l2)
-		}
+	perLoop, err := e.openListeners(addrs, numLoops)
+	if err != nil {
+		e.cleanupLogger()
+		return nil, err
 	}
 	e.network = e.lns[0].network
 	e.addr = e.lns[0].addr
@@ -308,57 +245,16 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	e.addHandler()
 	switch handler.OnBoot(gnet.Engine{}) {
 	case gnet.Shutdown:
-		for _, l := range e.loops {
-			l.abandon()
-		}
-		e.closeListeners()
-		e.cleanupLogger()
-		e.shutDown.Store(true)
-		e.removeHandler()
-		e.stopOnce.Do(func() { close(e.stopCh) })
-		close(e.done)
+		e.shutDownAtBoot()
 		return e, nil
 	}
 
 	// OnBoot has returned: Register works from now on (a connection
 	// registered before the loops run waits in a loop's task queue).
 	e.running.Store(true)
-
-	// Registered before any loop runs: a client served by a loop may
-	// call Stop(protoAddr) before this goroutine runs again. A Stop
-	// until supervise starts just closes stopCh, which supervise sees.
-	registryMu.Lock()
-	for _, pa := range protoAddrs {
-		registry[pa] = e
-	}
-	registryMu.Unlock()
-	// Each loop creates its ring on its own locked thread (SINGLE_ISSUER
-	// ties the ring to the creating task) and reports back.
-	started := make(chan error, numLoops)
-	for _, l := range e.loops {
-		go l.run(started)
-	}
-	var startErr error
-	for range numLoops {
-		if err := <-started; err != nil && startErr == nil {
-			startErr = err
-		}
-	}
-	if startErr != nil {
-		e.logger.Errorf("uringnet/engine: the engine is stopping with an error: %v", startErr)
-		for _, l := range e.loops {
-			l.stop()
-		}
-		for _, l := range e.loops {
-			<-l.exited
-		}
-		e.closeListeners()
-		e.cleanupLogger()
-		e.unregister()
-		e.removeHandler()
-		e.shutDown.Store(true)
-		close(e.done) // for a Stop that found it meanwhile
-		return e.cannotStart(startErr, numLoops, opts)
+	if err := e.startLoops(); err != nil {
+		e.abortStart(err)
+		return e.cannotStart(err, numLoops, opts)
 	}
 	// What gnet logs when it launches, at the same level.
 	e.logger.Infof("uringnet/engine: launching %d io_uring event loops, listening on: %s", numLoops, strings.Join(protoAddrs, " | "))
@@ -368,6 +264,181 @@ func startAddrs(handler gnet.EventHandler, protoAddrs []string, cfg config, opts
 	}
 	go e.supervise()
 	return e, nil
+}
+
+// netAddr is one of an engine's addresses, parsed.
+type netAddr struct{ network, address string }
+
+// parseAddrs parses protoAddrs.
+func parseAddrs(protoAddrs []string) ([]netAddr, error) {
+	addrs := make([]netAddr, 0, len(protoAddrs))
+	for _, pa := range protoAddrs {
+		network, address, err := parseProtoAddr(pa)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, netAddr{network, address})
+	}
+	return addrs, nil
+}
+
+// addrKinds reports whether addrs has a udp address, a unix one and a
+// stream (tcp or unix) one.
+func addrKinds(addrs []netAddr) (hasUDP, hasUnix, hasStream bool) {
+	for _, a := range addrs {
+		hasUDP = hasUDP || isUDP(a.network)
+		hasUnix = hasUnix || a.network == "unix"
+		hasStream = hasStream || !isUDP(a.network)
+	}
+	return hasUDP, hasUnix, hasStream
+}
+
+// eventLoops is the number of event loops o asks for, as gnet counts
+// them: one, one per CPU with Multicore, or NumEventLoop, up to gnet's
+// limit.
+func eventLoops(o *gnet.Options) int {
+	numLoops := 1
+	if o.Multicore {
+		numLoops = runtime.NumCPU()
+	}
+	if o.NumEventLoop > 0 {
+		numLoops = o.NumEventLoop
+	}
+	return min(numLoops, maxEventLoops)
+}
+
+// setReusePort sets o.ReusePort as gnet does for an engine with these
+// kinds of address.
+func setReusePort(o *gnet.Options, hasUDP, hasUnix bool) {
+	if hasUDP {
+		// gnet forces SO_REUSEPORT on for UDP: each loop receives on its
+		// own socket (listenUDP sets it whatever the option says), and on
+		// the engine's tcp ones too.
+		o.ReusePort = true
+	}
+	if hasUnix {
+		// SO_REUSEPORT does not apply to Unix sockets; gnet drops it, for
+		// every stream address, when one is a Unix one. (gnet, with a udp
+		// address too, then binds each loop's unix socket again at the
+		// same path, and only the last loop's accepts; here loop 0
+		// accepts on the stream addresses and hands connections out.)
+		o.ReusePort = false
+	}
+}
+
+// checkLB refuses a load-balancing algorithm gnet does not have.
+func checkLB(lb gnet.LoadBalancing) error {
+	switch lb {
+	case gnet.RoundRobin, gnet.LeastConnections, gnet.SourceAddrHash:
+		return nil
+	}
+	return fmt.Errorf("uringnet/engine: unknown load-balancing algorithm %d: use gnet.RoundRobin, LeastConnections or SourceAddrHash", lb)
+}
+
+// openListeners opens the listeners of every address of addrs and
+// returns, for each of numLoops loops, what it accepts (or receives) on:
+// with SO_REUSEPORT a socket of its own for every address, each bound to
+// the same address (the real port, if port 0 was asked for), so that the
+// kernel spreads connections over them; else loop 0 accepts on every
+// address and the load balancer hands connections out. If one cannot be
+// opened, those opened are closed.
+func (e *Engine) openListeners(addrs []netAddr, numLoops int) ([][]*listener, error) {
+	perLoop := make([][]*listener, numLoops)
+	for _, a := range addrs {
+		if err := e.listenOn(a, perLoop); err != nil {
+			e.closeListeners()
+			return nil, err
+		}
+	}
+	return perLoop, nil
+}
+
+// listenOn opens a's listener for loop 0 and, with SO_REUSEPORT or for
+// udp, one more bound to the same address for each other loop of
+// perLoop, recording them in e and perLoop.
+func (e *Engine) listenOn(a netAddr, perLoop [][]*listener) error {
+	o := e.opts
+	ln, err := listen(a.network, a.address, o)
+	if err != nil {
+		return err
+	}
+	e.lns = append(e.lns, ln)
+	e.bound = append(e.bound, boundAddr{network: a.network, address: a.address, ln: ln})
+	perLoop[0] = append(perLoop[0], ln)
+	if !o.ReusePort && !isUDP(a.network) {
+		return nil
+	}
+	again := ln.addr.String()
+	if isUDP(a.network) {
+		again = udpRebindAddress(a.address, ln.addr)
+	}
+	for i := 1; i < len(perLoop); i++ {
+		l2, err := listen(a.network, again, o)
+		if err != nil {
+			return err
+		}
+		e.lns = append(e.lns, l2)
+		perLoop[i] = append(perLoop[i], l2)
+	}
+	return nil
+}
+
+// shutDownAtBoot ends an engine whose OnBoot returned gnet.Shutdown,
+// before any loop has run.
+func (e *Engine) shutDownAtBoot() {
+	for _, l := range e.loops {
+		l.abandon()
+	}
+	e.closeListeners()
+	e.cleanupLogger()
+	e.shutDown.Store(true)
+	e.removeHandler()
+	e.stopOnce.Do(func() { close(e.stopCh) })
+	close(e.done)
+}
+
+// startLoops registers e under its addresses and starts its loops,
+// returning the first error a loop reports while it starts.
+func (e *Engine) startLoops() error {
+	// Registered before any loop runs: a client served by a loop may
+	// call Stop(protoAddr) before this goroutine runs again. A Stop
+	// until supervise starts just closes stopCh, which supervise sees.
+	registryMu.Lock()
+	for _, pa := range e.protoAddrs {
+		registry[pa] = e
+	}
+	registryMu.Unlock()
+	// Each loop creates its ring on its own locked thread (SINGLE_ISSUER
+	// ties the ring to the creating task) and reports back.
+	started := make(chan error, len(e.loops))
+	for _, l := range e.loops {
+		go l.run(started)
+	}
+	var startErr error
+	for range e.loops {
+		if err := <-started; err != nil && startErr == nil {
+			startErr = err
+		}
+	}
+	return startErr
+}
+
+// abortStart undoes startLoops after a loop failed to start: it stops
+// the loops that did and waits for them all, and releases what e holds.
+func (e *Engine) abortStart(startErr error) {
+	e.logger.Errorf("uringnet/engine: the engine is stopping with an error: %v", startErr)
+	for _, l := range e.loops {
+		l.stop()
+	}
+	for _, l := range e.loops {
+		<-l.exited
+	}
+	e.closeListeners()
+	e.cleanupLogger()
+	e.unregister()
+	e.removeHandler()
+	e.shutDown.Store(true)
+	close(e.done) // for a Stop that found it meanwhile
 }
 
 // tick calls OnTick on a goroutine of its own, as gnet does, so that a

@@ -29,43 +29,16 @@ type listener struct {
 // Linux, accepted sockets inherit TCP_NODELAY, keep-alive and the buffer
 // sizes from the listener, so they are set once here, as gnet does.
 func listen(network, address string, o *gnet.Options) (*listener, error) {
-	var (
-		family int
-		sa     unix.Sockaddr
-		v6only bool
-	)
 	switch network {
 	case "udp", "udp4", "udp6":
 		return listenUDP(network, address, o)
-	case "tcp", "tcp4", "tcp6":
-		ta, err := net.ResolveTCPAddr(network, address)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case ta.IP.To4() != nil && network == "tcp6":
-			return nil, &net.AddrError{Err: "IPv4 address on a tcp6 network", Addr: address}
-		case ta.IP.To4() != nil || ta.IP == nil && network == "tcp4":
-			family = unix.AF_INET
-		case network == "tcp4":
-			return nil, &net.AddrError{Err: "IPv6 address on a tcp4 network", Addr: address}
-		default:
-			family = unix.AF_INET6
-			v6only = network == "tcp6"
-		}
-		if sa, err = sock.IPSockaddr(family, ta.IP, ta.Port, ta.Zone); err != nil {
-			return nil, err
-		}
-		network = "tcp"
-	case "unix":
-		family = unix.AF_UNIX
-		sa = &unix.SockaddrUnix{Name: address}
-		// gnet removes a stale socket file before binding.
-		_ = os.RemoveAll(address)
-	default:
-		return nil, fmt.Errorf("uringnet/engine: network %q is not supported: use tcp, tcp4, tcp6, udp, udp4, udp6 or unix", network)
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	to, err := resolveStream(network, address)
+	if err != nil {
+		return nil, err
+	}
+	network = to.network
+	fd, err := unix.Socket(to.family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
@@ -74,47 +47,10 @@ func listen(network, address string, o *gnet.Options) (*listener, error) {
 		unix.Close(fd)
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: nil, Err: os.NewSyscallError(call, err)}
 	}
-	if v6only {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
-			return fail("setsockopt", err)
-		}
+	if err := setListenerOptions(fd, network, to.v6only, o); err != nil {
+		return fail("setsockopt", err)
 	}
-	if o.ReusePort {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			return fail("setsockopt", err)
-		}
-	}
-	if o.ReuseAddr {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-			return fail("setsockopt", err)
-		}
-	}
-	if network == "tcp" && o.TCPNoDelay == gnet.TCPNoDelay {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-			return fail("setsockopt", err)
-		}
-	}
-	if o.SocketRecvBuffer > 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.SocketRecvBuffer); err != nil {
-			return fail("setsockopt", err)
-		}
-	}
-	if o.SocketSendBuffer > 0 {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, o.SocketSendBuffer); err != nil {
-			return fail("setsockopt", err)
-		}
-	}
-	if o.BindToDevice != "" {
-		if err := unix.BindToDevice(fd, o.BindToDevice); err != nil {
-			return fail("setsockopt", err)
-		}
-	}
-	if network == "tcp" && o.TCPKeepAlive > 0 {
-		if err := setKeepAlive(fd, o.TCPKeepAlive, o.TCPKeepInterval, o.TCPKeepCount); err != nil {
-			return fail("setsockopt", err)
-		}
-	}
-	if err := unix.Bind(fd, sa); err != nil {
+	if err := unix.Bind(fd, to.sa); err != nil {
 		return fail("bind", err)
 	}
 	if err := unix.Listen(fd, sock.Somaxconn()); err != nil {
@@ -132,6 +68,90 @@ func listen(network, address string, o *gnet.Options) (*listener, error) {
 		}
 	}
 	return ln, nil
+}
+
+// streamSockaddr is where a stream listener binds: the socket's network
+// ("tcp" or "unix") and family, the address, and whether an IPv6 socket
+// is to take IPv6 connections only.
+type streamSockaddr struct {
+	network string
+	family  int
+	sa      unix.Sockaddr
+	v6only  bool
+}
+
+// resolveStream resolves address on a stream network, gnet's way.
+func resolveStream(network, address string) (streamSockaddr, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return resolveTCP(network, address)
+	case "unix":
+		// gnet removes a stale socket file before binding.
+		_ = os.RemoveAll(address)
+		return streamSockaddr{network: "unix", family: unix.AF_UNIX, sa: &unix.SockaddrUnix{Name: address}}, nil
+	default:
+		return streamSockaddr{}, fmt.Errorf("uringnet/engine: network %q is not supported: use tcp, tcp4, tcp6, udp, udp4, udp6 or unix", network)
+	}
+}
+
+// resolveTCP resolves address on network tcp, tcp4 or tcp6, refusing an
+// address of the other IP version than tcp4 or tcp6 asks for. A tcp6
+// socket takes IPv6 only; a tcp one on an IPv6 or no address takes both.
+func resolveTCP(network, address string) (streamSockaddr, error) {
+	ta, err := net.ResolveTCPAddr(network, address)
+	if err != nil {
+		return streamSockaddr{}, err
+	}
+	s := streamSockaddr{network: "tcp"}
+	switch {
+	case ta.IP.To4() != nil && network == "tcp6":
+		return s, &net.AddrError{Err: "IPv4 address on a tcp6 network", Addr: address}
+	case ta.IP.To4() != nil || ta.IP == nil && network == "tcp4":
+		s.family = unix.AF_INET
+	case network == "tcp4":
+		return s, &net.AddrError{Err: "IPv6 address on a tcp4 network", Addr: address}
+	default:
+		s.family = unix.AF_INET6
+		s.v6only = network == "tcp6"
+	}
+	if s.sa, err = sock.IPSockaddr(s.family, ta.IP, ta.Port, ta.Zone); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// setListenerOptions sets gnet's socket options on fd, a listening
+// socket on network "tcp" or "unix", before it is bound.
+func setListenerOptions(fd int, network string, v6only bool, o *gnet.Options) error {
+	// In the order gnet sets them.
+	ints := [...]struct {
+		set             bool
+		level, opt, val int
+	}{
+		{v6only, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1},
+		{o.ReusePort, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1},
+		{o.ReuseAddr, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1},
+		{network == "tcp" && o.TCPNoDelay == gnet.TCPNoDelay, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+		{o.SocketRecvBuffer > 0, unix.SOL_SOCKET, unix.SO_RCVBUF, o.SocketRecvBuffer},
+		{o.SocketSendBuffer > 0, unix.SOL_SOCKET, unix.SO_SNDBUF, o.SocketSendBuffer},
+	}
+	for _, so := range ints {
+		if !so.set {
+			continue
+		}
+		if err := unix.SetsockoptInt(fd, so.level, so.opt, so.val); err != nil {
+			return err
+		}
+	}
+	if o.BindToDevice != "" {
+		if err := unix.BindToDevice(fd, o.BindToDevice); err != nil {
+			return err
+		}
+	}
+	if network == "tcp" && o.TCPKeepAlive > 0 {
+		return setKeepAlive(fd, o.TCPKeepAlive, o.TCPKeepInterval, o.TCPKeepCount)
+	}
+	return nil
 }
 
 func (ln *listener) close() {
