@@ -30,6 +30,7 @@ const (
 	opCancel                        // cancellation of another operation
 	opPoll                          // POLLIN wait of a connection (plain buffers)
 	opRecvPlain                     // receive into a loop-owned buffer (plain buffers)
+	opLingerCheck                   // timer: the next check of the lingering connections
 )
 
 // opData is the user data of every operation a loop queues.
@@ -89,9 +90,11 @@ type loop struct {
 	conns []*conn
 	// closed conns whose outbound queue is still going out; c.idx is
 	// the position here once c has left conns
-	lingering []*conn
-	dirty     []*conn // conns with outbound bytes and no send in flight yet
-	rearm     []*conn // conns whose receive must be armed again
+	lingering     []lingerer
+	lingerLimit   time.Duration // Config.LingerTimeout resolved; <= 0: none
+	lingerTicking bool          // an opLingerCheck timer is armed
+	dirty         []*conn       // conns with outbound bytes and no send in flight yet
+	rearm         []*conn       // conns whose receive must be armed again
 	// conns that found the plain-buffer pool empty, for the next flush
 	starved []*conn
 
@@ -135,6 +138,8 @@ func newLoop(e *Engine, idx int, lns []*listener) *loop {
 		bufSize: e.opts.ReadBufferCap,
 		wcap:    e.opts.WriteBufferCap,
 		exited:  make(chan struct{}),
+
+		lingerLimit: lingerLimit(e.cfg.LingerTimeout),
 	}
 }
 
@@ -338,6 +343,8 @@ func (l *loop) handle1(cqe uring.Completion[opData]) error {
 		return l.onUDPRecv(cqe.Data.u, cqe)
 	case opUDPSend:
 		return l.onUDPSend(cqe.Data.d, cqe.Result)
+	case opLingerCheck:
+		return l.onLingerCheck()
 	case opCancel:
 	default:
 		// Every kind a loop queues has a case above: a completion of
@@ -447,9 +454,11 @@ func (l *loop) teardown() {
 	// Connections closed earlier and still sending: now gnet's close,
 	// what the socket takes at once.
 	for i := len(l.lingering) - 1; i >= 0; i-- {
-		c := l.lingering[i]
+		c := l.lingering[i].c
 		if c.sending {
-			l.cancel(c.sendJob)
+			if !l.lingering[i].cut {
+				l.cancel(c.sendJob)
+			}
 			continue
 		}
 		c.writeDirect()

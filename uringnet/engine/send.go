@@ -90,15 +90,20 @@ func (l *loop) onSend(c *conn, res int32) error {
 }
 
 // onSendClosed goes on sending what a closed connection has queued, or
-// ends it: when the queue is empty, a send fails, or the loop is
-// stopping, in which case what the socket takes now is written and the
-// rest dropped, as gnet's close does.
+// ends it: when the queue is empty, a send fails, the linger limit has
+// cut it (cutLinger), or the loop is stopping, in which case what the
+// socket takes now is written and the rest dropped, as gnet's close
+// does.
 func (l *loop) onSendClosed(c *conn, res int32) error {
-	if c.state == connLingering && !l.stopping && res >= 0 && c.pending() > 0 {
+	cut := c.state == connLingering && l.lingering[c.idx].cut
+	if c.state == connLingering && !cut && !l.stopping && res >= 0 && c.pending() > 0 {
 		return l.startSend(c)
 	}
-	if l.stopping && (res >= 0 || syscall.Errno(-res) == syscall.ECANCELED) {
+	if l.stopping && !cut && (res >= 0 || syscall.Errno(-res) == syscall.ECANCELED) {
 		c.writeDirect()
+	}
+	if cut {
+		l.lingerBytesDropped.Add(uint64(c.pending()))
 	}
 	c.dropOut()
 	l.unlinger(c)
