@@ -42,7 +42,7 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 	switch {
 	case c.sending && l.stopping:
 		// The send's completion finishes the flush and the close.
-		if err := l.cancel(c.sendJob); err != nil {
+		if err := l.cancel(c.o.sendJob); err != nil {
 			return true, err
 		}
 	case c.sending:
@@ -152,7 +152,7 @@ func (l *loop) cutLinger(g *lingerer) error {
 	c := g.c
 	if c.sending {
 		g.cut = true
-		return l.cancel(c.sendJob)
+		return l.cancel(c.o.sendJob)
 	}
 	l.lingerBytesDropped.Add(uint64(c.pending()))
 	c.dropOut()
@@ -193,6 +193,6 @@ func (l *loop) maybeFree(c *conn) {
 		return
 	}
 	c.state = connFreed
-	c.out, c.head = nil, 0
+	c.dropOut()
 	unix.Close(c.fd)
 }

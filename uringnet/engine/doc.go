@@ -89,7 +89,10 @@
 // features for older kernels), and at most one
 // send per connection in flight; what the handler writes meanwhile is
 // queued in the connection's outbound buffer (a copy, as gnet's: the
-// caller may reuse its slice at once) and goes out in the next send;
+// caller may reuse its slice at once) and goes out in the next send (an
+// idle connection holds no outbound buffer either, unless it last
+// queued more than 16 KiB at once: the loop lends one, from the ones it
+// keeps spare, to a connection while it has bytes to send);
 // with Config.SendFromReadBuffer, a send takes the bytes straight from
 // the receive's provided buffer when the handler wrote back a slice of
 // it. Each iteration makes one

@@ -62,6 +62,22 @@ func lingerRunner(m mode, d time.Duration) runner {
 	}, Stop}
 }
 
+// lingerStart serves a lingerHandler replying reply on r, dials it
+// with a small receive buffer and asks for the reply.
+func lingerStart(t *testing.T, r runner, network string, reply []byte) (*lingerHandler, net.Conn, lingerFD) {
+	t.Helper()
+	h := &lingerHandler{reply: reply, fds: make(chan lingerFD, 1)}
+	s := serve(t, r, network, h)
+	c := s.dial(t)
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(16 << 10)
+	}
+	if _, err := c.Write([]byte("go")); err != nil {
+		t.Fatal(err)
+	}
+	return h, c, <-h.fds
+}
+
 // lingerModes: every feature, and every fallback at once (plain
 // buffers, single receives).
 var lingerModes = []mode{modes[0], modes[len(modes)-1]}
@@ -80,16 +96,7 @@ func TestLingerTimeoutCutsSilentPeer(t *testing.T) {
 			r := lingerRunner(m, limit)
 			t.Run(network+"/"+r.name, func(t *testing.T) {
 				testutil.CheckFDs(t)
-				h := &lingerHandler{reply: testutil.Pattern(size), fds: make(chan lingerFD, 1)}
-				s := serve(t, r, network, h)
-				c := s.dial(t)
-				if tc, ok := c.(*net.TCPConn); ok {
-					tc.SetReadBuffer(16 << 10)
-				}
-				if _, err := c.Write([]byte("go")); err != nil {
-					t.Fatal(err)
-				}
-				f := <-h.fds
+				h, _, f := lingerStart(t, r, network, testutil.Pattern(size))
 				start := time.Now()
 				for f.open() {
 					if time.Since(start) > limit*3/2+5*time.Second {
@@ -127,16 +134,7 @@ func TestLingerSlowReader(t *testing.T) {
 			t.Run(network+"/"+r.name, func(t *testing.T) {
 				testutil.CheckFDs(t)
 				want := testutil.Pattern(size)
-				h := &lingerHandler{reply: want, fds: make(chan lingerFD, 1)}
-				s := serve(t, r, network, h)
-				c := s.dial(t)
-				if tc, ok := c.(*net.TCPConn); ok {
-					tc.SetReadBuffer(16 << 10)
-				}
-				if _, err := c.Write([]byte("go")); err != nil {
-					t.Fatal(err)
-				}
-				f := <-h.fds
+				h, c, f := lingerStart(t, r, network, want)
 				start := time.Now()
 				got := make([]byte, 0, size)
 				checked := false
