@@ -20,9 +20,9 @@ func (l *loop) armAccept(ln *listener) error {
 		if !l.feat.has(featMultishotAccept) {
 			// The peer's address comes from getpeername, as with
 			// multishot accept, so there is one path after this.
-			return l.ring.Accept(ln.fd, nil, unix.SOCK_NONBLOCK, opData{kind: opAccept, ln: ln})
+			return l.ring.Accept(ln.fd, nil, unix.SOCK_NONBLOCK, opData{kind: opAccept, ref: ln})
 		}
-		return l.ring.AcceptMultishot(ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept, ln: ln})
+		return l.ring.AcceptMultishot(ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept, ref: ln})
 	})
 	if err == nil {
 		ln.acceptArmed = true
@@ -47,7 +47,7 @@ func (l *loop) onAccept(ln *listener, res int32, more bool) error {
 				// EMFILE and the like fail again at once: retry after a
 				// pause instead of spinning.
 				_, err := l.queue(func() (uring.Job, error) {
-					return l.ring.Timeout(100*time.Millisecond, uring.Monotonic, opData{kind: opAcceptRetry, ln: ln})
+					return l.ring.Timeout(100*time.Millisecond, uring.Monotonic, opData{kind: opAcceptRetry, ref: ln})
 				})
 				return err
 			}

@@ -4,17 +4,22 @@ package engine
 // bytes, and the fd once no operation names it.
 
 import (
+	"time"
+
 	"github.com/panjf2000/gnet/v2"
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
 	"golang.org/x/sys/unix"
+
+	"github.com/uring-go/uring/uring"
 )
 
 // closeConn closes c as gnet's eventloop.close does: OnClose with err,
 // then the outbound queue goes out, then close(2). Unlike gnet, which
 // writes what the socket takes at once and drops the rest, the
 // connection lingers, out of conns and counts, until every queued byte
-// has been sent or a send fails; only when the loop is stopping is the
-// rest dropped, as gnet does. It reports whether c was open, and
+// has been sent, a send fails, or the peer has taken nothing for the
+// linger limit (Config.LingerTimeout); only then, or when the loop is
+// stopping, is the rest dropped, as gnet does at once. It reports whether c was open, and
 // ErrEngineShutdown if OnClose asked for Shutdown.
 func (l *loop) closeConn(c *conn, err error) (bool, error) {
 	if c.state != connOpen {
@@ -37,15 +42,19 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 	switch {
 	case c.sending && l.stopping:
 		// The send's completion finishes the flush and the close.
-		if err := l.cancel(c.sendJob); err != nil {
+		if err := l.cancel(c.o.sendJob); err != nil {
 			return true, err
 		}
 	case c.sending:
-		l.linger(c)
+		if err := l.linger(c); err != nil {
+			return true, err
+		}
 	default:
 		c.writeDirect()
 		if c.pending() > 0 && !l.stopping {
-			l.linger(c)
+			if err := l.linger(c); err != nil {
+				return true, err
+			}
 			l.markDirty(c)
 		} else {
 			c.dropOut()
@@ -59,11 +68,27 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 	return true, nil
 }
 
-// linger keeps closed connection c until its outbound queue has gone.
-func (l *loop) linger(c *conn) {
+// lingerer is a closed connection in loop.lingering, with what the
+// linger limit (Config.LingerTimeout) needs: the bytes left to send as
+// the last check saw them, when they last went down, and whether the
+// limit has cut it (its send is being cancelled).
+type lingerer struct {
+	c     *conn
+	left  int
+	since time.Time
+	cut   bool
+}
+
+// linger keeps closed connection c until its outbound queue has gone,
+// or its peer has taken nothing of it for the linger limit.
+func (l *loop) linger(c *conn) error {
 	c.state = connLingering
 	c.idx = int32(len(l.lingering))
-	l.lingering = append(l.lingering, c)
+	l.lingering = append(l.lingering, lingerer{c: c, left: l.unsent(c), since: time.Now()})
+	if l.lingerLimit <= 0 || l.lingerTicking {
+		return nil
+	}
+	return l.armLingerCheck()
 }
 
 func (l *loop) unlinger(c *conn) {
@@ -73,9 +98,92 @@ func (l *loop) unlinger(c *conn) {
 	c.state = connClosed
 	last := len(l.lingering) - 1
 	l.lingering[c.idx] = l.lingering[last]
-	l.lingering[c.idx].idx = c.idx
-	l.lingering[last] = nil
+	l.lingering[c.idx].c.idx = c.idx
+	l.lingering[last] = lingerer{}
 	l.lingering = l.lingering[:last]
+}
+
+// armLingerCheck queues the next check of the lingering connections, a
+// quarter of the limit from now.
+func (l *loop) armLingerCheck() error {
+	_, err := l.queue(func() (uring.Job, error) {
+		return l.ring.Timeout(max(l.lingerLimit/4, time.Millisecond), uring.Monotonic, opData{kind: opLingerCheck})
+	})
+	l.lingerTicking = err == nil
+	return err
+}
+
+// onLingerCheck closes the lingering connections whose peer has taken
+// nothing for the linger limit, and checks again later while any
+// remain.
+func (l *loop) onLingerCheck() error {
+	l.lingerTicking = false
+	if l.stopping {
+		return nil
+	}
+	now := time.Now()
+	for i := len(l.lingering) - 1; i >= 0; i-- {
+		g := &l.lingering[i]
+		if g.cut {
+			continue
+		}
+		if left := l.unsent(g.c); left < g.left {
+			g.left, g.since = left, now
+			continue
+		}
+		if now.Sub(g.since) < l.lingerLimit {
+			continue
+		}
+		if err := l.cutLinger(g); err != nil {
+			return err
+		}
+	}
+	if len(l.lingering) > 0 {
+		return l.armLingerCheck()
+	}
+	return nil
+}
+
+// cutLinger closes lingering connection g.c, dropping what it has not
+// sent: at once, or, with a send in flight, when the send's cancellation
+// completes (onSendClosed).
+func (l *loop) cutLinger(g *lingerer) error {
+	l.lingerDropped.Add(1)
+	c := g.c
+	if c.sending {
+		g.cut = true
+		return l.cancel(c.o.sendJob)
+	}
+	l.lingerBytesDropped.Add(uint64(c.pending()))
+	c.dropOut()
+	l.unlinger(c)
+	l.maybeFree(c)
+	return nil
+}
+
+// unsent is what lingering connection c still has to get to its peer:
+// its outbound queue, and the bytes the kernel holds in the socket's
+// send queue that the peer has not taken (SIOCOUTQ: not yet
+// acknowledged on tcp, not yet read on unix sockets), so that a peer
+// reading slowly shows progress even while one send waits for room.
+func (l *loop) unsent(c *conn) int {
+	n := c.pending()
+	if q, err := unix.IoctlGetInt(c.fd, unix.SIOCOUTQ); err == nil && q > 0 {
+		n += q
+	}
+	return n
+}
+
+// lingerLimit resolves Config.LingerTimeout: zero is the default, a
+// negative value no limit (0).
+func lingerLimit(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return DefaultLingerTimeout
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // maybeFree closes a closed connection's fd once no operation names it,
@@ -85,6 +193,6 @@ func (l *loop) maybeFree(c *conn) {
 		return
 	}
 	c.state = connFreed
-	c.out, c.head = nil, 0
+	c.dropOut()
 	unix.Close(c.fd)
 }

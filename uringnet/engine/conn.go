@@ -34,23 +34,14 @@ type conn struct {
 	inbound
 	in []byte
 
-	// Outbound: zc, then out[head:], is queued. zc is a slice of
-	// provided buffer zcBid that the handler wrote back unchanged: it is
-	// sent from there, and the buffer recycled once it has gone, rather
-	// than copied into out. zc is only set while out is empty, and only
-	// while a send is in flight does out grow behind it. A send of zc, or
-	// else of out[head:len at send time], is in flight while sending is
-	// set.
-	zc   []byte
-	out  []byte
-	head int
+	// Outbound: the send side, only while bytes are queued or a send is
+	// in flight (see outbound); nil otherwise.
+	o *outbound
 
 	recvJob uring.Job
-	sendJob uring.Job
 	pollJob uring.Job // plain buffers: the POLLIN wait
 	idx     int32     // position in loop.conns while open, in loop.lingering while lingering
-	zcBid   uint16
-	recvBid uint16 // plain buffers: the pool buffer the receive fills
+	recvBid uint16    // plain buffers: the pool buffer the receive fills
 
 	state connState // where it is in its life
 	read  readState // whether it reads: backpressure, and the peer's end meanwhile
@@ -146,34 +137,70 @@ func newConn(fd int, l *loop, ln *listener, remote net.Addr) *conn {
 	return &conn{fd: fd, loop: l, ln: ln, remoteAddr: remote}
 }
 
-func (c *conn) pending() int { return len(c.zc) + len(c.out) - c.head }
+// outbound is a connection's send side. zc, then out[head:], is queued.
+// zc is a slice of provided buffer zcBid that the handler wrote back
+// unchanged: it is sent from there, and the buffer recycled once it has
+// gone, rather than copied into out. zc is only set while out is empty,
+// and only while a send is in flight does out grow behind it. A send of
+// zc, or else of out[head:len at send time], is in flight while the
+// conn's sending is set.
+//
+// A connection holds one only while it has bytes queued or a send in
+// flight (or keeps one whose buffer is too big to spare, see idleOut):
+// the loop keeps the others, with their buffers, for the next
+// connection that writes, so that an idle connection costs a pointer.
+type outbound struct {
+	zc      []byte
+	out     []byte
+	head    int
+	sendJob uring.Job
+	zcBid   uint16
+}
+
+func (c *conn) pending() int {
+	if c.o == nil {
+		return 0
+	}
+	return len(c.o.zc) + len(c.o.out) - c.o.head
+}
+
+// outq returns c's send side, taking one from the loop's spares if c
+// has none.
+func (c *conn) outq() *outbound {
+	if c.o == nil {
+		c.o = c.loop.takeOut()
+	}
+	return c.o
+}
 
 func (c *conn) queueOut(p []byte) {
 	if len(p) == 0 {
 		return
 	}
+	o := c.outq()
 	if !c.sending {
-		if c.zc != nil {
+		if o.zc != nil {
 			c.unpinOut()
-		} else if c.head == len(c.out) && c.loop.pinnable(c, p) {
-			c.zc, c.zcBid = p, c.loop.curBid
+		} else if o.head == len(o.out) && c.loop.pinnable(c, p) {
+			o.zc, o.zcBid = p, c.loop.curBid
 			c.loop.pin()
 			c.loop.markDirty(c)
 			return
 		}
 	}
-	c.out = append(c.out, p...)
+	o.out = append(o.out, p...)
 	c.loop.markDirty(c)
 }
 
 // unpinOut moves zc, not yet being sent, into out, so that what is
 // written after it goes in the same send rather than a second one.
 func (c *conn) unpinOut() {
-	if c.zc == nil || c.sending {
+	o := c.o
+	if o == nil || o.zc == nil || c.sending {
 		return
 	}
-	c.out = append(c.out[:0], c.zc...)
-	c.head = 0
+	o.out = append(o.out[:0], o.zc...)
+	o.head = 0
 	c.loop.unpin(c)
 }
 
@@ -200,33 +227,41 @@ func (c *conn) keepUnread() {
 // writeDirect writes what the socket takes of the outbound queue now,
 // without waiting, and keeps the rest; no send may be in flight.
 func (c *conn) writeDirect() {
-	for len(c.zc) > 0 {
-		n, err := unix.Write(c.fd, c.zc)
+	o := c.o
+	if o == nil {
+		return
+	}
+	for len(o.zc) > 0 {
+		n, err := unix.Write(c.fd, o.zc)
 		if err != nil || n <= 0 {
 			return
 		}
 		c.loop.countWrite(n)
-		c.zc = c.zc[n:]
+		o.zc = o.zc[n:]
 	}
-	if c.zc != nil {
+	if o.zc != nil {
 		c.loop.unpin(c)
 	}
-	for c.head < len(c.out) {
-		n, err := unix.Write(c.fd, c.out[c.head:])
+	for o.head < len(o.out) {
+		n, err := unix.Write(c.fd, o.out[o.head:])
 		if err != nil || n <= 0 {
 			return
 		}
 		c.loop.countWrite(n)
-		c.head += n
+		o.head += n
 	}
 }
 
-// dropOut discards the outbound queue; no send may be in flight.
+// dropOut discards the outbound queue and gives the send side back to
+// the loop; no send may be in flight.
 func (c *conn) dropOut() {
-	if c.zc != nil {
+	if c.o == nil {
+		return
+	}
+	if c.o.zc != nil {
 		c.loop.unpin(c)
 	}
-	c.out, c.head = nil, 0
+	c.loop.idleOut(c, false)
 }
 
 // Reader: the methods of inbound.
@@ -262,18 +297,19 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	if c.state != connOpen {
 		return 0, net.ErrClosed
 	}
+	o := c.outq()
 	c.unpinOut()
 	defer c.loop.markDirty(c)
 	var total int64
 	for {
-		if cap(c.out)-len(c.out) < minReadFrom {
-			c.out = slices.Grow(c.out, max(minReadFrom, len(c.out)))
+		if cap(o.out)-len(o.out) < minReadFrom {
+			o.out = slices.Grow(o.out, max(minReadFrom, len(o.out)))
 		}
-		n, err := r.Read(c.out[len(c.out):cap(c.out)])
-		if n < 0 || n > cap(c.out)-len(c.out) {
+		n, err := r.Read(o.out[len(o.out):cap(o.out)])
+		if n < 0 || n > cap(o.out)-len(o.out) {
 			panic("uringnet/engine: Conn.ReadFrom: invalid count from Read")
 		}
-		c.out = c.out[:len(c.out)+n]
+		o.out = o.out[:len(o.out)+n]
 		total += int64(n)
 		if err == io.EOF {
 			return total, nil

@@ -89,7 +89,10 @@
 // features for older kernels), and at most one
 // send per connection in flight; what the handler writes meanwhile is
 // queued in the connection's outbound buffer (a copy, as gnet's: the
-// caller may reuse its slice at once) and goes out in the next send;
+// caller may reuse its slice at once) and goes out in the next send (an
+// idle connection holds no outbound buffer either, unless it last
+// queued more than 16 KiB at once: the loop lends one, from the ones it
+// keeps spare, to a connection while it has bytes to send);
 // with Config.SendFromReadBuffer, a send takes the bytes straight from
 // the receive's provided buffer when the handler wrote back a slice of
 // it. Each iteration makes one
@@ -210,9 +213,13 @@
 //     queued for it before close(2), after OnClose (with gnet's error,
 //     read: EOF, for the peer's end). gnet's close writes until the
 //     socket would block and drops the rest, so it loses bytes only
-//     when the peer's receive buffer is full; here only Engine.Stop
-//     and a Shutdown do that. A closed connection waiting for a peer
-//     that does not read keeps its descriptor until the engine stops.
+//     when the peer's receive buffer is full; here only Engine.Stop,
+//     a Shutdown and Config.LingerTimeout do that. A closed connection
+//     waiting for a peer that does not read keeps its descriptor and
+//     its queue until the peer has taken nothing for LingerTimeout
+//     (30 s unless set; a negative value waits until the engine
+//     stops), and is then closed with the rest dropped, counted in
+//     LoopStats.LingerDropped.
 //   - Loops are always locked to their OS threads (SINGLE_ISSUER requires
 //     one submitting thread), whatever WithLockOSThread says.
 //   - Conn.LocalAddr is the listener's bound address, with the real port

@@ -132,7 +132,34 @@ type Config struct {
 	// multishot. gnet instead keeps reading and lets the outbound
 	// buffer grow without bound, as this engine does without the option.
 	Backpressure bool
+
+	// LingerTimeout bounds how long a closed connection waits for its
+	// peer to take what is still queued for it. A connection closes (by
+	// the peer's end, a Close action, Conn.Close or CloseWithCallback)
+	// only after its whole outbound queue has gone out; one whose peer
+	// takes no byte of it for LingerTimeout is closed there, the rest
+	// dropped, and counted in LoopStats.LingerDropped and
+	// LingerBytesDropped. Any byte the peer takes, into its receive
+	// buffer, restarts the wait, so a slow reader is never cut short
+	// however long the whole transfer lasts. The zero value means
+	// DefaultLingerTimeout; a negative one, no limit: a peer that never
+	// reads then holds the descriptor and the queued bytes until the
+	// engine stops. The loop checks lingering connections every quarter
+	// of the limit, so one is closed between LingerTimeout and
+	// 1.5*LingerTimeout after the peer last took a byte.
+	//
+	// gnet drops at once what the socket does not take at close.
+	// SO_LINGER (Conn.SetLinger) is another matter: it governs the bytes
+	// already in the kernel's send buffer when the descriptor is closed,
+	// which this engine does only once its own queue has gone or been
+	// dropped.
+	LingerTimeout time.Duration
 }
+
+// DefaultLingerTimeout is the LingerTimeout of a Config that leaves it
+// zero: long enough that a live peer, however slow, takes a byte within
+// it.
+const DefaultLingerTimeout = 30 * time.Second
 
 // Run is Run with c's options.
 func (c Config) Run(handler gnet.EventHandler, protoAddr string, opts ...gnet.Option) error {

@@ -129,7 +129,7 @@ func (l *loop) armRecv(c *conn) error {
 		return nil
 	}
 	j, err := l.queue(func() (uring.Job, error) {
-		d := opData{kind: opRecv, c: c}
+		d := opData{kind: opRecv, ref: c}
 		// With Backpressure a single receive, so that once reading is
 		// paused at most one more buffer arrives: a multishot one may
 		// fill many before its cancel lands.
@@ -158,7 +158,7 @@ func (l *loop) armPlain(c *conn) error {
 			return nil
 		}
 		j, err := l.queue(func() (uring.Job, error) {
-			d := opData{kind: opPoll, c: c}
+			d := opData{kind: opPoll, ref: c}
 			if l.feat.has(featMultishotPoll) {
 				return l.ring.PollMultishot(c.fd, uring.PollIn|uring.PollRdHup, d)
 			}
@@ -184,7 +184,7 @@ func (l *loop) armPlain(c *conn) error {
 	// MSG_DONTWAIT: the receive completes at once, with the data or
 	// EAGAIN, instead of holding the buffer while it waits for more.
 	j, err := l.queue(func() (uring.Job, error) {
-		return l.ring.Recv(c.fd, l.pool.buf(bid, l.bufSize), unix.MSG_DONTWAIT, opData{kind: opRecvPlain, c: c})
+		return l.ring.Recv(c.fd, l.pool.buf(bid, l.bufSize), unix.MSG_DONTWAIT, opData{kind: opRecvPlain, ref: c})
 	})
 	if err != nil {
 		l.pool.put(bid)

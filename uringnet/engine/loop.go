@@ -30,16 +30,22 @@ const (
 	opCancel                        // cancellation of another operation
 	opPoll                          // POLLIN wait of a connection (plain buffers)
 	opRecvPlain                     // receive into a loop-owned buffer (plain buffers)
+	opLingerCheck                   // timer: the next check of the lingering connections
 )
 
-// opData is the user data of every operation a loop queues.
+// opData is the user data of every operation a loop queues. The ring
+// keeps one per operation in flight, an idle connection's receive
+// among them, so it holds one reference whose type the kind fixes
+// rather than a field for each.
 type opData struct {
 	kind opKind
-	c    *conn
-	d    *udpSend  // the datagram of an opUDPSend
-	u    *udpSock  // the socket of an opUDPRecv
-	ln   *listener // the listener of an opAccept or opAcceptRetry
+	ref  any // *conn, *listener (opAccept, opAcceptRetry), *udpSock (opUDPRecv) or *udpSend (opUDPSend)
 }
+
+func (d opData) conn() *conn         { return d.ref.(*conn) }
+func (d opData) listener() *listener { return d.ref.(*listener) }
+func (d opData) udpSock() *udpSock   { return d.ref.(*udpSock) }
+func (d opData) udpSend() *udpSend   { return d.ref.(*udpSend) }
 
 // loop is one event loop: a goroutine locked to its thread, owning one
 // ring. Every field without a comment saying otherwise is touched only by
@@ -64,7 +70,7 @@ type loop struct {
 	wakeArmed bool
 
 	// The provided buffer being delivered to OnTraffic, so that a Write
-	// of a slice of it can be sent from it (conn.zc).
+	// of a slice of it can be sent from it (outbound.zc).
 	curConn   *conn
 	curBuf    []byte
 	curBid    uint16
@@ -89,9 +95,15 @@ type loop struct {
 	conns []*conn
 	// closed conns whose outbound queue is still going out; c.idx is
 	// the position here once c has left conns
-	lingering []*conn
-	dirty     []*conn // conns with outbound bytes and no send in flight yet
-	rearm     []*conn // conns whose receive must be armed again
+	lingering     []lingerer
+	lingerLimit   time.Duration // Config.LingerTimeout resolved; <= 0: none
+	lingerTicking bool          // an opLingerCheck timer is armed
+	// send sides no connection holds, for the next that writes, and
+	// the capacity of their buffers (see idleOut)
+	spareOut      []*outbound
+	spareOutBytes int
+	dirty         []*conn // conns with outbound bytes and no send in flight yet
+	rearm         []*conn // conns whose receive must be armed again
 	// conns that found the plain-buffer pool empty, for the next flush
 	starved []*conn
 
@@ -135,6 +147,8 @@ func newLoop(e *Engine, idx int, lns []*listener) *loop {
 		bufSize: e.opts.ReadBufferCap,
 		wcap:    e.opts.WriteBufferCap,
 		exited:  make(chan struct{}),
+
+		lingerLimit: lingerLimit(e.cfg.LingerTimeout),
 	}
 }
 
@@ -321,23 +335,25 @@ func (l *loop) handle1(cqe uring.Completion[opData]) error {
 			return l.armWake()
 		}
 	case opAccept:
-		return l.onAccept(cqe.Data.ln, cqe.Result, cqe.More())
+		return l.onAccept(cqe.Data.listener(), cqe.Result, cqe.More())
 	case opAcceptRetry:
-		if ln := cqe.Data.ln; !l.stopping && !ln.acceptArmed {
+		if ln := cqe.Data.listener(); !l.stopping && !ln.acceptArmed {
 			return l.armAccept(ln)
 		}
 	case opRecv:
-		return l.onRecv(cqe.Data.c, cqe)
+		return l.onRecv(cqe.Data.conn(), cqe)
 	case opSend:
-		return l.onSend(cqe.Data.c, cqe.Result)
+		return l.onSend(cqe.Data.conn(), cqe.Result)
 	case opPoll:
-		return l.onPoll(cqe.Data.c, cqe)
+		return l.onPoll(cqe.Data.conn(), cqe)
 	case opRecvPlain:
-		return l.onRecvPlain(cqe.Data.c, cqe)
+		return l.onRecvPlain(cqe.Data.conn(), cqe)
 	case opUDPRecv:
-		return l.onUDPRecv(cqe.Data.u, cqe)
+		return l.onUDPRecv(cqe.Data.udpSock(), cqe)
 	case opUDPSend:
-		return l.onUDPSend(cqe.Data.d, cqe.Result)
+		return l.onUDPSend(cqe.Data.udpSend(), cqe.Result)
+	case opLingerCheck:
+		return l.onLingerCheck()
 	case opCancel:
 	default:
 		// Every kind a loop queues has a case above: a completion of
@@ -447,9 +463,11 @@ func (l *loop) teardown() {
 	// Connections closed earlier and still sending: now gnet's close,
 	// what the socket takes at once.
 	for i := len(l.lingering) - 1; i >= 0; i-- {
-		c := l.lingering[i]
+		c := l.lingering[i].c
 		if c.sending {
-			l.cancel(c.sendJob)
+			if !l.lingering[i].cut {
+				l.cancel(c.o.sendJob)
+			}
 			continue
 		}
 		c.writeDirect()

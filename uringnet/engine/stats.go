@@ -52,6 +52,12 @@ type LoopStats struct {
 	// Pauses counts the times Config.Backpressure stopped reading from a
 	// connection whose outbound queue passed gnet's WriteBufferCap.
 	Pauses uint64
+	// LingerDropped counts the closed connections the linger limit
+	// (Config.LingerTimeout) cut off: their peer took nothing of what
+	// was queued for them for that long. LingerBytesDropped counts the
+	// queued bytes they never sent.
+	LingerDropped      uint64
+	LingerBytesDropped uint64
 }
 
 // counters are what LoopStats reads: the loop goroutine updates them,
@@ -63,6 +69,8 @@ type counters struct {
 	bytesWritten, writes    atomic.Uint64
 	enobufs                 atomic.Uint64 // receives that found no buffer
 	pauses                  atomic.Uint64 // times reading stopped for backpressure
+	lingerDropped           atomic.Uint64 // lingering conns cut by the limit
+	lingerBytesDropped      atomic.Uint64 // what they left unsent
 }
 
 // countRead counts a receive of n bytes.
@@ -90,6 +98,9 @@ func (l *loop) stats() LoopStats {
 		Writes:          l.writes.Load(),
 		BufferExhausted: l.enobufs.Load(),
 		Pauses:          l.pauses.Load(),
+
+		LingerDropped:      l.lingerDropped.Load(),
+		LingerBytesDropped: l.lingerBytesDropped.Load(),
 	}
 }
 

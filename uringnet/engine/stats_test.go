@@ -29,6 +29,8 @@ func sumStats(ss []LoopStats) LoopStats {
 		t.Writes += s.Writes
 		t.BufferExhausted += s.BufferExhausted
 		t.Pauses += s.Pauses
+		t.LingerDropped += s.LingerDropped
+		t.LingerBytesDropped += s.LingerBytesDropped
 	}
 	return t
 }

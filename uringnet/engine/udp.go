@@ -232,7 +232,7 @@ func (l *loop) armUDP(u *udpSock) error {
 	var j uring.Job
 	if u.multishot {
 		j, err = l.queue(func() (uring.Job, error) {
-			return l.ring.RecvMsgMultishot(u.fd, l.ubr, udpNameLen, 0, 0, opData{kind: opUDPRecv, u: u})
+			return l.ring.RecvMsgMultishot(u.fd, l.ubr, udpNameLen, 0, 0, opData{kind: opUDPRecv, ref: u})
 		})
 	} else {
 		if u.msg == nil {
@@ -240,7 +240,7 @@ func (l *loop) armUDP(u *udpSock) error {
 			u.msg = uring.NewMsghdr([][]byte{u.rbuf}, 0)
 		}
 		j, err = l.queue(func() (uring.Job, error) {
-			return l.ring.RecvMsg(u.fd, u.msg, opData{kind: opUDPRecv, u: u})
+			return l.ring.RecvMsg(u.fd, u.msg, opData{kind: opUDPRecv, ref: u})
 		})
 	}
 	if err == nil {
@@ -386,7 +386,7 @@ func (l *loop) sendUDP(u *udpSock, p []byte, peer []byte, setAddr func(*uring.Da
 	s.d.SetPayload(s.buf)
 	s.u = u
 	_, err = l.queue(func() (uring.Job, error) {
-		return l.ring.SendDatagram(u.fd, &s.d, 0, opData{kind: opUDPSend, d: s})
+		return l.ring.SendDatagram(u.fd, &s.d, 0, opData{kind: opUDPSend, ref: s})
 	})
 	if err != nil {
 		s.u = nil
