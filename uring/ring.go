@@ -245,6 +245,82 @@ func (r *Ring[T]) EnterFlushed() error {
 	return err
 }
 
+// CancelSyncWait is how long CancelSync lets the kernel finish an
+// operation that is already running (in an io-wq worker) before it gives
+// up with ETIME.
+const CancelSyncWait = time.Second
+
+// syncCancelReg is struct io_uring_sync_cancel_reg: 64 bytes in every
+// kernel that has IORING_REGISTER_SYNC_CANCEL (6.0 had pad where 6.6
+// added opcode, which stays 0 here).
+type syncCancelReg struct {
+	addr    uint64
+	fd      int32
+	flags   uint32
+	timeout ring.Timespec
+	_       [4]uint64 // opcode and padding, all 0
+}
+
+// CancelSync cancels the operation job names without io_uring_enter
+// (io_uring_register's IORING_REGISTER_SYNC_CANCEL, Linux 6.0): it is
+// how an operation is cancelled once io_uring_enter is denied (a
+// seccomp filter installed after the ring was set up). The cancelled
+// operation's completion is posted to the CQ as usual, where Peek
+// collects it without entering; the kernel posts it from task work
+// that runs in the thread that submitted the operation, woken for it,
+// so it may appear just after CancelSync returns. An operation already
+// running in a kernel worker is given up to wait to finish (a negative
+// wait: no limit).
+//
+// It returns nil once the kernel has cancelled the operation, ENOENT
+// if the kernel knows no such operation (it has completed: its
+// completion is in the CQ), ETIME if it was still running after wait,
+// EINVAL from a kernel without IORING_REGISTER_SYNC_CANCEL, and the
+// *SetupError of io_uring_register if that is denied. Like EnterFlushed
+// it touches only the ring's fd, so it may be called while another
+// goroutine uses the ring, which the caller keeps open meanwhile, and
+// with a job that has completed since (it then finds nothing).
+func (r *Ring[T]) CancelSync(job Job, wait time.Duration) error {
+	return r.cancelSync(syncCancelReg{addr: job.userData()}, wait)
+}
+
+// CancelSyncFd is CancelSync for every operation on fd
+// (IORING_ASYNC_CANCEL_FD|IORING_ASYNC_CANCEL_ALL), or, with fd -1, for
+// every operation in flight (IORING_ASYNC_CANCEL_ANY|IORING_ASYNC_CANCEL_ALL).
+// Finding none is not an error.
+func (r *Ring[T]) CancelSyncFd(fd int, wait time.Duration) error {
+	reg := syncCancelReg{fd: int32(fd), flags: ring.IORING_ASYNC_CANCEL_FD | ring.IORING_ASYNC_CANCEL_ALL}
+	if fd < 0 {
+		reg = syncCancelReg{fd: -1, flags: ring.IORING_ASYNC_CANCEL_ANY | ring.IORING_ASYNC_CANCEL_ALL}
+	}
+	err := r.cancelSync(reg, wait)
+	if err == syscall.ENOENT {
+		return nil
+	}
+	return err
+}
+
+func (r *Ring[T]) cancelSync(reg syncCancelReg, wait time.Duration) error {
+	if wait < 0 {
+		// The kernel's "no limit".
+		reg.timeout = ring.Timespec{Sec: -1, Nsec: -1}
+	} else {
+		reg.timeout = ring.Timespec{Sec: int64(wait / time.Second), Nsec: int64(wait % time.Second)}
+	}
+	for {
+		_, err := ring.Register(r.r.Fd, ring.IORING_REGISTER_SYNC_CANCEL, unsafe.Pointer(&reg), 1)
+		switch err {
+		case nil:
+			return nil
+		case syscall.EINTR:
+			continue
+		case syscall.EPERM, syscall.EACCES, syscall.ENOSYS:
+			return newSetupError("io_uring_register", err.(syscall.Errno))
+		}
+		return err
+	}
+}
+
 // SetEventfdEnabled turns the registered eventfd's notifications off and
 // on (IORING_CQ_EVENTFD_DISABLED, liburing's io_uring_cq_eventfd_toggle).
 // It touches only the CQ flags word, which the kernel reads and never
