@@ -210,7 +210,10 @@ func (r *Ring[T]) complete(cqe ring.CQE) (Completion[T], bool) {
 }
 
 // Submit hands every queued operation to the kernel and returns how many
-// it took. With SQPOLL it wakes the poller thread if it sleeps.
+// it took. With SQPOLL it wakes the poller thread if it sleeps. EBUSY
+// and EAGAIN come back as bare errnos (collect completions, then submit
+// again); any other failure of io_uring_enter is a *SetupError that
+// names it and says what to do.
 func (r *Ring[T]) Submit() (int, error) {
 	if r.closed {
 		return 0, ErrClosed
@@ -369,9 +372,7 @@ func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
 		if err == syscall.EINTR {
 			continue
 		}
-		if err == syscall.EBADFD {
-			err = errDisabled
-		}
+		err = enterErr(err)
 		if r.sqpoll {
 			return int(queued), err
 		}
@@ -460,7 +461,8 @@ func (r *Ring[T]) needFlush(f uint32) bool {
 
 // Wait submits any queued operations, then blocks until a completion is
 // ready and returns it. Submitting and waiting take one io_uring_enter
-// call. It returns ErrNoActiveOps if nothing is in flight.
+// call. It returns ErrNoActiveOps if nothing is in flight, and a failed
+// io_uring_enter as Submit does.
 func (r *Ring[T]) Wait() (Completion[T], error) {
 	if r.closed {
 		return Completion[T]{}, ErrClosed
@@ -556,10 +558,28 @@ func (r *Ring[T]) enterWait(timeout time.Duration) error {
 	switch err {
 	case nil, syscall.ETIME, syscall.EINTR, syscall.EBUSY, syscall.EAGAIN:
 		return nil
-	case syscall.EBADFD:
+	}
+	return enterErr(err)
+}
+
+// enterErr is the error Submit, Wait and the like return for an
+// io_uring_enter call that failed with err: the errnos that ask the
+// caller to go again (EINTR; EBUSY and EAGAIN, reap completions first;
+// ETIME, a timed wait that ended) stay bare, as callers compare them;
+// any other is a *SetupError naming io_uring_enter, whose message says
+// what failed and what to do (for a denial, the seccomp profile to
+// change) and which still matches its errno with errors.Is.
+func enterErr(err error) error {
+	errno, ok := err.(syscall.Errno)
+	switch {
+	case !ok:
+		return err
+	case errno == syscall.EINTR, errno == syscall.EBUSY, errno == syscall.EAGAIN, errno == syscall.ETIME:
+		return errno
+	case errno == syscall.EBADFD:
 		return errDisabled
 	}
-	return err
+	return EnterError(errno)
 }
 
 var errExtArg = &UnsupportedFeatureError{Feature: "timed wait (IORING_FEAT_EXT_ARG)", Since: "5.11"}
