@@ -634,6 +634,25 @@ func (r *Ring[T]) Close() error {
 	return err
 }
 
+// Abandon gives up a ring whose active operations can never be collected
+// (io_uring_enter is denied, say): it closes the ring's fd, so that it
+// does not stay open, but keeps the ring's mappings and every active
+// operation's memory for as long as the process lives, since the kernel
+// may still write to them (the mappings keep the kernel's ring alive).
+// After Abandon every method returns ErrClosed. With no active
+// operations it is Close.
+func (r *Ring[T]) Abandon() error {
+	if r.closed {
+		return ErrClosed
+	}
+	if r.active == 0 {
+		return r.Close()
+	}
+	r.closed = true
+	// r stays in liveRings, which keeps it and its slots reachable.
+	return unix.Close(r.r.Fd)
+}
+
 // Stats are counters describing a ring's state, for debugging.
 type Stats struct {
 	SQEReady  int    // queued, not yet consumed by the kernel

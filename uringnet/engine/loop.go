@@ -99,7 +99,10 @@ type loop struct {
 	// conns that found the plain-buffer pool empty, for the next flush
 	starved []*conn
 
-	stopping  bool // the loop is ending: no callbacks for new events
+	stopping bool // the loop is ending: no callbacks for new events
+	// dead: io_uring_enter was denied for good (a seccomp filter applied
+	// while the loop ran); no completion will be collected again.
+	dead      bool
 	quiescing bool // a handler asked for Shutdown: no more events dispatched
 
 	count atomic.Int32 // connections assigned to this loop; any goroutine
@@ -167,6 +170,7 @@ func (l *loop) run(started chan<- error) {
 	}
 	started <- nil
 	if err := l.serve(); err != nil {
+		l.dead = unavailable(err)
 		l.eng.logger.Errorf("uringnet/engine: event loop %d is exiting due to an error: %v", l.idx, err)
 		l.eng.fail(err)
 	} else {
@@ -244,9 +248,15 @@ func (l *loop) release() {
 		}
 	}
 	if l.ring != nil && l.ring.ActiveOps() > 0 {
+		// Entries io_uring_enter never took (it is denied) come back.
+		l.ring.Unsubmit()
+	}
+	if l.ring != nil && l.ring.ActiveOps() > 0 {
 		// The kernel still holds memory the ring keeps alive: leak the
-		// ring rather than free memory the kernel may write.
+		// ring rather than free memory the kernel may write; only its
+		// fd is closed.
 		l.eng.logger.Errorf("uringnet/engine: event loop %d: %d operations still active at exit; leaking the ring", l.idx, l.ring.ActiveOps())
+		l.ring.Abandon()
 	} else {
 		if l.br != nil {
 			l.br.Close()
@@ -906,6 +916,16 @@ func (l *loop) unlinger(c *conn) {
 // maybeFree closes a closed connection's fd once no operation names it,
 // so the number cannot be reused under an operation still in flight.
 func (l *loop) maybeFree(c *conn) {
+	if l.dead && !c.opened && !c.freed {
+		// Its operations never complete now: end the connection for
+		// the peer, and close the fd, which they do not need (they
+		// hold the kernel's own reference to the socket).
+		c.freed = true
+		c.out, c.head = nil, 0
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		unix.Close(c.fd)
+		return
+	}
 	if c.opened || c.lingering || c.recvArmed || c.pollArmed || c.sending || c.freed {
 		return
 	}
@@ -970,6 +990,14 @@ func (l *loop) runTasks() bool {
 // the ring.
 func (l *loop) teardown() {
 	l.stopping = true
+	if l.dead {
+		// Its accepts never complete now: stop listening, so that new
+		// connections are refused instead of waiting in the backlog
+		// for ever (the engine is shutting down anyway).
+		for _, ln := range l.lns {
+			unix.Shutdown(ln.fd, unix.SHUT_RDWR)
+		}
+	}
 	for len(l.conns) > 0 {
 		l.closeConn(l.conns[len(l.conns)-1], nil)
 	}
