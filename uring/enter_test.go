@@ -180,3 +180,52 @@ func TestCancelSync(t *testing.T) {
 		})
 	}
 }
+
+// TestAbandon gives up a ring with a read of an empty pipe in flight:
+// the ring's fd is closed at once (no fd is left open), every method
+// then fails with ErrClosed, and the read's buffer stays referenced by
+// the ring, which the kernel keeps alive through the mappings.
+func TestAbandon(t *testing.T) {
+	testutil.CheckFDs(t)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	r, err := New[int](8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if _, err := r.Read(p[0], buf, -1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err == nil {
+		t.Fatal("Close succeeded with a read in flight")
+	}
+	if err := r.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Submit(); err != ErrClosed {
+		t.Errorf("Submit after Abandon: %v, want ErrClosed", err)
+	}
+	if err := r.Abandon(); err != ErrClosed {
+		t.Errorf("second Abandon: %v, want ErrClosed", err)
+	}
+	if r.slots[0].buf == nil {
+		t.Error("the in-flight read's buffer was let go")
+	}
+
+	// With nothing in flight, Abandon is Close.
+	r2, err := New[int](8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+}
