@@ -2,6 +2,7 @@ package uringfs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/internal/testutil"
+	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,11 +127,18 @@ func parkedChild(t *testing.T, kind string, errno syscall.Errno, denyRegister bo
 		}
 		done <- err
 	}()
-	// The operation is parked once its goroutine sleeps in Wait: it
-	// was submitted before that.
+	// Wait until the goroutine sleeps in Wait, then make sure its
+	// operation is in the kernel: a no-op on every shard, whose enter
+	// submits whatever was published on that ring before it (another
+	// goroutine's enter may have been about to).
 	for start := time.Now(); e.Stats().ParkedNow == 0; time.Sleep(time.Millisecond) {
 		if time.Since(start) > hangBound {
 			t.Fatal("the operation never parked")
+		}
+	}
+	for key := range e.Stats().Shards {
+		if _, err := e.Do(context.Background(), key, time.Time{}, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Noop(o) }); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if err := testutil.DenySyscall(unix.SYS_IO_URING_ENTER, errno); err != nil {

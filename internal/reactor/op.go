@@ -102,7 +102,10 @@ func (e *Executor) Run(ctx context.Context, start func() (*Operation, error)) (R
 			return Result{}, err
 		}
 		res, err := o.Wait(ctx)
-		if err != syscall.ECANCELED || attempt == maxRequeue {
+		if err != syscall.ECANCELED || attempt == maxRequeue || e.broken.Load() != nil {
+			// Once the executor is broken, an ECANCELED is the
+			// executor's own cancel through io_uring_register (see
+			// CancelFd), and starting again would fail anyway.
 			return res, err
 		}
 		e.requeued.Add(1)
@@ -123,9 +126,10 @@ func Requeue(attempts int) bool { return attempts < maxRequeue }
 // frame (uringnet's conn reads and writes, whose stack depth decides a
 // connection goroutine's stack size): it reports whether an operation
 // the kernel cancelled unasked, after being started attempts times, is
-// to be started again, and counts it as Run does if so.
+// to be started again (never once the executor is broken, as in Run),
+// and counts it as Run does if so.
 func (e *Executor) Requeue(attempts int) bool {
-	if attempts < maxRequeue {
+	if attempts < maxRequeue && e.broken.Load() == nil {
 		e.requeued.Add(1)
 		return true
 	}
