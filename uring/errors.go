@@ -153,11 +153,23 @@ func (e *SetupError) Error() string {
 	case syscall.ENOMEM:
 		why = "the kernel could not allocate the ring: RLIMIT_MEMLOCK may be too low (raise it with ulimit -l or LimitMEMLOCK=), or use a smaller queue depth"
 	case syscall.EINVAL:
+		if call != "io_uring_setup" {
+			why = "the kernel rejected the " + call + " call's arguments (a flag or feature this kernel lacks)"
+			break
+		}
 		why = "the kernel rejected the setup parameters (a setup flag this kernel lacks, or a flag combination it refuses, such as DEFER_TASKRUN without SINGLE_ISSUER)"
 	case syscall.EMFILE:
 		why = "the process is out of file descriptors (RLIMIT_NOFILE, ulimit -n): close some or raise the limit, then try again"
 	case syscall.ENFILE:
 		why = "the system is out of file descriptors (fs.file-max): close some, then try again"
+	case syscall.EBADF, syscall.EOPNOTSUPP:
+		why = call + " was given a file descriptor that is not an open io_uring: the ring's fd was closed or replaced behind the Ring's back (it must stay open until Close)"
+	case syscall.EOWNERDEAD:
+		why = "the ring's SQPOLL kernel thread has exited: close the ring and set up a new one"
+	case syscall.EEXIST:
+		why = "a SetupSingleIssuer ring was entered from a thread other than its submitter (lock the goroutine to its thread, see the package documentation)"
+	case syscall.ENXIO:
+		why = "the ring is being torn down: it can no longer be used"
 	default:
 		why = call + " failed"
 	}

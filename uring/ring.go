@@ -210,7 +210,10 @@ func (r *Ring[T]) complete(cqe ring.CQE) (Completion[T], bool) {
 }
 
 // Submit hands every queued operation to the kernel and returns how many
-// it took. With SQPOLL it wakes the poller thread if it sleeps.
+// it took. With SQPOLL it wakes the poller thread if it sleeps. EBUSY
+// and EAGAIN come back as bare errnos (collect completions, then submit
+// again); any other failure of io_uring_enter is a *SetupError that
+// names it and says what to do.
 func (r *Ring[T]) Submit() (int, error) {
 	if r.closed {
 		return 0, ErrClosed
@@ -243,6 +246,82 @@ func (r *Ring[T]) Flush() int {
 func (r *Ring[T]) EnterFlushed() error {
 	_, err := ring.EnterNoWait(r.r.Fd, r.r.SQEntries(), 0)
 	return err
+}
+
+// CancelSyncWait is how long CancelSync lets the kernel finish an
+// operation that is already running (in an io-wq worker) before it gives
+// up with ETIME.
+const CancelSyncWait = time.Second
+
+// syncCancelReg is struct io_uring_sync_cancel_reg: 64 bytes in every
+// kernel that has IORING_REGISTER_SYNC_CANCEL (6.0 had pad where 6.6
+// added opcode, which stays 0 here).
+type syncCancelReg struct {
+	addr    uint64
+	fd      int32
+	flags   uint32
+	timeout ring.Timespec
+	_       [4]uint64 // opcode and padding, all 0
+}
+
+// CancelSync cancels the operation job names without io_uring_enter
+// (io_uring_register's IORING_REGISTER_SYNC_CANCEL, Linux 6.0): it is
+// how an operation is cancelled once io_uring_enter is denied (a
+// seccomp filter installed after the ring was set up). The cancelled
+// operation's completion is posted to the CQ as usual, where Peek
+// collects it without entering; the kernel posts it from task work
+// that runs in the thread that submitted the operation, woken for it,
+// so it may appear just after CancelSync returns. An operation already
+// running in a kernel worker is given up to wait to finish (a negative
+// wait: no limit).
+//
+// It returns nil once the kernel has cancelled the operation, ENOENT
+// if the kernel knows no such operation (it has completed: its
+// completion is in the CQ), ETIME if it was still running after wait,
+// EINVAL from a kernel without IORING_REGISTER_SYNC_CANCEL, and the
+// *SetupError of io_uring_register if that is denied. Like EnterFlushed
+// it touches only the ring's fd, so it may be called while another
+// goroutine uses the ring, which the caller keeps open meanwhile, and
+// with a job that has completed since (it then finds nothing).
+func (r *Ring[T]) CancelSync(job Job, wait time.Duration) error {
+	return r.cancelSync(syncCancelReg{addr: job.userData()}, wait)
+}
+
+// CancelSyncFd is CancelSync for every operation on fd
+// (IORING_ASYNC_CANCEL_FD|IORING_ASYNC_CANCEL_ALL), or, with fd -1, for
+// every operation in flight (IORING_ASYNC_CANCEL_ANY|IORING_ASYNC_CANCEL_ALL).
+// Finding none is not an error.
+func (r *Ring[T]) CancelSyncFd(fd int, wait time.Duration) error {
+	reg := syncCancelReg{fd: int32(fd), flags: ring.IORING_ASYNC_CANCEL_FD | ring.IORING_ASYNC_CANCEL_ALL}
+	if fd < 0 {
+		reg = syncCancelReg{fd: -1, flags: ring.IORING_ASYNC_CANCEL_ANY | ring.IORING_ASYNC_CANCEL_ALL}
+	}
+	err := r.cancelSync(reg, wait)
+	if err == syscall.ENOENT {
+		return nil
+	}
+	return err
+}
+
+func (r *Ring[T]) cancelSync(reg syncCancelReg, wait time.Duration) error {
+	if wait < 0 {
+		// The kernel's "no limit".
+		reg.timeout = ring.Timespec{Sec: -1, Nsec: -1}
+	} else {
+		reg.timeout = ring.Timespec{Sec: int64(wait / time.Second), Nsec: int64(wait % time.Second)}
+	}
+	for {
+		_, err := ring.Register(r.r.Fd, ring.IORING_REGISTER_SYNC_CANCEL, unsafe.Pointer(&reg), 1)
+		switch err {
+		case nil:
+			return nil
+		case syscall.EINTR:
+			continue
+		case syscall.EPERM, syscall.EACCES, syscall.ENOSYS:
+			return newSetupError("io_uring_register", err.(syscall.Errno))
+		}
+		return err
+	}
 }
 
 // SetEventfdEnabled turns the registered eventfd's notifications off and
@@ -293,9 +372,7 @@ func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
 		if err == syscall.EINTR {
 			continue
 		}
-		if err == syscall.EBADFD {
-			err = errDisabled
-		}
+		err = enterErr(err)
 		if r.sqpoll {
 			return int(queued), err
 		}
@@ -384,7 +461,8 @@ func (r *Ring[T]) needFlush(f uint32) bool {
 
 // Wait submits any queued operations, then blocks until a completion is
 // ready and returns it. Submitting and waiting take one io_uring_enter
-// call. It returns ErrNoActiveOps if nothing is in flight.
+// call. It returns ErrNoActiveOps if nothing is in flight, and a failed
+// io_uring_enter as Submit does.
 func (r *Ring[T]) Wait() (Completion[T], error) {
 	if r.closed {
 		return Completion[T]{}, ErrClosed
@@ -480,10 +558,28 @@ func (r *Ring[T]) enterWait(timeout time.Duration) error {
 	switch err {
 	case nil, syscall.ETIME, syscall.EINTR, syscall.EBUSY, syscall.EAGAIN:
 		return nil
-	case syscall.EBADFD:
+	}
+	return enterErr(err)
+}
+
+// enterErr is the error Submit, Wait and the like return for an
+// io_uring_enter call that failed with err: the errnos that ask the
+// caller to go again (EINTR; EBUSY and EAGAIN, reap completions first;
+// ETIME, a timed wait that ended) stay bare, as callers compare them;
+// any other is a *SetupError naming io_uring_enter, whose message says
+// what failed and what to do (for a denial, the seccomp profile to
+// change) and which still matches its errno with errors.Is.
+func enterErr(err error) error {
+	errno, ok := err.(syscall.Errno)
+	switch {
+	case !ok:
+		return err
+	case errno == syscall.EINTR, errno == syscall.EBUSY, errno == syscall.EAGAIN, errno == syscall.ETIME:
+		return errno
+	case errno == syscall.EBADFD:
 		return errDisabled
 	}
-	return err
+	return EnterError(errno)
 }
 
 var errExtArg = &UnsupportedFeatureError{Feature: "timed wait (IORING_FEAT_EXT_ARG)", Since: "5.11"}
@@ -536,6 +632,25 @@ func (r *Ring[T]) Close() error {
 	r.slots = nil
 	r.free = nil
 	return err
+}
+
+// Abandon gives up a ring whose active operations can never be collected
+// (io_uring_enter is denied, say): it closes the ring's fd, so that it
+// does not stay open, but keeps the ring's mappings and every active
+// operation's memory for as long as the process lives, since the kernel
+// may still write to them (the mappings keep the kernel's ring alive).
+// After Abandon every method returns ErrClosed. With no active
+// operations it is Close.
+func (r *Ring[T]) Abandon() error {
+	if r.closed {
+		return ErrClosed
+	}
+	if r.active == 0 {
+		return r.Close()
+	}
+	r.closed = true
+	// r stays in liveRings, which keeps it and its slots reachable.
+	return unix.Close(r.r.Fd)
 }
 
 // Stats are counters describing a ring's state, for debugging.

@@ -117,6 +117,18 @@
 // completion: Wait returns only then, so a buffer is never reused while
 // the kernel may still write to it.
 //
+// Once io_uring_enter is denied (a seccomp filter applied to the running
+// process: the executor is broken), a cancel request can no longer be
+// submitted. Cancelling then goes through io_uring_register
+// (IORING_REGISTER_SYNC_CANCEL, Linux 6.0), which needs no enter; the
+// completion lands in the CQ, where the reaper collects it from memory.
+// Where that fails too (register denied as well, or an older kernel),
+// nothing can stop the operation: rather than keep its waiter, and the
+// Close behind it, for ever, Wait returns an error that says so, and the
+// operation is abandoned. Its ring slot keeps its memory reachable, so
+// nothing is freed under the kernel; but the kernel may still complete
+// it, into its buffer, if its fd becomes ready.
+//
 // # Locks
 //
 // shard.mu guards the ring (queueing and collecting). shard.enterMu

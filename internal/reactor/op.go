@@ -3,6 +3,7 @@ package reactor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,11 @@ type Operation struct {
 	res Result
 
 	cancelled bool // guarded by s.mu
+	// syncCancelled says that the operation was cancelled through
+	// io_uring_register (see shard.cancelSync), and syncErr is how
+	// that ended; both guarded by s.mu.
+	syncCancelled bool
+	syncErr       error
 
 	// state hands the completion to the goroutine that waits for it
 	// (invariant 4 of shard): the collector swaps in opDone under s.mu,
@@ -51,6 +57,11 @@ const (
 	opPending uint32 = iota // in flight; the waiter has not parked
 	opDone                  // completed; res is set
 	opParked                // in flight; the waiter sleeps on ch
+	// opAbandoned: in flight, and its waiter gave up on it (see
+	// waitCancelled): the executor is broken and it could not be
+	// cancelled. Its ring slot keeps its memory until the kernel
+	// completes it, if ever; the Operation is never reused.
+	opAbandoned
 )
 
 var opPool = sync.Pool{New: func() any { return &Operation{ch: make(chan struct{}, 1)} }}
@@ -91,7 +102,10 @@ func (e *Executor) Run(ctx context.Context, start func() (*Operation, error)) (R
 			return Result{}, err
 		}
 		res, err := o.Wait(ctx)
-		if err != syscall.ECANCELED || attempt == maxRequeue {
+		if err != syscall.ECANCELED || attempt == maxRequeue || e.broken.Load() != nil {
+			// Once the executor is broken, an ECANCELED is the
+			// executor's own cancel through io_uring_register (see
+			// CancelFd), and starting again would fail anyway.
 			return res, err
 		}
 		e.requeued.Add(1)
@@ -112,9 +126,10 @@ func Requeue(attempts int) bool { return attempts < maxRequeue }
 // frame (uringnet's conn reads and writes, whose stack depth decides a
 // connection goroutine's stack size): it reports whether an operation
 // the kernel cancelled unasked, after being started attempts times, is
-// to be started again, and counts it as Run does if so.
+// to be started again (never once the executor is broken, as in Run),
+// and counts it as Run does if so.
 func (e *Executor) Requeue(attempts int) bool {
-	if attempts < maxRequeue {
+	if attempts < maxRequeue && e.broken.Load() == nil {
 		e.requeued.Add(1)
 		return true
 	}
@@ -165,7 +180,14 @@ func (e *Executor) CancelFd(fd int) {
 	for _, s := range e.shards {
 		o, err := e.startOn(s, time.Time{}, func(r *Ring, o *Operation) (uring.Job, error) { return r.CancelFd(fd, o) }, nil, false)
 		if err != nil {
-			continue // closed: Close cancels everything itself
+			if e.broken.Load() != nil {
+				// io_uring_enter is denied: a cancel request cannot
+				// be submitted, but io_uring_register may still
+				// cancel. If it cannot, the operations' waiters give
+				// up on them (see waitCancelled).
+				s.cancelSyncFd(fd)
+			}
+			continue // or closed: Close cancels everything itself
 		}
 		// ENOENT (nothing to cancel) is the usual answer.
 		o.Wait(context.Background())
@@ -183,7 +205,7 @@ func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Re
 	entered()
 	o := opPool.Get().(*Operation)
 	o.s = s
-	o.cancelled, o.hasRes, o.err = false, false, nil
+	o.cancelled, o.syncCancelled, o.hasRes, o.err, o.syncErr = false, false, false, nil, nil
 	o.state.Store(opPending)
 	o.res = Result{}
 	o.deadline = deadline
@@ -436,7 +458,9 @@ func (s *shard) drainLocked() {
 			return
 		}
 		o := c.Data
-		if o == ignored || o == nil {
+		if o == ignored || o == nil || o.state.Load() == opAbandoned {
+			// Nobody waits for it (an abandoned operation's waiter
+			// has gone: see waitCancelled).
 			continue
 		}
 		if c.More() {
@@ -495,7 +519,13 @@ func (o *Operation) Wait(ctx context.Context) (Result, error) {
 			case <-o.ch:
 			case <-done:
 				o.Cancel()
-				<-o.ch
+				if err := o.waitCancelled(); err != nil {
+					s.counts.parkedNow.Add(-1)
+					if o.timer != nil {
+						o.timer.Stop()
+					}
+					return Result{Res: -int32(syscall.ECANCELED)}, err
+				}
 			}
 		}
 		s.counts.parkedNow.Add(-1)
@@ -545,7 +575,7 @@ func (o *Operation) Cancel() {
 	entered()
 	s := o.s
 	s.mu.Lock()
-	if o.cancelled || o.state.Load() == opDone {
+	if st := o.state.Load(); o.cancelled || st == opDone || st == opAbandoned {
 		s.mu.Unlock()
 		return
 	}
@@ -557,6 +587,103 @@ func (o *Operation) Cancel() {
 	if s.enterMu.TryLock() {
 		s.enter()
 	}
+	if s.exec.broken.Load() != nil {
+		// The cancel request above cannot reach the kernel.
+		s.cancelSync(o)
+	}
+}
+
+// cancelWait bounds how long an operation cancelled through
+// io_uring_register may take to post its completion (from task work in
+// the thread that submitted it, which the kernel wakes for it) before
+// its waiter gives up on it.
+const cancelWait = 10 * time.Second
+
+// waitCancelled waits for the completion of a parked operation that
+// Cancel was asked to stop. Once io_uring_enter is denied (the executor
+// is broken), cancel requests never reach the kernel, so an operation
+// that waits on something that may never happen (a read of a pipe, an
+// accept) would keep its waiter for ever: it is cancelled through
+// io_uring_register instead (cancelSync), which needs no enter, and its
+// completion, posted to the CQ, is collected from memory by the reaper.
+// The kernel then has not read or written anything for it.
+//
+// If that fails too (io_uring_register denied as well, or a kernel
+// before 6.0), nothing can stop the operation, and it returns an error
+// saying so: the operation is abandoned, not finished. Its ring slot
+// keeps its buffer and other memory referenced, so none of it is freed
+// or reused while the kernel may write to it; but the kernel may still
+// complete it, consuming what it reads, until the process exits. That
+// is chosen over waiting for ever, which would keep a Close from
+// returning.
+func (o *Operation) waitCancelled() error {
+	s := o.s
+	select {
+	case <-o.ch:
+		return nil
+	case <-s.exec.brokenC:
+	}
+	err := s.cancelSync(o)
+	if err == nil || err == syscall.ENOENT {
+		// Cancelled, or completed already: its completion is in the
+		// CQ or on its way.
+		t := time.NewTimer(cancelWait)
+		select {
+		case <-o.ch:
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		err = fmt.Errorf("its completion did not arrive within %v of cancelling it through io_uring_register", cancelWait)
+	}
+	s.mu.Lock()
+	if !o.state.CompareAndSwap(opParked, opAbandoned) {
+		// Completed meanwhile: ch has it.
+		s.mu.Unlock()
+		<-o.ch
+		return nil
+	}
+	s.mu.Unlock()
+	return fmt.Errorf("reactor: an operation could not be cancelled (%v) and stays in the kernel, which may still complete it into its buffer (kept from reuse until then): %w", err, *s.exec.broken.Load())
+}
+
+// cancelSync cancels o through io_uring_register (uring.Ring.CancelSync),
+// once per operation, for when io_uring_enter is denied. It returns the
+// register call's error (that of the first call, on later ones), or nil
+// if o was done.
+func (s *shard) cancelSync(o *Operation) error {
+	// enterMu keeps the ring mapped and open (see Close), and orders
+	// two calls for one operation.
+	s.enterMu.Lock()
+	defer s.enterMu.Unlock()
+	s.mu.Lock()
+	if st := o.state.Load(); st == opDone || st == opAbandoned || o.syncCancelled {
+		err := o.syncErr
+		s.mu.Unlock()
+		return err
+	}
+	j := o.job
+	s.mu.Unlock()
+	err := ErrClosed
+	if !s.gone {
+		err = s.r.CancelSync(j, uring.CancelSyncWait)
+	}
+	s.mu.Lock()
+	o.syncCancelled, o.syncErr = true, err
+	s.mu.Unlock()
+	return err
+}
+
+// cancelSyncFd is CancelFd's way once io_uring_enter is denied: every
+// operation on fd (every operation with fd -1) is cancelled through
+// io_uring_register. It returns that call's error.
+func (s *shard) cancelSyncFd(fd int) error {
+	s.enterMu.Lock()
+	defer s.enterMu.Unlock()
+	if s.gone {
+		return ErrClosed
+	}
+	return s.r.CancelSyncFd(fd, uring.CancelSyncWait)
 }
 
 func (s *shard) cancelLocked(o *Operation) {

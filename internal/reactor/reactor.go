@@ -324,6 +324,14 @@ func (e *Executor) Close() error {
 	// goroutines, and the last one closes drained. An operation the
 	// kernel cannot cancel keeps its ring open (Close then reports it)
 	// rather than free memory it may still write.
+	if e.broken.Load() != nil {
+		// The cancel requests above never reached the kernel:
+		// cancel through io_uring_register instead (see
+		// Operation.waitCancelled).
+		for _, s := range e.shards {
+			s.cancelSyncFd(-1)
+		}
+	}
 	timeout := time.NewTimer(10 * time.Second)
 	defer timeout.Stop()
 	for _, d := range drained {

@@ -189,6 +189,16 @@ func lingerLimit(d time.Duration) time.Duration {
 // maybeFree closes a closed connection's fd once no operation names it,
 // so the number cannot be reused under an operation still in flight.
 func (l *loop) maybeFree(c *conn) {
+	if l.dead && c.state != connOpen && c.state != connFreed {
+		// Its operations never complete now: end the connection for
+		// the peer, and close the fd, which they do not need (they
+		// hold the kernel's own reference to the socket).
+		c.state = connFreed
+		c.dropOut()
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		unix.Close(c.fd)
+		return
+	}
 	if c.state != connClosed || c.recv != ioIdle || c.poll != ioIdle || c.sending {
 		return
 	}

@@ -107,7 +107,10 @@ type loop struct {
 	// conns that found the plain-buffer pool empty, for the next flush
 	starved []*conn
 
-	stopping  bool // the loop is ending: no callbacks for new events
+	stopping bool // the loop is ending: no callbacks for new events
+	// dead: io_uring_enter was denied for good (a seccomp filter applied
+	// while the loop ran); no completion will be collected again.
+	dead      bool
 	quiescing bool // a handler asked for Shutdown: no more events dispatched
 
 	count atomic.Int32 // connections assigned to this loop; any goroutine
@@ -168,6 +171,7 @@ func (l *loop) run(started chan<- error) {
 	}
 	started <- nil
 	if err := l.serve(); err != nil {
+		l.dead = unavailable(err)
 		l.eng.logger.Errorf("uringnet/engine: event loop %d is exiting due to an error: %v", l.idx, err)
 		l.eng.fail(err)
 	} else {
@@ -245,9 +249,15 @@ func (l *loop) release() {
 		}
 	}
 	if l.ring != nil && l.ring.ActiveOps() > 0 {
+		// Entries io_uring_enter never took (it is denied) come back.
+		l.ring.Unsubmit()
+	}
+	if l.ring != nil && l.ring.ActiveOps() > 0 {
 		// The kernel still holds memory the ring keeps alive: leak the
-		// ring rather than free memory the kernel may write.
+		// ring rather than free memory the kernel may write; only its
+		// fd is closed.
 		l.eng.logger.Errorf("uringnet/engine: event loop %d: %d operations still active at exit; leaking the ring", l.idx, l.ring.ActiveOps())
+		l.ring.Abandon()
 	} else {
 		if l.br != nil {
 			l.br.Close()
@@ -450,6 +460,14 @@ func (l *loop) quiesce() {
 // the ring.
 func (l *loop) teardown() {
 	l.stopping = true
+	if l.dead {
+		// Its accepts never complete now: stop listening, so that new
+		// connections are refused instead of waiting in the backlog
+		// for ever (the engine is shutting down anyway).
+		for _, ln := range l.lns {
+			unix.Shutdown(ln.fd, unix.SHUT_RDWR)
+		}
+	}
 	for len(l.conns) > 0 {
 		l.closeConn(l.conns[len(l.conns)-1], nil)
 	}

@@ -22,6 +22,7 @@ type LoopStats struct {
 	// there): accepted ones it was given and ones Register or Enroll put
 	// on it. Closed counts those whose OnClose ran.
 	Opened uint64
+	// Closed counts the connections whose OnClose ran on the loop.
 	Closed uint64
 	// BytesRead counts the bytes received: every byte a stream
 	// receive brought, and the payloads of the datagrams handed to
@@ -30,7 +31,8 @@ type LoopStats struct {
 	// what the socket holds, up to gnet's ReadBufferCap, so the kernel
 	// may merge the peer's writes or split one), one per datagram.
 	BytesRead uint64
-	Reads     uint64
+	// Reads counts the receives that brought bytes (see BytesRead).
+	Reads uint64
 	// BytesWritten counts the bytes the kernel took for sending: by the
 	// loop's sends, by the write(2) that gives a closing connection its
 	// last bytes, and by udp AsyncWrite's sendto(2). Writes counts those
@@ -38,7 +40,8 @@ type LoopStats struct {
 	// connection's outbound queue that the socket took in part counts
 	// once, and the send of the rest again.
 	BytesWritten uint64
-	Writes       uint64
+	// Writes counts the sends that took bytes (see BytesWritten).
+	Writes uint64
 	// BufferExhausted counts the times a receive found no buffer: it
 	// ended with ENOBUFS because the provided-buffer ring ran dry (the
 	// data waits in the socket, and the receive is armed again after
@@ -56,7 +59,9 @@ type LoopStats struct {
 	// (Config.LingerTimeout) cut off: their peer took nothing of what
 	// was queued for them for that long. LingerBytesDropped counts the
 	// queued bytes they never sent.
-	LingerDropped      uint64
+	LingerDropped uint64
+	// LingerBytesDropped counts the queued bytes the connections the
+	// linger limit cut off never sent (see LingerDropped).
 	LingerBytesDropped uint64
 }
 
