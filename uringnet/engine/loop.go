@@ -302,7 +302,7 @@ func (l *loop) serve() error {
 // (or the timeout, if not negative) in a single io_uring_enter call.
 func (l *loop) enter(timeout time.Duration) error {
 	if _, err := l.ring.SubmitAndWait(timeout); err != nil {
-		return fmt.Errorf("uringnet/engine: event loop %d: io_uring_enter: %w", l.idx, os.NewSyscallError("io_uring_enter", err))
+		return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, err)
 	}
 	return nil
 }
