@@ -13,9 +13,20 @@
 //	internal/reactor   the Executor, shared by any goroutine: shards of
 //	                   rings, combined enters, parking, cancellation, link
 //	                   timeouts, and the kernel's unasked cancellations (Run)
-//	uringfs, uringnet  os- and net-shaped types over it: fd reference counts,
-//	                   deadlines, the standard library's errors; uringfs
-//	                   batches run on private rings, under the same bound
+//	internal/fdlife    per-fd state uringfs and uringnet share: the
+//	                   reference count that closes an fd after its last
+//	                   operation (Refs), deadlines and the close wake
+//	                   operations wait on (Waiter)
+//	internal/splice    the one splice loop (pipe, short transfers,
+//	                   refusal hand-off) both adapters' copies run through
+//	internal/sock,     socket addresses as net reports them, and the one
+//	internal/kernel    feature test (probe once, keep conclusive answers),
+//	                   for uringnet and the engine
+//	uringfs, uringnet  os- and net-shaped types over them, with the
+//	                   standard library's errors; uringfs batches run on
+//	                   private rings, under the same bound
+//	uringnet/engine    gnet's event engine: its own rings, one per loop,
+//	                   beside the executor, over uring, sock and kernel
 //	executor           the public face: counters, reaper names
 //
 // # How an operation runs
