@@ -14,25 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hangBound is how long a call that must return is given before the test
-// reports it hung. It bounds a hang, it does not time anything: a call
-// that returns does so long before it.
-const hangBound = time.Minute
-
-// returns runs fn and reports its error, or fails t if fn has not
-// returned within hangBound.
-func returns(t *testing.T, what string, fn func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- fn() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(hangBound):
-		t.Fatalf("%s hung", what)
-		return nil
-	}
-}
+// hangBound bounds a call that must return (see testutil.Returns).
+const hangBound = testutil.HangBound
 
 // waitInStack yields until some goroutine's stack holds fn: the call
 // under test has got that far.
@@ -148,10 +131,10 @@ func TestCloseWakesBatch(t *testing.T) {
 				waitInStack(t, "uringfs.(*File).runBatch")
 				var err error
 				if tc.closePool {
-					if err := returns(t, "BufferPool.Close", p.Close); err != nil {
+					if err := testutil.Returns(t, "BufferPool.Close", p.Close); err != nil {
 						t.Errorf("BufferPool.Close: %v", err)
 					}
-					err = returns(t, tc.name, func() error { return <-done })
+					err = testutil.Returns(t, tc.name, func() error { return <-done })
 					if !errors.Is(err, errPoolClosed) {
 						t.Errorf("%s after BufferPool.Close: %v, want the pool's closed error", tc.name, err)
 					}
@@ -159,10 +142,10 @@ func TestCloseWakesBatch(t *testing.T) {
 						t.Error(err)
 					}
 				} else {
-					if err := returns(t, "File.Close", f.Close); err != nil {
+					if err := testutil.Returns(t, "File.Close", f.Close); err != nil {
 						t.Errorf("File.Close: %v", err)
 					}
-					err = returns(t, tc.name, func() error { return <-done })
+					err = testutil.Returns(t, tc.name, func() error { return <-done })
 					if !errors.Is(err, fs.ErrClosed) {
 						t.Errorf("%s after File.Close: %v, want fs.ErrClosed", tc.name, err)
 					}
@@ -202,10 +185,10 @@ func TestCloseWakesWriteBatch(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- f.WriteBatch([]Request{{Buf: make([]byte, 4096)}}, 0) }()
 	waitInStack(t, "uringfs.(*File).runBatch")
-	if err := returns(t, "File.Close", f.Close); err != nil {
+	if err := testutil.Returns(t, "File.Close", f.Close); err != nil {
 		t.Errorf("File.Close: %v", err)
 	}
-	if err := returns(t, "WriteBatch", func() error { return <-done }); !errors.Is(err, fs.ErrClosed) {
+	if err := testutil.Returns(t, "WriteBatch", func() error { return <-done }); !errors.Is(err, fs.ErrClosed) {
 		t.Errorf("WriteBatch after File.Close: %v, want fs.ErrClosed", err)
 	}
 }
@@ -236,10 +219,10 @@ func TestCloseStopsFileBatch(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- f.ReadBatch(reqs, 8) }()
 	waitInStack(t, "uringfs.(*File).runBatch")
-	if err := returns(t, "File.Close", f.Close); err != nil {
+	if err := testutil.Returns(t, "File.Close", f.Close); err != nil {
 		t.Errorf("File.Close: %v", err)
 	}
-	err = returns(t, "ReadBatch", func() error { return <-done })
+	err = testutil.Returns(t, "ReadBatch", func() error { return <-done })
 	if !errors.Is(err, fs.ErrClosed) {
 		t.Fatalf("ReadBatch after Close: %v, want fs.ErrClosed (the batch ran to the end instead of seeing Close)", err)
 	}

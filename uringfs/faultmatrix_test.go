@@ -103,7 +103,7 @@ func faultChild(t *testing.T, call string, nr uint32, after bool, errno syscall.
 	// with no error or a clear one; with mustWork, with no error.
 	check := func(what string, mustWork bool, fn func() error) {
 		t.Helper()
-		err := returns(t, what, fn)
+		err := testutil.Returns(t, what, fn)
 		switch {
 		case err == nil:
 		case mustWork:

@@ -149,10 +149,10 @@ func parkedChild(t *testing.T, kind string, errno syscall.Errno, denyRegister bo
 			t.Fatal(err)
 		}
 	}
-	if err := returns(t, "Close", f.Close); err != nil {
+	if err := testutil.Returns(t, "Close", f.Close); err != nil {
 		t.Errorf("Close: %v", err)
 	}
-	opErr := returns(t, "the parked call", func() error { return <-done })
+	opErr := testutil.Returns(t, "the parked call", func() error { return <-done })
 
 	if denyRegister {
 		// Nothing could stop it: the error says so and names the cause.

@@ -94,3 +94,23 @@ func listFDs() string {
 	}
 	return s
 }
+
+// HangBound is how long a call that must return is given before a test
+// reports it hung. It bounds a hang, it times nothing: a call that
+// returns does so long before it.
+const HangBound = time.Minute
+
+// Returns runs fn and reports its error, or fails t if fn has not
+// returned within HangBound.
+func Returns(t testing.TB, what string, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(HangBound):
+		t.Fatalf("%s did not return within %v", what, HangBound)
+		return nil
+	}
+}

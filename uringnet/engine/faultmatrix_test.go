@@ -67,21 +67,6 @@ func TestEngineFaultMatrix(t *testing.T) {
 	}
 }
 
-// within runs fn and returns its error, failing t if it has not returned
-// within faultBound.
-func within(t *testing.T, what string, fn func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- fn() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(faultBound):
-		t.Fatalf("%s did not return within %v", what, faultBound)
-		return nil
-	}
-}
-
 // echoes reports whether c echoes msg within faultBound.
 func echoes(c net.Conn, msg string) error {
 	c.SetDeadline(time.Now().Add(faultBound))
@@ -124,7 +109,7 @@ func engineFaultCell(t *testing.T, call string, nr uint32, after bool, errno sys
 	cfg := Config{FallbackToGnet: fallback}
 	start := func() (*Engine, error) {
 		var e *Engine
-		err := within(t, "Start", func() error {
+		err := testutil.Returns(t, "Start", func() error {
 			var err error
 			e, err = cfg.Start(newEcho(), "tcp://127.0.0.1:0", gnet.WithLogger(quietLogger{}))
 			return err
@@ -132,12 +117,12 @@ func engineFaultCell(t *testing.T, call string, nr uint32, after bool, errno sys
 		return e, err
 	}
 	stop := func(e *Engine) (stopErr, waitErr error) {
-		stopErr = within(t, "Stop", func() error {
+		stopErr = testutil.Returns(t, "Stop", func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), faultBound)
 			defer cancel()
 			return e.Stop(ctx)
 		})
-		waitErr = within(t, "Wait", e.Wait)
+		waitErr = testutil.Returns(t, "Wait", e.Wait)
 		return stopErr, waitErr
 	}
 
