@@ -118,10 +118,11 @@ func addrSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
 }
 
 // newSocket creates a non-blocking, close-on-exec socket of sotype
-// (SOCK_STREAM or SOCK_DGRAM). An IPv6 socket is dual-stack unless the
+// (SOCK_STREAM or SOCK_DGRAM) and protocol proto (0 for the family's
+// own, or IPPROTO_MPTCP). An IPv6 socket is dual-stack unless the
 // network names IPv6 alone ("tcp6", "udp6"), as net's are.
-func newSocket(family, sotype int, network string) (int, error) {
-	fd, err := unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+func newSocket(family, sotype, proto int, network string) (int, error) {
+	fd, err := unix.Socket(family, sotype|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
 	if err != nil {
 		return -1, err
 	}

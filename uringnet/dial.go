@@ -433,7 +433,7 @@ func (d *Dialer) dialProto(ctx context.Context, e *reactor.Executor, network str
 			return nil, err
 		}
 	}
-	sysfd, err := newStreamSocket(family, network, proto)
+	sysfd, err := newSocket(family, unix.SOCK_STREAM, proto, network)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
@@ -567,23 +567,3 @@ var mptcpAvailable = sync.OnceValue(func() bool {
 	}
 	return true
 })
-
-// newStreamSocket is newSocket for a stream socket of protocol proto:
-// 0 for the family's own (TCP, or a Unix stream), or IPPROTO_MPTCP.
-func newStreamSocket(family int, network string, proto int) (int, error) {
-	if proto == 0 {
-		return newSocket(family, unix.SOCK_STREAM, network)
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
-	if err != nil {
-		return -1, err
-	}
-	if family == unix.AF_INET6 {
-		// As newSocket: dual-stack unless the network is "tcp6".
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolint(network == "tcp6")); err != nil {
-			unix.Close(fd)
-			return -1, err
-		}
-	}
-	return fd, nil
-}

@@ -143,12 +143,12 @@ func (lc *ListenConfig) listenProto(network string, a net.Addr, proto int) (*Lis
 	if err != nil {
 		return nil, err
 	}
-	sysfd, err := newStreamSocket(family, network, proto)
+	sysfd, err := newSocket(family, unix.SOCK_STREAM, proto, network)
 	if err != nil && family == unix.AF_INET6 && network == "tcp" && errors.Is(err, syscall.EAFNOSUPPORT) {
 		// No IPv6 on this host: a wildcard "tcp" listener falls back to
 		// IPv4, as net's does.
 		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: sa.(*unix.SockaddrInet6).Port}
-		sysfd, err = newStreamSocket(family, network, proto)
+		sysfd, err = newSocket(family, unix.SOCK_STREAM, proto, network)
 	}
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)

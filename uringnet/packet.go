@@ -157,7 +157,7 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 	if raddr != nil {
 		family = dialFamily(family, network, laddr, raddr)
 	}
-	sysfd, err := newSocket(family, unix.SOCK_DGRAM, network)
+	sysfd, err := newSocket(family, unix.SOCK_DGRAM, 0, network)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
