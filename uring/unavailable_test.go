@@ -118,6 +118,22 @@ func startChild(t *testing.T) childReport {
 	return rep
 }
 
+// checkDeniedChild runs the test's child, where a seccomp filter denies
+// call with errno, and checks that its error is a SetupError naming call
+// and seccomp, with the fix.
+func checkDeniedChild(t *testing.T, errno syscall.Errno, call string) {
+	t.Helper()
+	if !testutil.SeccompSupported() {
+		t.Skipf("the seccomp test filter is written for amd64 only, not %s", runtime.GOARCH)
+	}
+	t.Parallel()
+	rep := startChild(t)
+	checkSetupError(t, rep.Result, errno, call, `seccomp`, `allow io_uring_setup, io_uring_enter and io_uring_register`)
+	if rep.Result.Syscall != call {
+		t.Errorf("SetupError.Syscall = %q, want %s", rep.Result.Syscall, call)
+	}
+}
+
 // checkSetupError checks that r is a *SetupError wrapping errno whose
 // message matches every pattern in want.
 func checkSetupError(t *testing.T, r errReport, errno syscall.Errno, want ...string) {
@@ -213,15 +229,7 @@ func TestRegisterBlockedBySeccomp(t *testing.T) {
 				}
 				return childReport{Result: reportErr(newRingIn(8))}
 			})
-			if !testutil.SeccompSupported() {
-				t.Skipf("the seccomp test filter is written for amd64 only, not %s", runtime.GOARCH)
-			}
-			t.Parallel()
-			rep := startChild(t)
-			checkSetupError(t, rep.Result, errno, `io_uring_register`, `seccomp`, `allow io_uring_setup, io_uring_enter and io_uring_register`)
-			if rep.Result.Syscall != "io_uring_register" {
-				t.Errorf("SetupError.Syscall = %q, want io_uring_register", rep.Result.Syscall)
-			}
+			checkDeniedChild(t, errno, "io_uring_register")
 		})
 	}
 }
