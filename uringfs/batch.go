@@ -135,13 +135,14 @@ func stopNow(stop func() bool) bool { return stop != nil && stop() }
 func (br *batchRing) waitEnter(stop func() bool) (c uring.Completion[int32], stopped bool, err error) {
 	br.r.SetEventfdEnabled(false) // nobody reads it meanwhile
 	for {
-		_, err := br.r.SubmitAndWait(blockSlice)
-		var unsupported *uring.UnsupportedFeatureError
-		if errors.As(err, &unsupported) {
-			br.noTimedWait = true
-			return br.waitPoll(stop)
-		}
-		if err != nil {
+		if _, err := br.r.SubmitAndWait(blockSlice); err != nil {
+			// Looked at only on failure: errors.As's target escapes, an
+			// allocation per wait.
+			var unsupported *uring.UnsupportedFeatureError
+			if errors.As(err, &unsupported) {
+				br.noTimedWait = true
+				return br.waitPoll(stop)
+			}
 			return c, false, br.denied(err)
 		}
 		c, ok, err := br.r.Peek()
