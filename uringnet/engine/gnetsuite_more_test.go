@@ -215,10 +215,7 @@ func TestGnetBootHandle(t *testing.T) {
 	if h.conns != 0 {
 		t.Errorf("CountConnections in OnBoot = %d, want 0", h.conns)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	l.eng.Stop(ctx)
-	l.mustEnd(t)
+	l.stopAndEnd(t)
 }
 
 // gsRegisterHandler is the server half of gnet's proxy tests: each
@@ -467,15 +464,7 @@ func testEngineRegister(t *testing.T, r runner, network, backendNet string, viaC
 	if err != nil {
 		t.Fatalf("Register: %v", err)
 	}
-	var res gnet.RegisteredResult
-	select {
-	case res = <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no registration result")
-	}
-	if res.Err != nil || res.Conn == nil {
-		t.Fatalf("registered: %v, %v", res.Conn, res.Err)
-	}
+	res := registered(t, ch)
 	sent := make(chan error, 1)
 	go func() { sent <- send() }()
 	if err := res.Conn.AsyncWrite([]byte("hello"), nil); err != nil {
@@ -591,15 +580,7 @@ func testRegisteredUDPConn(t *testing.T, r runner, network, closeBy string) {
 		t.Fatalf("no %s", what)
 		return nil
 	}
-	var res gnet.RegisteredResult
-	select {
-	case res = <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no registration result")
-	}
-	if res.Err != nil || res.Conn == nil {
-		t.Fatalf("registered: %v, %v", res.Conn, res.Err)
-	}
+	res := registered(t, ch)
 	if v := wait("OnOpen", h.opened); v != "registered" {
 		t.Errorf("OnOpen saw Context %v, want registered", v)
 	}
@@ -676,10 +657,7 @@ func TestGnetRegisterInOnBoot(t *testing.T) {
 			if !errors.Is(h.err, errorx.ErrEmptyEngine) {
 				t.Errorf("Register in OnBoot = %v, want ErrEmptyEngine", h.err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			l.eng.Stop(ctx)
-			l.mustEnd(t)
+			l.stopAndEnd(t)
 		})
 	}
 }
@@ -731,10 +709,7 @@ func TestGnetEventLoopCloseUDP(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no OnClose")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	l.eng.Stop(ctx)
-	l.mustEnd(t)
+	l.stopAndEnd(t)
 }
 
 func (h *gsUDPOutbound) OnTick() (time.Duration, gnet.Action)   { return h.gsTicked.OnTick() }

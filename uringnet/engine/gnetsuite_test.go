@@ -154,6 +154,31 @@ func (l *launched) wait(t testing.TB) error {
 	}
 }
 
+// stopAndEnd stops the engine (within 10 s) and checks Run returned nil.
+func (l *launched) stopAndEnd(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.eng.Stop(ctx)
+	l.mustEnd(t)
+}
+
+// registered waits (10 s at most) for a Register or Enroll result and
+// checks it is a connection.
+func registered(t testing.TB, ch <-chan gnet.RegisteredResult) gnet.RegisteredResult {
+	t.Helper()
+	var res gnet.RegisteredResult
+	select {
+	case res = <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no registration result")
+	}
+	if res.Err != nil || res.Conn == nil {
+		t.Fatalf("registered: %v, %v", res.Conn, res.Err)
+	}
+	return res
+}
+
 // mustEnd waits for Run to return and checks it returned nil.
 func (l *launched) mustEnd(t testing.TB) {
 	t.Helper()
@@ -996,10 +1021,7 @@ func TestGnetClosedWakeUp(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("OnClose did not run")
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			l.eng.Stop(ctx)
-			l.mustEnd(t)
+			l.stopAndEnd(t)
 		})
 	}
 }
@@ -1557,10 +1579,7 @@ func testGnetClient(t *testing.T, r runner, network string, async, multicore, re
 			t.Errorf("OnOpen ran %d times, want %d", n, clients)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	l.eng.Stop(ctx)
-	l.mustEnd(t)
+	l.stopAndEnd(t)
 }
 
 // gsOpenCloseShutdown counts connections and shuts the engine down when
@@ -1710,10 +1729,7 @@ func TestGnetServeMulticast(t *testing.T) {
 						})
 					}
 					wg.Wait()
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					l.eng.Stop(ctx)
-					l.mustEnd(t)
+					l.stopAndEnd(t)
 				})
 			}
 		}
@@ -1854,10 +1870,7 @@ func TestGnetBindToDevice(t *testing.T) {
 					if _, err := io.ReadFull(c, got); err != nil || string(got) != "hello" {
 						t.Fatalf("echo through %s = %q, %v", dev, got, err)
 					}
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					l.eng.Stop(ctx)
-					l.mustEnd(t)
+					l.stopAndEnd(t)
 					if n := h.got.Load(); n != 1 {
 						t.Errorf("the engine received %d messages, want 1 (through %s only)", n, dev)
 					}
