@@ -74,7 +74,7 @@ func TestAcceptQueueCap(t *testing.T) {
 	for _, mode := range []string{"one-by-one", "burst"} {
 		t.Run(mode, func(t *testing.T) {
 			testutil.CheckFDs(t)
-			ln := listenLocal(t, "tcp", ListenConfig{})
+			ln := withAcceptMode(listenLocal(t, "tcp", ListenConfig{}), acceptMultishot)
 			// One Accept arms the multishot; after it none runs until
 			// every client has connected.
 			first, s0 := pair(t, ln)

@@ -18,14 +18,11 @@ var networks = []string{"tcp", "tcp6", "unix"}
 
 func TestNettestConn(t *testing.T) {
 	for _, network := range networks {
-		for _, single := range []bool{false, true} {
-			name := network
-			if single {
-				name += "/single-accept"
-			}
+		for _, mode := range acceptModes {
+			name := network + "/" + mode.String()
 			t.Run(name, func(t *testing.T) {
 				testutil.CheckFDs(t)
-				ln := singleShotIf(listenLocal(t, network, ListenConfig{}), single)
+				ln := withAcceptMode(listenLocal(t, network, ListenConfig{}), mode)
 				nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 					type res struct {
 						c   net.Conn

@@ -43,13 +43,24 @@
 //
 // # How it runs
 //
-// Every read, write, accept and connect is an io_uring operation run
-// through the process-wide executor (internal/reactor): the calling
-// goroutine submits it and, when the socket is ready, finds the completion
-// during its own io_uring_enter, combined with other goroutines'
-// submissions when they contend. Listeners use multishot accept where the
-// kernel has it (Linux 5.19) and a single accept per call otherwise;
-// accepts and connects that must wait are parked inside io_uring.
+// Every read, write and connect is an io_uring operation run through the
+// process-wide executor (internal/reactor): the calling goroutine submits
+// it and, when the socket is ready, finds the completion during its own
+// io_uring_enter, combined with other goroutines' submissions when they
+// contend. Connects that must wait are parked inside io_uring.
+//
+// Accepts are the exception: a listener calls accept4(2) on its
+// non-blocking socket and, while there is nothing to accept, waits in the
+// runtime netpoller, as package net does, and takes the peer's address
+// from accept4. A multishot accept on io_uring, which this package used
+// before, posts each connection as task work to whichever thread
+// submitted it (interrupting that thread, which then contended for the
+// listener's lock with the client's handshake on the other CPU), wakes a
+// reaper goroutine through an eventfd, and reports no peer address (a
+// getpeername per connection): a connection per request cost 1.2 times
+// net's server CPU (docs/benchmarks.md). A listener the netpoller does
+// not take still accepts on io_uring: with multishot accept where the
+// kernel has it (Linux 5.19), one accept per call otherwise.
 //
 // Reads and writes of a connection wait differently: they are submitted
 // with MSG_DONTWAIT, which makes io_uring complete one that would block

@@ -2,7 +2,6 @@ package uringnet
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -34,15 +33,15 @@ func collectUntil(t *testing.T, what string, done func() bool) {
 // closes it, so the port stops accepting connections nobody serves, and
 // its fd and goroutines go (TestMain's leak check).
 func TestDroppedListenerIsClosed(t *testing.T) {
-	for _, single := range []bool{false, true} {
-		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
+	for _, mode := range acceptModes {
+		t.Run(mode.String(), func(t *testing.T) {
 			testutil.CheckFDs(t)
 			addr := func() string {
 				l, err := Listen("tcp", "127.0.0.1:0")
 				if err != nil {
 					t.Fatal(err)
 				}
-				ln := singleShotIf(l.(*Listener), single)
+				ln := withAcceptMode(l.(*Listener), mode)
 				c, err := Dial("tcp", ln.Addr().String())
 				if err != nil {
 					t.Fatal(err)

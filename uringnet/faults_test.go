@@ -79,10 +79,10 @@ func TestHalfClose(t *testing.T) {
 // reset, while the server accepts and reads: it keeps serving, and every
 // fd is closed afterwards.
 func TestClientsVanish(t *testing.T) {
-	for _, single := range []bool{false, true} {
-		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
+	for _, mode := range acceptModes {
+		t.Run(mode.String(), func(t *testing.T) {
 			testutil.CheckFDs(t)
-			ln := singleShotIf(listenLocal(t, "tcp", ListenConfig{}), single)
+			ln := withAcceptMode(listenLocal(t, "tcp", ListenConfig{}), mode)
 			const n = 200
 			var wg sync.WaitGroup
 			served := make(chan error, n)
@@ -139,10 +139,10 @@ func TestClientsVanish(t *testing.T) {
 // a temporary *net.OpError, and works again once fds are freed. It
 // changes the process's RLIMIT_NOFILE, so it does not run in parallel.
 func TestAcceptEMFILE(t *testing.T) {
-	for _, single := range []bool{false, true} {
-		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
+	for _, mode := range acceptModes {
+		t.Run(mode.String(), func(t *testing.T) {
 			testutil.CheckFDs(t)
-			ln := singleShotIf(listenLocal(t, "tcp", ListenConfig{}), single)
+			ln := withAcceptMode(listenLocal(t, "tcp", ListenConfig{}), mode)
 			// The connections complete in the kernel's backlog.
 			var clients []*Conn
 			for i := 0; i < 3; i++ {
@@ -226,6 +226,8 @@ func runChild(mode string) int {
 		return noUringChild()
 	case "fault-matrix":
 		return faultMatrixChild()
+	case "no-getpeername":
+		return noGetpeernameChild()
 	}
 	fmt.Fprintf(os.Stderr, "unknown child mode %q\n", mode)
 	return 2

@@ -32,13 +32,13 @@ type netFD struct {
 	rd, wr   fdlife.Waiter
 	rmu, wmu sync.Mutex // one reader and one writer at a time, as in net
 
-	// file, for a connected socket, registers the fd with the runtime
-	// netpoller, where reads and writes that would block wait (see
-	// doc.go), and raw is its RawConn: how they wait, chosen once by
-	// attachPoller and followed by pollWait. The file owns the fd: Close
-	// closes the fd through it. file is nil for listeners; raw is nil
-	// also if the netpoller would not take the fd, and reads and writes
-	// then wait with io_uring polls. rio and wio are the reads' and
+	// file registers the fd with the runtime netpoller, where reads,
+	// writes and accepts that would block wait (see doc.go), and raw is
+	// its RawConn: how they wait, chosen once by registerPoller and
+	// followed by pollWait and acceptPoll. The file owns the fd: Close
+	// closes the fd through it. raw is nil if the netpoller would not
+	// take the fd: reads and writes then wait with io_uring polls, and
+	// accepts inside io_uring. rio and wio are the reads' and
 	// writes' attempts (ioDir).
 	file *os.File
 	raw  syscall.RawConn

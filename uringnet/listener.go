@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
@@ -197,7 +198,16 @@ func (lc *ListenConfig) listenProto(network string, a net.Addr, proto int) (*Lis
 // (FileListener).
 func newListener(fd *netFD, lc *ListenConfig) *Listener {
 	in := &listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
-	in.multishot = multishotAccept()
+	fd.registerPoller()
+	switch {
+	case fd.raw != nil:
+		in.mode = acceptPoll
+		in.acc.init()
+	case multishotAccept():
+		in.mode = acceptMultishot
+	default:
+		in.mode = acceptSingle
+	}
 	l := &Listener{listener: in}
 	// As net does (its netFD has a finalizer): a Listener dropped
 	// without Close is closed when it is collected, so its port stops
@@ -232,9 +242,14 @@ type Listener struct {
 // listener is a Listener's state: what its background operations refer
 // to, so that the Listener itself can be collected (see listen).
 type listener struct {
-	fd        *netFD
-	lc        ListenConfig
-	multishot bool
+	fd   *netFD
+	lc   ListenConfig
+	mode acceptMode
+
+	// amu makes the accept4 attempts of acceptPoll one at a time, and
+	// acc is where they leave their results.
+	amu sync.Mutex
+	acc acceptTry
 
 	// Guarded by mu. With multishot accept, connections the kernel has
 	// accepted wait in queue until Accept takes them; armed says whether
@@ -259,6 +274,56 @@ const maxAcceptQueue = 128
 type acceptResult struct {
 	fd  int
 	err error
+}
+
+// acceptMode is how a listener accepts.
+type acceptMode uint8
+
+const (
+	// acceptPoll: accept4(2) on the non-blocking socket, waiting in the
+	// runtime netpoller while there is nothing to accept, as package
+	// net does; the listening socket is registered with the netpoller
+	// as connections are (netFD.registerPoller). This is the mode of
+	// every listener the netpoller takes; doc.go says why not a
+	// multishot accept.
+	acceptPoll acceptMode = iota
+	// acceptMultishot: one multishot accept feeds a queue that Accept
+	// takes from (Linux 5.19), for a listener the netpoller refused.
+	acceptMultishot
+	// acceptSingle: one io_uring accept per Accept, waiting in io_uring.
+	acceptSingle
+)
+
+// acceptTry is acceptPoll's attempt: try runs accept4(2) once on the
+// listening socket and leaves the new fd (or the errno) and the peer's
+// address here; made once per listener so that an Accept allocates no
+// closure. amu guards it.
+type acceptTry struct {
+	fd  int
+	err syscall.Errno
+	rsa unix.RawSockaddrAny
+	n   uint32
+	try func(uintptr) bool
+}
+
+func (a *acceptTry) init() {
+	a.try = func(s uintptr) bool {
+		for {
+			// Cleared: the kernel writes only as much address as
+			// the peer has (an unnamed Unix socket's is its family
+			// alone), and RawAddr reads up to a NUL.
+			a.rsa = unix.RawSockaddrAny{}
+			a.n = unix.SizeofSockaddrAny
+			// A raw system call, as for getsockname (internal/sock):
+			// the socket is non-blocking, so accept4 returns at once.
+			r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, s, uintptr(unsafe.Pointer(&a.rsa)), uintptr(unsafe.Pointer(&a.n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+			if e == unix.EINTR {
+				continue
+			}
+			a.fd, a.err = int(r), e
+			return e != unix.EAGAIN
+		}
+	}
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -324,13 +389,16 @@ func (l *Listener) AcceptUring() (*Conn, error) {
 	for {
 		var (
 			sysfd int
-			peer  *uring.Sockaddr
+			raddr net.Addr
 			err   error
 		)
-		if l.multishot {
+		switch l.mode {
+		case acceptPoll:
+			sysfd, raddr, err = l.acceptPoll()
+		case acceptMultishot:
 			sysfd, err = l.acceptMultishot()
-		} else {
-			sysfd, peer, err = l.acceptOnce()
+		default:
+			sysfd, raddr, err = l.acceptOnce()
 		}
 		if err != nil {
 			if err == syscall.ECONNABORTED {
@@ -340,11 +408,34 @@ func (l *Listener) AcceptUring() (*Conn, error) {
 			}
 			return nil, fd.listenerError("accept", "accept", err)
 		}
-		return l.newConn(sysfd, peer)
+		return l.newConn(sysfd, raddr)
 	}
 }
 
-func (l *listener) acceptOnce() (int, *uring.Sockaddr, error) {
+// acceptPoll accepts a connection in acceptPoll mode: accept4(2), and
+// while it answers EAGAIN a wait in the netpoller, which a deadline or
+// Close ends (through the read side's mirror). It returns the peer's
+// address from accept4 too, sparing the getpeername.
+func (l *listener) acceptPoll() (int, net.Addr, error) {
+	fd := l.fd
+	l.amu.Lock()
+	defer l.amu.Unlock()
+	a := &l.acc
+	a.fd, a.err = -1, 0
+	if err := fd.raw.Read(a.try); err != nil {
+		return -1, nil, waitErr(&fd.rd, err)
+	}
+	if a.err != 0 {
+		return -1, nil, a.err
+	}
+	var raddr net.Addr
+	if a.n > 0 {
+		raddr = sock.RawAddr(unix.SOCK_STREAM, &a.rsa)
+	}
+	return a.fd, raddr, nil
+}
+
+func (l *listener) acceptOnce() (int, net.Addr, error) {
 	fd := l.fd
 	peer := new(uring.Sockaddr)
 	res, err := fd.run(&fd.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
@@ -353,7 +444,11 @@ func (l *listener) acceptOnce() (int, *uring.Sockaddr, error) {
 	if err != nil {
 		return -1, nil, err
 	}
-	return int(res.Res), peer, nil
+	var raddr net.Addr
+	if sa, err := peer.Sockaddr(); err == nil {
+		raddr = sockaddrToAddr(sa)
+	}
+	return int(res.Res), raddr, nil
 }
 
 func (l *listener) acceptMultishot() (int, error) {
@@ -541,7 +636,7 @@ func (l *listener) disarm(r acceptResult) {
 }
 
 // newConn wraps an accepted fd.
-func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
+func (l *Listener) newConn(sysfd int, raddr net.Addr) (*Conn, error) {
 	lfd := l.fd
 	if lfd.family != unix.AF_UNIX {
 		if err := setTCPDefaults(sysfd, l.lc.KeepAlive, l.lc.KeepAliveConfig); err != nil {
@@ -553,11 +648,7 @@ func (l *Listener) newConn(sysfd int, peer *uring.Sockaddr) (*Conn, error) {
 	fd := c.fd
 	fd.attachPoller()
 	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_STREAM)
-	if peer != nil {
-		if sa, err := peer.Sockaddr(); err == nil {
-			fd.raddr = sockaddrToAddr(sa)
-		}
-	}
+	fd.raddr = raddr
 	if fd.raddr == nil {
 		fd.raddr = sock.RemoteAddr(sysfd, unix.SOCK_STREAM)
 	}

@@ -282,8 +282,8 @@ func TestDialerLocalAddrAndHostname(t *testing.T) {
 func itoa(n int) string { return (&net.TCPAddr{Port: n}).String()[1:] }
 
 func TestListenerDeadline(t *testing.T) {
-	for _, single := range []bool{false, true} {
-		ln := singleShotIf(listenLocal(t, "tcp", ListenConfig{}), single)
+	for _, mode := range acceptModes {
+		ln := withAcceptMode(listenLocal(t, "tcp", ListenConfig{}), mode)
 		ln.SetDeadline(time.Now().Add(20 * time.Millisecond))
 		_, err := ln.Accept()
 		var ne net.Error

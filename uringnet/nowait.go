@@ -89,6 +89,14 @@ func (d *ioDir) init(fd *netFD, p *fdlife.Waiter, send bool) {
 func (fd *netFD) attachPoller() {
 	fd.rio.init(fd, &fd.rd, false)
 	fd.wio.init(fd, &fd.wr, true)
+	fd.registerPoller()
+}
+
+// registerPoller registers the socket with the runtime netpoller through
+// an *os.File, which owns the fd from then on, and records in raw the
+// RawConn that waits there; raw stays nil if the netpoller did not take
+// the fd. Deadlines and Close reach the file (the Waiters' mirrors).
+func (fd *netFD) registerPoller() {
 	f := os.NewFile(uintptr(fd.sysfd), fileName(fd.net))
 	if f == nil {
 		return

@@ -58,7 +58,8 @@ func TestDontWaitCompletesWithEAGAIN(t *testing.T) {
 }
 
 // TestConnsWaitInNetpoller checks that connected sockets, accepted and
-// dialed, TCP and Unix, take the MSG_DONTWAIT path.
+// dialed, TCP and Unix, take the MSG_DONTWAIT path, and that listeners
+// accept with accept4 and wait in the netpoller (acceptPoll).
 func TestConnsWaitInNetpoller(t *testing.T) {
 	for _, network := range networks {
 		t.Run(network, func(t *testing.T) {
@@ -67,8 +68,8 @@ func TestConnsWaitInNetpoller(t *testing.T) {
 			if c.fd.raw == nil || s.fd.raw == nil {
 				t.Fatalf("dialed conn in netpoller: %v, accepted: %v; want both", c.fd.raw != nil, s.fd.raw != nil)
 			}
-			if ln.fd.file != nil {
-				t.Fatal("listener has an *os.File; accepts run on io_uring")
+			if ln.fd.raw == nil || ln.mode != acceptPoll {
+				t.Fatalf("listener in netpoller: %v, mode %v; want %v", ln.fd.raw != nil, ln.mode, acceptPoll)
 			}
 		})
 	}
