@@ -94,8 +94,15 @@ func (fd *netFD) Close() error {
 	if !first {
 		return net.ErrClosed
 	}
-	fd.rd.Close(net.ErrClosed)
-	fd.wr.Close(net.ErrClosed)
+	if !busy {
+		// Nothing waits, in the netpoller or io_uring: no mirror
+		// deadline to move.
+		fd.rd.CloseIdle(net.ErrClosed)
+		fd.wr.CloseIdle(net.ErrClosed)
+	} else {
+		fd.rd.Close(net.ErrClosed)
+		fd.wr.Close(net.ErrClosed)
+	}
 	if busy {
 		// Wait for the operations to end; the fd stays open
 		// meanwhile.

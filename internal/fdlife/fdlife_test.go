@@ -227,3 +227,32 @@ func TestWaiterMirror(t *testing.T) {
 		t.Fatal("Close did not wake the read in the netpoller")
 	}
 }
+
+// CloseIdle closes the Waiter as Close does but leaves the mirror's
+// deadline alone: a read of the mirror file still succeeds.
+func TestWaiterCloseIdle(t *testing.T) {
+	testutil.CheckFDs(t)
+	r, wf, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer wf.Close()
+	var w Waiter
+	w.SetMirror(r, false)
+	w.CloseIdle(os.ErrClosed)
+	if err := w.Check(); err != os.ErrClosed {
+		t.Fatalf("Check after CloseIdle: %v", err)
+	}
+	select {
+	case <-w.Done():
+	default:
+		t.Fatal("Done not closed after CloseIdle")
+	}
+	if _, err := wf.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("read of the mirror after CloseIdle: %v; want the byte", err)
+	}
+}

@@ -198,7 +198,16 @@ var pastDeadline = time.Unix(1, 0)
 
 // Close wakes every waiting operation, and every later one, for good:
 // Err and Check return err from now on.
-func (w *Waiter) Close(err error) {
+func (w *Waiter) Close(err error) { w.close(err, true) }
+
+// CloseIdle is Close for a direction on which no operation can be
+// waiting (the fd's Refs held none when its close began): it leaves the
+// mirror's deadline alone, as giving it one in the past only wakes
+// waiters in the netpoller, and the mirror file is closed next. That
+// spares a closing conn two deadline updates on its *os.File.
+func (w *Waiter) CloseIdle(err error) { w.close(err, false) }
+
+func (w *Waiter) close(err error, wake bool) {
 	w.mu.Lock()
 	w.closed = true
 	w.armed.Store(true)
@@ -209,7 +218,7 @@ func (w *Waiter) Close(err error) {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
-	if w.mirror != nil {
+	if w.mirror != nil && wake {
 		w.setMirror(pastDeadline)
 	}
 	w.mu.Unlock()
