@@ -18,8 +18,8 @@ import (
 // package's File method.
 
 // FileListener returns a listener on a copy of the listening socket f,
-// like net.FileListener: a *Listener whose accepts run on io_uring. f
-// stays the caller's to close, and closing either one does not affect
+// like net.FileListener: a *Listener, whose connections run on io_uring.
+// f stays the caller's to close, and closing either one does not affect
 // the other. The socket must be TCP or a Unix stream socket; as with
 // net, closing the listener leaves a Unix socket's file in place. With
 // systemd socket activation:

@@ -230,8 +230,9 @@ func listenSockaddr(network string, a net.Addr) (int, unix.Sockaddr, error) {
 	return addrSockaddr(network, a)
 }
 
-// Listener is a stream listener whose accepts run on io_uring. It
-// implements net.Listener. A Listener that is dropped without Close is
+// Listener is a stream listener whose connections' reads and writes run
+// on io_uring (it accepts with accept4, see the package documentation).
+// It implements net.Listener. A Listener that is dropped without Close is
 // closed when the garbage collector finds it unreachable, as net's
 // listeners are; Close it to stop listening at a known time.
 type Listener struct {
