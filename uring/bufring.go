@@ -41,13 +41,13 @@ type BufRing struct {
 	// With WithInitialBuffers (lazy): the buffers the kernel does not
 	// hold, most recently handed back last; how many the kernel is to
 	// hold after each Publish; how many it holds (handed to it, less
-	// the completions collected that used one); and whether a receive
-	// found none since the last Publish.
+	// the completions collected that used one).
 	lazy   bool
 	spare  []uint16
 	target int
 	inRing int
-	dry    bool
+	taken  int // buffers used since the last Publish
+	dry    int // receives that found none since the last Publish
 
 	owner      any                // the *Ring[T] it is registered with
 	ringClosed func() bool        // whether that ring has been closed
@@ -70,12 +70,14 @@ type bufRingConfig struct{ initial int }
 // is written by some receive sooner or later: memory of a buffer it was
 // never given stays untouched, costing no resident memory. Publish then
 // tops the kernel's share up to a target, from the buffers handed back
-// most recently, which are the ones already touched; the target, n at
-// first, doubles (up to the ring's size, never shrinking) whenever the
+// most recently, which are the ones already touched. The target, n at
+// first, grows (up to the ring's size, never shrinking) whenever the
 // kernel had used more than half of it by a Publish, or a receive on
-// the ring completed with ENOBUFS since the last one. A ring that
-// serves a few receives at a time thus keeps about n buffers in use,
-// and one under load about twice what a round of completions uses.
+// the ring completed with ENOBUFS since the last one: to twice what
+// the receives since the last Publish asked for, and at least to twice
+// the target. A ring that serves a few receives at a time thus keeps
+// about n buffers in use, and one under load about twice what a round
+// of completions uses.
 func WithInitialBuffers(n int) BufRingOption {
 	return func(c *bufRingConfig) { c.initial = n }
 }
@@ -175,18 +177,24 @@ func (br *BufRing) used(res int32, flags uint32) {
 	}
 	if flags&ring.IORING_CQE_F_BUFFER != 0 {
 		br.inRing--
+		br.taken++
 	} else if res == -int32(syscall.ENOBUFS) {
-		br.dry = true
+		br.dry++
 	}
 }
 
 // topUp grows a lazy ring's target if receives are using its buffers
-// up, then fills it.
+// up (to twice what they asked for since the last Publish, buffers
+// taken plus receives that found none, or at least to twice the
+// target), then fills it.
 func (br *BufRing) topUp() {
-	if br.dry || br.inRing < br.target/2 {
-		br.target = min(2*br.target, int(br.mask)+1)
-		br.dry = false
+	if br.dry > 0 || br.inRing < br.target/2 {
+		// What the last round asked for, twice over: one burst of
+		// receives that ran dry sizes the ring at once.
+		want := max(2*br.target, 2*(br.taken+br.dry))
+		br.target = min(want, int(br.mask)+1)
 	}
+	br.taken, br.dry = 0, 0
 	br.fill()
 }
 

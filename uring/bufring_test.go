@@ -395,8 +395,8 @@ func TestBufRingInitialBuffersReuse(t *testing.T) {
 
 // A ring handed only some of its buffers hands over more when receives
 // use them up: a multishot receive of more data than the first buffers
-// hold runs dry, and each Publish after that doubles the kernel's share,
-// until it holds them all; every byte arrives once, in order.
+// hold runs dry, and each Publish after that grows the kernel's share to
+// twice what the receives asked for; every byte arrives once, in order.
 func TestBufRingInitialBuffersGrow(t *testing.T) {
 	testutil.CheckFDs(t)
 	const entries, initial, bufSize = 64, 4, 8
@@ -462,11 +462,16 @@ func TestBufRingInitialBuffersGrow(t *testing.T) {
 		t.Errorf("received %d bytes %q,\nwant %d bytes %q", len(got), got, len(want), want)
 	}
 	t.Logf("%d armings, %d ENOBUFS, target %d", arms, enobufs, br.target)
-	// 4, 8, 16, 32, 64: at most one ENOBUFS per doubling.
-	if enobufs == 0 || enobufs > 5 {
-		t.Errorf("%d ENOBUFS, want 1 to 5", enobufs)
+	// 4, then 2*(4+1), 2*(10+1), 2*(22+1) if each arming takes what
+	// the ring holds and ends with ENOBUFS (the kernel may also end a
+	// multishot receive early, and the target then grows by the same
+	// rule at the next arming): the ring runs dry at most three times
+	// before it holds enough.
+	if enobufs < 1 || enobufs > 3 || br.target <= initial {
+		t.Errorf("%d ENOBUFS, target %d; want 1 to 3, and a target above %d", enobufs, br.target, initial)
 	}
-	if br.target != entries || br.inRing != entries || len(br.spare) != 0 {
-		t.Errorf("target %d, %d buffers in the ring, %d spare; want all %d in the ring", br.target, br.inRing, len(br.spare), entries)
+	// Everything recycled: the kernel holds the target, the rest wait.
+	if br.inRing != br.target || br.inRing+len(br.spare) != entries {
+		t.Errorf("%d buffers in the ring, %d spare, target %d; want the target in the ring and %d in all", br.inRing, len(br.spare), br.target, entries)
 	}
 }
