@@ -131,37 +131,49 @@ func TestIdleConnHeap(t *testing.T) {
 	}
 }
 
-// TestIdleBufferResidency counts the pages of a loop's provided buffers
+// TestIdleBufferResidency counts the pages of a loop's receive buffers
 // that are resident after 1000 connections have each echoed a byte, one
-// after another. The kernel takes buffers in the order they were handed
-// to it: handed all 256 of the ring's 64 KiB buffers, it wrote into a
-// page of every one (256 pages, 1 MiB resident); handed 16 at first
-// (config.bufRingInitial), with more only as receives use them up, it
-// keeps reusing those.
+// after another. The kernel takes a ring's buffers in the order they
+// were handed to it: handed all 256 of the ring's 64 KiB buffers, it
+// wrote into a page of every one (256 pages, 1 MiB resident); handed 16
+// at first (config.bufRingInitial), with more only as receives use them
+// up, it keeps reusing those. The plain-buffer pool hands out the most
+// recently returned buffer first, and so touches one.
 func TestIdleBufferResidency(t *testing.T) {
-	testutil.CheckFDs(t)
-	h := &echoOnce{}
-	e, addr := startOwn(t, h, defaultConfig, gnet.WithNumEventLoop(1))
-	l := e.loops[0]
-	if l.br == nil {
-		t.Skip("the kernel has no provided-buffer rings")
-	}
-	openIdle(t, tcpSockaddr(t, addr), 1000, true)
-	entries := e.cfg.bufRingEntries
-	mem := unsafe.Slice(unsafe.SliceData(l.br.Buf(0, l.bufSize)), entries*l.bufSize)
-	page := unix.Getpagesize()
-	vec := make([]byte, len(mem)/page)
-	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(mem))), uintptr(len(mem)), uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
-		t.Fatalf("mincore: %v", errno)
-	}
-	resident := 0
-	for _, v := range vec {
-		resident += int(v & 1)
-	}
-	t.Logf("%d of %d buffers' pages resident (%d KiB)", resident, len(vec), resident*page>>10)
-	// Twice the 16, should a round of completions have found more
-	// than 8 at once.
-	if limit := 32; resident > limit {
-		t.Errorf("%d pages of the provided buffers resident after 1000 one-byte echoes in turn, want at most %d", resident, limit)
+	for _, m := range []mode{modes[0], modes[2], modes[3]} {
+		name := m.name
+		if name == "" {
+			name = "all-features"
+		}
+		t.Run(name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			e, addr := startOwn(t, &echoOnce{}, m.cfg(defaultConfig), gnet.WithNumEventLoop(1))
+			l := e.loops[0]
+			var mem []byte
+			switch {
+			case l.br != nil:
+				mem = unsafe.Slice(unsafe.SliceData(l.br.Buf(0, l.bufSize)), e.cfg.bufRingEntries*l.bufSize)
+			case l.pool != nil:
+				mem = l.pool.mem
+			default:
+				t.Fatal("no receive buffers")
+			}
+			openIdle(t, tcpSockaddr(t, addr), 1000, true)
+			page := unix.Getpagesize()
+			vec := make([]byte, len(mem)/page)
+			if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(mem))), uintptr(len(mem)), uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
+				t.Fatalf("mincore: %v", errno)
+			}
+			resident := 0
+			for _, v := range vec {
+				resident += int(v & 1)
+			}
+			t.Logf("%d of %d pages of the receive buffers resident (%d KiB)", resident, len(vec), resident*page>>10)
+			// Twice the 16, should a round of completions have found
+			// more than 8 at once.
+			if limit := 32; resident > limit {
+				t.Errorf("%d pages of the receive buffers resident after 1000 one-byte echoes in turn, want at most %d", resident, limit)
+			}
+		})
 	}
 }
