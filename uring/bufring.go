@@ -19,7 +19,9 @@ import (
 // A completion that used a buffer carries its ID (Completion.BufferID);
 // read the data with Buf and hand the buffer back with Recycle. Buffers
 // not recycled are gone from the kernel's view: when all are out, receives
-// complete with ENOBUFS.
+// complete with ENOBUFS. With WithInitialBuffers the kernel holds only
+// some of them at a time: ENOBUFS then says it had none of those left,
+// and the next Publish (or Recycle) hands it more.
 //
 // Ring and buffer memory are mapped outside the Go heap, so the garbage
 // collector never scans or moves them and the kernel may keep using them
