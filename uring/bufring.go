@@ -19,7 +19,9 @@ import (
 // A completion that used a buffer carries its ID (Completion.BufferID);
 // read the data with Buf and hand the buffer back with Recycle. Buffers
 // not recycled are gone from the kernel's view: when all are out, receives
-// complete with ENOBUFS.
+// complete with ENOBUFS. With WithInitialBuffers the kernel holds only
+// some of them at a time: ENOBUFS then says it had none of those left,
+// and the next Publish (or Recycle) hands it more.
 //
 // Ring and buffer memory are mapped outside the Go heap, so the garbage
 // collector never scans or moves them and the kernel may keep using them
@@ -38,6 +40,17 @@ type BufRing struct {
 	published uint16
 	closed    bool
 
+	// With WithInitialBuffers (lazy): the buffers the kernel does not
+	// hold, most recently handed back last; how many the kernel is to
+	// hold after each Publish; how many it holds (handed to it, less
+	// the completions collected that used one).
+	lazy   bool
+	spare  []uint16
+	target int
+	inRing int
+	taken  int // buffers used since the last Publish
+	dry    int // receives that found none since the last Publish
+
 	owner      any                // the *Ring[T] it is registered with
 	ringClosed func() bool        // whether that ring has been closed
 	unregister func() error       // IORING_UNREGISTER_PBUF_RING
@@ -47,11 +60,40 @@ type BufRing struct {
 // maxBufRingEntries is the kernel's limit on a buffer ring's size.
 const maxBufRingEntries = 1 << 15
 
+// BufRingOption configures a BufRing (see NewBufRing).
+type BufRingOption func(*bufRingConfig)
+
+type bufRingConfig struct{ initial int }
+
+// WithInitialBuffers hands the kernel only n of the ring's buffers at
+// first (all of them if n is not below the ring's size) and keeps the
+// rest back, to be handed over as receives need them. The kernel takes
+// buffers in the order they were handed to it, so every buffer it holds
+// is written by some receive sooner or later: memory of a buffer it was
+// never given stays untouched, costing no resident memory. Publish then
+// tops the kernel's share up to a target, from the buffers handed back
+// most recently, which are the ones already touched. The target, n at
+// first, grows (up to the ring's size, never shrinking) whenever the
+// kernel had used more than half of it by a Publish, or a receive on
+// the ring completed with ENOBUFS since the last one: to twice what
+// the receives since the last Publish asked for, and at least to twice
+// the target. A ring that serves a few receives at a time thus keeps
+// about n buffers in use, and one under load about twice what a round
+// of completions uses.
+func WithInitialBuffers(n int) BufRingOption {
+	return func(c *bufRingConfig) { c.initial = n }
+}
+
 // NewBufRing maps entries buffers of bufSize bytes each, registers them
-// with the kernel as buffer group group and hands them all to it. entries
-// must be a power of two, at most 32768. Release it with Close, before or
-// after the ring's own Close: the memory is unmapped only then. Linux 5.19.
-func (r *Ring[T]) NewBufRing(group uint16, entries int, bufSize int) (*BufRing, error) {
+// with the kernel as buffer group group and hands them all to it (or,
+// WithInitialBuffers, some of them). entries must be a power of two, at
+// most 32768. Release it with Close, before or after the ring's own
+// Close: the memory is unmapped only then. Linux 5.19.
+func (r *Ring[T]) NewBufRing(group uint16, entries int, bufSize int, opts ...BufRingOption) (*BufRing, error) {
+	var cfg bufRingConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if r.closed {
 		return nil, ErrClosed
 	}
@@ -111,11 +153,63 @@ func (r *Ring[T]) NewBufRing(group uint16, entries int, bufSize int) (*BufRing, 
 		return err
 	}
 	br.users = r.bufRingUsers
+	if cfg.initial > 0 && cfg.initial < entries {
+		br.lazy = true
+		br.target = cfg.initial
+		// The first handed out is the last in spare: bid 0.
+		br.spare = make([]uint16, entries)
+		for i := range br.spare {
+			br.spare[i] = uint16(entries - 1 - i)
+		}
+		br.fill()
+		return br, nil
+	}
 	for bid := range entries {
 		br.add(uint16(bid))
 	}
 	br.publish()
 	return br, nil
+}
+
+// used notes that a completion collected from the ring took one of br's
+// buffers (or, with ENOBUFS, found none).
+func (br *BufRing) used(res int32, flags uint32) {
+	if !br.lazy {
+		return
+	}
+	if flags&ring.IORING_CQE_F_BUFFER != 0 {
+		br.inRing--
+		br.taken++
+	} else if res == -int32(syscall.ENOBUFS) {
+		br.dry++
+	}
+}
+
+// topUp grows a lazy ring's target if receives are using its buffers
+// up (to twice what they asked for since the last Publish, buffers
+// taken plus receives that found none, or at least to twice the
+// target), then fills it.
+func (br *BufRing) topUp() {
+	if br.dry > 0 || br.inRing < br.target/2 {
+		// What the last round asked for, twice over: one burst of
+		// receives that ran dry sizes the ring at once.
+		want := max(2*br.target, 2*(br.taken+br.dry))
+		br.target = min(want, int(br.mask)+1)
+	}
+	br.taken, br.dry = 0, 0
+	br.fill()
+}
+
+// fill hands the kernel spare buffers, the most recently handed back
+// first, until it holds the target.
+func (br *BufRing) fill() {
+	for br.inRing < br.target && len(br.spare) > 0 {
+		n := len(br.spare) - 1
+		br.add(br.spare[n])
+		br.spare = br.spare[:n]
+		br.inRing++
+	}
+	br.publish()
 }
 
 // bufRingUsers counts the active operations that select buffers from br.
@@ -152,9 +246,8 @@ func (br *BufRing) Buf(bid uint16, n int) []byte {
 // once for each completion that delivered bid, after its data has been
 // consumed; recycling a buffer the kernel still holds corrupts the ring.
 func (br *BufRing) Recycle(bid uint16) {
-	br.check(bid)
-	br.add(bid)
-	br.publish()
+	br.Add(bid)
+	br.Publish()
 }
 
 // Add is Recycle without telling the kernel yet: the buffer is queued
@@ -163,13 +256,22 @@ func (br *BufRing) Recycle(bid uint16) {
 // publishes once, before it next enters the kernel.
 func (br *BufRing) Add(bid uint16) {
 	br.check(bid)
+	if br.lazy {
+		br.spare = append(br.spare, bid)
+		return
+	}
 	br.add(bid)
 }
 
-// Publish hands the buffers queued by Add to the kernel.
+// Publish hands the buffers queued by Add to the kernel (WithInitialBuffers:
+// as many of the spare ones as its target asks for).
 func (br *BufRing) Publish() {
 	if br.closed {
 		panic("uring: use of a closed BufRing")
+	}
+	if br.lazy {
+		br.topUp()
+		return
 	}
 	br.publish()
 }
@@ -237,7 +339,7 @@ func (br *BufRing) Close() error {
 		}
 	}
 	br.closed = true
-	br.entries = nil
+	br.entries, br.spare = nil, nil
 	br.tailW = nil
 	errR := unix.Munmap(br.ringMem)
 	errB := unix.Munmap(br.bufMem)

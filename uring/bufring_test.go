@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/uring-go/uring/internal/testutil"
 	"golang.org/x/sys/unix"
@@ -322,5 +323,155 @@ func ExampleRing_RecvMultishot() {
 			continue
 		}
 		return // end of stream or an error
+	}
+}
+
+// residentPages counts the pages of b that are resident.
+func residentPages(t *testing.T, b []byte) int {
+	t.Helper()
+	page := unix.Getpagesize()
+	vec := make([]byte, (len(b)+page-1)/page)
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), uintptr(unsafe.Pointer(unsafe.SliceData(vec))))
+	if errno != 0 {
+		t.Fatalf("mincore: %v", errno)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
+
+// One receive at a time, each buffer recycled before the next: a ring
+// handed all its buffers has the kernel write into every one in turn,
+// while WithInitialBuffers keeps reusing the few it handed out, and
+// the rest of the memory is never touched.
+func TestBufRingInitialBuffersReuse(t *testing.T) {
+	testutil.CheckFDs(t)
+	const entries, initial, rounds = 64, 4, 200
+	page := unix.Getpagesize()
+	for _, lazy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lazy=%v", lazy), func(t *testing.T) {
+			r := newRing[string](t, 4)
+			var opts []BufRingOption
+			if lazy {
+				opts = append(opts, WithInitialBuffers(initial))
+			}
+			br, err := r.NewBufRing(5, entries, page, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer br.Close()
+			a, b := unixSocketpair(t, unix.SOCK_STREAM)
+			used := map[uint16]bool{}
+			for i := range rounds {
+				msg := fmt.Sprintf("message %d", i)
+				if _, err := unix.Write(a, []byte(msg)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := r.RecvBufSelect(b, br, 0, "recv"); err != nil {
+					t.Fatal(err)
+				}
+				c := waitOK(t, r, "recv")
+				bid, ok := c.BufferID()
+				if !ok || string(br.Buf(bid, int(c.Result))) != msg {
+					t.Fatalf("round %d: recv = %+v", i, c)
+				}
+				used[bid] = true
+				br.Recycle(bid)
+			}
+			resident := residentPages(t, br.bufMem)
+			t.Logf("%d buffers used, %d pages resident", len(used), resident)
+			want := entries
+			if lazy {
+				want = initial
+			}
+			if len(used) != want || resident != want {
+				t.Errorf("%d buffers used, %d pages resident; want %d", len(used), resident, want)
+			}
+		})
+	}
+}
+
+// A ring handed only some of its buffers hands over more when receives
+// use them up: a multishot receive of more data than the first buffers
+// hold runs dry, and each Publish after that grows the kernel's share to
+// twice what the receives asked for; every byte arrives once, in order.
+func TestBufRingInitialBuffersGrow(t *testing.T) {
+	testutil.CheckFDs(t)
+	const entries, initial, bufSize = 64, 4, 8
+	r := newRing[string](t, 8)
+	br, err := r.NewBufRing(6, entries, bufSize, WithInitialBuffers(initial))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	a, b := unixSocketpair(t, unix.SOCK_STREAM)
+	want := make([]byte, 2*entries*bufSize)
+	for i := range want {
+		want[i] = byte('a' + i%26)
+	}
+	if _, err := unix.Write(a, want); err != nil {
+		t.Fatal(err)
+	}
+	unix.Shutdown(a, unix.SHUT_WR)
+	var got []byte
+	var held []uint16
+	arms, enobufs := 0, 0
+	arm := func() {
+		t.Helper()
+		for _, bid := range held {
+			br.Add(bid)
+		}
+		held = nil
+		br.Publish()
+		if arms++; arms > 50 {
+			t.Fatalf("no end after %d armings; received %d of %d bytes", arms, len(got), len(want))
+		}
+		if _, err := r.RecvMultishot(b, br, 0, "recv"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	arm()
+	for done := false; !done; {
+		c := wait(t, r)
+		if bid, ok := c.BufferID(); ok && c.Result > 0 {
+			got = append(got, br.Buf(bid, int(c.Result))...)
+			held = append(held, bid)
+		} else if ok {
+			held = append(held, bid)
+		}
+		switch {
+		case c.More():
+		case errors.Is(c.Err(), syscall.ENOBUFS):
+			enobufs++
+			arm()
+		case c.Err() != nil:
+			t.Fatalf("recv: %v", c.Err())
+		case c.Result == 0:
+			done = true
+		default:
+			arm()
+		}
+	}
+	for _, bid := range held {
+		br.Add(bid)
+	}
+	br.Publish()
+	if !bytes.Equal(got, want) {
+		t.Errorf("received %d bytes %q,\nwant %d bytes %q", len(got), got, len(want), want)
+	}
+	t.Logf("%d armings, %d ENOBUFS, target %d", arms, enobufs, br.target)
+	// 4, then 2*(4+1), 2*(10+1), 2*(22+1) if each arming takes what
+	// the ring holds and ends with ENOBUFS (the kernel may also end a
+	// multishot receive early, and the target then grows by the same
+	// rule at the next arming): the ring runs dry at most three times
+	// before it holds enough.
+	if enobufs < 1 || enobufs > 3 || br.target <= initial {
+		t.Errorf("%d ENOBUFS, target %d; want 1 to 3, and a target above %d", enobufs, br.target, initial)
+	}
+	// Everything recycled: the kernel holds the target, the rest wait.
+	if br.inRing != br.target || br.inRing+len(br.spare) != entries {
+		t.Errorf("%d buffers in the ring, %d spare, target %d; want the target in the ring and %d in all", br.inRing, len(br.spare), br.target, entries)
 	}
 }

@@ -261,6 +261,18 @@ func (r *Ring[T]) SendDatagram(fd int, d *Datagram, flags int, data T) (Job, err
 
 // selectsFrom reports whether keep, a slot's kept memory, is a receive
 // that takes its buffers from br.
+// selectedFrom returns the buffer ring an operation whose slot keeps
+// keep selects its buffers from, or nil.
+func selectedFrom(keep any) *BufRing {
+	switch k := keep.(type) {
+	case *BufRing:
+		return k
+	case *recvMsgMultishot:
+		return k.br
+	}
+	return nil
+}
+
 func selectsFrom(keep any, br *BufRing) bool {
 	m, ok := keep.(*recvMsgMultishot)
 	return ok && m.br == br

@@ -202,6 +202,11 @@ func (r *Ring[T]) complete(cqe ring.CQE) (Completion[T], bool) {
 	}
 	s := &r.slots[idx]
 	c := Completion[T]{Result: cqe.Res, Flags: CQEFlags(cqe.Flags), Data: s.data, Job: Job{idx, gen}}
+	if cqe.Flags&ring.IORING_CQE_F_BUFFER != 0 || cqe.Res < 0 {
+		if br := selectedFrom(s.keep); br != nil {
+			br.used(cqe.Res, cqe.Flags)
+		}
+	}
 	if cqe.Flags&ring.IORING_CQE_F_MORE == 0 {
 		r.release(idx)
 	}

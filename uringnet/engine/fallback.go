@@ -95,7 +95,7 @@ func (l *loop) streamBuffers() error {
 	n := l.eng.cfg.bufRingEntries
 	var err error
 	if l.feat.has(featBufRing) {
-		l.br, err = l.ring.NewBufRing(0, n, l.bufSize)
+		l.br, err = l.ring.NewBufRing(0, n, l.bufSize, uring.WithInitialBuffers(l.eng.cfg.bufRingInitial))
 	} else {
 		l.pool, err = newBufPool(n, l.bufSize)
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -29,12 +30,31 @@ func idleHeapPerConn(t *testing.T, r runner, n int, echo bool) float64 {
 	}
 	base := h.opened.Load()
 	before := heapInUse()
+	fds := openIdle(t, sa, n, echo)
+	deadline := time.Now().Add(20 * time.Second)
+	for h.opened.Load()-base < int64(n) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections opened", h.opened.Load()-base, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The receives are armed at the loop's next flush.
+	time.Sleep(50 * time.Millisecond)
+	after := heapInUse()
+	runtime.KeepAlive(fds)
+	return (float64(after) - float64(before)) / float64(n)
+}
+
+// openIdle connects n raw tcp sockets to sa, closed when the test ends,
+// each first exchanging a byte with an echo server if echo is set.
+func openIdle(t *testing.T, sa unix.Sockaddr, n int, echo bool) []int {
+	t.Helper()
 	fds := make([]int, 0, n)
-	defer func() {
+	t.Cleanup(func() {
 		for _, fd := range fds {
 			unix.Close(fd)
 		}
-	}()
+	})
 	for range n {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -54,18 +74,7 @@ func idleHeapPerConn(t *testing.T, r runner, n int, echo bool) float64 {
 			}
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for h.opened.Load()-base < int64(n) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d connections opened", h.opened.Load()-base, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	// The receives are armed at the loop's next flush.
-	time.Sleep(50 * time.Millisecond)
-	after := heapInUse()
-	runtime.KeepAlive(fds)
-	return (float64(after) - float64(before)) / float64(n)
+	return fds
 }
 
 // echoOnce echoes what it receives.
@@ -119,5 +128,52 @@ func TestIdleConnHeap(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestIdleBufferResidency counts the pages of a loop's receive buffers
+// that are resident after 1000 connections have each echoed a byte, one
+// after another. The kernel takes a ring's buffers in the order they
+// were handed to it: handed all 256 of the ring's 64 KiB buffers, it
+// wrote into a page of every one (256 pages, 1 MiB resident); handed 16
+// at first (config.bufRingInitial), with more only as receives use them
+// up, it keeps reusing those. The plain-buffer pool hands out the most
+// recently returned buffer first, and so touches one.
+func TestIdleBufferResidency(t *testing.T) {
+	for _, m := range []mode{modes[0], modes[2], modes[3]} {
+		name := m.name
+		if name == "" {
+			name = "all-features"
+		}
+		t.Run(name, func(t *testing.T) {
+			testutil.CheckFDs(t)
+			e, addr := startOwn(t, &echoOnce{}, m.cfg(defaultConfig), gnet.WithNumEventLoop(1))
+			l := e.loops[0]
+			var mem []byte
+			switch {
+			case l.br != nil:
+				mem = unsafe.Slice(unsafe.SliceData(l.br.Buf(0, l.bufSize)), e.cfg.bufRingEntries*l.bufSize)
+			case l.pool != nil:
+				mem = l.pool.mem
+			default:
+				t.Fatal("no receive buffers")
+			}
+			openIdle(t, tcpSockaddr(t, addr), 1000, true)
+			page := unix.Getpagesize()
+			vec := make([]byte, len(mem)/page)
+			if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(mem))), uintptr(len(mem)), uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
+				t.Fatalf("mincore: %v", errno)
+			}
+			resident := 0
+			for _, v := range vec {
+				resident += int(v & 1)
+			}
+			t.Logf("%d of %d pages of the receive buffers resident (%d KiB)", resident, len(vec), resident*page>>10)
+			// Twice the 16, should a round of completions have found
+			// more than 8 at once.
+			if limit := 32; resident > limit {
+				t.Errorf("%d pages of the receive buffers resident after 1000 one-byte echoes in turn, want at most %d", resident, limit)
+			}
+		})
 	}
 }
