@@ -313,16 +313,19 @@ const yieldEvery = 5 * time.Millisecond
 //
 // The runtime counts a goroutine's time slice from the last time its
 // processor (P) scheduled a goroutine, and a loop that only ever waits
-// in io_uring_enter never reschedules: after 10 ms sysmon asks for it
-// to be preempted, and until that lands, takes the P away at each of
-// its ticks that finds the loop in io_uring_enter, whatever else is
-// runnable. Every such retake starts another thread for the P, parks
-// it, and makes the loop wake sysmon when its wait ends; sysmon keeps
-// its shortest tick (20 us) while it retakes, so this goes on for as
-// long as the loop runs (at 35k echoes a second on GOMAXPROCS=1: some
-// 450 retakes and 4500 sysmon wake-ups a second, a sixth of the
-// process's CPU). A goroutine locked to its thread pays two thread
-// switches to yield, so it does so once per yieldEvery, not per wait.
+// in io_uring_enter never reschedules, so its slice runs on. After 10 ms
+// sysmon asks for a preemption and, until one lands, takes the P away
+// at each of its ticks that finds the loop inside io_uring_enter,
+// whatever else is runnable; the P goes to another thread (on
+// GOMAXPROCS=1 one is woken for it, finds nothing and parks), and the
+// loop, its wait over, takes the P back and often has to wake sysmon
+// first. Each retake keeps sysmon at its shortest tick (20 us), so this
+// went on for as long as the loop ran: with 35k echoes a second on
+// GOMAXPROCS=1, some 400-1000 retakes and 2500-5000 sysmon wake-ups a
+// second, and sysmon took 17% of the server's CPU samples. A goroutine
+// locked to its thread pays two thread switches to yield, so the loop
+// yields once per yieldEvery; gnet's loop, not locked, yields each time
+// a poll finds nothing.
 func (l *loop) yield() error {
 	if _, err := l.ring.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EINTR {
 		return fmt.Errorf("uringnet/engine: event loop %d: submitting: %w", l.idx, err)
