@@ -320,9 +320,9 @@ const yieldEvery = 5 * time.Millisecond
 // GOMAXPROCS=1 one is woken for it, finds nothing and parks), and the
 // loop, its wait over, takes the P back and often has to wake sysmon
 // first. Each retake keeps sysmon at its shortest tick (20 us), so this
-// went on for as long as the loop ran: with 35k echoes a second on
-// GOMAXPROCS=1, some 400-1000 retakes and 2500-5000 sysmon wake-ups a
-// second, and sysmon took 17% of the server's CPU samples. A goroutine
+// went on for as long as the loop ran (figures in docs/benchmarks.md:
+// hundreds of retakes and thousands of sysmon wake-ups a second at 35k
+// echoes a second on GOMAXPROCS=1). A goroutine
 // locked to its thread pays two thread switches to yield, so the loop
 // yields once per yieldEvery; gnet's loop, not locked, yields each time
 // a poll finds nothing.
