@@ -322,10 +322,11 @@ const yieldEvery = 5 * time.Millisecond
 // first. Each retake keeps sysmon at its shortest tick (20 us), so this
 // went on for as long as the loop ran (figures in docs/benchmarks.md:
 // hundreds of retakes and thousands of sysmon wake-ups a second at 35k
-// echoes a second on GOMAXPROCS=1). A goroutine
-// locked to its thread pays two thread switches to yield, so the loop
-// yields once per yieldEvery; gnet's loop, not locked, yields each time
-// a poll finds nothing.
+// echoes a second on GOMAXPROCS=1). A goroutine locked to its thread
+// pays two thread switches to yield, so the loop yields once per
+// yieldEvery; gnet's loop, not locked, yields each time a poll finds
+// nothing. What is queued is submitted first, so that replies do not
+// wait for the yield.
 func (l *loop) yield() error {
 	if _, err := l.ring.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EINTR {
 		return fmt.Errorf("uringnet/engine: event loop %d: submitting: %w", l.idx, err)
