@@ -139,6 +139,11 @@ type shard struct {
 	enterMu sync.Mutex
 	gone    bool
 
+	efd  *os.File // eventfd the kernel signals on completions
+	exec *Executor
+
+	counts counts
+
 	// waitMu is held by the goroutine that waits in io_uring_enter for
 	// its lone operation (waitAlone): one at a time. Close takes it
 	// before it unmaps the ring. Order: waitMu, then enterMu, then mu.
@@ -146,11 +151,6 @@ type shard struct {
 	// noTimedWait is set once the kernel turned a timed wait down
 	// (no IORING_FEAT_EXT_ARG): lone operations then park.
 	noTimedWait atomic.Bool
-
-	efd  *os.File // eventfd the kernel signals on completions
-	exec *Executor
-
-	counts counts
 }
 
 // counts are a shard's counters beyond its ring's own: each is one atomic
