@@ -95,7 +95,7 @@
 // An operation that parks costs two hand-offs: the kernel signals the
 // eventfd, the netpoller wakes the reaper, and the reaper wakes the
 // goroutine. At queue depth 1 that cost more CPU than the transfer: a
-// 4 KiB O_DIRECT read from one goroutine took 2.2 to 2.8 times the CPU
+// 4 KiB O_DIRECT read from one goroutine took 2.2 to 2.4 times the CPU
 // per read of os's blocking pread(2) (docs/benchmarks.md). So a read or
 // write of a file whose waits end in bounded time (a regular file or a
 // block device; uringfs starts those with StartLocalFile) is waited for
@@ -103,8 +103,8 @@
 // only operation in flight on its ring (waitAlone): the kernel finishes
 // the read as task work on the thread that submitted it, which for a
 // lone operation is the thread now waiting for it, and returns, with no
-// other thread or goroutine involved. The thread is tied up meanwhile, which is what os does at
-// that depth; a goroutine that parks frees it.
+// other thread or goroutine involved. The thread is tied up meanwhile,
+// as os ties one up per read; a goroutine that parks frees it.
 //
 // Only one goroutine waits in the kernel per ring, and only while its
 // operation is alone: any completion ends its wait (min_complete 1), it
