@@ -4,9 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"io/fs"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/uring-go/uring/executor"
+	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -83,5 +86,69 @@ func TestCloseEndsLoneWaitedRead(t *testing.T) {
 	var pe *fs.PathError
 	if !errors.Is(err, fs.ErrClosed) || !errors.As(err, &pe) {
 		t.Fatalf("Read after Close: %v, want a *fs.PathError matching fs.ErrClosed", err)
+	}
+}
+
+// A read waiting in io_uring_enter when a seccomp filter then denies
+// io_uring_enter (as TestParkedOpEnterDenied does for a parked one):
+// Close still returns. With io_uring_register allowed, the read is
+// cancelled through it, fails with fs.ErrClosed, and consumed nothing;
+// with register denied too, it returns an error that says it could not
+// be cancelled.
+func TestLoneWaitedReadEnterDenied(t *testing.T) {
+	for _, reg := range []string{"register-allowed", "register-denied"} {
+		t.Run(reg, func(t *testing.T) {
+			if !inChild(t) {
+				t.Parallel()
+				runChildWith(t, "")
+				return
+			}
+			if _, err := reactor.Default(); err != nil {
+				t.Fatal(err)
+			}
+			testutil.CheckFDs(t)
+			f, efd := eventfdFile(t)
+			other, err := unix.Dup(efd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(other)
+			done := make(chan error, 1)
+			go func() {
+				_, err := f.Read(make([]byte, 8))
+				done <- err
+			}()
+			waitInStack(t, ").WaitFlushed(")
+			if err := testutil.DenySyscall(unix.SYS_IO_URING_ENTER, syscall.EPERM); err != nil {
+				t.Fatal(err)
+			}
+			if reg == "register-denied" {
+				if err := testutil.DenySyscall(unix.SYS_IO_URING_REGISTER, syscall.EPERM); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := testutil.Returns(t, "Close", f.Close); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			readErr := testutil.Returns(t, "the waiting Read", func() error { return <-done })
+			if reg == "register-denied" {
+				if readErr == nil || !strings.Contains(readErr.Error(), "could not be cancelled") {
+					t.Fatalf("Read: %v, want an error saying it could not be cancelled", readErr)
+				}
+				return
+			}
+			if !errors.Is(readErr, fs.ErrClosed) {
+				t.Fatalf("Read: %v, want an error matching fs.ErrClosed", readErr)
+			}
+			// The cancelled read consumed nothing: a count written now
+			// is read back whole.
+			if _, err := unix.Write(other, binary.NativeEndian.AppendUint64(nil, 7)); err != nil {
+				t.Fatal(err)
+			}
+			b := make([]byte, 8)
+			if n, err := unix.Read(other, b); err != nil || n != 8 || binary.NativeEndian.Uint64(b) != 7 {
+				t.Errorf("after Close: read %d, %v, %d; want 8, nil, 7", n, err, binary.NativeEndian.Uint64(b))
+			}
+		})
 	}
 }
