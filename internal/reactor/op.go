@@ -43,10 +43,13 @@ type Operation struct {
 
 	hasRes bool // res was set by an earlier completion (send_zc)
 
-	// file says that the operation ends in bounded time (a transfer
-	// on a regular file or block device: StartLocalFile), so that Wait
-	// may wait for it in io_uring_enter (waitAlone).
-	file bool
+	// waitAlone, for an operation that ends in bounded time (a transfer
+	// on a regular file or block device: StartLocalFile), is
+	// shard.waitAlone, which Wait calls to wait for it in
+	// io_uring_enter; nil otherwise. A function value rather than a
+	// flag, so that a program that never calls StartLocalFile (one that
+	// only uses uringnet) does not link the waited enter.
+	waitAlone func(*shard, *Operation, context.Context) bool
 
 	// err, if set, is what Wait returns: the operation never reached
 	// the kernel (see shard.enterFailed).
@@ -190,7 +193,7 @@ func (e *Executor) StartLocal(prep Prep) (*Operation, error) {
 func (e *Executor) StartLocalFile(prep Prep) (*Operation, error) {
 	o, err := e.StartLocal(prep)
 	if err == nil {
-		o.file = true
+		o.waitAlone = (*shard).waitAlone
 	}
 	return o, err
 }
@@ -227,7 +230,8 @@ func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Re
 	entered()
 	o := opPool.Get().(*Operation)
 	o.s = s
-	o.cancelled, o.syncCancelled, o.hasRes, o.file, o.err, o.syncErr = false, false, false, false, nil, nil
+	o.cancelled, o.syncCancelled, o.hasRes, o.err, o.syncErr = false, false, false, nil, nil
+	o.waitAlone = nil
 	o.state.Store(opPending)
 	o.res = Result{}
 	o.deadline = deadline
@@ -614,7 +618,7 @@ func (s *shard) reap() {
 func (o *Operation) Wait(ctx context.Context) (Result, error) {
 	entered()
 	s := o.s
-	if o.file && o.state.Load() != opDone && s.waitAlone(o, ctx) {
+	if o.waitAlone != nil && o.state.Load() != opDone && o.waitAlone(s, o, ctx) {
 		// Counted by waitAlone.
 	} else if o.state.Load() != opDone && o.state.CompareAndSwap(opPending, opParked) {
 		s.counts.parked.Add(1)
