@@ -35,6 +35,11 @@ type Stats struct {
 	// now.
 	Parked    uint64
 	ParkedNow int
+	// Waited counts reads and writes of regular files (and other
+	// files with an offset) that had to wait while they were the only
+	// operation on their ring: their goroutine waited in io_uring_enter
+	// itself, as a blocking pread(2) waits, instead of parking.
+	Waited uint64
 	// Spurious counts operations the kernel cancelled without being
 	// asked (ECANCELED with no Close, deadline or context behind it: on
 	// some kernels, an io-wq worker that failed to start). Such an
@@ -75,6 +80,7 @@ func ReadStats() Stats {
 		Inline:     st.Inline,
 		Parked:     st.Parked,
 		ParkedNow:  st.ParkedNow,
+		Waited:     st.Waited,
 		Spurious:   st.Spurious,
 		CQOverflow: st.CQOverflow,
 		CQDropped:  st.CQDropped,

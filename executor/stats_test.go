@@ -69,16 +69,24 @@ func TestReaperGoroutines(t *testing.T) {
 	if _, err := reactor.Default(); err != nil {
 		t.Fatal(err)
 	}
+	// A reaper that has not run yet has only the go statement's wrapper
+	// on its stack: wait for each to start.
 	buf := make([]byte, 1<<20)
-	stacks := string(buf[:runtime.Stack(buf, true)])
-	reapers := 0
-	for _, g := range strings.Split(stacks, "\n\n") {
-		if strings.Contains(g, ReaperFunction+"(") {
-			reapers++
+	rings := ReadStats().Rings
+	for start := time.Now(); ; runtime.Gosched() {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		reapers := 0
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, ReaperFunction+"(") {
+				reapers++
+			}
 		}
-	}
-	if rings := ReadStats().Rings; reapers != rings {
-		t.Errorf("%d goroutines run %s, want one per ring (%d)", reapers, ReaperFunction, rings)
+		if reapers == rings {
+			break
+		}
+		if reapers > rings || time.Since(start) > testutil.HangBound {
+			t.Fatalf("%d goroutines run %s, want one per ring (%d)", reapers, ReaperFunction, rings)
+		}
 	}
 	if err := goleak.Find(); err == nil || !strings.Contains(err.Error(), ReaperFunction) {
 		t.Errorf("goleak.Find without the option = %v, want the reapers reported", err)

@@ -253,6 +253,30 @@ func (r *Ring[T]) EnterFlushed() error {
 	return err
 }
 
+// WaitFlushed waits in io_uring_enter, submitting nothing, until a
+// completion is posted or timeout passes (io_uring_enter with
+// min_complete 1 and a timeout): the kernel returns at once if the CQ
+// already holds completions it has not been told are consumed, so the
+// caller collects (Peek, which hands consumed slots back once it finds
+// the CQ empty) before it waits. Like EnterFlushed it touches only the
+// ring's fd, so it may be called while other goroutines use the ring
+// (they may submit, and collect the very completion that ends the wait);
+// the caller keeps the ring open meanwhile. The thread blocks, and the
+// runtime may hand its P to another goroutine, as in a blocking read(2).
+// It returns the kernel's errno as it is (ETIME when the timeout passed,
+// EINTR), or an *UnsupportedFeatureError on a kernel without timed waits
+// (IORING_FEAT_EXT_ARG, Linux 5.11).
+func (r *Ring[T]) WaitFlushed(timeout time.Duration) error {
+	if !r.extArg {
+		return errExtArg
+	}
+	ts := ring.Timespec{Sec: int64(timeout / time.Second), Nsec: int64(timeout % time.Second)}
+	arg := ring.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
+	_, err := ring.Enter(r.r.Fd, 0, 1, ring.IORING_ENTER_GETEVENTS|ring.IORING_ENTER_EXT_ARG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	runtime.KeepAlive(&ts)
+	return err
+}
+
 // CancelSyncWait is how long CancelSync lets the kernel finish an
 // operation that is already running (in an io-wq worker) before it gives
 // up with ETIME.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/uring-go/uring/internal/reactor"
@@ -56,8 +55,10 @@ type batchRing struct {
 
 // blockSlice bounds one wait in io_uring_enter of a batch on a file with
 // an offset, and so how long a Close waits to be seen by a transfer that
-// does not end (a hung network file system, say).
-const blockSlice = 50 * time.Millisecond
+// does not end (a hung network file system, say). It is the executor's
+// slice for a lone ReadAt or WriteAt on such a file, which waits the
+// same way.
+const blockSlice = reactor.WaitSlice
 
 // cancelData is the user data of a batch's cancel request, whose own
 // completion is not a transfer's.

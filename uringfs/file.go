@@ -145,18 +145,20 @@ func (f *File) wrapErr(op string, err error) error {
 // caller holds a reference. An operation that starts after Close marked
 // the file closed cancels itself, since Close's cancel-by-fd may have been
 // processed before it.
-func (f *File) run(prep reactor.Prep) (int, error) { return f.runUntil(&f.closing, prep) }
+func (f *File) run(prep reactor.Prep) (int, error) { return f.runUntil(&f.closing, prep, false) }
 
 // runUntil is run waiting with w, for reads and writes that may wait on a
 // peer, bounded by the deadline w holds: past it, the operation fails
 // with os.ErrDeadlineExceeded. An operation woken by a deadline that has
-// moved since goes again under the new one.
-func (f *File) runUntil(w *fdlife.Waiter, prep reactor.Prep) (int, error) {
+// moved since goes again under the new one. transfer says that the
+// operation is a read or write of a file with an offset, whose waits end
+// in bounded time (see startOn).
+func (f *File) runUntil(w *fdlife.Waiter, prep reactor.Prep, transfer bool) (int, error) {
 	for {
 		if err := w.Check(); err != nil {
 			return 0, err
 		}
-		n, err := f.result(f.exec.Run(w, func() (*reactor.Operation, error) { return f.start(prep) }))
+		n, err := f.result(f.exec.Run(w, func() (*reactor.Operation, error) { return f.startOn(prep, transfer) }))
 		if err != errMoved {
 			return n, err
 		}
@@ -166,8 +168,23 @@ func (f *File) runUntil(w *fdlife.Waiter, prep reactor.Prep) (int, error) {
 // start starts one operation naming f's fd; the caller holds a reference
 // and must call wait. Reads and writes of files complete inline, so they
 // take the executor's batching path; Close cancels them on every ring.
-func (f *File) start(prep reactor.Prep) (*reactor.Operation, error) {
-	o, err := f.exec.StartLocal(prep)
+func (f *File) start(prep reactor.Prep) (*reactor.Operation, error) { return f.startOn(prep, false) }
+
+// startOn is start. With transfer set (a read or write of a file with an
+// offset, which ends in bounded time, as a batch's transfers on such a
+// file do: see batchRing), an operation that waits while it is the only
+// one in flight on its ring is waited for in io_uring_enter by its own
+// goroutine, as a blocking pread(2) waits and as such a batch waits
+// (reactor.Executor.StartLocalFile), not parked for the reaper to wake:
+// at queue depth 1 that hand-off costs more CPU than the read.
+func (f *File) startOn(prep reactor.Prep, transfer bool) (*reactor.Operation, error) {
+	var o *reactor.Operation
+	var err error
+	if transfer {
+		o, err = f.exec.StartLocalFile(prep)
+	} else {
+		o, err = f.exec.StartLocal(prep)
+	}
 	if err != nil {
 		var ip *uring.InvalidPathError
 		if errors.As(err, &ip) {
@@ -224,7 +241,7 @@ func (f *File) waitPoll(mask uring.PollMask) error {
 	if mask&uring.PollIn == 0 {
 		w = &f.wr
 	}
-	_, err := f.runUntil(w, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.PollAdd(fd, mask, o) })
+	_, err := f.runUntil(w, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.PollAdd(fd, mask, o) }, false)
 	return err
 }
 
@@ -243,8 +260,9 @@ func (f *File) pread(b []byte, off int64) (int, error) {
 		return n, err
 	}
 	fd := f.fd
+	transfer := f.fileKind() == kindOffset
 	for {
-		n, err := f.runUntil(&f.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, off, o) })
+		n, err := f.runUntil(&f.rd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Read(fd, b, off, o) }, transfer)
 		switch err {
 		case syscall.EINTR:
 			continue
@@ -273,8 +291,9 @@ func (f *File) pwrite(b []byte, off int64) (int, error) {
 		return n, err
 	}
 	fd := f.fd
+	transfer := f.fileKind() == kindOffset
 	for {
-		n, err := f.runUntil(&f.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Write(fd, b, off, o) })
+		n, err := f.runUntil(&f.wr, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) { return r.Write(fd, b, off, o) }, transfer)
 		switch err {
 		case syscall.EINTR:
 			continue

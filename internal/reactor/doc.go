@@ -90,6 +90,34 @@
 // threads, and misses those that arrive as task work (a socket that became
 // readable), which would then wait for the next unrelated wake-up.
 //
+// # A lone operation on a file waits in the kernel
+//
+// An operation that parks costs two hand-offs: the kernel signals the
+// eventfd, the netpoller wakes the reaper, and the reaper wakes the
+// goroutine. At queue depth 1 that cost more CPU than the transfer: a
+// 4 KiB O_DIRECT read from one goroutine took 2.2 to 2.4 times the CPU
+// per read of os's blocking pread(2) (docs/benchmarks.md). So a read or
+// write of a file whose waits end in bounded time (a regular file or a
+// block device; uringfs starts those with StartLocalFile) is waited for
+// by its own goroutine in io_uring_enter, as pread waits, while it is the
+// only operation in flight on its ring (waitAlone): the kernel finishes
+// the read as task work on the thread that submitted it, which for a
+// lone operation is the thread now waiting for it, and returns, with no
+// other thread or goroutine involved. The thread is tied up meanwhile,
+// as os ties one up per read; a goroutine that parks frees it.
+//
+// Only one goroutine waits in the kernel per ring, and only while its
+// operation is alone: any completion ends its wait (min_complete 1), it
+// collects, and if another operation has been started meanwhile it parks
+// like any other and the reaper collects from then on. While it waits
+// the eventfd is muted, or its own completion would wake the reaper as
+// well; see invariant 6 of shard. It waits in slices of WaitSlice, and
+// between them looks at its context and at Close: Close and Cancel post
+// a completion (their cancel request's), which ends the wait at once; a
+// context that is cancelled is seen at the next slice, so operations
+// that may wait on a peer (pipes, sockets), whose deadlines must be
+// kept, are never started this way.
+//
 // # What waits well here, and what does not
 //
 // An operation that waits inside io_uring for a socket is armed with an
@@ -143,8 +171,10 @@
 // # Locks
 //
 // shard.mu guards the ring (queueing and collecting). shard.enterMu
-// serialises io_uring_enter calls made for submission. The order is
-// enterMu, then mu. The hand-off between the goroutines that publish
+// serialises io_uring_enter calls made for submission. shard.waitMu is
+// held by the one goroutine that waits in io_uring_enter for its lone
+// operation (taken with TryLock only), and by Close before it unmaps
+// the ring. The order is waitMu, then enterMu, then mu. The hand-off between the goroutines that publish
 // entries, the one that enters for them, and the one that collects a
 // completion for its waiter is stated once, as invariants, in the
 // comment on type shard.

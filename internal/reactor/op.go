@@ -43,6 +43,14 @@ type Operation struct {
 
 	hasRes bool // res was set by an earlier completion (send_zc)
 
+	// waitAlone, for an operation that ends in bounded time (a transfer
+	// on a regular file or block device: StartLocalFile), is
+	// shard.waitAlone, which Wait calls to wait for it in
+	// io_uring_enter; nil otherwise. A function value rather than a
+	// flag, so that a program that never calls StartLocalFile (one that
+	// only uses uringnet) does not link the waited enter.
+	waitAlone func(*shard, *Operation, context.Context) bool
+
 	// err, if set, is what Wait returns: the operation never reached
 	// the kernel (see shard.enterFailed).
 	err error
@@ -173,6 +181,23 @@ func (e *Executor) StartLocal(prep Prep) (*Operation, error) {
 	return e.startOn(e.localShard(), time.Time{}, prep, nil, true)
 }
 
+// StartLocalFile is StartLocal for a read or write of a file whose
+// transfers end in bounded time, as a regular file's or a block device's
+// do (O_DIRECT, or data not in the page cache): if the operation has to
+// wait and is the only one in flight on its ring, Wait waits for it in
+// io_uring_enter, as a blocking pread(2) waits, instead of parking the
+// goroutine for the reaper to wake (see "A lone operation" in the
+// package documentation). The wait ties up an OS thread meanwhile, so
+// an operation that may wait on a peer (a pipe, a socket) must not be
+// started this way.
+func (e *Executor) StartLocalFile(prep Prep) (*Operation, error) {
+	o, err := e.StartLocal(prep)
+	if err == nil {
+		o.waitAlone = (*shard).waitAlone
+	}
+	return o, err
+}
+
 // CancelFd cancels every operation on fd on every ring (IORING_ASYNC_CANCEL_FD)
 // and returns once the kernel has processed the requests; the cancelled
 // operations complete, with ECANCELED or their own result, on their own.
@@ -206,6 +231,7 @@ func (e *Executor) startOn(s *shard, deadline time.Time, prep Prep, each func(Re
 	o := opPool.Get().(*Operation)
 	o.s = s
 	o.cancelled, o.syncCancelled, o.hasRes, o.err, o.syncErr = false, false, false, nil, nil
+	o.waitAlone = nil
 	o.state.Store(opPending)
 	o.res = Result{}
 	o.deadline = deadline
@@ -430,9 +456,7 @@ func enterError(err error) error {
 // meanwhile.
 func (s *shard) enterFailed(err error) {
 	e := enterError(err)
-	if Unavailable(e) && s.exec.broken.CompareAndSwap(nil, &e) {
-		close(s.exec.brokenC)
-	}
+	s.exec.markBroken(e)
 	s.mu.Lock()
 	for _, o := range s.r.Unsubmit() {
 		if o == ignored || o == nil {
@@ -443,6 +467,14 @@ func (s *shard) enterFailed(err error) {
 	s.submitted.Store(s.published.Load())
 	s.drainLocked()
 	s.mu.Unlock()
+}
+
+// markBroken marks the executor broken if err, from io_uring_enter, says
+// that the call is denied for good (see enterFailed).
+func (e *Executor) markBroken(err error) {
+	if Unavailable(err) && e.broken.CompareAndSwap(nil, &err) {
+		close(e.brokenC)
+	}
 }
 
 // drainLocked collects every completion in the CQ and readies the
@@ -483,6 +515,83 @@ func (s *shard) drainLocked() {
 	}
 }
 
+// WaitSlice bounds one wait in io_uring_enter for a lone operation
+// (waitAlone), and so how long a stop that posts no completion (a
+// context cancelled, the executor closed while the operation does not
+// end) waits to be seen. uringfs's batches on files wait in slices of
+// the same length.
+const WaitSlice = 50 * time.Millisecond
+
+// waitAlone waits for o, an operation started by StartLocalFile, in
+// io_uring_enter, as long as it is the only operation in flight on its
+// ring, and reports whether o is done. It returns false, for Wait to
+// park as any operation does, if another goroutine already waits in
+// the kernel on this ring, if another operation is in flight (the
+// reaper then collects every completion, as usual), or once ctx is
+// done, the executor closed or broken, or the kernel has no timed
+// wait.
+//
+// While it waits, the eventfd is muted, so that o's completion does not
+// wake the reaper too: any completion ends the wait (min_complete 1),
+// and it unmutes and collects before it looks again, so one that
+// arrives meanwhile for another goroutine's operation (started after o)
+// is collected by it, or by the reaper once unmuted (invariant 6 of
+// shard). Whoever else mutes (the holder of enterMu, for its own enter)
+// unmutes and collects after, so the mutes of the two never strand a
+// completion, and at worst wake the reaper for nothing.
+func (s *shard) waitAlone(o *Operation, ctx context.Context) bool {
+	// A goroutine parked on this ring has an operation in flight: o is
+	// not alone, which this tells without the ring's lock, at every
+	// Wait of a busy ring.
+	if s.counts.parkedNow.Load() != 0 || s.noTimedWait.Load() || !s.waitMu.TryLock() {
+		return false
+	}
+	defer s.waitMu.Unlock()
+	for waited := false; ; waited = true {
+		// Collect first: it also hands consumed CQ slots back, without
+		// which the kernel would count them as posted and not wait.
+		s.mu.Lock()
+		s.drainLocked()
+		done := o.state.Load() == opDone
+		alone := !s.closed && s.r.ActiveOps() == 1
+		s.mu.Unlock()
+		if done {
+			if waited {
+				s.counts.waited.Add(1)
+			} else {
+				s.counts.inline.Add(1)
+			}
+			return true
+		}
+		if !alone || ctx.Err() != nil || s.exec.broken.Load() != nil {
+			return false
+		}
+		s.r.SetEventfdEnabled(false)
+		err := s.r.WaitFlushed(WaitSlice)
+		s.enters.Add(1)
+		// Unmute before collecting: invariant 6 (see shard).
+		s.r.SetEventfdEnabled(true)
+		switch err {
+		case nil, syscall.ETIME, syscall.EINTR, syscall.EBUSY, syscall.EAGAIN:
+			continue
+		}
+		var unsupported *uring.UnsupportedFeatureError
+		if errors.As(err, &unsupported) {
+			s.noTimedWait.Store(true)
+		} else {
+			// Denied (a seccomp filter installed since): the executor
+			// is broken, and o parks, where Cancel and Close reach it
+			// through io_uring_register.
+			s.exec.markBroken(enterError(err))
+		}
+		s.mu.Lock()
+		s.drainLocked()
+		s.mu.Unlock()
+		// o parks, or finds itself done, in Wait.
+		return false
+	}
+}
+
 // reapForever is reap for the process-wide executor, which is never
 // closed: its own name lets leak checks tell these goroutines, which live
 // as long as the process by design, from a private executor's.
@@ -509,7 +618,9 @@ func (s *shard) reap() {
 func (o *Operation) Wait(ctx context.Context) (Result, error) {
 	entered()
 	s := o.s
-	if o.state.Load() != opDone && o.state.CompareAndSwap(opPending, opParked) {
+	if o.waitAlone != nil && o.state.Load() != opDone && o.waitAlone(s, o, ctx) {
+		// Counted by waitAlone.
+	} else if o.state.Load() != opDone && o.state.CompareAndSwap(opPending, opParked) {
 		s.counts.parked.Add(1)
 		s.counts.parkedNow.Add(1)
 		if done := ctx.Done(); done == nil {

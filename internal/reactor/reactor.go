@@ -78,7 +78,10 @@ type Executor struct {
 //     it also guards gone, which Close sets once the ring is unmapped.
 //     Order: enterMu, then mu; never enterMu while holding mu.
 //   - The eventfd is muted (SetEventfdEnabled) only by the holder of
-//     enterMu, for the length of its own enter.
+//     enterMu, for the length of its own enter, and by the holder of
+//     waitMu, for the length of its wait in io_uring_enter.
+//   - waitMu is held by the goroutine that waits in io_uring_enter for
+//     its lone operation (waitAlone); only TryLock takes it, and Close.
 //   - yieldCredit, yieldSkip and yieldBackoff decide whether a batchable
 //     operation yields before entering (yieldNow, yielded). They are
 //     updated without a lock: a lost update changes how often operations
@@ -108,6 +111,16 @@ type Executor struct {
 //     (opParked); the waiter parks only by moving opPending to opParked.
 //  5. After Close has unmapped the ring (gone), nobody enters it: enter
 //     checks gone under enterMu, and Close sets it holding enterMu.
+//     The goroutine in waitAlone holds waitMu, which Close takes too
+//     before it unmaps, and leaves once it sees closed.
+//  6. Muting the eventfd strands no completion, whoever mutes. Every
+//     muter (the holder of enterMu for its enter, the holder of waitMu
+//     for its wait) unmutes and then drains. The holder of enterMu is
+//     back before long; the holder of waitMu waits for any completion
+//     (min_complete 1), so one posted while it has the eventfd muted
+//     ends its wait, and its drain, after its unmute, collects it. A
+//     mute undone by another's unmute only wakes the reaper for
+//     nothing.
 type shard struct {
 	mu     sync.Mutex
 	r      *Ring
@@ -130,6 +143,14 @@ type shard struct {
 	exec *Executor
 
 	counts counts
+
+	// waitMu is held by the goroutine that waits in io_uring_enter for
+	// its lone operation (waitAlone): one at a time. Close takes it
+	// before it unmaps the ring. Order: waitMu, then enterMu, then mu.
+	waitMu sync.Mutex
+	// noTimedWait is set once the kernel turned a timed wait down
+	// (no IORING_FEAT_EXT_ARG): lone operations then park.
+	noTimedWait atomic.Bool
 }
 
 // counts are a shard's counters beyond its ring's own: each is one atomic
@@ -139,6 +160,7 @@ type counts struct {
 	inline    atomic.Uint64 // Waits that found their op done and did not park
 	parked    atomic.Uint64 // Waits that parked until another goroutine readied them
 	parkedNow atomic.Int64  // goroutines parked in Wait now
+	waited    atomic.Uint64 // Waits that waited in io_uring_enter for a lone operation (waitAlone)
 	spurious  atomic.Uint64 // ECANCELED completions nobody asked for
 }
 
@@ -345,10 +367,13 @@ func (e *Executor) Close() error {
 	}
 	e.wg.Wait()
 	for _, s := range e.shards {
-		// enterMu first: a submitter may be between publishing and its
+		// waitMu first: a goroutine waiting in io_uring_enter for its
+		// lone operation sees closed within a waitSlice and leaves.
+		// Then enterMu: a submitter may be between publishing and its
 		// enter (descheduled, say) while its operation was cancelled and
 		// drained above; it finishes with the ring mapped, and any later
 		// one sees gone.
+		s.waitMu.Lock()
 		s.enterMu.Lock()
 		s.mu.Lock()
 		if err := s.r.Close(); err != nil {
@@ -358,6 +383,7 @@ func (e *Executor) Close() error {
 		}
 		s.mu.Unlock()
 		s.enterMu.Unlock()
+		s.waitMu.Unlock()
 	}
 	return errors.Join(errs...)
 }
@@ -446,6 +472,10 @@ type Stats struct {
 	Inline    uint64
 	Parked    uint64
 	ParkedNow int
+	// Waited counts Waits of lone operations on a file (StartLocalFile)
+	// that waited for their completion in io_uring_enter themselves,
+	// neither parking nor finding it done at once.
+	Waited uint64
 	// Spurious counts completions with ECANCELED that no Cancel,
 	// context or deadline asked for (see Run), requeued or not.
 	Spurious uint64
@@ -474,6 +504,7 @@ func (e *Executor) Stats() Stats {
 		st.Inline += s.counts.inline.Load()
 		st.Parked += s.counts.parked.Load()
 		st.ParkedNow += int(s.counts.parkedNow.Load())
+		st.Waited += s.counts.waited.Load()
 		st.Spurious += s.counts.spurious.Load()
 	}
 	return st

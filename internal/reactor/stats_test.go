@@ -26,6 +26,7 @@ func statsDelta(before, after Stats) Stats {
 		Inline:     after.Inline - before.Inline,
 		Parked:     after.Parked - before.Parked,
 		ParkedNow:  after.ParkedNow,
+		Waited:     after.Waited - before.Waited,
 		Spurious:   after.Spurious - before.Spurious,
 		CQOverflow: after.CQOverflow - before.CQOverflow,
 		CQDropped:  after.CQDropped - before.CQDropped,
