@@ -21,8 +21,9 @@ import (
 // connection's address to the one buffer it was given, with nothing to
 // tie an address to its completion, so each connection would cost a
 // getpeername (and a peer already gone would have no address). The
-// single accept is armed again as each completion is handled; a backlog
-// that filled meanwhile is taken at once when it is submitted.
+// single accept is armed again after each completion has been handled
+// (ln.peer read); with connections waiting in the backlog, it completes
+// as it is submitted.
 func (l *loop) armAccept(ln *listener) error {
 	_, err := l.queue(func() (uring.Job, error) {
 		return l.ring.Accept(ln.fd, &ln.peer, unix.SOCK_NONBLOCK, opData{kind: opAccept, ref: ln})
