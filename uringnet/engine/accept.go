@@ -15,14 +15,18 @@ import (
 	"github.com/uring-go/uring/uring"
 )
 
+// armAccept queues a single-shot accept on ln that stores the peer's
+// address in ln.peer, as gnet's accept4 does, so no getpeername follows.
+// A multishot accept cannot do this: the kernel would write every
+// connection's address to the one buffer it was given, with nothing to
+// tie an address to its completion, so each connection would cost a
+// getpeername (and a peer already gone would have no address). The
+// single accept is armed again after each completion has been handled
+// (ln.peer read); with connections waiting in the backlog, it completes
+// as it is submitted.
 func (l *loop) armAccept(ln *listener) error {
 	_, err := l.queue(func() (uring.Job, error) {
-		if !l.feat.has(featMultishotAccept) {
-			// The peer's address comes from getpeername, as with
-			// multishot accept, so there is one path after this.
-			return l.ring.Accept(ln.fd, nil, unix.SOCK_NONBLOCK, opData{kind: opAccept, ref: ln})
-		}
-		return l.ring.AcceptMultishot(ln.fd, unix.SOCK_NONBLOCK, opData{kind: opAccept, ref: ln})
+		return l.ring.Accept(ln.fd, &ln.peer, unix.SOCK_NONBLOCK, opData{kind: opAccept, ref: ln})
 	})
 	if err == nil {
 		ln.acceptArmed = true
@@ -65,13 +69,16 @@ func (l *loop) accepted(ln *listener, fd int) {
 		unix.Close(fd)
 		return
 	}
-	remote := sock.RemoteAddr(fd, unix.SOCK_STREAM)
+	var remote net.Addr
+	if sa, err := ln.peer.Sockaddr(); err == nil {
+		remote = sock.Addr(unix.SOCK_STREAM, sa)
+	}
 	if remote == nil {
+		// Not expected: the kernel fills the address of every
+		// connection it accepts (or fails the accept).
 		if ln.network == "unix" {
 			remote = &net.UnixAddr{Name: "@", Net: "unix"}
 		} else {
-			// The peer is already gone (ENOTCONN); the first receive
-			// will report it.
 			remote = &net.TCPAddr{}
 		}
 	}

@@ -83,7 +83,8 @@
 // Each event loop is one goroutine that owns one io_uring instance
 // (SINGLE_ISSUER|DEFER_TASKRUN where the kernel has them, so the loop
 // goroutine is locked to its OS thread for its whole life). A loop keeps a
-// multishot accept armed on its listener, a multishot receive on every
+// single accept armed on its listener, again after each connection (it
+// names the peer, so no getpeername follows), a multishot receive on every
 // connection that takes its buffer from a provided-buffer ring only when
 // data arrives (an idle connection holds no read buffer; see Kernel
 // features for older kernels), and at most one
@@ -149,7 +150,6 @@
 // engine uses an older way where one is missing:
 //
 //	feature                        Linux  without it
-//	multishot accept               5.19   a single accept, armed again after each connection
 //	provided-buffer ring           5.19   a POLLIN wait, then a MSG_DONTWAIT receive into a
 //	                                      buffer from a pool the loop owns (same size and count)
 //	multishot receive              6.0    a single receive selecting from the buffer ring,

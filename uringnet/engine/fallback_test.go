@@ -28,7 +28,6 @@ func TestDetectFeatures(t *testing.T) {
 		f            feature
 		major, minor int
 	}{
-		{featMultishotAccept, 5, 19},
 		{featBufRing, 5, 19},
 		{featMultishotRecv, 6, 0},
 		{featDeferTaskrun, 6, 1},
@@ -102,11 +101,8 @@ func TestFallbackModes(t *testing.T) {
 						n, what, msgs, conns, map[bool]string{true: "message", false: "connection"}[perMessage])
 				}
 			}
-			if want.has(featMultishotAccept) {
-				if l.acceptArms >= conns {
-					t.Errorf("%d accepts armed for %d connections, want one multishot", l.acceptArms, conns)
-				}
-			} else if l.acceptArms < conns+1 {
+			// A single accept per connection, which names the peer.
+			if l.acceptArms < conns+1 {
 				t.Errorf("%d accepts armed for %d connections, want one each and one more", l.acceptArms, conns)
 			}
 			switch {

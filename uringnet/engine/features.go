@@ -14,15 +14,11 @@ import (
 type feature uint8
 
 const (
-	// featMultishotAccept: one accept posts every connection
-	// (IORING_ACCEPT_MULTISHOT, Linux 5.19). Without it, a single accept
-	// is armed again after each completion.
-	featMultishotAccept feature = 1 << iota
 	// featBufRing: a provided-buffer ring (IORING_REGISTER_PBUF_RING,
 	// Linux 5.19), which receives take a buffer from only when data has
 	// arrived. Without it, a connection waits for POLLIN and the loop
 	// then receives into a buffer of its own.
-	featBufRing
+	featBufRing feature = 1 << iota
 	// featMultishotRecv: a receive that stays armed, taking a buffer from
 	// the ring for each chunk (IORING_RECV_MULTISHOT, Linux 6.0). Without
 	// it, a single receive with a buffer selected from the ring is armed
@@ -37,7 +33,7 @@ const (
 	// poll is armed again each time the socket has been read dry.
 	featMultishotPoll
 
-	allFeatures = featMultishotAccept | featBufRing | featMultishotRecv | featDeferTaskrun | featMultishotPoll
+	allFeatures = featBufRing | featMultishotRecv | featDeferTaskrun | featMultishotPoll
 )
 
 // featureNames names each feature and the kernel test that says whether
@@ -47,7 +43,6 @@ var featureNames = []struct {
 	name string
 	test *kernel.Test
 }{
-	{featMultishotAccept, "multishot-accept", kernel.MultishotAccept},
 	{featBufRing, "buffer-ring", kernel.BufRing},
 	{featMultishotRecv, "multishot-recv", kernel.MultishotRecv},
 	{featDeferTaskrun, "defer-taskrun", kernel.DeferTaskrun},

@@ -57,7 +57,6 @@ type mode struct {
 // (which also replaces multishot poll with single polls).
 var modes = []mode{
 	{"", 0},
-	{"single-accept", features(featMultishotAccept)},
 	{"single-recv", features(featMultishotRecv)},
 	{"plain-buffers", features(featBufRing)},
 	{"plain-ring", features(featDeferTaskrun)},

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/uring-go/uring/internal/sock"
+	"github.com/uring-go/uring/uring"
 )
 
 // listener is a bound, listening socket.
@@ -22,7 +23,8 @@ type listener struct {
 	family    int    // a UDP socket's address family
 	closeOnce sync.Once
 
-	acceptArmed bool // an accept is active; for the loop that accepts on it
+	acceptArmed bool           // an accept is active; for the loop that accepts on it
+	peer        uring.Sockaddr // where the armed accept stores the peer's address
 }
 
 // listen creates the listening socket with gnet's socket options. On
