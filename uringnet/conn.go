@@ -51,7 +51,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	// conn's goroutine at net's 2 KiB instead of 4 (BenchmarkIdleConns).
 	d := &fd.rio
 	d.buf = b
-	res, err := fd.pollWait(d.p, d.try, &d.pollOutcome)
+	res, err := fd.pollWait(&fd.rd, d.try, &d.pollOutcome)
 	d.buf = nil
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
@@ -109,7 +109,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		// As in Read.
 		d := &fd.wio
 		d.buf = chunk
-		res, err := fd.pollWait(d.p, d.try, &d.pollOutcome)
+		res, err := fd.pollWait(&fd.wr, d.try, &d.pollOutcome)
 		d.buf = nil
 		if err != nil {
 			return nn, fd.opError("write", "write", err)

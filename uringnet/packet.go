@@ -344,7 +344,7 @@ func (c *PacketConn) Read(b []byte) (int, error) {
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-	res, err := fd.dontWait(&fd.rio, b)
+	res, err := fd.dontWait(&fd.rio, &fd.rd, b)
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
 	}
@@ -373,7 +373,7 @@ func (c *PacketConn) Write(b []byte) (int, error) {
 		}
 		return n, nil
 	}
-	res, err := fd.dontWait(&fd.wio, b)
+	res, err := fd.dontWait(&fd.wio, &fd.wr, b)
 	if err != nil {
 		return 0, fd.opError("write", "write", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/uring-go/uring/internal/testutil"
 )
@@ -254,5 +255,20 @@ func TestWaiterCloseIdle(t *testing.T) {
 	}
 	if _, err := r.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("read of the mirror after CloseIdle: %v; want the byte", err)
+	}
+}
+
+// A Waiter is two per fd, most of an idle connection's state: the parts
+// only deadlines and waiting need are made when first needed.
+func TestWaiterSize(t *testing.T) {
+	if n := unsafe.Sizeof(Waiter{}); n > 48 {
+		t.Errorf("a Waiter is %d bytes, want at most 48", n)
+	}
+	var w Waiter
+	w.Set(time.Time{})
+	w.Check()
+	w.CloseIdle(os.ErrClosed)
+	if w.wait != nil {
+		t.Error("an idle Waiter made its wait state")
 	}
 }

@@ -29,12 +29,7 @@ import (
 // deadline nobody waits on here only records it. The zero value has no
 // deadline and is open.
 type Waiter struct {
-	mu       sync.Mutex
-	done     chan struct{} // nil until Done is called; then closed iff err != nil
-	err      error         // nil, os.ErrDeadlineExceeded or Close's error
-	deadline time.Time
-	// timer, while done is not nil, fires at or before the deadline.
-	timer *time.Timer
+	mu sync.Mutex
 	// armed is whether a deadline is set or Close has run, readable
 	// without mu: while it is false, Check has nothing to say, which is
 	// the case of every read and write on a file without deadlines; and
@@ -46,12 +41,46 @@ type Waiter struct {
 	// writing direction, for mirror.
 	closed, write bool
 
+	err error // nil, os.ErrDeadlineExceeded or Close's error
+
 	// mirror, if set, is the *os.File through which operations wait in
 	// the runtime netpoller: every deadline goes to it too (as its read
 	// or, if write, write deadline), and Close gives it one in the past
 	// to wake them. (A file and a flag, not a method value, which would
 	// be an allocation per direction and fd.)
 	mirror *os.File
+
+	// wait is the deadline and what waits on Done, made by the first
+	// deadline set or the first Done: an idle fd's Waiter, or one whose
+	// operations wait in the netpoller without deadlines, does without
+	// it (a Waiter is two per fd, and an idle connection is mostly its
+	// fd's state).
+	wait *waitState
+}
+
+// waitState is the part of a Waiter that deadlines and waiting on Done
+// need.
+type waitState struct {
+	done     chan struct{} // nil until Done is called; then closed iff err != nil
+	deadline time.Time
+	// timer, while done is not nil, fires at or before the deadline.
+	timer *time.Timer
+}
+
+// state returns w.wait, making it if need be. w.mu is held.
+func (w *Waiter) state() *waitState {
+	if w.wait == nil {
+		w.wait = new(waitState)
+	}
+	return w.wait
+}
+
+// deadlineLocked is the deadline, zero if none. w.mu is held.
+func (w *Waiter) deadlineLocked() time.Time {
+	if w.wait == nil {
+		return time.Time{}
+	}
+	return w.wait.deadline
 }
 
 // SetMirror makes every later deadline, and Close, reach f's read
@@ -79,20 +108,23 @@ func (w *Waiter) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (w *Waiter) Done() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err == nil && !w.deadline.IsZero() {
-		if d := time.Until(w.deadline); d <= 0 {
-			w.fireLocked(os.ErrDeadlineExceeded)
-		} else if w.done == nil {
-			w.armLocked(d)
+	if w.err == nil {
+		if dl := w.deadlineLocked(); !dl.IsZero() {
+			if d := time.Until(dl); d <= 0 {
+				w.fireLocked(os.ErrDeadlineExceeded)
+			} else if w.wait.done == nil {
+				w.armLocked(d)
+			}
 		}
 	}
-	if w.err != nil && w.done == nil {
+	if w.err != nil && (w.wait == nil || w.wait.done == nil) {
 		return closedChan
 	}
-	if w.done == nil {
-		w.done = make(chan struct{})
+	ws := w.state()
+	if ws.done == nil {
+		ws.done = make(chan struct{})
 	}
-	return w.done
+	return ws.done
 }
 
 // Err is part of context.Context.
@@ -114,7 +146,7 @@ func (w *Waiter) Check() error {
 		return nil
 	}
 	w.mu.Lock()
-	if w.err == nil && !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
+	if w.err == nil && w.passedLocked() {
 		w.fireLocked(os.ErrDeadlineExceeded)
 	}
 	err := w.err
@@ -122,18 +154,32 @@ func (w *Waiter) Check() error {
 	return err
 }
 
+// passedLocked reports whether a deadline is set and has passed.
+func (w *Waiter) passedLocked() bool {
+	dl := w.deadlineLocked()
+	return !dl.IsZero() && !time.Now().Before(dl)
+}
+
 func (w *Waiter) fireLocked(err error) {
-	if w.err == nil && w.done != nil {
-		close(w.done)
+	if w.err == nil && w.wait != nil && w.wait.done != nil {
+		close(w.wait.done)
 	}
 	w.err = err
 }
 
+// armLocked starts or moves the timer; w.wait is not nil.
 func (w *Waiter) armLocked(d time.Duration) {
-	if w.timer == nil {
-		w.timer = time.AfterFunc(d, w.expire)
+	if w.wait.timer == nil {
+		w.wait.timer = time.AfterFunc(d, w.expire)
 	} else {
-		w.timer.Reset(d)
+		w.wait.timer.Reset(d)
+	}
+}
+
+// stopTimerLocked stops the timer if there is one.
+func (w *Waiter) stopTimerLocked() {
+	if w.wait != nil && w.wait.timer != nil {
+		w.wait.timer.Stop()
 	}
 }
 
@@ -151,25 +197,29 @@ func (w *Waiter) Set(t time.Time) {
 	if w.closed {
 		return
 	}
-	if w.mirror != nil && t != w.deadline {
+	if w.mirror != nil && t != w.deadlineLocked() {
 		// The mirror already has an unchanged deadline, and one that
 		// has passed has passed there too.
 		w.setMirror(t)
 	}
-	w.deadline = t
+	if t.IsZero() {
+		if w.wait != nil {
+			w.wait.deadline = t
+		}
+	} else {
+		w.state().deadline = t
+	}
 	w.armed.Store(!t.IsZero())
 	if w.err == os.ErrDeadlineExceeded {
 		// Re-arm: operations from now on wait on a fresh channel.
 		w.err = nil
-		w.done = nil
+		w.wait.done = nil
 	}
 	if t.IsZero() {
-		if w.timer != nil {
-			w.timer.Stop()
-		}
+		w.stopTimerLocked()
 		return
 	}
-	if w.done == nil {
+	if w.wait.done == nil {
 		// Nothing waits on Done: Check and Done see the deadline.
 		return
 	}
@@ -177,9 +227,7 @@ func (w *Waiter) Set(t time.Time) {
 		w.armLocked(d)
 		return
 	}
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.stopTimerLocked()
 	w.fireLocked(os.ErrDeadlineExceeded)
 }
 
@@ -187,7 +235,7 @@ func (w *Waiter) Set(t time.Time) {
 // may run late; it fires only if the current deadline has passed.
 func (w *Waiter) expire() {
 	w.mu.Lock()
-	if w.err == nil && !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
+	if w.err == nil && w.passedLocked() {
 		w.fireLocked(os.ErrDeadlineExceeded)
 	}
 	w.mu.Unlock()
@@ -211,13 +259,8 @@ func (w *Waiter) close(err error, wake bool) {
 	w.mu.Lock()
 	w.closed = true
 	w.armed.Store(true)
-	if w.err == nil && w.done != nil {
-		close(w.done)
-	}
-	w.err = err
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.fireLocked(err)
+	w.stopTimerLocked()
 	if w.mirror != nil && wake {
 		w.setMirror(pastDeadline)
 	}
