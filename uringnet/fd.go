@@ -18,11 +18,11 @@ import (
 // netFD is a socket: its fd, reference count, addresses and the state its
 // operations wait on.
 type netFD struct {
-	e      *reactor.Executor
-	sysfd  int
-	net    string
-	laddr  net.Addr
-	raddr  net.Addr
+	e     *reactor.Executor
+	sysfd int
+	net   string
+	laddr net.Addr
+	raddr net.Addr
 
 	// refs counts the operations in progress; Close closes the fd
 	// after the last one.
