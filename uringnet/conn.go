@@ -50,9 +50,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 	// quarter is in use), so a frame less below Read keeps an idle
 	// conn's goroutine at net's 2 KiB instead of 4 (BenchmarkIdleConns).
 	d := &fd.rio
-	d.buf = b
+	d.setBuf(b)
 	res, err := fd.pollWait(&fd.rd, d.try, &d.pollOutcome)
-	d.buf = nil
+	d.setBuf(nil)
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
 	}
@@ -108,9 +108,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		chunk := b[nn:min(len(b), nn+maxRW)]
 		// As in Read.
 		d := &fd.wio
-		d.buf = chunk
+		d.setBuf(chunk)
 		res, err := fd.pollWait(&fd.wr, d.try, &d.pollOutcome)
-		d.buf = nil
+		d.setBuf(nil)
 		if err != nil {
 			return nn, fd.opError("write", "write", err)
 		}

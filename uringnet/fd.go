@@ -20,7 +20,6 @@ import (
 type netFD struct {
 	e     *reactor.Executor
 	sysfd int
-	net   string
 	laddr net.Addr
 	raddr net.Addr
 
@@ -55,9 +54,52 @@ type netFD struct {
 	// file (see Listener.SetUnlinkOnClose).
 	unlink atomic.Bool
 	// family is the socket's address family (AF_INET, AF_INET6,
-	// AF_UNIX): 32 bits, beside unlink's, keep a Conn and its netFD
-	// within 384 bytes (see newConn).
-	family int32
+	// AF_UNIX), and netIdx its network ("tcp", "unix", ...) as an
+	// index into fdNetworks: small numbers beside unlink keep a Conn and
+	// its netFD within 352 bytes (see newConn).
+	family int16
+	netIdx uint8
+}
+
+// fdNetworks are the networks of sockets, as netFD.netIdx numbers them;
+// moreFDNetworks grows with any other network a socket is made for.
+var (
+	fdNetworks     = [...]string{"tcp", "tcp4", "tcp6", "unix", "udp", "udp4", "udp6", "unixgram", "unixpacket"}
+	netsMu         sync.Mutex
+	moreFDNetworks []string
+)
+
+// networkIndex is network's number for netFD.netIdx.
+func networkIndex(network string) uint8 {
+	for i, n := range fdNetworks {
+		if n == network {
+			return uint8(i)
+		}
+	}
+	netsMu.Lock()
+	defer netsMu.Unlock()
+	for i, n := range moreFDNetworks {
+		if n == network {
+			return uint8(len(fdNetworks) + i)
+		}
+	}
+	if len(fdNetworks)+len(moreFDNetworks) > 255 {
+		// Not reached: fdNetworks are names package net knows.
+		return 0
+	}
+	moreFDNetworks = append(moreFDNetworks, network)
+	return uint8(len(fdNetworks) + len(moreFDNetworks) - 1)
+}
+
+// network is the socket's network ("tcp", "unix", ...), as given when
+// it was made.
+func (fd *netFD) network() string {
+	if i := int(fd.netIdx); i < len(fdNetworks) {
+		return fdNetworks[i]
+	}
+	netsMu.Lock()
+	defer netsMu.Unlock()
+	return moreFDNetworks[int(fd.netIdx)-len(fdNetworks)]
 }
 
 func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
@@ -67,11 +109,11 @@ func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
 }
 
 func (fd *netFD) init(e *reactor.Executor, sysfd, family int, network string) {
-	fd.e, fd.sysfd, fd.family, fd.net = e, sysfd, int32(family), network
+	fd.e, fd.sysfd, fd.family, fd.netIdx = e, sysfd, int16(family), networkIndex(network)
 }
 
 // newConn makes a Conn and its netFD together, in one allocation (of
-// 384 bytes, a size class: a netFD larger than 376 would make it 416;
+// 352 bytes, a size class: a netFD larger than 344 would make it 384;
 // TestIdleConnHeap).
 func newConn(e *reactor.Executor, sysfd, family int, network string) *Conn {
 	cf := new(struct {

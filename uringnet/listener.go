@@ -645,7 +645,7 @@ func (l *Listener) newConn(sysfd int, raddr net.Addr) (*Conn, error) {
 			return nil, lfd.listenerError("accept", "setsockopt", err)
 		}
 	}
-	c := newConn(lfd.e, sysfd, int(lfd.family), lfd.net)
+	c := newConn(lfd.e, sysfd, int(lfd.family), lfd.network())
 	fd := c.fd
 	fd.attachPoller()
 	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_STREAM)

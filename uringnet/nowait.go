@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
@@ -21,13 +22,24 @@ import (
 // which the direction's mutex (rmu or wmu) makes one at a time; prep and
 // try are made once per connection so that an attempt allocates nothing.
 type ioDir struct {
-	buf []byte
+	// buf is the attempt's buffer, as a pointer and a length: its
+	// capacity would be 8 bytes more per direction for nothing (see
+	// newConn).
+	buf  *byte
+	nbuf int
 
 	pollOutcome
 
 	prep reactor.Prep
 	try  func(uintptr) bool
 }
+
+// setBuf makes b the buffer of the attempts to come; nil after one, so
+// that the direction does not keep b alive.
+func (d *ioDir) setBuf(b []byte) { d.buf, d.nbuf = unsafe.SliceData(b), len(b) }
+
+// bytes is the attempt's buffer.
+func (d *ioDir) bytes() []byte { return unsafe.Slice(d.buf, d.nbuf) }
 
 // initIO makes the reads' and writes' prep and try (rio and wio). The
 // closures capture fd alone and name their direction's fields outright,
@@ -37,10 +49,10 @@ func (fd *netFD) initIO() {
 	// A send to a peer that has gone fails with EPIPE instead of
 	// raising SIGPIPE.
 	fd.wio.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-		return r.Send(fd.sysfd, fd.wio.buf, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, o)
+		return r.Send(fd.sysfd, fd.wio.bytes(), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, o)
 	}
 	fd.rio.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-		return r.Recv(fd.sysfd, fd.rio.buf, unix.MSG_DONTWAIT, o)
+		return r.Recv(fd.sysfd, fd.rio.bytes(), unix.MSG_DONTWAIT, o)
 	}
 	// try runs the operation once through the executor (as fd.once,
 	// which says why on the processor's ring, written out here). It
@@ -114,7 +126,7 @@ func (fd *netFD) attachPoller() {
 // RawConn that waits there; raw stays nil if the netpoller did not take
 // the fd. Deadlines and Close reach the file (the Waiters' mirrors).
 func (fd *netFD) registerPoller() {
-	f := os.NewFile(uintptr(fd.sysfd), fileName(fd.net))
+	f := os.NewFile(uintptr(fd.sysfd), fileName(fd.network()))
 	if f == nil {
 		return
 	}
@@ -154,9 +166,9 @@ func fileName(network string) string {
 // fd.wio's on fd.wr) on buf, waiting while the socket is not ready.
 // Errors are as pollWait's.
 func (fd *netFD) dontWait(d *ioDir, p *fdlife.Waiter, buf []byte) (reactor.Result, error) {
-	d.buf = buf
+	d.setBuf(buf)
 	res, err := fd.pollWait(p, d.try, &d.pollOutcome)
-	d.buf = nil
+	d.setBuf(nil)
 	return res, err
 }
 

@@ -221,7 +221,7 @@ func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		return n, nil, err
 	}
 	if c.fd.family == unix.AF_UNIX {
-		return n, &net.UnixAddr{Name: src.name, Net: c.fd.net}, nil
+		return n, &net.UnixAddr{Name: src.name, Net: c.fd.network()}, nil
 	}
 	a := &net.UDPAddr{}
 	setUDPAddr(a, src.ap)
@@ -308,7 +308,7 @@ func (c *PacketConn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.U
 	}
 	n, oobn, flags, src, err := c.readMsg(b, oob)
 	if src.ok {
-		addr = &net.UnixAddr{Name: src.name, Net: c.fd.net}
+		addr = &net.UnixAddr{Name: src.name, Net: c.fd.network()}
 	}
 	return n, oobn, flags, addr, err
 }
@@ -457,7 +457,7 @@ func (c *PacketConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn in
 // writeErr is the error of a send to to, as net reports it.
 func (c *PacketConn) writeErr(to packetDest, err error) error {
 	fd := c.fd
-	return &net.OpError{Op: "write", Net: fd.net, Source: fd.laddr, Addr: to.opAddr(), Err: wrapErr("sendmsg", err)}
+	return &net.OpError{Op: "write", Net: fd.network(), Source: fd.laddr, Addr: to.opAddr(), Err: wrapErr("sendmsg", err)}
 }
 
 func (c *PacketConn) writeMsg(b, oob []byte, to packetDest) (n, oobn int, err error) {
