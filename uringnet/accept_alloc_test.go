@@ -54,10 +54,10 @@ func allocsPerRun(runs int, f func()) (allocs, bytes float64) {
 // 512-byte allocation, the multishot queue kept its array, the file's
 // name and the deadline mirrors stopped being made per conn; 12 and 800
 // once accept4 in the netpoller replaced the multishot accept; 12 and
-// 640 once the conn and its fd fit in 352 bytes (TestIdleConnHeap).
+// 608 once the conn and its fd fit in 320 bytes (TestIdleConnHeap).
 const (
 	maxAcceptAllocs = 12
-	maxAcceptBytes  = 640
+	maxAcceptBytes  = 608
 )
 
 // TestAcceptAllocs pins the allocations of accepting a TCP connection and

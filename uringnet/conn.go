@@ -151,10 +151,10 @@ func (c *Conn) shutdown(how int) error {
 }
 
 // LocalAddr returns the local address: a *net.TCPAddr or *net.UnixAddr.
-func (c *Conn) LocalAddr() net.Addr { return c.fd.laddr }
+func (c *Conn) LocalAddr() net.Addr { return c.fd.localAddr() }
 
 // RemoteAddr returns the peer's address: a *net.TCPAddr or *net.UnixAddr.
-func (c *Conn) RemoteAddr() net.Addr { return c.fd.raddr }
+func (c *Conn) RemoteAddr() net.Addr { return c.fd.remoteAddr() }
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
@@ -162,8 +162,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.rd.Set(t)
-	c.fd.wr.Set(t)
+	c.fd.rd.SetOn(t, c.fd.mirror(false))
+	c.fd.wr.SetOn(t, c.fd.mirror(true))
 	return nil
 }
 
@@ -176,7 +176,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.rd.Set(t)
+	c.fd.rd.SetOn(t, c.fd.mirror(false))
 	return nil
 }
 
@@ -188,7 +188,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.wr.Set(t)
+	c.fd.wr.SetOn(t, c.fd.mirror(true))
 	return nil
 }
 

@@ -124,7 +124,7 @@ func (fd *netFD) attachPoller() {
 // registerPoller registers the socket with the runtime netpoller through
 // an *os.File, which owns the fd from then on, and records in raw the
 // RawConn that waits there; raw stays nil if the netpoller did not take
-// the fd. Deadlines and Close reach the file (the Waiters' mirrors).
+// the fd. Deadlines and Close reach the file (netFD.mirror).
 func (fd *netFD) registerPoller() {
 	f := os.NewFile(uintptr(fd.sysfd), fileName(fd.network()))
 	if f == nil {
@@ -142,8 +142,16 @@ func (fd *netFD) registerPoller() {
 		return
 	}
 	fd.raw = raw
-	fd.rd.SetMirror(f, false)
-	fd.wr.SetMirror(f, true)
+}
+
+// mirror is what the read (or, if write, the write) Waiter's deadlines
+// and Close reach besides: the *os.File, if the fd waits in the
+// netpoller through it (raw, set once before the fd is shared).
+func (fd *netFD) mirror(write bool) fdlife.Mirror {
+	if fd.raw == nil {
+		return fdlife.Mirror{}
+	}
+	return fdlife.Mirror{File: fd.file, Write: write}
 }
 
 // fileName is the name of a socket's *os.File: "uringnet-" and the

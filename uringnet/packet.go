@@ -198,11 +198,11 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 			return nil, os.NewSyscallError("connect", err)
 		}
 	}
-	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_DGRAM)
+	fd.setLocalAddr(sock.LocalAddr(sysfd, unix.SOCK_DGRAM))
 	if raddr != nil {
-		fd.raddr = raddr
+		fd.setRemoteAddr(raddr)
 		if ra := sock.RemoteAddr(sysfd, unix.SOCK_DGRAM); ra != nil {
-			fd.raddr = ra
+			fd.setRemoteAddr(ra)
 		}
 	}
 	fd.attachPoller()
@@ -457,7 +457,7 @@ func (c *PacketConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn in
 // writeErr is the error of a send to to, as net reports it.
 func (c *PacketConn) writeErr(to packetDest, err error) error {
 	fd := c.fd
-	return &net.OpError{Op: "write", Net: fd.network(), Source: fd.laddr, Addr: to.opAddr(), Err: wrapErr("sendmsg", err)}
+	return &net.OpError{Op: "write", Net: fd.network(), Source: fd.localAddr(), Addr: to.opAddr(), Err: wrapErr("sendmsg", err)}
 }
 
 func (c *PacketConn) writeMsg(b, oob []byte, to packetDest) (n, oobn int, err error) {
@@ -501,11 +501,11 @@ func (c *PacketConn) Close() error {
 
 // LocalAddr returns the local address: a *net.UDPAddr or *net.UnixAddr
 // (nil for an unnamed Unix socket).
-func (c *PacketConn) LocalAddr() net.Addr { return c.fd.laddr }
+func (c *PacketConn) LocalAddr() net.Addr { return c.fd.localAddr() }
 
 // RemoteAddr returns the connected peer's address, or nil if the socket
 // is not connected.
-func (c *PacketConn) RemoteAddr() net.Addr { return c.fd.raddr }
+func (c *PacketConn) RemoteAddr() net.Addr { return c.fd.remoteAddr() }
 
 // SetDeadline sets the read and write deadlines.
 func (c *PacketConn) SetDeadline(t time.Time) error {

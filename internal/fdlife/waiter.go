@@ -24,7 +24,7 @@ import (
 //
 // The channel and the deadline's timer are made only once something
 // waits on Done: an operation that completes without parking, or one
-// that waits in the runtime netpoller (SetMirror), never asks for them,
+// that waits in the runtime netpoller (Mirror), never asks for them,
 // and net/http moves deadlines several times per request, so setting a
 // deadline nobody waits on here only records it. The zero value has no
 // deadline and is open.
@@ -37,18 +37,10 @@ type Waiter struct {
 	// request, which then costs no more than this load.
 	armed atomic.Bool
 
-	// closed is whether Close has run; write says that this is the
-	// writing direction, for mirror.
-	closed, write bool
+	// closed is whether Close has run.
+	closed bool
 
 	err error // nil, os.ErrDeadlineExceeded or Close's error
-
-	// mirror, if set, is the *os.File through which operations wait in
-	// the runtime netpoller: every deadline goes to it too (as its read
-	// or, if write, write deadline), and Close gives it one in the past
-	// to wake them. (A file and a flag, not a method value, which would
-	// be an allocation per direction and fd.)
-	mirror *os.File
 
 	// wait is the deadline and what waits on Done, made by the first
 	// deadline set or the first Done: an idle fd's Waiter, or one whose
@@ -83,20 +75,22 @@ func (w *Waiter) deadlineLocked() time.Time {
 	return w.wait.deadline
 }
 
-// SetMirror makes every later deadline, and Close, reach f's read
-// deadline (or its write deadline, if write): for an fd whose waits are
-// in the runtime netpoller, registered through f.
-func (w *Waiter) SetMirror(f *os.File, write bool) {
-	w.mu.Lock()
-	w.mirror, w.write = f, write
-	w.mu.Unlock()
+// Mirror is the *os.File through which an fd's operations wait in the
+// runtime netpoller, and the direction of a Waiter: SetOn gives it every
+// deadline too (as its read or, if Write, write deadline), and CloseOn
+// gives it one in the past to wake them. The caller passes it to every
+// call rather than the Waiter keeping it: a Waiter is two per fd, and an
+// idle connection is mostly its fd's state. The zero Mirror is none.
+type Mirror struct {
+	File  *os.File
+	Write bool
 }
 
-func (w *Waiter) setMirror(t time.Time) {
-	if w.write {
-		w.mirror.SetWriteDeadline(t)
+func (m Mirror) set(t time.Time) {
+	if m.Write {
+		m.File.SetWriteDeadline(t)
 	} else {
-		w.mirror.SetReadDeadline(t)
+		m.File.SetReadDeadline(t)
 	}
 }
 
@@ -186,7 +180,12 @@ func (w *Waiter) stopTimerLocked() {
 // Set sets the deadline for future and waiting operations. A zero t means
 // none; a t in the past wakes waiting operations at once. After Close it
 // does nothing.
-func (w *Waiter) Set(t time.Time) {
+func (w *Waiter) Set(t time.Time) { w.SetOn(t, Mirror{}) }
+
+// SetOn is Set for a Waiter whose operations wait in the netpoller
+// through m.File: the deadline reaches it too. Every Set and Close of
+// such a Waiter must name the same m.
+func (w *Waiter) SetOn(t time.Time, m Mirror) {
 	if t.IsZero() && !w.armed.Load() {
 		// Nothing to clear: no deadline, so the mirror has none
 		// either, and not closed.
@@ -197,10 +196,10 @@ func (w *Waiter) Set(t time.Time) {
 	if w.closed {
 		return
 	}
-	if w.mirror != nil && t != w.deadlineLocked() {
+	if m.File != nil && t != w.deadlineLocked() {
 		// The mirror already has an unchanged deadline, and one that
 		// has passed has passed there too.
-		w.setMirror(t)
+		m.set(t)
 	}
 	if t.IsZero() {
 		if w.wait != nil {
@@ -246,23 +245,29 @@ var pastDeadline = time.Unix(1, 0)
 
 // Close wakes every waiting operation, and every later one, for good:
 // Err and Check return err from now on.
-func (w *Waiter) Close(err error) { w.close(err, true) }
+func (w *Waiter) Close(err error) { w.close(err, Mirror{}) }
+
+// CloseOn is Close for a Waiter whose operations wait in the netpoller
+// through m.File (see SetOn): it gives m.File a deadline in the past to
+// wake them.
+func (w *Waiter) CloseOn(err error, m Mirror) { w.close(err, m) }
 
 // CloseIdle is Close for a direction on which no operation can be
-// waiting (the fd's Refs held none when its close began): it leaves the
-// mirror's deadline alone, as giving it one in the past only wakes
-// waiters in the netpoller, and the mirror file is closed next. That
-// spares a closing conn two deadline updates on its *os.File.
-func (w *Waiter) CloseIdle(err error) { w.close(err, false) }
+// waiting (the fd's Refs held none when its close began): unlike
+// CloseOn it leaves the mirror's deadline alone, as giving it one in the
+// past only wakes waiters in the netpoller, and the mirror file is
+// closed next. That spares a closing conn two deadline updates on its
+// *os.File.
+func (w *Waiter) CloseIdle(err error) { w.close(err, Mirror{}) }
 
-func (w *Waiter) close(err error, wake bool) {
+func (w *Waiter) close(err error, m Mirror) {
 	w.mu.Lock()
 	w.closed = true
 	w.armed.Store(true)
 	w.fireLocked(err)
 	w.stopTimerLocked()
-	if w.mirror != nil && wake {
-		w.setMirror(pastDeadline)
+	if m.File != nil {
+		m.set(pastDeadline)
 	}
 	w.mu.Unlock()
 }
