@@ -50,9 +50,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 	// quarter is in use), so a frame less below Read keeps an idle
 	// conn's goroutine at net's 2 KiB instead of 4 (BenchmarkIdleConns).
 	d := &fd.rio
-	d.buf = b
-	res, err := fd.pollWait(d.p, d.try, &d.pollOutcome)
-	d.buf = nil
+	d.setBuf(b)
+	res, err := fd.pollWait(&fd.rd, d.try, &d.pollOutcome)
+	d.setBuf(nil)
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
 	}
@@ -108,9 +108,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		chunk := b[nn:min(len(b), nn+maxRW)]
 		// As in Read.
 		d := &fd.wio
-		d.buf = chunk
-		res, err := fd.pollWait(d.p, d.try, &d.pollOutcome)
-		d.buf = nil
+		d.setBuf(chunk)
+		res, err := fd.pollWait(&fd.wr, d.try, &d.pollOutcome)
+		d.setBuf(nil)
 		if err != nil {
 			return nn, fd.opError("write", "write", err)
 		}
@@ -151,10 +151,10 @@ func (c *Conn) shutdown(how int) error {
 }
 
 // LocalAddr returns the local address: a *net.TCPAddr or *net.UnixAddr.
-func (c *Conn) LocalAddr() net.Addr { return c.fd.laddr }
+func (c *Conn) LocalAddr() net.Addr { return c.fd.localAddr() }
 
 // RemoteAddr returns the peer's address: a *net.TCPAddr or *net.UnixAddr.
-func (c *Conn) RemoteAddr() net.Addr { return c.fd.raddr }
+func (c *Conn) RemoteAddr() net.Addr { return c.fd.remoteAddr() }
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
@@ -162,8 +162,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.rd.Set(t)
-	c.fd.wr.Set(t)
+	c.fd.rd.SetOn(t, c.fd.mirror(false))
+	c.fd.wr.SetOn(t, c.fd.mirror(true))
 	return nil
 }
 
@@ -176,7 +176,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.rd.Set(t)
+	c.fd.rd.SetOn(t, c.fd.mirror(false))
 	return nil
 }
 
@@ -188,7 +188,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 		return c.fd.connSetErr(net.ErrClosed)
 	}
 	defer c.fd.decref()
-	c.fd.wr.Set(t)
+	c.fd.wr.SetOn(t, c.fd.mirror(true))
 	return nil
 }
 

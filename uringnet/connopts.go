@@ -14,13 +14,13 @@ import (
 // its TCPConn) makes: deadlines and buffer sizes. net names the local
 // address as its Addr, with no Source.
 func (fd *netFD) connSetErr(err error) error {
-	return &net.OpError{Op: "set", Net: fd.net, Source: nil, Addr: fd.laddr, Err: err}
+	return &net.OpError{Op: "set", Net: fd.network(), Source: nil, Addr: fd.localAddr(), Err: err}
 }
 
 // listenerOpError is the error of an operation on a listener, as net
 // reports it: the listener's address is Addr, with no Source.
 func (fd *netFD) listenerOpError(op, syscallName string, err error) error {
-	return &net.OpError{Op: op, Net: fd.net, Source: nil, Addr: fd.laddr, Err: wrapErr(syscallName, err)}
+	return &net.OpError{Op: op, Net: fd.network(), Source: nil, Addr: fd.localAddr(), Err: wrapErr(syscallName, err)}
 }
 
 // setBuffer sets SO_RCVBUF or SO_SNDBUF, as net's SetReadBuffer and

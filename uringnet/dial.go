@@ -438,7 +438,7 @@ func (d *Dialer) dialProto(ctx context.Context, e *reactor.Executor, network str
 		return nil, os.NewSyscallError("socket", err)
 	}
 	fd := newFD(e, sysfd, family, network)
-	fd.raddr = raddr
+	fd.setRemoteAddr(raddr)
 	ok := false
 	defer func() {
 		if !ok {
@@ -479,9 +479,9 @@ func (d *Dialer) dialProto(ctx context.Context, e *reactor.Executor, network str
 			return nil, os.NewSyscallError("setsockopt", err)
 		}
 	}
-	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_STREAM)
+	fd.setLocalAddr(sock.LocalAddr(sysfd, unix.SOCK_STREAM))
 	if ra := sock.RemoteAddr(sysfd, unix.SOCK_STREAM); ra != nil {
-		fd.raddr = ra
+		fd.setRemoteAddr(ra)
 	}
 	fd.attachPoller()
 	ok = true

@@ -16,14 +16,14 @@ import (
 // inside an *os.SyscallError named for the system call, and everything in
 // a *net.OpError naming the operation and the addresses.
 func (fd *netFD) opError(op, syscallName string, err error) error {
-	return &net.OpError{Op: op, Net: fd.net, Source: fd.laddr, Addr: fd.raddr, Err: wrapErr(syscallName, err)}
+	return &net.OpError{Op: op, Net: fd.network(), Source: fd.localAddr(), Addr: fd.remoteAddr(), Err: wrapErr(syscallName, err)}
 }
 
 // listenerError is opError for a listener's operations (accept, close),
 // whose errors net reports with the listening address as Addr and no
 // Source.
 func (fd *netFD) listenerError(op, syscallName string, err error) error {
-	return &net.OpError{Op: op, Net: fd.net, Addr: fd.laddr, Err: wrapErr(syscallName, err)}
+	return &net.OpError{Op: op, Net: fd.network(), Addr: fd.localAddr(), Err: wrapErr(syscallName, err)}
 }
 
 // wrapErr turns what the executor returned into what net would return.

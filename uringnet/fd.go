@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
@@ -18,12 +19,13 @@ import (
 // netFD is a socket: its fd, reference count, addresses and the state its
 // operations wait on.
 type netFD struct {
-	e      *reactor.Executor
-	sysfd  int
-	family int
-	net    string
-	laddr  net.Addr
-	raddr  net.Addr
+	e     *reactor.Executor
+	sysfd int
+
+	// laddrp and raddrp are the local and peer addresses, as pointers
+	// whose types addrKinds says (see packAddr): two words, not two
+	// interfaces' four, keep the netFD within its size class.
+	laddrp, raddrp unsafe.Pointer
 
 	// refs counts the operations in progress; Close closes the fd
 	// after the last one.
@@ -55,6 +57,116 @@ type netFD struct {
 	// unlink says whether closing a Unix listener removes its socket
 	// file (see Listener.SetUnlinkOnClose).
 	unlink atomic.Bool
+	// family is the socket's address family (AF_INET, AF_INET6,
+	// AF_UNIX), and netIdx its network ("tcp", "unix", ...) as an
+	// index into fdNetworks: small numbers beside unlink keep a Conn and
+	// its netFD within 320 bytes (see newConn).
+	family int16
+	netIdx uint8
+	// addrKinds is laddrp's kind in its low four bits, raddrp's above.
+	addrKinds uint8
+}
+
+// Kinds of address, as packAddr stores them.
+const (
+	addrNil  = iota // a nil net.Addr
+	addrTCP         // *net.TCPAddr
+	addrUnix        // *net.UnixAddr
+	addrUDP         // *net.UDPAddr
+	addrBox         // any other net.Addr, in a *net.Addr
+)
+
+// packAddr is a as a pointer and its kind.
+func packAddr(a net.Addr) (unsafe.Pointer, uint8) {
+	switch a := a.(type) {
+	case nil:
+		return nil, addrNil
+	case *net.TCPAddr:
+		return unsafe.Pointer(a), addrTCP
+	case *net.UnixAddr:
+		return unsafe.Pointer(a), addrUnix
+	case *net.UDPAddr:
+		return unsafe.Pointer(a), addrUDP
+	}
+	box := new(net.Addr)
+	*box = a
+	return unsafe.Pointer(box), addrBox
+}
+
+// unpackAddr is the net.Addr packAddr made p and kind of.
+func unpackAddr(p unsafe.Pointer, kind uint8) net.Addr {
+	switch kind {
+	case addrTCP:
+		return (*net.TCPAddr)(p)
+	case addrUnix:
+		return (*net.UnixAddr)(p)
+	case addrUDP:
+		return (*net.UDPAddr)(p)
+	case addrBox:
+		return *(*net.Addr)(p)
+	}
+	return nil
+}
+
+// localAddr is the socket's local address (nil if unknown).
+func (fd *netFD) localAddr() net.Addr { return unpackAddr(fd.laddrp, fd.addrKinds&0xf) }
+
+// remoteAddr is the peer's address (nil if unknown).
+func (fd *netFD) remoteAddr() net.Addr { return unpackAddr(fd.raddrp, fd.addrKinds>>4) }
+
+// setLocalAddr sets the local address, before the fd is shared.
+func (fd *netFD) setLocalAddr(a net.Addr) {
+	var k uint8
+	fd.laddrp, k = packAddr(a)
+	fd.addrKinds = fd.addrKinds&0xf0 | k
+}
+
+// setRemoteAddr sets the peer's address, before the fd is shared.
+func (fd *netFD) setRemoteAddr(a net.Addr) {
+	var k uint8
+	fd.raddrp, k = packAddr(a)
+	fd.addrKinds = fd.addrKinds&0x0f | k<<4
+}
+
+// fdNetworks are the networks of sockets, as netFD.netIdx numbers them;
+// moreFDNetworks grows with any other network a socket is made for.
+var (
+	fdNetworks     = [...]string{"tcp", "tcp4", "tcp6", "unix", "udp", "udp4", "udp6", "unixgram", "unixpacket"}
+	netsMu         sync.Mutex
+	moreFDNetworks []string
+)
+
+// networkIndex is network's number for netFD.netIdx.
+func networkIndex(network string) uint8 {
+	for i, n := range fdNetworks {
+		if n == network {
+			return uint8(i)
+		}
+	}
+	netsMu.Lock()
+	defer netsMu.Unlock()
+	for i, n := range moreFDNetworks {
+		if n == network {
+			return uint8(len(fdNetworks) + i)
+		}
+	}
+	if len(fdNetworks)+len(moreFDNetworks) > 255 {
+		// Not reached: fdNetworks are names package net knows.
+		return 0
+	}
+	moreFDNetworks = append(moreFDNetworks, network)
+	return uint8(len(fdNetworks) + len(moreFDNetworks) - 1)
+}
+
+// network is the socket's network ("tcp", "unix", ...), as given when
+// it was made.
+func (fd *netFD) network() string {
+	if i := int(fd.netIdx); i < len(fdNetworks) {
+		return fdNetworks[i]
+	}
+	netsMu.Lock()
+	defer netsMu.Unlock()
+	return moreFDNetworks[int(fd.netIdx)-len(fdNetworks)]
 }
 
 func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
@@ -64,11 +176,12 @@ func newFD(e *reactor.Executor, sysfd, family int, network string) *netFD {
 }
 
 func (fd *netFD) init(e *reactor.Executor, sysfd, family int, network string) {
-	fd.e, fd.sysfd, fd.family, fd.net = e, sysfd, family, network
+	fd.e, fd.sysfd, fd.family, fd.netIdx = e, sysfd, int16(family), networkIndex(network)
 }
 
 // newConn makes a Conn and its netFD together, in one allocation (of
-// 512 bytes: a netFD larger than 504 would make it 576).
+// 320 bytes, a size class: a netFD larger than 312 would make it 352;
+// TestIdleConnHeap).
 func newConn(e *reactor.Executor, sysfd, family int, network string) *Conn {
 	cf := new(struct {
 		c  Conn
@@ -100,8 +213,8 @@ func (fd *netFD) Close() error {
 		fd.rd.CloseIdle(net.ErrClosed)
 		fd.wr.CloseIdle(net.ErrClosed)
 	} else {
-		fd.rd.Close(net.ErrClosed)
-		fd.wr.Close(net.ErrClosed)
+		fd.rd.CloseOn(net.ErrClosed, fd.mirror(false))
+		fd.wr.CloseOn(net.ErrClosed, fd.mirror(true))
 	}
 	if busy {
 		// Wait for the operations to end; the fd stays open

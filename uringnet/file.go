@@ -24,7 +24,7 @@ func (fd *netFD) dupWith(opError func(op, syscallName string, err error) error) 
 	if err != nil {
 		return nil, opError("file", "fcntl", err)
 	}
-	return os.NewFile(uintptr(nfd), fd.net+":"+addrString(fd.laddr)+"->"+addrString(fd.raddr)), nil
+	return os.NewFile(uintptr(nfd), fd.network()+":"+addrString(fd.localAddr())+"->"+addrString(fd.remoteAddr())), nil
 }
 
 func addrString(a net.Addr) string {

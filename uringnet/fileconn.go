@@ -65,7 +65,7 @@ func FilePacketConn(f *os.File) (net.PacketConn, error) {
 		return nil, fileError(f, syscall.EINVAL)
 	}
 	fd.attachPoller()
-	return &PacketConn{fd: fd, connected: fd.raddr != nil}, nil
+	return &PacketConn{fd: fd, connected: fd.remoteAddr() != nil}, nil
 }
 
 func fileListener(f *os.File) (*Listener, error) {
@@ -77,7 +77,7 @@ func fileListener(f *os.File) (*Listener, error) {
 		fd.Close()
 		return nil, syscall.EINVAL
 	}
-	if ua, ok := fd.laddr.(*net.UnixAddr); ok && ua.Name != "" && ua.Name[0] != '@' {
+	if ua, ok := fd.localAddr().(*net.UnixAddr); ok && ua.Name != "" && ua.Name[0] != '@' {
 		// Not removed on Close unless SetUnlinkOnClose says so, as
 		// with net.
 		fd.unlinkOnClose(ua.Name, false)
@@ -92,7 +92,7 @@ func fileConn(f *os.File) (net.Conn, error) {
 	}
 	if sotype == unix.SOCK_DGRAM {
 		fd.attachPoller()
-		return &PacketConn{fd: fd, connected: fd.raddr != nil}, nil
+		return &PacketConn{fd: fd, connected: fd.remoteAddr() != nil}, nil
 	}
 	if fd.family != unix.AF_UNIX {
 		// As net's newTCPConn, which does not fail for these.
@@ -155,8 +155,8 @@ func newFileFD(f *os.File) (*netFD, int, error) {
 		return nil, 0, net.UnknownNetworkError(sotypeNetwork(family, sotype))
 	}
 	fd := newFD(e, s, family, laddr.Network())
-	fd.laddr = laddr
-	fd.raddr = sock.RemoteAddr(s, sotype)
+	fd.setLocalAddr(laddr)
+	fd.setRemoteAddr(sock.RemoteAddr(s, sotype))
 	return fd, sotype, nil
 }
 

@@ -180,11 +180,11 @@ func (lc *ListenConfig) listenProto(network string, a net.Addr, proto int) (*Lis
 	if err := unix.Listen(sysfd, sock.Somaxconn()); err != nil {
 		return nil, os.NewSyscallError("listen", err)
 	}
-	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_STREAM)
+	fd.setLocalAddr(sock.LocalAddr(sysfd, unix.SOCK_STREAM))
 	if u, isUnix := sa.(*unix.SockaddrUnix); isUnix {
 		// The laddr keeps the name as given (net does the same), and the
 		// socket file goes away with the listener.
-		fd.laddr = &net.UnixAddr{Name: u.Name, Net: "unix"}
+		fd.setLocalAddr(&net.UnixAddr{Name: u.Name, Net: "unix"})
 		if name := u.Name; name != "" && name[0] != '@' {
 			fd.unlinkOnClose(name, true)
 		}
@@ -331,7 +331,7 @@ var _ net.Listener = (*Listener)(nil)
 
 // Addr returns the listener's address, with the port the kernel chose if
 // the address asked for port 0.
-func (l *Listener) Addr() net.Addr { return l.fd.laddr }
+func (l *Listener) Addr() net.Addr { return l.fd.localAddr() }
 
 // Close stops listening. Blocked Accept calls return net.ErrClosed; a
 // Unix socket's file is removed.
@@ -364,7 +364,7 @@ func (l *Listener) SetDeadline(t time.Time) error {
 		return l.fd.opError("set", "", net.ErrClosed)
 	}
 	defer l.fd.decref()
-	l.fd.rd.Set(t)
+	l.fd.rd.SetOn(t, l.fd.mirror(false))
 	return nil
 }
 
@@ -645,16 +645,16 @@ func (l *Listener) newConn(sysfd int, raddr net.Addr) (*Conn, error) {
 			return nil, lfd.listenerError("accept", "setsockopt", err)
 		}
 	}
-	c := newConn(lfd.e, sysfd, lfd.family, lfd.net)
+	c := newConn(lfd.e, sysfd, int(lfd.family), lfd.network())
 	fd := c.fd
 	fd.attachPoller()
-	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_STREAM)
-	fd.raddr = raddr
-	if fd.raddr == nil {
-		fd.raddr = sock.RemoteAddr(sysfd, unix.SOCK_STREAM)
+	fd.setLocalAddr(sock.LocalAddr(sysfd, unix.SOCK_STREAM))
+	fd.setRemoteAddr(raddr)
+	if fd.remoteAddr() == nil {
+		fd.setRemoteAddr(sock.RemoteAddr(sysfd, unix.SOCK_STREAM))
 	}
-	if fd.raddr == nil && lfd.family == unix.AF_UNIX {
-		fd.raddr = &net.UnixAddr{Name: "@", Net: "unix"}
+	if fd.remoteAddr() == nil && lfd.family == unix.AF_UNIX {
+		fd.setRemoteAddr(&net.UnixAddr{Name: "@", Net: "unix"})
 	}
 	return c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
@@ -21,9 +22,11 @@ import (
 // which the direction's mutex (rmu or wmu) makes one at a time; prep and
 // try are made once per connection so that an attempt allocates nothing.
 type ioDir struct {
-	fd  *netFD
-	p   *fdlife.Waiter
-	buf []byte
+	// buf is the attempt's buffer, as a pointer and a length: its
+	// capacity would be 8 bytes more per direction for nothing (see
+	// newConn).
+	buf  *byte
+	nbuf int
 
 	pollOutcome
 
@@ -31,18 +34,25 @@ type ioDir struct {
 	try  func(uintptr) bool
 }
 
-func (d *ioDir) init(fd *netFD, p *fdlife.Waiter, send bool) {
-	d.fd, d.p = fd, p
-	if send {
-		// A send to a peer that has gone fails with EPIPE instead of
-		// raising SIGPIPE.
-		d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-			return r.Send(d.fd.sysfd, d.buf, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, o)
-		}
-	} else {
-		d.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-			return r.Recv(d.fd.sysfd, d.buf, unix.MSG_DONTWAIT, o)
-		}
+// setBuf makes b the buffer of the attempts to come; nil after one, so
+// that the direction does not keep b alive.
+func (d *ioDir) setBuf(b []byte) { d.buf, d.nbuf = unsafe.SliceData(b), len(b) }
+
+// bytes is the attempt's buffer.
+func (d *ioDir) bytes() []byte { return unsafe.Slice(d.buf, d.nbuf) }
+
+// initIO makes the reads' and writes' prep and try (rio and wio). The
+// closures capture fd alone and name their direction's fields outright,
+// so that a direction needs neither a pointer back to fd nor one to its
+// Waiter, and a closure is no larger than a function and one pointer.
+func (fd *netFD) initIO() {
+	// A send to a peer that has gone fails with EPIPE instead of
+	// raising SIGPIPE.
+	fd.wio.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
+		return r.Send(fd.sysfd, fd.wio.bytes(), unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, o)
+	}
+	fd.rio.prep = func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
+		return r.Recv(fd.sysfd, fd.rio.bytes(), unix.MSG_DONTWAIT, o)
 	}
 	// try runs the operation once through the executor (as fd.once,
 	// which says why on the processor's ring, written out here). It
@@ -51,27 +61,47 @@ func (d *ioDir) init(fd *netFD, p *fdlife.Waiter, send bool) {
 	// set otherwise.
 	//
 	// The kernel completes a MSG_DONTWAIT operation during the
-	// submitting enter, so this normally returns at once; waiting on p
-	// still lets a deadline or Close stop it where the kernel parks it
-	// anyway (kernels that ignore MSG_DONTWAIT for io_uring).
+	// submitting enter, so this normally returns at once; waiting on
+	// the direction's Waiter still lets a deadline or Close stop it
+	// where the kernel parks it anyway (kernels that ignore
+	// MSG_DONTWAIT for io_uring).
 	//
 	// A closure, not the method value of a method calling once: every
 	// frame between Conn.Read and the enter counts, as the deepest
 	// call decides a conn goroutine's stack size for good (see
-	// Conn.Read).
+	// Conn.Read). For the same reason the two directions' are written
+	// out, not one function of the direction.
 	//
 	// Not through Executor.Run, for the same reason: an operation the
 	// kernel cancelled unasked is started again here, under Run's bound
 	// and counted as Run counts it (Executor.Requeue).
-	d.try = func(uintptr) bool {
+	fd.rio.try = func(uintptr) bool {
+		d := &fd.rio
 		for attempt := 1; ; attempt++ {
-			o, err := d.fd.e.StartLocal(d.prep)
+			o, err := fd.e.StartLocal(d.prep)
 			if err != nil {
 				d.res, d.err = reactor.Result{}, err
 				return true
 			}
-			d.res, d.err = o.Wait(d.p)
-			if d.err == syscall.ECANCELED && d.fd.e.Requeue(attempt) {
+			d.res, d.err = o.Wait(&fd.rd)
+			if d.err == syscall.ECANCELED && fd.e.Requeue(attempt) {
+				continue
+			}
+			if d.err != syscall.EINTR {
+				return d.err != syscall.EAGAIN
+			}
+		}
+	}
+	fd.wio.try = func(uintptr) bool {
+		d := &fd.wio
+		for attempt := 1; ; attempt++ {
+			o, err := fd.e.StartLocal(d.prep)
+			if err != nil {
+				d.res, d.err = reactor.Result{}, err
+				return true
+			}
+			d.res, d.err = o.Wait(&fd.wr)
+			if d.err == syscall.ECANCELED && fd.e.Requeue(attempt) {
 				continue
 			}
 			if d.err != syscall.EINTR {
@@ -87,17 +117,16 @@ func (d *ioDir) init(fd *netFD, p *fdlife.Waiter, send bool) {
 // RawConn that waits there in raw. Sockets that cannot be registered
 // wait with io_uring polls instead.
 func (fd *netFD) attachPoller() {
-	fd.rio.init(fd, &fd.rd, false)
-	fd.wio.init(fd, &fd.wr, true)
+	fd.initIO()
 	fd.registerPoller()
 }
 
 // registerPoller registers the socket with the runtime netpoller through
 // an *os.File, which owns the fd from then on, and records in raw the
 // RawConn that waits there; raw stays nil if the netpoller did not take
-// the fd. Deadlines and Close reach the file (the Waiters' mirrors).
+// the fd. Deadlines and Close reach the file (netFD.mirror).
 func (fd *netFD) registerPoller() {
-	f := os.NewFile(uintptr(fd.sysfd), fileName(fd.net))
+	f := os.NewFile(uintptr(fd.sysfd), fileName(fd.network()))
 	if f == nil {
 		return
 	}
@@ -113,8 +142,16 @@ func (fd *netFD) registerPoller() {
 		return
 	}
 	fd.raw = raw
-	fd.rd.SetMirror(f, false)
-	fd.wr.SetMirror(f, true)
+}
+
+// mirror is what the read (or, if write, the write) Waiter's deadlines
+// and Close reach besides: the *os.File, if the fd waits in the
+// netpoller through it (raw, set once before the fd is shared).
+func (fd *netFD) mirror(write bool) fdlife.Mirror {
+	if fd.raw == nil {
+		return fdlife.Mirror{}
+	}
+	return fdlife.Mirror{File: fd.file, Write: write}
 }
 
 // fileName is the name of a socket's *os.File: "uringnet-" and the
@@ -133,12 +170,13 @@ func fileName(network string) string {
 	return "uringnet-" + network
 }
 
-// dontWait runs d's operation on buf, waiting while the socket is not
-// ready. Errors are as pollWait's.
-func (fd *netFD) dontWait(d *ioDir, buf []byte) (reactor.Result, error) {
-	d.buf = buf
-	res, err := fd.pollWait(d.p, d.try, &d.pollOutcome)
-	d.buf = nil
+// dontWait runs d's operation (fd.rio's, waiting on p = fd.rd, or
+// fd.wio's on fd.wr) on buf, waiting while the socket is not ready.
+// Errors are as pollWait's.
+func (fd *netFD) dontWait(d *ioDir, p *fdlife.Waiter, buf []byte) (reactor.Result, error) {
+	d.setBuf(buf)
+	res, err := fd.pollWait(p, d.try, &d.pollOutcome)
+	d.setBuf(nil)
 	return res, err
 }
 
@@ -147,9 +185,6 @@ func (fd *netFD) dontWait(d *ioDir, buf []byte) (reactor.Result, error) {
 type pollOutcome struct {
 	res reactor.Result
 	err error
-	// begun is false when an attempt starts, for a callback that must
-	// tell its first call from the calls after readiness.
-	begun bool
 }
 
 // pollWait is the one way an attempt on a connected socket waits: it

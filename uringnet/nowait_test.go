@@ -156,8 +156,6 @@ func TestIoUringWaits(t *testing.T) {
 		c, s = pair(t, ln)
 		for _, x := range []*Conn{c, s} {
 			x.fd.raw = nil
-			x.fd.rd.SetMirror(nil, false)
-			x.fd.wr.SetMirror(nil, true)
 		}
 		return c, s
 	}

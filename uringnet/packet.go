@@ -198,11 +198,11 @@ func openPacket(network string, laddr, raddr net.Addr, control func(network, add
 			return nil, os.NewSyscallError("connect", err)
 		}
 	}
-	fd.laddr = sock.LocalAddr(sysfd, unix.SOCK_DGRAM)
+	fd.setLocalAddr(sock.LocalAddr(sysfd, unix.SOCK_DGRAM))
 	if raddr != nil {
-		fd.raddr = raddr
+		fd.setRemoteAddr(raddr)
 		if ra := sock.RemoteAddr(sysfd, unix.SOCK_DGRAM); ra != nil {
-			fd.raddr = ra
+			fd.setRemoteAddr(ra)
 		}
 	}
 	fd.attachPoller()
@@ -221,7 +221,7 @@ func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		return n, nil, err
 	}
 	if c.fd.family == unix.AF_UNIX {
-		return n, &net.UnixAddr{Name: src.name, Net: c.fd.net}, nil
+		return n, &net.UnixAddr{Name: src.name, Net: c.fd.network()}, nil
 	}
 	a := &net.UDPAddr{}
 	setUDPAddr(a, src.ap)
@@ -308,7 +308,7 @@ func (c *PacketConn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.U
 	}
 	n, oobn, flags, src, err := c.readMsg(b, oob)
 	if src.ok {
-		addr = &net.UnixAddr{Name: src.name, Net: c.fd.net}
+		addr = &net.UnixAddr{Name: src.name, Net: c.fd.network()}
 	}
 	return n, oobn, flags, addr, err
 }
@@ -344,7 +344,7 @@ func (c *PacketConn) Read(b []byte) (int, error) {
 	defer fd.decref()
 	fd.rmu.Lock()
 	defer fd.rmu.Unlock()
-	res, err := fd.dontWait(&fd.rio, b)
+	res, err := fd.dontWait(&fd.rio, &fd.rd, b)
 	if err != nil {
 		return 0, fd.opError("read", "read", err)
 	}
@@ -373,7 +373,7 @@ func (c *PacketConn) Write(b []byte) (int, error) {
 		}
 		return n, nil
 	}
-	res, err := fd.dontWait(&fd.wio, b)
+	res, err := fd.dontWait(&fd.wio, &fd.wr, b)
 	if err != nil {
 		return 0, fd.opError("write", "write", err)
 	}
@@ -457,7 +457,7 @@ func (c *PacketConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn in
 // writeErr is the error of a send to to, as net reports it.
 func (c *PacketConn) writeErr(to packetDest, err error) error {
 	fd := c.fd
-	return &net.OpError{Op: "write", Net: fd.net, Source: fd.laddr, Addr: to.opAddr(), Err: wrapErr("sendmsg", err)}
+	return &net.OpError{Op: "write", Net: fd.network(), Source: fd.localAddr(), Addr: to.opAddr(), Err: wrapErr("sendmsg", err)}
 }
 
 func (c *PacketConn) writeMsg(b, oob []byte, to packetDest) (n, oobn int, err error) {
@@ -501,11 +501,11 @@ func (c *PacketConn) Close() error {
 
 // LocalAddr returns the local address: a *net.UDPAddr or *net.UnixAddr
 // (nil for an unnamed Unix socket).
-func (c *PacketConn) LocalAddr() net.Addr { return c.fd.laddr }
+func (c *PacketConn) LocalAddr() net.Addr { return c.fd.localAddr() }
 
 // RemoteAddr returns the connected peer's address, or nil if the socket
 // is not connected.
-func (c *PacketConn) RemoteAddr() net.Addr { return c.fd.raddr }
+func (c *PacketConn) RemoteAddr() net.Addr { return c.fd.remoteAddr() }
 
 // SetDeadline sets the read and write deadlines.
 func (c *PacketConn) SetDeadline(t time.Time) error {

@@ -642,8 +642,6 @@ func packetBlockedWriteTo(t *testing.T, detach bool) {
 	if detach {
 		// As attachPoller leaves a socket that epoll_ctl refused.
 		snd.fd.raw = nil
-		snd.fd.rd.SetMirror(nil, false)
-		snd.fd.wr.SetMirror(nil, true)
 	}
 	to := rcv.LocalAddr()
 	msg := func(i int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(i)) }

@@ -64,8 +64,10 @@ type msgIO struct {
 	queued bool
 
 	// The operation in progress, for try; begun says that a receive
-	// has made its probe.
+	// has made its probe (cleared before recv's pollWait, and by
+	// attempt once done).
 	pollOutcome
+	begun bool
 }
 
 // msgReader returns the fd's message read state, made on first use. The
@@ -160,13 +162,25 @@ func (d *msgIO) release() {
 // once that answers EAGAIN. A request-response exchange keeps probing.
 func (d *msgIO) recv() (reactor.Result, error) {
 	fd := d.fd
+	d.begun = false
 	return fd.pollWait(&fd.rd, d.try, &d.pollOutcome)
 }
 
 // attempt is the netpoller callback of recv: the probe, once, then the
 // recvmsg; or, if the last receive found its message queued, the recvmsg
-// with MSG_DONTWAIT. It returns false to wait for readability.
+// with MSG_DONTWAIT. It returns false to wait for readability. Once
+// done it clears begun, so that an attempt pollWait starts again (a
+// deadline moved meanwhile) probes afresh, as the next receive does.
 func (d *msgIO) attempt(uintptr) bool {
+	done := d.attemptStep()
+	if done {
+		d.begun = false
+	}
+	return done
+}
+
+// attemptStep is attempt's one call.
+func (d *msgIO) attemptStep() bool {
 	fd := d.fd
 	if !d.begun {
 		d.begun = true

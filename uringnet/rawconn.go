@@ -25,7 +25,7 @@ func (rc *rawConn) Control(f func(fd uintptr)) error {
 	fd := rc.fd
 	if !fd.incref() {
 		// net names only the local address here, unlike raw-read.
-		return &net.OpError{Op: "raw-control", Net: fd.net, Addr: fd.laddr, Err: net.ErrClosed}
+		return &net.OpError{Op: "raw-control", Net: fd.network(), Addr: fd.localAddr(), Err: net.ErrClosed}
 	}
 	defer fd.decref()
 	f(uintptr(fd.sysfd))

@@ -30,9 +30,9 @@ func (c *PacketConn) WriteToUnix(b []byte, addr *net.UnixAddr) (int, error) {
 		return 0, c.writeErr(packetDest{addr: opAddr(addr)}, net.ErrWriteToConnected)
 	case addr == nil:
 		return 0, c.writeErr(packetDest{}, errMissingAddress)
-	case addr.Net != fd.net:
+	case addr.Net != fd.network():
 		// net's error holds the bare errno here.
-		return 0, &net.OpError{Op: "write", Net: fd.net, Source: fd.laddr, Addr: addr, Err: syscall.EAFNOSUPPORT}
+		return 0, &net.OpError{Op: "write", Net: fd.network(), Source: fd.localAddr(), Addr: addr, Err: syscall.EAFNOSUPPORT}
 	}
 	if !fd.incref() {
 		// After the checks above, and naming the destination, as net.

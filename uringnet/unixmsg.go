@@ -42,7 +42,7 @@ func (c *Conn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAdd
 		return 0, 0, flags, nil, fd.opError("read", "recvmsg", io.EOF)
 	}
 	if src := d.source(); src.ok {
-		addr = &net.UnixAddr{Name: src.name, Net: fd.net}
+		addr = &net.UnixAddr{Name: src.name, Net: fd.network()}
 	}
 	return n, oobn, flags, addr, nil
 }

@@ -11,7 +11,7 @@
 //     (reactor.Operation.Wait), so a deadline or Close cancels the
 //     operation from the waiting goroutine; for an fd whose reads and
 //     writes wait in the runtime netpoller instead, it carries every
-//     deadline to the *os.File there (SetMirror).
+//     deadline to the *os.File there (Mirror).
 //
 // Both cost nothing on an idle fd and on an operation that completes
 // without waiting: channels and timers are made only once something

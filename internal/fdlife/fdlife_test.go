@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/uring-go/uring/internal/testutil"
 )
@@ -206,18 +207,18 @@ func TestWaiterMirror(t *testing.T) {
 	defer r.Close()
 	defer wf.Close()
 	var w Waiter
-	w.SetMirror(r, false)
-	w.Set(time.Unix(1, 0))
+	m := Mirror{File: r}
+	w.SetOn(time.Unix(1, 0), m)
 	if _, err := r.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read past the mirrored deadline: %v", err)
 	}
-	w.Set(time.Time{})
+	w.SetOn(time.Time{}, m)
 	got := make(chan error, 1)
 	go func() {
 		_, err := r.Read(make([]byte, 1))
 		got <- err
 	}()
-	w.Close(os.ErrClosed)
+	w.CloseOn(os.ErrClosed, m)
 	select {
 	case err := <-got:
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -239,7 +240,8 @@ func TestWaiterCloseIdle(t *testing.T) {
 	defer r.Close()
 	defer wf.Close()
 	var w Waiter
-	w.SetMirror(r, false)
+	w.SetOn(time.Now().Add(time.Hour), Mirror{File: r})
+	w.SetOn(time.Time{}, Mirror{File: r})
 	w.CloseIdle(os.ErrClosed)
 	if err := w.Check(); err != os.ErrClosed {
 		t.Fatalf("Check after CloseIdle: %v", err)
@@ -254,5 +256,20 @@ func TestWaiterCloseIdle(t *testing.T) {
 	}
 	if _, err := r.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("read of the mirror after CloseIdle: %v; want the byte", err)
+	}
+}
+
+// A Waiter is two per fd, most of an idle connection's state: the parts
+// only deadlines and waiting need are made when first needed.
+func TestWaiterSize(t *testing.T) {
+	if n := unsafe.Sizeof(Waiter{}); n > 40 {
+		t.Errorf("a Waiter is %d bytes, want at most 40", n)
+	}
+	var w Waiter
+	w.Set(time.Time{})
+	w.Check()
+	w.CloseIdle(os.ErrClosed)
+	if w.wait != nil {
+		t.Error("an idle Waiter made its wait state")
 	}
 }

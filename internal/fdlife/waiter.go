@@ -24,17 +24,12 @@ import (
 //
 // The channel and the deadline's timer are made only once something
 // waits on Done: an operation that completes without parking, or one
-// that waits in the runtime netpoller (SetMirror), never asks for them,
+// that waits in the runtime netpoller (Mirror), never asks for them,
 // and net/http moves deadlines several times per request, so setting a
 // deadline nobody waits on here only records it. The zero value has no
 // deadline and is open.
 type Waiter struct {
-	mu       sync.Mutex
-	done     chan struct{} // nil until Done is called; then closed iff err != nil
-	err      error         // nil, os.ErrDeadlineExceeded or Close's error
-	deadline time.Time
-	// timer, while done is not nil, fires at or before the deadline.
-	timer *time.Timer
+	mu sync.Mutex
 	// armed is whether a deadline is set or Close has run, readable
 	// without mu: while it is false, Check has nothing to say, which is
 	// the case of every read and write on a file without deadlines; and
@@ -42,32 +37,60 @@ type Waiter struct {
 	// request, which then costs no more than this load.
 	armed atomic.Bool
 
-	// closed is whether Close has run; write says that this is the
-	// writing direction, for mirror.
-	closed, write bool
+	// closed is whether Close has run.
+	closed bool
 
-	// mirror, if set, is the *os.File through which operations wait in
-	// the runtime netpoller: every deadline goes to it too (as its read
-	// or, if write, write deadline), and Close gives it one in the past
-	// to wake them. (A file and a flag, not a method value, which would
-	// be an allocation per direction and fd.)
-	mirror *os.File
+	err error // nil, os.ErrDeadlineExceeded or Close's error
+
+	// wait is the deadline and what waits on Done, made by the first
+	// deadline set or the first Done: an idle fd's Waiter, or one whose
+	// operations wait in the netpoller without deadlines, does without
+	// it (a Waiter is two per fd, and an idle connection is mostly its
+	// fd's state).
+	wait *waitState
 }
 
-// SetMirror makes every later deadline, and Close, reach f's read
-// deadline (or its write deadline, if write): for an fd whose waits are
-// in the runtime netpoller, registered through f.
-func (w *Waiter) SetMirror(f *os.File, write bool) {
-	w.mu.Lock()
-	w.mirror, w.write = f, write
-	w.mu.Unlock()
+// waitState is the part of a Waiter that deadlines and waiting on Done
+// need.
+type waitState struct {
+	done     chan struct{} // nil until Done is called; then closed iff err != nil
+	deadline time.Time
+	// timer, while done is not nil, fires at or before the deadline.
+	timer *time.Timer
 }
 
-func (w *Waiter) setMirror(t time.Time) {
-	if w.write {
-		w.mirror.SetWriteDeadline(t)
+// state returns w.wait, making it if need be. w.mu is held.
+func (w *Waiter) state() *waitState {
+	if w.wait == nil {
+		w.wait = new(waitState)
+	}
+	return w.wait
+}
+
+// deadlineLocked is the deadline, zero if none. w.mu is held.
+func (w *Waiter) deadlineLocked() time.Time {
+	if w.wait == nil {
+		return time.Time{}
+	}
+	return w.wait.deadline
+}
+
+// Mirror is the *os.File through which an fd's operations wait in the
+// runtime netpoller, and the direction of a Waiter: SetOn gives it every
+// deadline too (as its read or, if Write, write deadline), and CloseOn
+// gives it one in the past to wake them. The caller passes it to every
+// call rather than the Waiter keeping it: a Waiter is two per fd, and an
+// idle connection is mostly its fd's state. The zero Mirror is none.
+type Mirror struct {
+	File  *os.File
+	Write bool
+}
+
+func (m Mirror) set(t time.Time) {
+	if m.Write {
+		m.File.SetWriteDeadline(t)
 	} else {
-		w.mirror.SetReadDeadline(t)
+		m.File.SetReadDeadline(t)
 	}
 }
 
@@ -79,20 +102,23 @@ func (w *Waiter) Deadline() (time.Time, bool) { return time.Time{}, false }
 func (w *Waiter) Done() <-chan struct{} {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err == nil && !w.deadline.IsZero() {
-		if d := time.Until(w.deadline); d <= 0 {
-			w.fireLocked(os.ErrDeadlineExceeded)
-		} else if w.done == nil {
-			w.armLocked(d)
+	if w.err == nil {
+		if dl := w.deadlineLocked(); !dl.IsZero() {
+			if d := time.Until(dl); d <= 0 {
+				w.fireLocked(os.ErrDeadlineExceeded)
+			} else if w.wait.done == nil {
+				w.armLocked(d)
+			}
 		}
 	}
-	if w.err != nil && w.done == nil {
+	if w.err != nil && (w.wait == nil || w.wait.done == nil) {
 		return closedChan
 	}
-	if w.done == nil {
-		w.done = make(chan struct{})
+	ws := w.state()
+	if ws.done == nil {
+		ws.done = make(chan struct{})
 	}
-	return w.done
+	return ws.done
 }
 
 // Err is part of context.Context.
@@ -114,7 +140,7 @@ func (w *Waiter) Check() error {
 		return nil
 	}
 	w.mu.Lock()
-	if w.err == nil && !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
+	if w.err == nil && w.passedLocked() {
 		w.fireLocked(os.ErrDeadlineExceeded)
 	}
 	err := w.err
@@ -122,25 +148,44 @@ func (w *Waiter) Check() error {
 	return err
 }
 
+// passedLocked reports whether a deadline is set and has passed.
+func (w *Waiter) passedLocked() bool {
+	dl := w.deadlineLocked()
+	return !dl.IsZero() && !time.Now().Before(dl)
+}
+
 func (w *Waiter) fireLocked(err error) {
-	if w.err == nil && w.done != nil {
-		close(w.done)
+	if w.err == nil && w.wait != nil && w.wait.done != nil {
+		close(w.wait.done)
 	}
 	w.err = err
 }
 
+// armLocked starts or moves the timer; w.wait is not nil.
 func (w *Waiter) armLocked(d time.Duration) {
-	if w.timer == nil {
-		w.timer = time.AfterFunc(d, w.expire)
+	if w.wait.timer == nil {
+		w.wait.timer = time.AfterFunc(d, w.expire)
 	} else {
-		w.timer.Reset(d)
+		w.wait.timer.Reset(d)
+	}
+}
+
+// stopTimerLocked stops the timer if there is one.
+func (w *Waiter) stopTimerLocked() {
+	if w.wait != nil && w.wait.timer != nil {
+		w.wait.timer.Stop()
 	}
 }
 
 // Set sets the deadline for future and waiting operations. A zero t means
 // none; a t in the past wakes waiting operations at once. After Close it
 // does nothing.
-func (w *Waiter) Set(t time.Time) {
+func (w *Waiter) Set(t time.Time) { w.SetOn(t, Mirror{}) }
+
+// SetOn is Set for a Waiter whose operations wait in the netpoller
+// through m.File: the deadline reaches it too. Every Set and Close of
+// such a Waiter must name the same m.
+func (w *Waiter) SetOn(t time.Time, m Mirror) {
 	if t.IsZero() && !w.armed.Load() {
 		// Nothing to clear: no deadline, so the mirror has none
 		// either, and not closed.
@@ -151,25 +196,29 @@ func (w *Waiter) Set(t time.Time) {
 	if w.closed {
 		return
 	}
-	if w.mirror != nil && t != w.deadline {
+	if m.File != nil && t != w.deadlineLocked() {
 		// The mirror already has an unchanged deadline, and one that
 		// has passed has passed there too.
-		w.setMirror(t)
+		m.set(t)
 	}
-	w.deadline = t
+	if t.IsZero() {
+		if w.wait != nil {
+			w.wait.deadline = t
+		}
+	} else {
+		w.state().deadline = t
+	}
 	w.armed.Store(!t.IsZero())
 	if w.err == os.ErrDeadlineExceeded {
 		// Re-arm: operations from now on wait on a fresh channel.
 		w.err = nil
-		w.done = nil
+		w.wait.done = nil
 	}
 	if t.IsZero() {
-		if w.timer != nil {
-			w.timer.Stop()
-		}
+		w.stopTimerLocked()
 		return
 	}
-	if w.done == nil {
+	if w.wait.done == nil {
 		// Nothing waits on Done: Check and Done see the deadline.
 		return
 	}
@@ -177,9 +226,7 @@ func (w *Waiter) Set(t time.Time) {
 		w.armLocked(d)
 		return
 	}
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.stopTimerLocked()
 	w.fireLocked(os.ErrDeadlineExceeded)
 }
 
@@ -187,7 +234,7 @@ func (w *Waiter) Set(t time.Time) {
 // may run late; it fires only if the current deadline has passed.
 func (w *Waiter) expire() {
 	w.mu.Lock()
-	if w.err == nil && !w.deadline.IsZero() && !time.Now().Before(w.deadline) {
+	if w.err == nil && w.passedLocked() {
 		w.fireLocked(os.ErrDeadlineExceeded)
 	}
 	w.mu.Unlock()
@@ -198,28 +245,29 @@ var pastDeadline = time.Unix(1, 0)
 
 // Close wakes every waiting operation, and every later one, for good:
 // Err and Check return err from now on.
-func (w *Waiter) Close(err error) { w.close(err, true) }
+func (w *Waiter) Close(err error) { w.close(err, Mirror{}) }
+
+// CloseOn is Close for a Waiter whose operations wait in the netpoller
+// through m.File (see SetOn): it gives m.File a deadline in the past to
+// wake them.
+func (w *Waiter) CloseOn(err error, m Mirror) { w.close(err, m) }
 
 // CloseIdle is Close for a direction on which no operation can be
-// waiting (the fd's Refs held none when its close began): it leaves the
-// mirror's deadline alone, as giving it one in the past only wakes
-// waiters in the netpoller, and the mirror file is closed next. That
-// spares a closing conn two deadline updates on its *os.File.
-func (w *Waiter) CloseIdle(err error) { w.close(err, false) }
+// waiting (the fd's Refs held none when its close began): unlike
+// CloseOn it leaves the mirror's deadline alone, as giving it one in the
+// past only wakes waiters in the netpoller, and the mirror file is
+// closed next. That spares a closing conn two deadline updates on its
+// *os.File.
+func (w *Waiter) CloseIdle(err error) { w.close(err, Mirror{}) }
 
-func (w *Waiter) close(err error, wake bool) {
+func (w *Waiter) close(err error, m Mirror) {
 	w.mu.Lock()
 	w.closed = true
 	w.armed.Store(true)
-	if w.err == nil && w.done != nil {
-		close(w.done)
-	}
-	w.err = err
-	if w.timer != nil {
-		w.timer.Stop()
-	}
-	if w.mirror != nil && wake {
-		w.setMirror(pastDeadline)
+	w.fireLocked(err)
+	w.stopTimerLocked()
+	if m.File != nil {
+		m.set(pastDeadline)
 	}
 	w.mu.Unlock()
 }
