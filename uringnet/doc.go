@@ -59,8 +59,8 @@
 // reaper goroutine through an eventfd, and reports no peer address (a
 // getpeername per connection): a connection per request cost 1.2 times
 // net's server CPU (docs/benchmarks.md). A listener the netpoller does
-// not take still accepts on io_uring: with multishot accept where the
-// kernel has it (Linux 5.19), one accept per call otherwise.
+// not take still accepts on io_uring, one accept per call, which names
+// the peer.
 //
 // Reads and writes of a connection wait differently: they are submitted
 // with MSG_DONTWAIT, which makes io_uring complete one that would block

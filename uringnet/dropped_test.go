@@ -28,8 +28,7 @@ func collectUntil(t *testing.T, what string, done func() bool) {
 }
 
 // TestDroppedListenerIsClosed drops a Listener without Close after an
-// Accept (which, with multishot accept, leaves an accept running in the
-// kernel and goroutines waiting for it): as with net, the collector
+// Accept, in each accept mode: as with net, the collector
 // closes it, so the port stops accepting connections nobody serves, and
 // its fd and goroutines go (TestMain's leak check).
 func TestDroppedListenerIsClosed(t *testing.T) {

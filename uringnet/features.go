@@ -1,12 +1,8 @@
 package uringnet
 
 import (
-	"github.com/uring-go/uring/internal/kernel"
 	"github.com/uring-go/uring/internal/reactor"
 )
-
-// multishotAccept reports whether the kernel has multishot accept.
-func multishotAccept() bool { return kernel.MultishotAccept.Available() }
 
 // executor returns the process-wide executor, or an error that says why
 // io_uring cannot be used.

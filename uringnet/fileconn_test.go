@@ -71,9 +71,7 @@ func TestFileListener(t *testing.T) {
 			exchange(t, "through the adopted listener", c, s)
 
 			// Closing the adopted listener leaves the others listening,
-			// and a Unix socket's file in place, as net's does. (Closed
-			// first: its multishot accept would take the connections
-			// meant for net's.)
+			// and a Unix socket's file in place, as net's does.
 			ln.Close()
 			if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
 				t.Errorf("Accept after Close: %v", err)

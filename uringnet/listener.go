@@ -7,12 +7,10 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
-	"github.com/uring-go/uring/internal/fdlife"
 	"github.com/uring-go/uring/internal/reactor"
 	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/uring"
@@ -197,24 +195,20 @@ func (lc *ListenConfig) listenProto(network string, a net.Addr, proto int) (*Lis
 // newListener wraps a listening socket, one listen made or one adopted
 // (FileListener).
 func newListener(fd *netFD, lc *ListenConfig) *Listener {
-	in := &listener{fd: fd, lc: *lc, sig: make(chan struct{}, 1)}
+	in := &listener{fd: fd, lc: *lc}
 	fd.registerPoller()
-	switch {
-	case fd.raw != nil:
+	if fd.raw != nil {
 		in.mode = acceptPoll
 		in.acc.init()
-	case multishotAccept():
-		in.mode = acceptMultishot
-	default:
+	} else {
 		in.mode = acceptSingle
 	}
 	l := &Listener{listener: in}
 	// As net does (its netFD has a finalizer): a Listener dropped
 	// without Close is closed when it is collected, so its port stops
-	// accepting connections nobody serves. Nothing in the background
-	// (the multishot accept's callback and goroutines) refers to l,
-	// only to in, so l can become unreachable while they run. Close
-	// waits for the kernel, so it does not run on the cleanup goroutine.
+	// accepting connections nobody serves. The cleanup refers to in,
+	// not l, so that l can become unreachable. Close waits for the
+	// kernel, so it does not run on the cleanup goroutine.
 	l.cleanup = runtime.AddCleanup(l, func(in *listener) { go in.close() }, in)
 	return l
 }
@@ -251,30 +245,6 @@ type listener struct {
 	// acc is where they leave their results.
 	amu sync.Mutex
 	acc acceptTry
-
-	// Guarded by mu. With multishot accept, connections the kernel has
-	// accepted wait in queue until Accept takes them; armed says whether
-	// the multishot operation is running, and stop ends it.
-	mu    sync.Mutex
-	queue []acceptResult
-	armed bool
-	stop  *acceptCtx
-	sig   chan struct{} // a non-blocking nudge to a waiting Accept
-}
-
-// maxAcceptQueue bounds the connections a multishot accept takes from the
-// kernel ahead of Accept: once the queue holds this many, the multishot
-// is ended and further connections wait in the kernel's backlog (and
-// count against it, so that clients see the server's pace), until Accept
-// has emptied the queue and arms it again. The bound is not exact: the
-// kernel drains its whole backlog into a multishot accept in one go, and
-// keeps accepting until the cancel lands, so a burst may leave the queue
-// holding more (every one of them is kept and returned by Accept).
-const maxAcceptQueue = 128
-
-type acceptResult struct {
-	fd  int
-	err error
 }
 
 // acceptMode is how a listener accepts.
@@ -288,10 +258,9 @@ const (
 	// every listener the netpoller takes; doc.go says why not a
 	// multishot accept.
 	acceptPoll acceptMode = iota
-	// acceptMultishot: one multishot accept feeds a queue that Accept
-	// takes from (Linux 5.19), for a listener the netpoller refused.
-	acceptMultishot
-	// acceptSingle: one io_uring accept per Accept, waiting in io_uring.
+	// acceptSingle: one io_uring accept per Accept, waiting in io_uring,
+	// for a listener the netpoller refused (its epoll_ctl failed: the
+	// fs.epoll.max_user_watches limit reached, say).
 	acceptSingle
 )
 
@@ -344,16 +313,6 @@ func (l *listener) close() error {
 	if err := l.fd.Close(); err != nil {
 		return l.fd.listenerError("close", "close", err)
 	}
-	// No operation is left to add to the queue.
-	l.mu.Lock()
-	q := l.queue
-	l.queue = nil
-	l.mu.Unlock()
-	for _, r := range q {
-		if r.err == nil {
-			unix.Close(r.fd)
-		}
-	}
 	return nil
 }
 
@@ -396,8 +355,6 @@ func (l *Listener) AcceptUring() (*Conn, error) {
 		switch l.mode {
 		case acceptPoll:
 			sysfd, raddr, err = l.acceptPoll()
-		case acceptMultishot:
-			sysfd, err = l.acceptMultishot()
 		default:
 			sysfd, raddr, err = l.acceptOnce()
 		}
@@ -450,190 +407,6 @@ func (l *listener) acceptOnce() (int, net.Addr, error) {
 		raddr = sockaddrToAddr(sa)
 	}
 	return int(res.Res), raddr, nil
-}
-
-func (l *listener) acceptMultishot() (int, error) {
-	fd := l.fd
-	for {
-		if err := fd.rd.Check(); err != nil {
-			return -1, err
-		}
-		l.mu.Lock()
-		if len(l.queue) > 0 {
-			r := l.queue[0]
-			l.queue[0] = acceptResult{}
-			if len(l.queue) == 1 {
-				// Emptied: keep the array, so that the next push
-				// need not make one (one per connection otherwise).
-				l.queue = l.queue[:0]
-			} else {
-				l.queue = l.queue[1:]
-				l.nudge() // for another waiting Accept
-			}
-			l.mu.Unlock()
-			return r.fd, r.err
-		}
-		// Armed only once the queue is empty: connections that
-		// arrived after a full queue ended the multishot wait in the
-		// kernel's backlog meanwhile.
-		arm := !l.armed
-		l.armed = true
-		l.mu.Unlock()
-		if arm {
-			// Outside mu: the completion callback takes mu with the
-			// executor's shard locked, so mu must never be held
-			// while entering the executor.
-			l.arm()
-			continue
-		}
-		select {
-		case <-l.sig:
-		case <-fd.rd.Done():
-		}
-	}
-}
-
-func (l *listener) nudge() {
-	select {
-	case l.sig <- struct{}{}:
-	default:
-	}
-}
-
-// arm starts a multishot accept and a goroutine that waits for its final
-// completion. The operation holds a reference on the fd until then; a
-// deadline or Close ends it through the read side's context, and a full
-// queue through an acceptCtx over it. Neither the operation nor the
-// goroutine refers to the Listener, only to its listener.
-func (l *listener) arm() {
-	fd := l.fd
-	if !fd.incref() {
-		l.disarm(acceptResult{fd: -1, err: net.ErrClosed})
-		return
-	}
-	ctx := newAcceptCtx(&fd.rd)
-	// Set before the operation starts: its first completion may
-	// already fill the queue.
-	l.mu.Lock()
-	l.stop = ctx
-	l.mu.Unlock()
-	o, err := fd.e.StartMultishot(fd.sysfd, func(r *reactor.Ring, o *reactor.Operation) (uring.Job, error) {
-		return r.AcceptMultishot(fd.sysfd, unix.SOCK_NONBLOCK, o)
-	}, l.push)
-	if err != nil {
-		ctx.stop(false)
-		fd.decref()
-		l.disarm(acceptResult{fd: -1, err: err})
-		return
-	}
-	go func() {
-		defer fd.decref()
-		defer ctx.stop(false)
-		res, err := o.Wait(ctx)
-		switch {
-		case err == nil && res.Res >= 0:
-			// The last connection, posted without CQEMore (the
-			// kernel ends a multishot on CQ overflow, say).
-			l.disarm(acceptResult{fd: int(res.Res)})
-		case stopped(err) || err == errAcceptQueueFull:
-			l.disarm(acceptResult{fd: -1})
-		default:
-			l.disarm(acceptResult{fd: -1, err: err})
-		}
-	}()
-}
-
-// push receives each connection of the multishot accept. It runs with the
-// executor's shard locked: it only queues and, when the queue is full,
-// asks the waiting goroutine to cancel the operation (closing a channel
-// enters no executor).
-func (l *listener) push(res reactor.Result) {
-	r := acceptResult{fd: int(res.Res)}
-	if res.Res < 0 {
-		r = acceptResult{fd: -1, err: res.Err()}
-	}
-	l.mu.Lock()
-	l.queue = append(l.queue, r)
-	var stop *acceptCtx
-	if len(l.queue) >= maxAcceptQueue {
-		stop, l.stop = l.stop, nil
-	}
-	l.nudge()
-	l.mu.Unlock()
-	if stop != nil {
-		stop.stop(true)
-	}
-}
-
-// errAcceptQueueFull is how a multishot accept ended by a full queue
-// ends.
-var errAcceptQueueFull = errors.New("uringnet: accept queue full")
-
-// acceptCtx is the context a multishot accept waits with: done when the
-// listener's read side is (a deadline or Close) or when stop is called.
-// A context.WithCancel over the Waiter would not do: the Waiter's Err
-// may be nil again after its Done channel closed (a moved deadline),
-// which package context refuses.
-type acceptCtx struct {
-	p    *fdlife.Waiter
-	done chan struct{}
-	once sync.Once
-	full atomic.Bool
-}
-
-func newAcceptCtx(p *fdlife.Waiter) *acceptCtx {
-	c := &acceptCtx{p: p, done: make(chan struct{})}
-	pdone := p.Done()
-	go func() {
-		select {
-		case <-pdone:
-			c.stop(false)
-		case <-c.done:
-		}
-	}()
-	return c
-}
-
-// stop makes the context done; full says it was for a full queue.
-func (c *acceptCtx) stop(full bool) {
-	c.once.Do(func() {
-		c.full.Store(full)
-		close(c.done)
-	})
-}
-
-func (c *acceptCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (c *acceptCtx) Done() <-chan struct{}       { return c.done }
-func (c *acceptCtx) Value(any) any               { return nil }
-
-// Err is errAcceptQueueFull, the read side's error, or (the read side's
-// deadline having moved since it fired) reactor.ErrCanceled.
-func (c *acceptCtx) Err() error {
-	select {
-	case <-c.done:
-	default:
-		return nil
-	}
-	if c.full.Load() {
-		return errAcceptQueueFull
-	}
-	if err := c.p.Err(); err != nil {
-		return err
-	}
-	return reactor.ErrCanceled
-}
-
-// disarm records that the multishot accept has ended, queueing its last
-// result if it has one.
-func (l *listener) disarm(r acceptResult) {
-	l.mu.Lock()
-	l.armed = false
-	l.stop = nil
-	if r.fd >= 0 || r.err != nil {
-		l.queue = append(l.queue, r)
-	}
-	l.nudge()
-	l.mu.Unlock()
 }
 
 // newConn wraps an accepted fd.

@@ -23,9 +23,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "io_uring unavailable:", err)
 		os.Exit(1)
 	}
-	multishotAccept()
-	// The multishot accept's callback (listener.push) runs under the
-	// executor's lock: make one that enters the executor panic.
+	// A multishot operation's callback runs under the executor's lock:
+	// make one that enters the executor panic.
 	reactor.CheckCallbacks()
 	testutil.Main(m, goleak.IgnoreAnyFunction("github.com/uring-go/uring/internal/reactor.(*shard).reap"))
 }

@@ -56,11 +56,6 @@ func (t *Test) Available() bool {
 
 // The facilities, each with the version that added it.
 var (
-	// MultishotAccept: one accept posts every connection
-	// (IORING_ACCEPT_MULTISHOT). Older kernels accept once and ignore
-	// the flag, so only the version tells.
-	MultishotAccept = &Test{Name: "multishot accept (IORING_ACCEPT_MULTISHOT)", Since: "5.19",
-		probe: func() (bool, error) { return opSince(uring.OpAccept, 5, 19) }}
 	// MultishotPoll: a poll that stays armed (IORING_POLL_ADD_MULTI).
 	MultishotPoll = &Test{Name: "multishot poll (IORING_POLL_ADD_MULTI)", Since: "5.13",
 		probe: func() (bool, error) { return opSince(uring.OpPollAdd, 5, 13) }}
@@ -84,7 +79,7 @@ var (
 )
 
 // All is every Test, for listing and testing.
-var All = []*Test{MultishotAccept, MultishotPoll, MultishotRecv, BufRing, DeferTaskrun, SolMPTCP}
+var All = []*Test{MultishotPoll, MultishotRecv, BufRing, DeferTaskrun, SolMPTCP}
 
 // DeferTaskrunFlags are the setup flags DeferTaskrun tries, and so the
 // ones a ring may be created with when it is available.

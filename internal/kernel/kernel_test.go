@@ -39,16 +39,15 @@ func checkTest(t *testing.T, tt *Test) {
 	}
 }
 
-func TestMultishotAccept(t *testing.T) { checkTest(t, MultishotAccept) }
-func TestMultishotPoll(t *testing.T)   { checkTest(t, MultishotPoll) }
-func TestMultishotRecv(t *testing.T)   { checkTest(t, MultishotRecv) }
-func TestBufRing(t *testing.T)         { checkTest(t, BufRing) }
-func TestDeferTaskrun(t *testing.T)    { checkTest(t, DeferTaskrun) }
-func TestSolMPTCP(t *testing.T)        { checkTest(t, SolMPTCP) }
+func TestMultishotPoll(t *testing.T) { checkTest(t, MultishotPoll) }
+func TestMultishotRecv(t *testing.T) { checkTest(t, MultishotRecv) }
+func TestBufRing(t *testing.T)       { checkTest(t, BufRing) }
+func TestDeferTaskrun(t *testing.T)  { checkTest(t, DeferTaskrun) }
+func TestSolMPTCP(t *testing.T)      { checkTest(t, SolMPTCP) }
 
 // TestAllNamed checks that All lists every Test above, each once.
 func TestAllNamed(t *testing.T) {
-	want := []*Test{MultishotAccept, MultishotPoll, MultishotRecv, BufRing, DeferTaskrun, SolMPTCP}
+	want := []*Test{MultishotPoll, MultishotRecv, BufRing, DeferTaskrun, SolMPTCP}
 	seen := map[*Test]bool{}
 	for _, tt := range All {
 		if seen[tt] {
