@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -67,7 +66,7 @@ func noGetpeernameChild() int {
 		}
 		// A raw client: net's dial asks getpeername whether its
 		// connect has completed, and would wait for good.
-		c, want, err := rawDial(ln.Addr())
+		c, want, err := testutil.RawDial(ln.Addr())
 		if err != nil {
 			problem("dial %s: %v", a.network, err)
 			ln.Close()
@@ -88,45 +87,6 @@ func noGetpeernameChild() int {
 	js, _ := json.Marshal(report)
 	fmt.Printf("report: %s\n", js)
 	return 0
-}
-
-// rawDial connects a blocking socket to a listener's address with
-// connect(2) and returns it with its own address, as an accepted conn
-// should name it.
-func rawDial(a net.Addr) (int, net.Addr, error) {
-	var (
-		sa     unix.Sockaddr
-		family = unix.AF_UNIX
-	)
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		if ip4 := a.IP.To4(); ip4 != nil {
-			family = unix.AF_INET
-			sa4 := &unix.SockaddrInet4{Port: a.Port}
-			copy(sa4.Addr[:], ip4)
-			sa = sa4
-		} else {
-			family = unix.AF_INET6
-			sa6 := &unix.SockaddrInet6{Port: a.Port}
-			copy(sa6.Addr[:], a.IP)
-			sa = sa6
-		}
-	case *net.UnixAddr:
-		sa = &unix.SockaddrUnix{Name: a.Name}
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, nil, err
-	}
-	if err := unix.Connect(fd, sa); err != nil {
-		unix.Close(fd)
-		return -1, nil, err
-	}
-	if family == unix.AF_UNIX {
-		// Unnamed, as net names such a peer.
-		return fd, &net.UnixAddr{Name: "@", Net: "unix"}, nil
-	}
-	return fd, sock.LocalAddr(fd, unix.SOCK_STREAM), nil
 }
 
 // TestAcceptUnnamedAfterNamed checks that a Unix conn accepted from an

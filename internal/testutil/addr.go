@@ -5,6 +5,8 @@ import (
 	"net"
 	"reflect"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // SameAddr reports whether a and b are the same address as a program
@@ -83,4 +85,71 @@ func Connect(tb testing.TB, ln net.Listener, dial func(network, address string) 
 	}
 	tb.Cleanup(func() { server.Close() })
 	return client, server
+}
+
+// RawDial connects a blocking stream socket to a (a *net.TCPAddr or
+// *net.UnixAddr) with connect(2) alone, where net's dial would also ask
+// getpeername whether its connect has completed, and returns it with
+// its own address as a server should name the peer ("@" for an unnamed
+// Unix socket).
+func RawDial(a net.Addr) (int, net.Addr, error) {
+	var (
+		sa     unix.Sockaddr
+		family = unix.AF_UNIX
+	)
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		if ip4 := a.IP.To4(); ip4 != nil {
+			family = unix.AF_INET
+			sa4 := &unix.SockaddrInet4{Port: a.Port}
+			copy(sa4.Addr[:], ip4)
+			sa = sa4
+		} else {
+			family = unix.AF_INET6
+			sa6 := &unix.SockaddrInet6{Port: a.Port}
+			copy(sa6.Addr[:], a.IP.To16())
+			if a.Zone != "" {
+				ifi, err := net.InterfaceByName(a.Zone)
+				if err != nil {
+					return -1, nil, err
+				}
+				sa6.ZoneId = uint32(ifi.Index)
+			}
+			sa = sa6
+		}
+	case *net.UnixAddr:
+		sa = &unix.SockaddrUnix{Name: a.Name}
+	default:
+		return -1, nil, fmt.Errorf("RawDial: address %T", a)
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, nil, err
+	}
+	if err := unix.Connect(fd, sa); err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	if family == unix.AF_UNIX {
+		return fd, &net.UnixAddr{Name: "@", Net: "unix"}, nil
+	}
+	local, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	switch s := local.(type) {
+	case *unix.SockaddrInet4:
+		return fd, &net.TCPAddr{IP: net.IP(s.Addr[:]).To16(), Port: s.Port}, nil
+	case *unix.SockaddrInet6:
+		ta := &net.TCPAddr{IP: net.IP(s.Addr[:]), Port: s.Port}
+		if s.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(s.ZoneId)); err == nil {
+				ta.Zone = ifi.Name
+			}
+		}
+		return fd, ta, nil
+	}
+	unix.Close(fd)
+	return -1, nil, fmt.Errorf("RawDial: local address %T", local)
 }

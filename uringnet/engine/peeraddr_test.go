@@ -14,7 +14,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/uring-go/uring/internal/sock"
 	"github.com/uring-go/uring/internal/testutil"
 )
 
@@ -103,7 +102,7 @@ func noGetpeernameChild() int {
 			// Enough connections that, with two loops, each is
 			// likely to accept some.
 			for range 8 {
-				fd, want, err := rawDialEngine(e.addr)
+				fd, want, err := testutil.RawDial(e.addr)
 				if err != nil {
 					problem("%s: dial: %v", name, err)
 					break
@@ -131,42 +130,4 @@ func noGetpeernameChild() int {
 	js, _ := json.Marshal(report)
 	fmt.Printf("report: %s\n", js)
 	return 0
-}
-
-// rawDialEngine connects a blocking socket to a with connect(2) (net's
-// dial would ask getpeername whether its connect has completed) and
-// returns it with its address as the server should name the peer.
-func rawDialEngine(a net.Addr) (int, net.Addr, error) {
-	var (
-		sa     unix.Sockaddr
-		family = unix.AF_UNIX
-		err    error
-	)
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		family = unix.AF_INET6
-		if a.IP.To4() != nil {
-			family = unix.AF_INET
-		}
-		if sa, err = sock.IPSockaddr(family, a.IP, a.Port, a.Zone); err != nil {
-			return -1, nil, err
-		}
-	case *net.UnixAddr:
-		sa = &unix.SockaddrUnix{Name: a.Name}
-	default:
-		return -1, nil, fmt.Errorf("address %T", a)
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, nil, err
-	}
-	if err := unix.Connect(fd, sa); err != nil {
-		unix.Close(fd)
-		return -1, nil, err
-	}
-	if family == unix.AF_UNIX {
-		// Unnamed, as gnet names such a peer.
-		return fd, &net.UnixAddr{Name: "@", Net: "unix"}, nil
-	}
-	return fd, sock.LocalAddr(fd, unix.SOCK_STREAM), nil
 }

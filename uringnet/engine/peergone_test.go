@@ -74,7 +74,7 @@ func TestOpenPeerResetInBacklog(t *testing.T) {
 			}
 			waitOpen(t, h, a1.String())
 
-			fd2, a2, err := rawDialEngine(mustTCPAddr(t, s.addr))
+			fd2, a2, err := testutil.RawDial(mustTCPAddr(t, s.addr))
 			if err != nil {
 				t.Fatal(err)
 			}
