@@ -219,7 +219,7 @@ func (br *BufRing) fill() {
 func (r *Ring[T]) bufRingUsers(br *BufRing) int {
 	n := 0
 	for i := range r.slots {
-		if s := &r.slots[i]; s.inUse && (s.keep == any(br) || selectsFrom(s.keep, br)) {
+		if s := &r.slots[i]; s.inUse && selectedFrom(s.keep) == br {
 			n++
 		}
 	}

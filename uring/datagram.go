@@ -259,8 +259,6 @@ func (r *Ring[T]) SendDatagram(fd int, d *Datagram, flags int, data T) (Job, err
 	return j, nil
 }
 
-// selectsFrom reports whether keep, a slot's kept memory, is a receive
-// that takes its buffers from br.
 // selectedFrom returns the buffer ring an operation whose slot keeps
 // keep selects its buffers from, or nil.
 func selectedFrom(keep any) *BufRing {
@@ -271,9 +269,4 @@ func selectedFrom(keep any) *BufRing {
 		return k.br
 	}
 	return nil
-}
-
-func selectsFrom(keep any, br *BufRing) bool {
-	m, ok := keep.(*recvMsgMultishot)
-	return ok && m.br == br
 }

@@ -270,11 +270,21 @@ func (r *Ring[T]) WaitFlushed(timeout time.Duration) error {
 	if !r.extArg {
 		return errExtArg
 	}
-	ts := ring.Timespec{Sec: int64(timeout / time.Second), Nsec: int64(timeout % time.Second)}
+	return r.enterTimed(0, ring.IORING_ENTER_GETEVENTS, timeout)
+}
+
+// enterTimed is io_uring_enter with min_complete 1 and a timeout
+// (IORING_ENTER_EXT_ARG), which the caller has checked the kernel has.
+func (r *Ring[T]) enterTimed(toSubmit, flags uint32, timeout time.Duration) error {
+	ts := timespec(timeout)
 	arg := ring.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
-	_, err := ring.Enter(r.r.Fd, 0, 1, ring.IORING_ENTER_GETEVENTS|ring.IORING_ENTER_EXT_ARG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
+	_, err := ring.Enter(r.r.Fd, toSubmit, 1, flags|ring.IORING_ENTER_EXT_ARG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
 	runtime.KeepAlive(&ts)
 	return err
+}
+
+func timespec(d time.Duration) ring.Timespec {
+	return ring.Timespec{Sec: int64(d / time.Second), Nsec: int64(d % time.Second)}
 }
 
 // CancelSyncWait is how long CancelSync lets the kernel finish an
@@ -337,7 +347,7 @@ func (r *Ring[T]) cancelSync(reg syncCancelReg, wait time.Duration) error {
 		// The kernel's "no limit".
 		reg.timeout = ring.Timespec{Sec: -1, Nsec: -1}
 	} else {
-		reg.timeout = ring.Timespec{Sec: int64(wait / time.Second), Nsec: int64(wait % time.Second)}
+		reg.timeout = timespec(wait)
 	}
 	for {
 		_, err := ring.Register(r.r.Fd, ring.IORING_REGISTER_SYNC_CANCEL, unsafe.Pointer(&reg), 1)
@@ -577,10 +587,7 @@ func (r *Ring[T]) enterWait(timeout time.Duration) error {
 	r.stats.enters++
 	var err error
 	if timeout >= 0 {
-		ts := ring.Timespec{Sec: int64(timeout / time.Second), Nsec: int64(timeout % time.Second)}
-		arg := ring.GeteventsArg{Ts: uint64(uintptr(unsafe.Pointer(&ts)))}
-		_, err = ring.Enter(r.r.Fd, pending, 1, flags|ring.IORING_ENTER_EXT_ARG, unsafe.Pointer(&arg), unsafe.Sizeof(arg))
-		runtime.KeepAlive(&ts)
+		err = r.enterTimed(pending, flags, timeout)
 	} else {
 		_, err = ring.Enter(r.r.Fd, pending, 1, flags, nil, 0)
 	}

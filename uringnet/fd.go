@@ -210,13 +210,11 @@ func (fd *netFD) Close() error {
 	if !busy {
 		// Nothing waits, in the netpoller or io_uring: no mirror
 		// deadline to move.
-		fd.rd.CloseIdle(net.ErrClosed)
-		fd.wr.CloseIdle(net.ErrClosed)
+		fd.rd.Close(net.ErrClosed)
+		fd.wr.Close(net.ErrClosed)
 	} else {
 		fd.rd.CloseOn(net.ErrClosed, fd.mirror(false))
 		fd.wr.CloseOn(net.ErrClosed, fd.mirror(true))
-	}
-	if busy {
 		// Wait for the operations to end; the fd stays open
 		// meanwhile.
 		idle := fd.refs.Idle()

@@ -229,9 +229,9 @@ func TestWaiterMirror(t *testing.T) {
 	}
 }
 
-// CloseIdle closes the Waiter as Close does but leaves the mirror's
+// Close (not CloseOn) closes the Waiter but leaves the mirror's
 // deadline alone: a read of the mirror file still succeeds.
-func TestWaiterCloseIdle(t *testing.T) {
+func TestWaiterCloseLeavesMirror(t *testing.T) {
 	testutil.CheckFDs(t)
 	r, wf, err := os.Pipe()
 	if err != nil {
@@ -242,20 +242,20 @@ func TestWaiterCloseIdle(t *testing.T) {
 	var w Waiter
 	w.SetOn(time.Now().Add(time.Hour), Mirror{File: r})
 	w.SetOn(time.Time{}, Mirror{File: r})
-	w.CloseIdle(os.ErrClosed)
+	w.Close(os.ErrClosed)
 	if err := w.Check(); err != os.ErrClosed {
-		t.Fatalf("Check after CloseIdle: %v", err)
+		t.Fatalf("Check after Close: %v", err)
 	}
 	select {
 	case <-w.Done():
 	default:
-		t.Fatal("Done not closed after CloseIdle")
+		t.Fatal("Done not closed after Close")
 	}
 	if _, err := wf.Write([]byte{1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Read(make([]byte, 1)); err != nil {
-		t.Fatalf("read of the mirror after CloseIdle: %v; want the byte", err)
+		t.Fatalf("read of the mirror after Close: %v; want the byte", err)
 	}
 }
 
@@ -268,7 +268,7 @@ func TestWaiterSize(t *testing.T) {
 	var w Waiter
 	w.Set(time.Time{})
 	w.Check()
-	w.CloseIdle(os.ErrClosed)
+	w.Close(os.ErrClosed)
 	if w.wait != nil {
 		t.Error("an idle Waiter made its wait state")
 	}

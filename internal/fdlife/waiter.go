@@ -244,21 +244,16 @@ func (w *Waiter) expire() {
 var pastDeadline = time.Unix(1, 0)
 
 // Close wakes every waiting operation, and every later one, for good:
-// Err and Check return err from now on.
+// Err and Check return err from now on. It leaves a mirror's deadline
+// alone: a Waiter whose operations wait in the netpoller closes with
+// CloseOn, unless none can be waiting (the fd's Refs held none when its
+// close began), which spares the mirror file two deadline updates.
 func (w *Waiter) Close(err error) { w.close(err, Mirror{}) }
 
 // CloseOn is Close for a Waiter whose operations wait in the netpoller
 // through m.File (see SetOn): it gives m.File a deadline in the past to
 // wake them.
 func (w *Waiter) CloseOn(err error, m Mirror) { w.close(err, m) }
-
-// CloseIdle is Close for a direction on which no operation can be
-// waiting (the fd's Refs held none when its close began): unlike
-// CloseOn it leaves the mirror's deadline alone, as giving it one in the
-// past only wakes waiters in the netpoller, and the mirror file is
-// closed next. That spares a closing conn two deadline updates on its
-// *os.File.
-func (w *Waiter) CloseIdle(err error) { w.close(err, Mirror{}) }
 
 func (w *Waiter) close(err error, m Mirror) {
 	w.mu.Lock()
