@@ -443,7 +443,7 @@ func TestRotate(t *testing.T) {
 			go func() {
 				errc <- r.rotate(&echoClient{h}, addrs, gnet.WithLogger(quietLogger{}), gnet.WithNumEventLoop(2))
 			}()
-			<-h.booted
+			waitBoot(t, h.booted, errc)
 			for _, a := range []struct{ network, addr string }{{"tcp", tcp1}, {"tcp", tcp2}, {"unix", sock}} {
 				var c net.Conn
 				var err error
@@ -540,7 +540,7 @@ func runAndStop(t *testing.T, r runner, opts ...gnet.Option) string {
 	errc := make(chan error, 1)
 	h := newClient(r)
 	go func() { errc <- r.run(h, addr, opts...) }()
-	<-h.booted
+	waitBoot(t, h.booted, errc)
 	waitFor(t, "the engine to run", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -216,3 +216,16 @@ func (h *openCloseCounts) OnClose(gnet.Conn, error) gnet.Action {
 	h.closed.Add(1)
 	return gnet.None
 }
+
+// waitBoot waits for a server started in the background to boot (OnBoot
+// closes booted) and fails the test if its run returns first, with the
+// error it returned, rather than waiting for good on a server that never
+// started (a port taken between freePort and the listen, say).
+func waitBoot(t testing.TB, booted <-chan struct{}, errc <-chan error) {
+	t.Helper()
+	select {
+	case <-booted:
+	case err := <-errc:
+		t.Fatalf("the server returned before it booted: %v", err)
+	}
+}

@@ -742,11 +742,7 @@ func TestUDPMulticast(t *testing.T) {
 			go func() {
 				s.errc <- r.run(h, protoAddr, gnet.WithMulticastInterfaceIndex(lo.Index), gnet.WithLogger(quietLogger{}))
 			}()
-			select {
-			case <-h.booted:
-			case err := <-s.errc:
-				t.Fatalf("Run: %v", err)
-			}
+			waitBoot(t, h.booted, s.errc)
 			t.Cleanup(func() { s.shutdown(t) })
 			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 			if err != nil {
