@@ -26,13 +26,15 @@ func (l *loop) closeConn(c *conn, err error) (bool, error) {
 		return false, nil
 	}
 	c.state = connClosed
-	l.closed.Add(1)
 	last := len(l.conns) - 1
 	l.conns[c.idx] = l.conns[last]
 	l.conns[c.idx].idx = c.idx
 	l.conns[last] = nil
 	l.conns = l.conns[:last]
+	// count before closed, as stats reads them the other way round: a
+	// reading that counts this close no longer counts c as open.
 	l.count.Add(-1)
+	l.closed.Add(1)
 	action := l.handler.OnClose(c, err)
 	c.ctx = nil
 	c.buf, c.in = nil, nil

@@ -90,13 +90,19 @@ func (k *counters) countWrite(n int) {
 	k.writes.Add(1)
 }
 
-// stats reads l's counters.
+// stats reads l's counters. Closed and Opened are read before
+// Connections, which the loop updates before them (count before closed
+// when a connection closes, count before opened when one is handed
+// over): a reading that counts a close or an open also sees its change
+// to Connections.
 func (l *loop) stats() LoopStats {
+	closed := l.closed.Load()
+	opened := l.opened.Load()
 	return LoopStats{
 		Connections:     int(l.count.Load()),
 		Accepted:        l.accepts.Load(),
-		Opened:          l.opened.Load(),
-		Closed:          l.closed.Load(),
+		Opened:          opened,
+		Closed:          closed,
 		BytesRead:       l.bytesRead.Load(),
 		Reads:           l.reads.Load(),
 		BytesWritten:    l.bytesWritten.Load(),

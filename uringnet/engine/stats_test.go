@@ -243,3 +243,42 @@ func TestStatsAllocs(t *testing.T) {
 		t.Errorf("%d bytes written in %d round trips of 64 bytes", b, runs+1)
 	}
 }
+
+// TestStatsCloseConsistent: a reading whose Closed counts a connection's
+// OnClose also leaves that connection out of Connections. One connection
+// at a time opens, echoes and closes while Stats is read as fast as it
+// can be; the first reading that counts the close must say no
+// connection is open (none other is dialed until then).
+func TestStatsCloseConsistent(t *testing.T) {
+	testutil.CheckFDs(t)
+	const rounds = 300
+	e, addr := startOwn(t, newEcho(), defaultConfig)
+	buf := make([]byte, 8)
+	for i := 1; i <= rounds; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s := e.Stats()[0]
+			if s.Closed == uint64(i) {
+				if s.Connections != 0 {
+					t.Fatalf("round %d: a reading counts the close (Closed %d) and still %d open connection(s)", i, s.Closed, s.Connections)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: Closed still %d after 10s", i, s.Closed)
+			}
+		}
+	}
+}
