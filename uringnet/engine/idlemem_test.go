@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"runtime"
@@ -175,5 +176,52 @@ func TestIdleBufferResidency(t *testing.T) {
 				t.Errorf("%d pages of the receive buffers resident after 1000 one-byte echoes in turn, want at most %d", resident, limit)
 			}
 		})
+	}
+}
+
+// TestIdleUDPBufferResidency is TestIdleBufferResidency for the udp
+// receives' buffer ring: 1000 one-byte datagrams echoed one after
+// another keep reusing the few buffers handed to the kernel at first,
+// rather than touching a page of each of the ring's 256.
+func TestIdleUDPBufferResidency(t *testing.T) {
+	testutil.CheckFDs(t)
+	e, err := start(newEcho(), "udp://127.0.0.1:0", defaultConfig, gnet.WithNumEventLoop(1), gnet.WithLogger(quietLogger{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(context.Background())
+	l := e.loops[0]
+	if l.ubr == nil {
+		t.Skip("no buffer ring for udp receives on this kernel")
+	}
+	c, err := net.DialUDP("udp", nil, e.Addr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	b := make([]byte, 16)
+	for i := range 1000 {
+		if _, err := c.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.Read(b); err != nil || n != 1 || b[0] != byte(i) {
+			t.Fatalf("datagram %d: echo %q, %v", i, b[:n], err)
+		}
+	}
+	size := e.cfg.bufRingEntries * (l.bufSize + udpHeadroom)
+	mem := unsafe.Slice(unsafe.SliceData(l.ubr.Buf(0, l.bufSize)), size)
+	page := unix.Getpagesize()
+	vec := make([]byte, (len(mem)+page-1)/page)
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(mem))), uintptr(len(mem)), uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
+		t.Fatalf("mincore: %v", errno)
+	}
+	resident := 0
+	for _, v := range vec {
+		resident += int(v & 1)
+	}
+	t.Logf("%d of %d pages of the udp receive buffers resident (%d KiB)", resident, len(vec), resident*page>>10)
+	if limit := 32; resident > limit {
+		t.Errorf("%d pages of the udp receive buffers resident after 1000 one-byte echoes in turn, want at most %d", resident, limit)
 	}
 }

@@ -210,7 +210,10 @@ func (l *loop) addUDP(fd, family int, laddr net.Addr, conn *udpConn) (*udpSock, 
 // from (group 1, apart from the stream receives' group 0, as its buffers
 // have room for the header a multishot recvmsg writes), if the kernel has
 // buffer rings and the loop has none yet. Without it, each socket's
-// single recvmsg has a buffer of its own.
+// single recvmsg has a buffer of its own. As the stream receives' ring,
+// it hands the kernel a few buffers at first and more as receives use
+// them up, so that a loop serving a datagram at a time keeps a few pages
+// of the ring resident, not one of each buffer.
 func (l *loop) udpBuffers() error {
 	if l.ubr != nil || !l.feat.has(featBufRing) {
 		return nil
@@ -218,7 +221,7 @@ func (l *loop) udpBuffers() error {
 	// Room for ReadBufferCap bytes of payload after the header a
 	// multishot recvmsg writes, as gnet reads UDP into a buffer of
 	// ReadBufferCap bytes.
-	br, err := l.ring.NewBufRing(1, l.eng.cfg.bufRingEntries, l.bufSize+udpHeadroom)
+	br, err := l.ring.NewBufRing(1, l.eng.cfg.bufRingEntries, l.bufSize+udpHeadroom, uring.WithInitialBuffers(l.eng.cfg.bufRingInitial))
 	if err != nil {
 		return fmt.Errorf("uringnet/engine: event loop %d: %w", l.idx, err)
 	}
