@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -127,18 +126,10 @@ func TestConnAddrsMatchGnet(t *testing.T) {
 					want[i] = [2]net.Addr{cl.RemoteAddr(), cl.LocalAddr()}
 					cl.Close()
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				serr := r.stop(ctx, protoAddr)
-				cancel()
-				rerr := <-errc
+				run := &running{protoAddr: protoAddr, errc: errc, r: r}
+				run.shutdown(t)
 				if err != nil {
-					t.Fatalf("%s: %v (Run: %v)", r.name, err, rerr)
-				}
-				if serr != nil {
-					t.Errorf("%s: Stop: %v", r.name, serr)
-				}
-				if rerr != nil {
-					t.Errorf("%s: Run: %v", r.name, rerr)
+					t.Fatalf("%s: %v", r.name, err)
 				}
 			}
 			// The runners listened on different ports or paths: each

@@ -474,19 +474,8 @@ func TestRotate(t *testing.T) {
 			// Every connection opened and closed before the stop: gnet
 			// leaks one it has not yet handed to a loop.
 			waitFor(t, "OnClose of every conn", func() bool { return h.closed.Load() == 3 })
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := r.stop(ctx, addrs[1]); err != nil {
-				t.Fatalf("Stop by the second address: %v", err)
-			}
-			select {
-			case err := <-errc:
-				if err != nil {
-					t.Fatalf("Rotate: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Rotate did not return")
-			}
+			// Stopped by the second address.
+			(&running{protoAddr: addrs[1], errc: errc, r: runner{name: r.name, stop: r.stop}}).shutdown(t)
 		})
 	}
 }
@@ -541,14 +530,7 @@ func runAndStop(t *testing.T, r runner, opts ...gnet.Option) string {
 	h := newClient(r)
 	go func() { errc <- r.run(h, addr, opts...) }()
 	waitBoot(t, h.booted, errc)
-	waitFor(t, "the engine to run", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return r.stop(ctx, addr) == nil
-	})
-	if err := <-errc; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	(&running{protoAddr: addr, errc: errc, r: r}).shutdown(t)
 	return addr
 }
 

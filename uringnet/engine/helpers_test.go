@@ -159,16 +159,40 @@ func (s *server) netw() string {
 	return "tcp"
 }
 
-// shutdown stops the engine if it still runs and waits for Run to return.
-func (s *server) shutdown(t testing.TB) {
+// shutdown stops the engine if it still runs and waits for Run to
+// return. Stop by address finds gnet's engine only once gnet has
+// registered it, a moment after OnBoot, and gnet.Stop may also report
+// ErrEngineInShutdown for an engine it has just shut down (it checks
+// whether the engine is shut down right after asking it to): either way
+// it is asked again until Run returns.
+func (s *running) shutdown(t testing.TB) {
 	t.Helper()
 	if s.errc == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.r.stop(ctx, s.protoAddr); err != nil && !errors.Is(err, errorx.ErrEngineInShutdown) {
-		t.Errorf("%s: Stop: %v", s.r.name, err)
+	for {
+		err := s.r.stop(ctx, s.protoAddr)
+		if err == nil || !errors.Is(err, errorx.ErrEngineInShutdown) {
+			if err != nil {
+				t.Errorf("%s: Stop: %v", s.r.name, err)
+			}
+			break
+		}
+		select {
+		case err := <-s.errc:
+			s.errc = nil
+			if err != nil {
+				t.Errorf("%s: Run: %v", s.r.name, err)
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			t.Errorf("%s: Stop: %v", s.r.name, err)
+			s.wait(t)
+			return
+		}
 	}
 	s.wait(t)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
 	"golang.org/x/sys/unix"
 
 	"github.com/uring-go/uring/internal/testutil"
@@ -82,36 +80,6 @@ func serveUDP(t testing.TB, r runner, network string, h gnet.EventHandler, opts 
 	}
 	t.Cleanup(func() { s.shutdown(t) })
 	return s
-}
-
-func (s *udpServer) shutdown(t testing.TB) {
-	t.Helper()
-	if s.errc == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// gnet registers the engine for Stop just after its loops start,
-	// a moment after OnBoot.
-	for {
-		err := s.r.stop(ctx, s.protoAddr)
-		if err == nil || !errors.Is(err, errorx.ErrEngineInShutdown) {
-			if err != nil {
-				t.Errorf("%s: Stop: %v", s.r.name, err)
-			}
-			break
-		}
-		select {
-		case err := <-s.errc:
-			s.errc = nil
-			if err != nil {
-				t.Errorf("%s: Run: %v", s.r.name, err)
-			}
-			return
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	s.wait(t)
 }
 
 // client returns an unconnected UDP socket on the server's loopback, so
