@@ -17,12 +17,16 @@ import (
 // SetupSingleIssuer must moreover be used from a single OS thread (see
 // "Concurrency" in the package documentation).
 type Ring[T any] struct {
-	r      *ring.Ring
+	// r is held by value, not by pointer, so that reaching the ring's
+	// fields takes no extra load on the per-operation paths.
+	r      ring.Ring
 	closed bool
 
-	slots  []slot[T]
-	free   []uint32 // indices of free slots, used as a stack
-	active int      // slots in use: queued, in flight, or completed but not collected
+	slots []slot[T]
+	// freeHead is 1 + the index of the first free slot, or 0 if none is
+	// free; each free slot's next continues the list, used as a stack.
+	freeHead uint32
+	active   int // slots in use: queued, in flight, or completed but not collected
 
 	fixed    []byte // the registered fixed buffer, or nil
 	fixedPin runtime.Pinner
@@ -43,18 +47,19 @@ type counters struct {
 
 // slot holds what the ring keeps for one operation until its last
 // completion is collected: the user data and every Go value the kernel
-// may read or write.
+// may read or write. What every operation touches comes first.
 type slot[T any] struct {
-	data  T
 	gen   uint32 // distinguishes successive users of the slot; never 0 in use
 	seq   uint32 // the SQE's sequence number, to tell whether it was submitted
+	next  uint32 // while the slot is free: the free list's next (see freeHead)
 	inUse bool
-	buf   []byte // the operation's buffer
-	keep  any    // other memory the kernel uses (iovecs, paths, sockaddrs, ...)
-	pin   runtime.Pinner
 	// pinned is set by operations that pin, so that the common
 	// operation that pins nothing skips Unpin.
 	pinned bool
+	data   T
+	buf    []byte // the operation's buffer
+	keep   any    // other memory the kernel uses (iovecs, paths, sockaddrs, ...)
+	pin    runtime.Pinner
 	// iov is the slot's iovec array, kept across uses so that vectored
 	// operations do not allocate one per call.
 	iov []unix.Iovec
@@ -127,37 +132,46 @@ func (c Completion[T]) BufferID() (uint16, bool) {
 // prep takes a free SQE and a slot for an operation. The caller fills in
 // the SQE's operation fields and stores in the slot what must stay alive.
 func (r *Ring[T]) prep(op Op, data T) (*ring.SQE, *slot[T], Job, error) {
-	if r.closed {
-		return nil, nil, Job{}, ErrClosed
-	}
-	if !r.probe.Supported(op) {
-		return nil, nil, Job{}, &UnsupportedOpError{Op: op}
+	if r.closed || !r.probe.Supported(op) {
+		return nil, nil, Job{}, r.prepErr(op)
 	}
 	sqe := r.r.GetSQE()
 	if sqe == nil {
 		return nil, nil, Job{}, ErrQueueFull
 	}
-	var idx uint32
-	if n := len(r.free); n > 0 {
-		idx = r.free[n-1]
-		r.free = r.free[:n-1]
-	} else {
-		idx = uint32(len(r.slots))
-		r.slots = append(r.slots, slot[T]{})
+	if r.freeHead == 0 {
+		r.grow()
 	}
+	idx := r.freeHead - 1
 	s := &r.slots[idx]
-	s.gen++
-	if s.gen == 0 {
-		s.gen = 1
+	r.freeHead = s.next
+	gen := s.gen + 1
+	if gen == 0 {
+		gen = 1
 	}
+	s.gen = gen
 	s.inUse = true
 	s.data = data
 	s.seq = r.r.SQETail() - 1
 	r.active++
-	j := Job{idx: idx, gen: s.gen}
+	j := Job{idx: idx, gen: gen}
 	sqe.Opcode = ring.Op(op)
 	sqe.UserData = j.userData()
 	return sqe, s, j, nil
+}
+
+// prepErr is why prep refuses op.
+func (r *Ring[T]) prepErr(op Op) error {
+	if r.closed {
+		return ErrClosed
+	}
+	return &UnsupportedOpError{Op: op}
+}
+
+// grow adds a slot to the table, onto the free list, which was empty.
+func (r *Ring[T]) grow() {
+	r.slots = append(r.slots, slot[T]{})
+	r.freeHead = uint32(len(r.slots))
 }
 
 // lookup returns the in-use slot a job names, or nil.
@@ -172,10 +186,21 @@ func (r *Ring[T]) lookup(j Job) *slot[T] {
 	return s
 }
 
-func (r *Ring[T]) release(idx uint32) {
-	s := &r.slots[idx]
+// release frees slot s, whose index is idx.
+func (r *Ring[T]) release(s *slot[T], idx uint32) {
 	var zero T
 	s.data = zero
+	if s.buf != nil || s.keep != nil || s.pinned {
+		s.dropMemory()
+	}
+	s.inUse = false
+	s.next = r.freeHead
+	r.freeHead = idx + 1
+	r.active--
+}
+
+// dropMemory lets go of the memory the slot kept for the kernel.
+func (s *slot[T]) dropMemory() {
 	s.buf = nil
 	s.keep = nil
 	if s.pinned {
@@ -184,34 +209,19 @@ func (r *Ring[T]) release(idx uint32) {
 		// Drop the iovecs' references to the buffers.
 		clear(s.iov[:cap(s.iov)])
 	}
-	s.inUse = false
-	r.free = append(r.free, idx)
-	r.active--
 }
 
-// complete turns a CQE into a Completion, releasing the slot unless more
-// completions will follow.
-func (r *Ring[T]) complete(cqe ring.CQE) (Completion[T], bool) {
-	idx := uint32(cqe.UserData)
-	gen := uint32(cqe.UserData >> 32)
-	if int(idx) >= len(r.slots) || !r.slots[idx].inUse || r.slots[idx].gen != gen {
-		// Not ours: nothing we queued has this user data. Count it
-		// rather than hand the caller a completion with no job.
-		r.stats.stray++
-		return Completion[T]{}, false
-	}
-	s := &r.slots[idx]
-	c := Completion[T]{Result: cqe.Res, Flags: CQEFlags(cqe.Flags), Data: s.data, Job: Job{idx, gen}}
+// completeSlot is peek's path for a completion that took a buffer,
+// failed, or has more to follow, or whose operation keeps memory.
+func (r *Ring[T]) completeSlot(s *slot[T], idx uint32, cqe ring.CQE) {
 	if cqe.Flags&ring.IORING_CQE_F_BUFFER != 0 || cqe.Res < 0 {
 		if br := selectedFrom(s.keep); br != nil {
 			br.used(cqe.Res, cqe.Flags)
 		}
 	}
 	if cqe.Flags&ring.IORING_CQE_F_MORE == 0 {
-		r.release(idx)
+		r.release(s, idx)
 	}
-	r.stats.completed++
-	return c, true
 }
 
 // Submit hands every queued operation to the kernel and returns how many
@@ -408,10 +418,12 @@ func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
 		} else {
 			n, err = ring.Enter(r.r.Fd, pending, minComplete, flags, nil, 0)
 		}
-		if err == syscall.EINTR {
-			continue
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			err = enterErr(err)
 		}
-		err = enterErr(err)
 		if r.sqpoll {
 			return int(queued), err
 		}
@@ -445,7 +457,7 @@ func (r *Ring[T]) Unsubmit() []T {
 		j := Job{idx: uint32(ud), gen: uint32(ud >> 32)}
 		if s := r.lookup(j); s != nil {
 			data = append(data, s.data)
-			r.release(j.idx)
+			r.release(s, j.idx)
 		}
 	}
 	return data
@@ -465,30 +477,59 @@ func (r *Ring[T]) peek() (Completion[T], bool) {
 	for {
 		cqe, ok := r.r.PeekCQE()
 		if !ok {
-			f := r.r.SQFlags()
-			if !r.needFlush(f) {
-				return Completion[T]{}, false
-			}
-			if f&ring.IORING_SQ_CQ_OVERFLOW != 0 {
-				r.stats.cqOverflow++
-			}
-			// Completions are waiting on the kernel's overflow list or
-			// as deferred task work; entering with GETEVENTS (and no
-			// wait) moves them into the CQ.
-			r.stats.enters++
-			if _, err := ring.Enter(r.r.Fd, 0, 0, ring.IORING_ENTER_GETEVENTS, nil, 0); err != nil && err != syscall.EINTR {
-				return Completion[T]{}, false
-			}
-			cqe, ok = r.r.PeekCQE()
-			if !ok {
+			if cqe, ok = r.flushCQ(); !ok {
 				return Completion[T]{}, false
 			}
 		}
 		r.r.AdvanceCQ(1)
-		if c, ok := r.complete(cqe); ok {
-			return c, true
+		// Turn the CQE into a Completion, releasing the slot unless
+		// more completions will follow. This is the path of every
+		// operation, written out in this one function: the compiler
+		// inlines none of it, and calls cost as much as the rest.
+		idx := uint32(cqe.UserData)
+		gen := uint32(cqe.UserData >> 32)
+		if int(idx) >= len(r.slots) || !r.slots[idx].inUse || r.slots[idx].gen != gen {
+			// Not ours: nothing we queued has this user data. Count
+			// it rather than hand the caller a completion with no job.
+			r.stats.stray++
+			continue
 		}
+		s := &r.slots[idx]
+		c := Completion[T]{Result: cqe.Res, Flags: CQEFlags(cqe.Flags), Data: s.data, Job: Job{idx, gen}}
+		if cqe.Flags&(ring.IORING_CQE_F_BUFFER|ring.IORING_CQE_F_MORE) != 0 || cqe.Res < 0 ||
+			s.buf != nil || s.keep != nil || s.pinned {
+			r.completeSlot(s, idx, cqe)
+		} else {
+			// release, for the operation that keeps no memory.
+			var zero T
+			s.data = zero
+			s.inUse = false
+			s.next = r.freeHead
+			r.freeHead = idx + 1
+			r.active--
+		}
+		r.stats.completed++
+		return c, true
 	}
+}
+
+// flushCQ is peek's path for an empty CQ: it moves completions the kernel
+// holds back (on its overflow list, or as deferred task work) into the
+// CQ, and returns the oldest, if any.
+func (r *Ring[T]) flushCQ() (ring.CQE, bool) {
+	f := r.r.SQFlags()
+	if !r.needFlush(f) {
+		return ring.CQE{}, false
+	}
+	if f&ring.IORING_SQ_CQ_OVERFLOW != 0 {
+		r.stats.cqOverflow++
+	}
+	// Entering with GETEVENTS (and no wait) moves them into the CQ.
+	r.stats.enters++
+	if _, err := ring.Enter(r.r.Fd, 0, 0, ring.IORING_ENTER_GETEVENTS, nil, 0); err != nil && err != syscall.EINTR {
+		return ring.CQE{}, false
+	}
+	return r.r.PeekCQE()
 }
 
 func (r *Ring[T]) needFlush(f uint32) bool {
@@ -666,7 +707,7 @@ func (r *Ring[T]) Close() error {
 	r.fixed = nil
 	r.fixedPin.Unpin()
 	r.slots = nil
-	r.free = nil
+	r.freeHead = 0
 	return err
 }
 
