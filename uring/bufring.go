@@ -219,7 +219,7 @@ func (br *BufRing) fill() {
 func (r *Ring[T]) bufRingUsers(br *BufRing) int {
 	n := 0
 	for i := range r.slots {
-		if s := &r.slots[i]; s.inUse && selectedFrom(s.keep) == br {
+		if s := &r.slots[i]; s.inUse && s.mem && selectedFrom(r.mem[i].keep) == br {
 			n++
 		}
 	}
@@ -377,7 +377,7 @@ func (r *Ring[T]) bufSelect(fd int, br *BufRing, flags int, multishot bool, data
 	if err := r.checkBufRing(br); err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(OpRecv, data)
+	sqe, s, j, err := r.prepMem(OpRecv, data)
 	if err != nil {
 		return j, err
 	}

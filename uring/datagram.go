@@ -40,7 +40,7 @@ func (r *Ring[T]) RecvMsgMultishot(fd int, br *BufRing, nameLen, controlLen, fla
 	if hdrLen := recvMsgOutLen + nameLen + controlLen; hdrLen >= br.bufSize {
 		return Job{}, fmt.Errorf("uring: RecvMsgMultishot needs %d bytes of each buffer before the payload; the buffer ring's are %d bytes", hdrLen, br.bufSize)
 	}
-	sqe, s, j, err := r.prep(OpRecvMsg, data)
+	sqe, s, j, err := r.prepMem(OpRecvMsg, data)
 	if err != nil {
 		return j, err
 	}
@@ -234,7 +234,7 @@ func (r *Ring[T]) SendDatagram(fd int, d *Datagram, flags int, data T) (Job, err
 	if d == nil {
 		return Job{}, errorString("uring: SendDatagram with a nil Datagram")
 	}
-	sqe, s, j, err := r.prep(OpSendMsg, data)
+	sqe, s, j, err := r.prepMem(OpSendMsg, data)
 	if err != nil {
 		return j, err
 	}

@@ -208,7 +208,7 @@ func TestAbandon(t *testing.T) {
 	if err := r.Abandon(); err != ErrClosed {
 		t.Errorf("second Abandon: %v, want ErrClosed", err)
 	}
-	if r.slots[0].buf == nil {
+	if r.mem[0].buf == nil {
 		t.Error("the in-flight read's buffer was let go")
 	}
 

@@ -105,7 +105,7 @@ func (r *Ring[T]) WriteFixedFlags(fd int, fileOffset int64, off, n int, flags RW
 }
 
 func (r *Ring[T]) rwFixed(op Op, fd int, b []byte, fileOffset int64, flags RWFlags, data T) (Job, error) {
-	sqe, s, j, err := r.prep(op, data)
+	sqe, s, j, err := r.prepMem(op, data)
 	if err != nil {
 		return j, err
 	}
@@ -152,7 +152,7 @@ func (r *Ring[T]) rwvFixed(op Op, fd int, bufs [][]byte, fileOffset int64, data 
 			return Job{}, fmt.Errorf("uring: %s buffer %d is not inside the fixed buffer", op, i)
 		}
 	}
-	sqe, s, j, err := r.prep(op, data)
+	sqe, s, j, err := r.prepMem(op, data)
 	if err != nil {
 		return j, err
 	}

@@ -172,7 +172,7 @@ func (m *Msghdr) fill() {
 // msghdr: the header itself (and the name inside it), the iovec array, the
 // buffers and the control buffer. Their addresses live in Go memory the
 // kernel reads after the submitting call has returned.
-func pinMsghdr[T any](s *slot[T], hdr *unix.Msghdr, iov []unix.Iovec, bufs [][]byte, control []byte) {
+func pinMsghdr(s *slotMem, hdr *unix.Msghdr, iov []unix.Iovec, bufs [][]byte, control []byte) {
 	pinIovecs(s, iov, bufs)
 	s.pin.Pin(hdr)
 	if len(control) > 0 {
@@ -305,7 +305,7 @@ func (r *Ring[T]) msghdrOp(op Op, caller string, fd int, m *Msghdr, flags uint32
 	if len(m.bufs) > IovMax {
 		return Job{}, fmt.Errorf("uring: %s with %d buffers: at most %d (IOV_MAX)", caller, len(m.bufs), IovMax)
 	}
-	sqe, s, j, err := r.prep(op, data)
+	sqe, s, j, err := r.prepMem(op, data)
 	if err != nil {
 		return j, err
 	}

@@ -104,7 +104,7 @@ func (r *Ring[T]) Openat2(dirfd int, path string, how OpenHow, data T) (Job, err
 	if err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(OpOpenat2, data)
+	sqe, s, j, err := r.prepMem(OpOpenat2, data)
 	if err != nil {
 		return j, err
 	}
@@ -180,7 +180,7 @@ func (r *Ring[T]) twoPathOp(op Op, oldDirfd int, oldPath string, newDirfd int, n
 	if err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(op, data)
+	sqe, s, j, err := r.prepMem(op, data)
 	if err != nil {
 		return j, err
 	}
@@ -202,7 +202,7 @@ func (r *Ring[T]) Unlinkat(dirfd int, path string, dir bool, data T) (Job, error
 	if err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(OpUnlinkat, data)
+	sqe, s, j, err := r.prepMem(OpUnlinkat, data)
 	if err != nil {
 		return j, err
 	}
@@ -222,7 +222,7 @@ func (r *Ring[T]) Mkdirat(dirfd int, path string, mode uint32, data T) (Job, err
 	if err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(OpMkdirat, data)
+	sqe, s, j, err := r.prepMem(OpMkdirat, data)
 	if err != nil {
 		return j, err
 	}
@@ -245,7 +245,7 @@ func (r *Ring[T]) Symlinkat(target string, newDirfd int, linkPath string, data T
 	if err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(OpSymlinkat, data)
+	sqe, s, j, err := r.prepMem(OpSymlinkat, data)
 	if err != nil {
 		return j, err
 	}
@@ -325,7 +325,7 @@ func (r *Ring[T]) Statx(dirfd int, path string, flags int, mask uint32, st *unix
 	if err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(OpStatx, data)
+	sqe, s, j, err := r.prepMem(OpStatx, data)
 	if err != nil {
 		return j, err
 	}
@@ -369,7 +369,7 @@ func (r *Ring[T]) fsync(fd int, off int64, n int, flags uint32, data T) (Job, er
 	if n < 0 || uint64(n) > math.MaxUint32 || off < 0 {
 		return Job{}, fmt.Errorf("uring: fsync range of %d bytes at %d: want an offset >= 0 and 0 <= length < 1<<32", n, off)
 	}
-	sqe, _, j, err := r.prep(OpFsync, data)
+	sqe, j, err := r.prep(OpFsync, data)
 	if err != nil {
 		return j, err
 	}
@@ -412,7 +412,7 @@ func (r *Ring[T]) Fallocate(fd int, mode uint32, off, length int64, data T) (Job
 	if mode&FallocWriteZeroes != 0 && !haveWriteZeroes() {
 		return Job{}, errWriteZeroes
 	}
-	sqe, _, j, err := r.prep(OpFallocate, data)
+	sqe, j, err := r.prep(OpFallocate, data)
 	if err != nil {
 		return j, err
 	}
@@ -429,7 +429,7 @@ func (r *Ring[T]) Fallocate(fd int, mode uint32, off, length int64, data T) (Job
 // on success. Linux 6.9; on older kernels it fails with an error matching
 // errors.ErrUnsupported.
 func (r *Ring[T]) Ftruncate(fd int, length int64, data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpFtruncate, data)
+	sqe, j, err := r.prep(OpFtruncate, data)
 	if err != nil {
 		return j, err
 	}
@@ -448,7 +448,7 @@ func (r *Ring[T]) Splice(src int, srcOff int64, dst int, dstOff int64, n int, fl
 	if n < 0 || uint64(n) > math.MaxUint32 {
 		return Job{}, fmt.Errorf("uring: splice of %d bytes: want 0 <= n < 1<<32", n)
 	}
-	sqe, _, j, err := r.prep(OpSplice, data)
+	sqe, j, err := r.prep(OpSplice, data)
 	if err != nil {
 		return j, err
 	}

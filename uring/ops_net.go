@@ -9,7 +9,7 @@ import (
 // unix.SOCK_CLOEXEC (and unix.SOCK_NONBLOCK if wanted) in typ, as with
 // socket(2); nothing is added. Linux 5.19.
 func (r *Ring[T]) Socket(domain, typ, proto int, data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpSocket, data)
+	sqe, j, err := r.prep(OpSocket, data)
 	if err != nil {
 		return j, err
 	}
@@ -32,7 +32,7 @@ func (r *Ring[T]) sockaddrOp(op Op, fd int, sa unix.Sockaddr, data T) (Job, erro
 	if err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(op, data)
+	sqe, s, j, err := r.prepMem(op, data)
 	if err != nil {
 		return j, err
 	}
@@ -55,7 +55,7 @@ func (r *Ring[T]) Bind(fd int, sa unix.Sockaddr, data T) (Job, error) {
 // (which the kernel caps at net.core.somaxconn). The result is 0. Linux
 // 6.11.
 func (r *Ring[T]) Listen(fd, backlog int, data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpListen, data)
+	sqe, j, err := r.prep(OpListen, data)
 	if err != nil {
 		return j, err
 	}
@@ -77,7 +77,7 @@ func (r *Ring[T]) Connect(fd int, sa unix.Sockaddr, data T) (Job, error) {
 // the peer's address is stored in it; read it with peer.Sockaddr after the
 // completion has been collected.
 func (r *Ring[T]) Accept(fd int, peer *Sockaddr, flags int, data T) (Job, error) {
-	sqe, s, j, err := r.prep(OpAccept, data)
+	sqe, s, j, err := r.prepMem(OpAccept, data)
 	if err != nil {
 		return j, err
 	}
@@ -100,7 +100,7 @@ func (r *Ring[T]) Accept(fd int, peer *Sockaddr, flags int, data T) (Job, error)
 // the result of Cancel, ends it. Peer addresses are not reported; use
 // getpeername. Linux 5.19.
 func (r *Ring[T]) AcceptMultishot(fd int, flags int, data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpAccept, data)
+	sqe, j, err := r.prep(OpAccept, data)
 	if err != nil {
 		return j, err
 	}
@@ -123,7 +123,7 @@ func (r *Ring[T]) Recv(fd int, buf []byte, flags int, data T) (Job, error) {
 }
 
 func (r *Ring[T]) sendRecv(op Op, fd int, buf []byte, flags int, data T) (Job, error) {
-	sqe, s, j, err := r.prep(op, data)
+	sqe, s, j, err := r.prepMem(op, data)
 	if err != nil {
 		return j, err
 	}
@@ -166,7 +166,7 @@ func (r *Ring[T]) SendMsgFlags(fd int, bufs [][]byte, fds []int, to unix.Sockadd
 	if err != nil {
 		return Job{}, err
 	}
-	sqe, s, j, err := r.prep(OpSendMsg, data)
+	sqe, s, j, err := r.prepMem(OpSendMsg, data)
 	if err != nil {
 		return j, err
 	}
@@ -194,7 +194,7 @@ func (r *Ring[T]) RecvMsgFlags(fd int, m *Msghdr, flags int, data T) (Job, error
 // Shutdown queues a shutdown(2) of the socket fd: unix.SHUT_RD, SHUT_WR or
 // SHUT_RDWR. The result is 0.
 func (r *Ring[T]) Shutdown(fd, how int, data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpShutdown, data)
+	sqe, j, err := r.prep(OpShutdown, data)
 	if err != nil {
 		return j, err
 	}

@@ -76,7 +76,7 @@ const (
 )
 
 func (r *Ring[T]) rw(op Op, fd int, buf []byte, offset int64, flags RWFlags, data T) (Job, error) {
-	sqe, s, j, err := r.prep(op, data)
+	sqe, s, j, err := r.prepMem(op, data)
 	if err != nil {
 		return j, err
 	}
@@ -117,7 +117,7 @@ func (r *Ring[T]) rwv(op Op, fd int, bufs [][]byte, offset int64, flags RWFlags,
 	if r.closed {
 		return Job{}, ErrClosed
 	}
-	sqe, s, j, err := r.prep(op, data)
+	sqe, s, j, err := r.prepMem(op, data)
 	if err != nil {
 		return j, err
 	}
@@ -136,7 +136,7 @@ func (r *Ring[T]) rwv(op Op, fd int, bufs [][]byte, offset int64, flags RWFlags,
 // pinIovecs fills iov from bufs and pins each buffer: the kernel reads
 // their addresses from the iovec array, Go memory the garbage collector
 // knows nothing about the kernel's use of.
-func pinIovecs[T any](s *slot[T], iov []unix.Iovec, bufs [][]byte) {
+func pinIovecs(s *slotMem, iov []unix.Iovec, bufs [][]byte) {
 	s.pinned = true
 	for i, b := range bufs {
 		if len(b) > 0 {
@@ -167,7 +167,7 @@ const (
 // PollAdd queues a one-shot poll of fd for the events in mask. The result
 // is the events that occurred (a subset of mask, plus PollErr/PollHup).
 func (r *Ring[T]) PollAdd(fd int, mask PollMask, data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpPollAdd, data)
+	sqe, j, err := r.prep(OpPollAdd, data)
 	if err != nil {
 		return j, err
 	}
@@ -179,7 +179,7 @@ func (r *Ring[T]) PollAdd(fd int, mask PollMask, data T) (Job, error) {
 // CloseFd queues a close(2) of fd. Even if it fails the fd is closed; the
 // number is not reused before the completion.
 func (r *Ring[T]) CloseFd(fd int, data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpClose, data)
+	sqe, j, err := r.prep(OpClose, data)
 	if err != nil {
 		return j, err
 	}
@@ -190,7 +190,7 @@ func (r *Ring[T]) CloseFd(fd int, data T) (Job, error) {
 // PollMultishot queues a poll of fd that stays armed: it posts a completion
 // with CQEMore for every readiness event until cancelled or it fails.
 func (r *Ring[T]) PollMultishot(fd int, mask PollMask, data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpPollAdd, data)
+	sqe, j, err := r.prep(OpPollAdd, data)
 	if err != nil {
 		return j, err
 	}

@@ -17,12 +17,20 @@ import (
 // SetupSingleIssuer must moreover be used from a single OS thread (see
 // "Concurrency" in the package documentation).
 type Ring[T any] struct {
-	r      *ring.Ring
+	// r is held by value, not by pointer, so that reaching the ring's
+	// fields takes no extra load on the per-operation paths.
+	r      ring.Ring
 	closed bool
 
-	slots  []slot[T]
-	free   []uint32 // indices of free slots, used as a stack
-	active int      // slots in use: queued, in flight, or completed but not collected
+	// slots and mem are indexed alike: slots holds what every operation
+	// uses, mem what only operations that keep memory do, so that the
+	// table the common path walks stays small.
+	slots []slot[T]
+	mem   []slotMem
+	// freeHead is 1 + the index of the first free slot, or 0 if none is
+	// free; each free slot's next continues the list, used as a stack.
+	freeHead uint32
+	active   int // slots in use: queued, in flight, or completed but not collected
 
 	fixed    []byte // the registered fixed buffer, or nil
 	fixedPin runtime.Pinner
@@ -42,16 +50,24 @@ type counters struct {
 }
 
 // slot holds what the ring keeps for one operation until its last
-// completion is collected: the user data and every Go value the kernel
-// may read or write.
+// completion is collected: the user data and, in the slotMem of the same
+// index if mem is set, every Go value the kernel may read or write.
 type slot[T any] struct {
-	data  T
 	gen   uint32 // distinguishes successive users of the slot; never 0 in use
 	seq   uint32 // the SQE's sequence number, to tell whether it was submitted
+	next  uint32 // while the slot is free: the free list's next (see freeHead)
 	inUse bool
-	buf   []byte // the operation's buffer
-	keep  any    // other memory the kernel uses (iovecs, paths, sockaddrs, ...)
-	pin   runtime.Pinner
+	// mem is set for an operation queued with prepMem, which may keep
+	// memory in its slotMem; the others, which keep none, skip it.
+	mem  bool
+	data T
+}
+
+// slotMem is the memory an operation keeps alive for the kernel.
+type slotMem struct {
+	buf  []byte // the operation's buffer
+	keep any    // other memory the kernel uses (iovecs, paths, sockaddrs, ...)
+	pin  runtime.Pinner
 	// pinned is set by operations that pin, so that the common
 	// operation that pins nothing skips Unpin.
 	pinned bool
@@ -61,7 +77,7 @@ type slot[T any] struct {
 }
 
 // iovecs returns the slot's iovec array resized to n.
-func (s *slot[T]) iovecs(n int) []unix.Iovec {
+func (s *slotMem) iovecs(n int) []unix.Iovec {
 	if cap(s.iov) < n {
 		s.iov = make([]unix.Iovec, n)
 	}
@@ -124,40 +140,61 @@ func (c Completion[T]) BufferID() (uint16, bool) {
 	return uint16(c.Flags >> ring.IORING_CQE_BUFFER_SHIFT), true
 }
 
-// prep takes a free SQE and a slot for an operation. The caller fills in
-// the SQE's operation fields and stores in the slot what must stay alive.
-func (r *Ring[T]) prep(op Op, data T) (*ring.SQE, *slot[T], Job, error) {
-	if r.closed {
-		return nil, nil, Job{}, ErrClosed
-	}
-	if !r.probe.Supported(op) {
-		return nil, nil, Job{}, &UnsupportedOpError{Op: op}
+// prep takes a free SQE and a slot for an operation that keeps no memory
+// for the kernel. The caller fills in the SQE's operation fields.
+func (r *Ring[T]) prep(op Op, data T) (*ring.SQE, Job, error) {
+	if r.closed || !r.probe.Supported(op) {
+		return nil, Job{}, r.prepErr(op)
 	}
 	sqe := r.r.GetSQE()
 	if sqe == nil {
-		return nil, nil, Job{}, ErrQueueFull
+		return nil, Job{}, ErrQueueFull
 	}
-	var idx uint32
-	if n := len(r.free); n > 0 {
-		idx = r.free[n-1]
-		r.free = r.free[:n-1]
-	} else {
-		idx = uint32(len(r.slots))
-		r.slots = append(r.slots, slot[T]{})
+	if r.freeHead == 0 {
+		r.grow()
 	}
+	idx := r.freeHead - 1
 	s := &r.slots[idx]
-	s.gen++
-	if s.gen == 0 {
-		s.gen = 1
+	r.freeHead = s.next
+	gen := s.gen + 1
+	if gen == 0 {
+		gen = 1
 	}
+	s.gen = gen
 	s.inUse = true
 	s.data = data
 	s.seq = r.r.SQETail() - 1
 	r.active++
-	j := Job{idx: idx, gen: s.gen}
+	j := Job{idx: idx, gen: gen}
 	sqe.Opcode = ring.Op(op)
 	sqe.UserData = j.userData()
-	return sqe, s, j, nil
+	return sqe, j, nil
+}
+
+// prepMem is prep for an operation that may keep memory for the kernel:
+// the caller stores in the slotMem it returns what must stay alive.
+func (r *Ring[T]) prepMem(op Op, data T) (*ring.SQE, *slotMem, Job, error) {
+	sqe, j, err := r.prep(op, data)
+	if err != nil {
+		return nil, nil, j, err
+	}
+	r.slots[j.idx].mem = true
+	return sqe, &r.mem[j.idx], j, nil
+}
+
+// prepErr is why prep refuses op.
+func (r *Ring[T]) prepErr(op Op) error {
+	if r.closed {
+		return ErrClosed
+	}
+	return &UnsupportedOpError{Op: op}
+}
+
+// grow adds a slot to the table, onto the free list, which was empty.
+func (r *Ring[T]) grow() {
+	r.slots = append(r.slots, slot[T]{})
+	r.mem = append(r.mem, slotMem{})
+	r.freeHead = uint32(len(r.slots))
 }
 
 // lookup returns the in-use slot a job names, or nil.
@@ -172,10 +209,22 @@ func (r *Ring[T]) lookup(j Job) *slot[T] {
 	return s
 }
 
-func (r *Ring[T]) release(idx uint32) {
-	s := &r.slots[idx]
+// release frees slot s, whose index is idx.
+func (r *Ring[T]) release(s *slot[T], idx uint32) {
 	var zero T
 	s.data = zero
+	if s.mem {
+		r.mem[idx].drop()
+		s.mem = false
+	}
+	s.inUse = false
+	s.next = r.freeHead
+	r.freeHead = idx + 1
+	r.active--
+}
+
+// drop lets go of the memory kept for the kernel.
+func (s *slotMem) drop() {
 	s.buf = nil
 	s.keep = nil
 	if s.pinned {
@@ -184,34 +233,19 @@ func (r *Ring[T]) release(idx uint32) {
 		// Drop the iovecs' references to the buffers.
 		clear(s.iov[:cap(s.iov)])
 	}
-	s.inUse = false
-	r.free = append(r.free, idx)
-	r.active--
 }
 
-// complete turns a CQE into a Completion, releasing the slot unless more
-// completions will follow.
-func (r *Ring[T]) complete(cqe ring.CQE) (Completion[T], bool) {
-	idx := uint32(cqe.UserData)
-	gen := uint32(cqe.UserData >> 32)
-	if int(idx) >= len(r.slots) || !r.slots[idx].inUse || r.slots[idx].gen != gen {
-		// Not ours: nothing we queued has this user data. Count it
-		// rather than hand the caller a completion with no job.
-		r.stats.stray++
-		return Completion[T]{}, false
-	}
-	s := &r.slots[idx]
-	c := Completion[T]{Result: cqe.Res, Flags: CQEFlags(cqe.Flags), Data: s.data, Job: Job{idx, gen}}
-	if cqe.Flags&ring.IORING_CQE_F_BUFFER != 0 || cqe.Res < 0 {
-		if br := selectedFrom(s.keep); br != nil {
+// completeSlot is collect's path for a completion that took a buffer or
+// has more to follow, or whose operation may keep memory.
+func (r *Ring[T]) completeSlot(s *slot[T], idx uint32, cqe ring.CQE) {
+	if s.mem && (cqe.Flags&ring.IORING_CQE_F_BUFFER != 0 || cqe.Res < 0) {
+		if br := selectedFrom(r.mem[idx].keep); br != nil {
 			br.used(cqe.Res, cqe.Flags)
 		}
 	}
 	if cqe.Flags&ring.IORING_CQE_F_MORE == 0 {
-		r.release(idx)
+		r.release(s, idx)
 	}
-	r.stats.completed++
-	return c, true
 }
 
 // Submit hands every queued operation to the kernel and returns how many
@@ -220,9 +254,6 @@ func (r *Ring[T]) complete(cqe ring.CQE) (Completion[T], bool) {
 // again); any other failure of io_uring_enter is a *SetupError that
 // names it and says what to do.
 func (r *Ring[T]) Submit() (int, error) {
-	if r.closed {
-		return 0, ErrClosed
-	}
 	return r.submit(0, 0)
 }
 
@@ -378,6 +409,9 @@ func (r *Ring[T]) SetEventfdEnabled(on bool) {
 }
 
 func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
+	if r.closed {
+		return 0, ErrClosed
+	}
 	// The kernel posts into CQ slots we have consumed only once it
 	// knows.
 	r.r.PublishCQ()
@@ -408,10 +442,12 @@ func (r *Ring[T]) submit(minComplete, flags uint32) (int, error) {
 		} else {
 			n, err = ring.Enter(r.r.Fd, pending, minComplete, flags, nil, 0)
 		}
-		if err == syscall.EINTR {
-			continue
+		if err != nil {
+			if err == syscall.EINTR {
+				continue
+			}
+			err = enterErr(err)
 		}
-		err = enterErr(err)
 		if r.sqpoll {
 			return int(queued), err
 		}
@@ -445,7 +481,7 @@ func (r *Ring[T]) Unsubmit() []T {
 		j := Job{idx: uint32(ud), gen: uint32(ud >> 32)}
 		if s := r.lookup(j); s != nil {
 			data = append(data, s.data)
-			r.release(j.idx)
+			r.release(s, j.idx)
 		}
 	}
 	return data
@@ -454,41 +490,83 @@ func (r *Ring[T]) Unsubmit() []T {
 // Peek returns a completion if one is ready, without blocking and without
 // submitting (the Go name of get_cqe_nonblocking).
 func (r *Ring[T]) Peek() (Completion[T], bool, error) {
+	return r.collect(false)
+}
+
+// collect is Peek, and with wait, Wait. Both are this one call, which
+// the compiler inlines into theirs, since a call costs as much as
+// collecting a completion; for the same reason turning the CQE into a
+// Completion is written out here, not in a function of its own.
+func (r *Ring[T]) collect(wait bool) (Completion[T], bool, error) {
 	if r.closed {
 		return Completion[T]{}, false, ErrClosed
 	}
-	c, ok := r.peek()
-	return c, ok, nil
-}
-
-func (r *Ring[T]) peek() (Completion[T], bool) {
 	for {
-		cqe, ok := r.r.PeekCQE()
-		if !ok {
-			f := r.r.SQFlags()
-			if !r.needFlush(f) {
-				return Completion[T]{}, false
-			}
-			if f&ring.IORING_SQ_CQ_OVERFLOW != 0 {
-				r.stats.cqOverflow++
-			}
-			// Completions are waiting on the kernel's overflow list or
-			// as deferred task work; entering with GETEVENTS (and no
-			// wait) moves them into the CQ.
-			r.stats.enters++
-			if _, err := ring.Enter(r.r.Fd, 0, 0, ring.IORING_ENTER_GETEVENTS, nil, 0); err != nil && err != syscall.EINTR {
-				return Completion[T]{}, false
-			}
-			cqe, ok = r.r.PeekCQE()
+		// Wait submits what is queued before it looks.
+		if !wait || r.r.Unflushed() == 0 {
+			cqe, ok := r.r.PeekCQE()
 			if !ok {
-				return Completion[T]{}, false
+				cqe, ok = r.flushCQ()
+			}
+			if !ok {
+				if !wait {
+					return Completion[T]{}, false, nil
+				}
+				if r.active == 0 {
+					return Completion[T]{}, false, ErrNoActiveOps
+				}
+			} else {
+				r.r.AdvanceCQ(1)
+				idx := uint32(cqe.UserData)
+				gen := uint32(cqe.UserData >> 32)
+				if int(idx) >= len(r.slots) || !r.slots[idx].inUse || r.slots[idx].gen != gen {
+					// Not ours: nothing we queued has this user
+					// data. Count it rather than hand the caller a
+					// completion with no job.
+					r.stats.stray++
+					continue
+				}
+				s := &r.slots[idx]
+				c := Completion[T]{Result: cqe.Res, Flags: CQEFlags(cqe.Flags), Data: s.data, Job: Job{idx, gen}}
+				// Release the slot unless more completions will follow.
+				if cqe.Flags&(ring.IORING_CQE_F_BUFFER|ring.IORING_CQE_F_MORE) != 0 || s.mem {
+					r.completeSlot(s, idx, cqe)
+				} else {
+					// release, for the operation that keeps no memory.
+					var zero T
+					s.data = zero
+					s.inUse = false
+					s.next = r.freeHead
+					r.freeHead = idx + 1
+					r.active--
+				}
+				r.stats.completed++
+				return c, true, nil
 			}
 		}
-		r.r.AdvanceCQ(1)
-		if c, ok := r.complete(cqe); ok {
-			return c, true
+		if err := r.enterWait(-1); err != nil {
+			return Completion[T]{}, false, err
 		}
 	}
+}
+
+// flushCQ is collect's path for an empty CQ: it moves completions the kernel
+// holds back (on its overflow list, or as deferred task work) into the
+// CQ, and returns the oldest, if any.
+func (r *Ring[T]) flushCQ() (ring.CQE, bool) {
+	f := r.r.SQFlags()
+	if !r.needFlush(f) {
+		return ring.CQE{}, false
+	}
+	if f&ring.IORING_SQ_CQ_OVERFLOW != 0 {
+		r.stats.cqOverflow++
+	}
+	// Entering with GETEVENTS (and no wait) moves them into the CQ.
+	r.stats.enters++
+	if _, err := ring.Enter(r.r.Fd, 0, 0, ring.IORING_ENTER_GETEVENTS, nil, 0); err != nil && err != syscall.EINTR {
+		return ring.CQE{}, false
+	}
+	return r.r.PeekCQE()
 }
 
 func (r *Ring[T]) needFlush(f uint32) bool {
@@ -503,22 +581,8 @@ func (r *Ring[T]) needFlush(f uint32) bool {
 // call. It returns ErrNoActiveOps if nothing is in flight, and a failed
 // io_uring_enter as Submit does.
 func (r *Ring[T]) Wait() (Completion[T], error) {
-	if r.closed {
-		return Completion[T]{}, ErrClosed
-	}
-	for {
-		if r.r.Unflushed() == 0 {
-			if c, ok := r.peek(); ok {
-				return c, nil
-			}
-			if r.active == 0 {
-				return Completion[T]{}, ErrNoActiveOps
-			}
-		}
-		if err := r.enterWait(-1); err != nil {
-			return Completion[T]{}, err
-		}
-	}
+	c, _, err := r.collect(true)
+	return c, err
 }
 
 // WaitTimeout is Wait with a time limit: it returns false if no completion
@@ -533,7 +597,7 @@ func (r *Ring[T]) WaitTimeout(d time.Duration) (Completion[T], bool, error) {
 	deadline := time.Now().Add(d)
 	for {
 		if r.r.Unflushed() == 0 {
-			if c, ok := r.peek(); ok {
+			if c, ok, _ := r.collect(false); ok {
 				return c, true, nil
 			}
 		}
@@ -666,7 +730,8 @@ func (r *Ring[T]) Close() error {
 	r.fixed = nil
 	r.fixedPin.Unpin()
 	r.slots = nil
-	r.free = nil
+	r.mem = nil
+	r.freeHead = 0
 	return err
 }
 

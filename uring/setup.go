@@ -156,7 +156,7 @@ func New[T any](queueDepth int, opts ...Option) (*Ring[T], error) {
 		return nil, err
 	}
 	r := &Ring[T]{
-		r:            rr,
+		r:            *rr,
 		sqpoll:       p.Flags&ring.IORING_SETUP_SQPOLL != 0,
 		extArg:       p.Features&ring.IORING_FEAT_EXT_ARG != 0,
 		taskrunCheck: p.Flags&(ring.IORING_SETUP_COOP_TASKRUN|ring.IORING_SETUP_DEFER_TASKRUN|ring.IORING_SETUP_TASKRUN_FLAG) != 0,

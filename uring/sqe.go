@@ -74,7 +74,7 @@ func (e errorString) Error() string { return string(e) }
 
 // Noop queues an operation that does nothing and completes with result 0.
 func (r *Ring[T]) Noop(data T) (Job, error) {
-	_, _, j, err := r.prep(OpNoop, data)
+	_, j, err := r.prep(OpNoop, data)
 	return j, err
 }
 
@@ -132,7 +132,7 @@ func (r *Ring[T]) timeout(ns int64, clock Clock, flags uint32, data T) (Job, err
 	if ns < 0 {
 		ns = 0
 	}
-	sqe, s, j, err := r.prep(OpTimeout, data)
+	sqe, s, j, err := r.prepMem(OpTimeout, data)
 	if err != nil {
 		return j, err
 	}
@@ -157,7 +157,7 @@ func (r *Ring[T]) LinkTimeout(d time.Duration, clock Clock, data T) (Job, error)
 		return Job{}, errLinkTimeout
 	}
 	prev := r.r.SQEAt(r.r.SQETail() - 1)
-	sqe, s, j, err := r.prep(OpLinkTimeout, data)
+	sqe, s, j, err := r.prepMem(OpLinkTimeout, data)
 	if err != nil {
 		return j, err
 	}
@@ -189,7 +189,7 @@ func (r *Ring[T]) Cancel(job Job, data T) (Job, error) {
 	if r.lookup(job) == nil {
 		return Job{}, ErrJobDone
 	}
-	sqe, _, j, err := r.prep(OpAsyncCancel, data)
+	sqe, j, err := r.prep(OpAsyncCancel, data)
 	if err != nil {
 		return j, err
 	}
@@ -200,7 +200,7 @@ func (r *Ring[T]) Cancel(job Job, data T) (Job, error) {
 // CancelFd queues a request to cancel every operation on fd. The result is
 // the number cancelled, or -ENOENT if there were none. Linux 5.19.
 func (r *Ring[T]) CancelFd(fd int, data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpAsyncCancel, data)
+	sqe, j, err := r.prep(OpAsyncCancel, data)
 	if err != nil {
 		return j, err
 	}
@@ -213,7 +213,7 @@ func (r *Ring[T]) CancelFd(fd int, data T) (Job, error) {
 // ring. The result is the number cancelled, or -ENOENT if there were none.
 // Linux 5.19.
 func (r *Ring[T]) CancelAll(data T) (Job, error) {
-	sqe, _, j, err := r.prep(OpAsyncCancel, data)
+	sqe, j, err := r.prep(OpAsyncCancel, data)
 	if err != nil {
 		return j, err
 	}

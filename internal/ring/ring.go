@@ -29,8 +29,8 @@ type Ring struct {
 	sqes      unsafe.Pointer // *SQE array of SQEntries
 	sqMask    uint32
 	sqEntries uint32
-	// sqeShift is log2 of an SQE's size in units of SQE{}: 1 with
-	// IORING_SETUP_SQE128, whose entries are 128 bytes, else 0.
+	// sqeShift is log2 of an SQE's size in bytes: 7 with
+	// IORING_SETUP_SQE128, whose entries are 128 bytes, else 6.
 	sqeShift uint32
 
 	cqHead     *uint32
@@ -40,8 +40,8 @@ type Ring struct {
 	cqes       unsafe.Pointer // *CQE array of CQEntries
 	cqMask     uint32
 	cqEntries  uint32
-	// cqeShift is log2 of a CQE's size in units of CQE{}: 1 with
-	// IORING_SETUP_CQE32, whose entries are 32 bytes, else 0.
+	// cqeShift is log2 of a CQE's size in bytes: 5 with
+	// IORING_SETUP_CQE32, whose entries are 32 bytes, else 4.
 	cqeShift uint32
 	// cqTailSeen is the last CQ tail read from the kernel: entries up to
 	// it are known to be posted without another acquire load.
@@ -81,14 +81,15 @@ func (r *Ring) mmap() error {
 	// Big entries: the kernel indexes its arrays with the larger
 	// stride, and so must we (liburing's io_uring_sqe_shift and
 	// io_uring_cqe_shift).
+	r.sqeShift, r.cqeShift = sqeLog, cqeLog
 	if p.Flags&IORING_SETUP_SQE128 != 0 {
-		r.sqeShift = 1
+		r.sqeShift++
 	}
 	if p.Flags&IORING_SETUP_CQE32 != 0 {
-		r.cqeShift = 1
+		r.cqeShift++
 	}
 	sqSize := uintptr(p.SQOff.Array) + uintptr(p.SQEntries)*4
-	cqSize := uintptr(p.CQOff.Cqes) + uintptr(p.CQEntries)*unsafe.Sizeof(CQE{})<<r.cqeShift
+	cqSize := uintptr(p.CQOff.Cqes) + uintptr(p.CQEntries)<<r.cqeShift
 	single := p.Features&IORING_FEAT_SINGLE_MMAP != 0
 	if single && cqSize > sqSize {
 		sqSize = cqSize
@@ -107,7 +108,7 @@ func (r *Ring) mmap() error {
 		}
 		cq = r.cqRing
 	}
-	r.sqeMem, err = unix.Mmap(r.Fd, IORING_OFF_SQES, int(uintptr(p.SQEntries)*unsafe.Sizeof(SQE{})<<r.sqeShift), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	r.sqeMem, err = unix.Mmap(r.Fd, IORING_OFF_SQES, int(uintptr(p.SQEntries)<<r.sqeShift), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		r.unmap()
 		return fmt.Errorf("mmap io_uring SQE array: %w", err)
@@ -185,13 +186,25 @@ func (r *Ring) GetSQE() *SQE {
 	sqe := r.SQEAt(r.sqeTail)
 	r.sqeTail++
 	*sqe = SQE{}
-	if r.sqeShift != 0 {
+	if r.sqeShift != sqeLog {
 		// The second half of a 128-byte entry carries command data
 		// (uring_cmd); clear what a previous user left there.
 		*(*SQE)(unsafe.Add(unsafe.Pointer(sqe), unsafe.Sizeof(SQE{}))) = SQE{}
 	}
 	return sqe
 }
+
+// log2 of the sizes of SQE{} and CQE{}, the entries' size without
+// IORING_SETUP_SQE128 and IORING_SETUP_CQE32.
+const (
+	sqeLog = 6
+	cqeLog = 4
+)
+
+// SQE{} and CQE{} are 1<<sqeLog and 1<<cqeLog bytes: the build fails
+// otherwise.
+const _ = uint(1<<sqeLog-unsafe.Sizeof(SQE{})) + uint(unsafe.Sizeof(SQE{})-1<<sqeLog) +
+	uint(1<<cqeLog-unsafe.Sizeof(CQE{})) + uint(unsafe.Sizeof(CQE{})-1<<cqeLog)
 
 // sqeHeadKernel is the kernel's SQ head: SQEs before it have been consumed.
 // Without SQPOLL the kernel only moves it inside io_uring_enter, which we
@@ -205,7 +218,9 @@ func (r *Ring) sqeHeadKernel() uint32 {
 // SQEAt returns the SQE with sequence number seq (as counted by SQETail),
 // which must not have been flushed yet.
 func (r *Ring) SQEAt(seq uint32) *SQE {
-	return (*SQE)(unsafe.Add(r.sqes, uintptr(seq&r.sqMask)<<r.sqeShift*unsafe.Sizeof(SQE{})))
+	// The shift is masked to 63, which it never reaches, so that the
+	// compiler need not handle shifts of 64 or more.
+	return (*SQE)(unsafe.Add(r.sqes, uintptr(seq&r.sqMask)<<(r.sqeShift&63)))
 }
 
 // SQETail is the sequence number the next SQE from GetSQE will have.
@@ -259,7 +274,7 @@ func (r *Ring) CQEAt(i uint32) CQE {
 // IORING_SETUP_CQE32 it is the first half of a 32-byte entry; the second
 // half (big_cqe) carries extra results only uring_cmd uses.
 func (r *Ring) cqeAt(seq uint32) *CQE {
-	return (*CQE)(unsafe.Add(r.cqes, uintptr(seq&r.cqMask)<<r.cqeShift*unsafe.Sizeof(CQE{})))
+	return (*CQE)(unsafe.Add(r.cqes, uintptr(seq&r.cqMask)<<(r.cqeShift&63)))
 }
 
 // PeekCQE copies the oldest unconsumed CQE, if any. The caller advances
@@ -267,16 +282,19 @@ func (r *Ring) cqeAt(seq uint32) *CQE {
 // before that so the kernel can reuse the slot right away.
 func (r *Ring) PeekCQE() (CQE, bool) {
 	head := r.cqHeadLocal
-	if r.cqTailSeen == head {
-		// Everything seen so far is consumed: hand the slots back
-		// before looking for more.
-		r.PublishCQ()
-		r.cqTailSeen = atomic.LoadUint32(r.cqTail)
-		if r.cqTailSeen == head {
-			return CQE{}, false
-		}
+	if r.cqTailSeen == head && !r.refreshCQ() {
+		return CQE{}, false
 	}
 	return *r.cqeAt(head), true
+}
+
+// refreshCQ is PeekCQE's path for when everything seen so far is
+// consumed: it hands the slots back before looking for more, and reports
+// whether there are more. It is apart so that PeekCQE inlines.
+func (r *Ring) refreshCQ() bool {
+	r.PublishCQ()
+	r.cqTailSeen = atomic.LoadUint32(r.cqTail)
+	return r.cqTailSeen != r.cqHeadLocal
 }
 
 // AdvanceCQ marks n CQEs consumed. The kernel learns of it at the next

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -34,8 +35,11 @@ func Enter(fd int, toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argS
 // Operations that can complete inline (a read from the page cache, a send
 // into a socket buffer) still run during the call, as they would in a
 // read(2) or send(2) made the same way.
+//
+// It calls syscall.RawSyscall6 itself: unix.RawSyscall6 is an assembly
+// jump to it, which costs a wrapper that spills every argument.
 func EnterNoWait(fd int, toSubmit, flags uint32) (int, error) {
-	n, _, errno := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(fd), uintptr(toSubmit), 0, uintptr(flags), 0, 0)
+	n, _, errno := syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(fd), uintptr(toSubmit), 0, uintptr(flags), 0, 0)
 	if errno != 0 {
 		return int(n), errno
 	}
