@@ -20,8 +20,8 @@
 #   VMTEST_CACHE        where the kernel is kept (default ~/.cache/uring-vmtest)
 #   VMTEST_KERNEL       metapackage whose kernel to boot (default
 #                       linux-image-cloud-amd64: 6.1 on Debian 12)
-#   VMTEST_TIMEOUT      seconds the whole VM may run (default 1500)
-#   VMTEST_PKG_TIMEOUT  seconds one package's tests may run (default 300)
+#   VMTEST_TIMEOUT      seconds the whole VM may run (default 2100)
+#   VMTEST_PKG_TIMEOUT  seconds one package's tests may run (default 600)
 #   VMTEST_LOG          full console log (default /tmp/vmtest.log)
 #   VMTEST_ACCEL        qemu accelerator (default tcg: no KVM needed)
 #   VMTEST_APPEND       extra kernel command line
@@ -38,8 +38,8 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 pkgs=${VMTEST_PKGS:-./...}
 cache=${VMTEST_CACHE:-${HOME:-/root}/.cache/uring-vmtest}
 meta=${VMTEST_KERNEL:-linux-image-cloud-amd64}
-vm_timeout=${VMTEST_TIMEOUT:-1500}
-pkg_timeout=${VMTEST_PKG_TIMEOUT:-300}
+vm_timeout=${VMTEST_TIMEOUT:-2100}
+pkg_timeout=${VMTEST_PKG_TIMEOUT:-600}
 log=${VMTEST_LOG:-/tmp/vmtest.log}
 accel=${VMTEST_ACCEL:-tcg}
 
