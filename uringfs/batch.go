@@ -252,22 +252,25 @@ func (f *File) putRing(br *batchRing) {
 	f.rings.mu.Unlock()
 }
 
-// running records that a batch on f runs on br until done is called, so
-// that Close can wake it.
-func (f *File) running(br *batchRing) (done func()) {
+// running records that a batch on f runs on br until it calls stopped,
+// so that Close can wake it. (A returned func to defer would be a heap
+// allocation per batch.)
+func (f *File) running(br *batchRing) {
 	f.rings.mu.Lock()
 	if f.rings.busy == nil {
 		f.rings.busy = make(map[*batchRing]int)
 	}
 	f.rings.busy[br]++
 	f.rings.mu.Unlock()
-	return func() {
-		f.rings.mu.Lock()
-		if f.rings.busy[br]--; f.rings.busy[br] == 0 {
-			delete(f.rings.busy, br)
-		}
-		f.rings.mu.Unlock()
+}
+
+// stopped undoes running.
+func (f *File) stopped(br *batchRing) {
+	f.rings.mu.Lock()
+	if f.rings.busy[br]--; f.rings.busy[br] == 0 {
+		delete(f.rings.busy, br)
 	}
+	f.rings.mu.Unlock()
 }
 
 // wakeBatches wakes every batch running on f; Close calls it after
@@ -373,7 +376,8 @@ func (f *File) runBatch(br *batchRing, fixed []byte, closed func() error, reqs [
 		block:   f.fileKind() == kindOffset,
 		stopErr: &stopErr,
 	}
-	defer f.running(br)()
+	f.running(br)
+	defer f.stopped(br)
 	for i := range reqs {
 		reqs[i].N, reqs[i].Err = 0, nil
 	}
