@@ -103,7 +103,7 @@ func (br *batchRing) denied(err error) error {
 // yieldEvery is how long batches on a ring run between two passes
 // through the Go scheduler; see yield. It is well under the runtime's
 // 10 ms time slice.
-const yieldEvery = 2 * time.Millisecond
+const yieldEvery = 5 * time.Millisecond
 
 // monoBase is the origin of monoNow.
 var monoBase = time.Now()
@@ -122,9 +122,13 @@ func monoNow() int64 { return int64(time.Since(monoBase)) }
 // slow path and sends the monitor back to waking every 20 µs for a
 // millisecond or more: on a virtual machine at 4 KiB O_DIRECT reads and
 // queue depth 16 that was about 3,000 more context switches a second,
-// 10-20% of the CPU per read. A Gosched every yieldEvery (a
-// microsecond or two) starts a new time slice, and the P is left alone.
-// The clock is read once per wait, not per completion.
+// 10-20% of the CPU per read. A Gosched every yieldEvery starts a new
+// time slice, and the P is left alone. A Gosched is not free: it wakes
+// an idle thread, which often takes the goroutine over while the old
+// one goes back to sleep (tens of microseconds of CPU there), so it is
+// done no more often than the time slice needs: at 2 ms the futex calls
+// were 2.4 times those at 5 ms. The clock is read once per wait, not
+// per completion.
 func (br *batchRing) yield() {
 	now := monoNow()
 	if now-br.yielded < int64(yieldEvery) {
