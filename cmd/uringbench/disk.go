@@ -3,12 +3,14 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,9 +27,20 @@ func init() {
 // buffers and offsets (the logical block of most devices, or a multiple).
 const diskBlock = 4096
 
-// diskDepths are the queue depths compared.
+var flagDepths = flag.String("depths", "", "disk: the queue depths to compare, comma-separated (default 1,16,64,128; 1,16 with -short)")
+
+// diskDepths are the queue depths compared: -depths's, if it names any.
 func diskDepths() []int {
-	if *flagShort {
+	var ds []int
+	for _, f := range strings.Split(*flagDepths, ",") {
+		if qd, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && qd > 0 {
+			ds = append(ds, qd)
+		}
+	}
+	switch {
+	case len(ds) > 0:
+		return ds
+	case *flagShort:
 		return []int{1, 16}
 	}
 	return []int{1, 16, 64, 128}
