@@ -8,10 +8,10 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"github.com/uring-go/uring/internal/reactor"
+	"github.com/uring-go/uring/internal/timeslice"
 	"github.com/uring-go/uring/uring"
 	"golang.org/x/sys/unix"
 )
@@ -53,9 +53,9 @@ type batchRing struct {
 	// noTimedWait is set once the kernel has no timed io_uring_enter
 	// (IORING_FEAT_EXT_ARG, 5.11): every wait is then the netpoller's.
 	noTimedWait bool
-	// yielded is when a batch on this ring last passed through the
-	// scheduler (monoNow); see yield.
-	yielded int64
+	// slice is when a batch on this ring last passed through the
+	// scheduler; see yield.
+	slice timeslice.Clock
 }
 
 // blockSlice bounds one wait in io_uring_enter of a batch on a file with
@@ -100,42 +100,19 @@ func (br *batchRing) denied(err error) error {
 	return err
 }
 
-// yieldEvery is how long batches on a ring run between two passes
-// through the Go scheduler; see yield. It is well under the runtime's
-// 10 ms time slice.
-const yieldEvery = 5 * time.Millisecond
-
-// monoBase is the origin of monoNow.
-var monoBase = time.Now()
-
-// monoNow reads the monotonic clock, without the wall clock's read that
-// time.Now adds.
-func monoNow() int64 { return int64(time.Since(monoBase)) }
-
-// yield calls runtime.Gosched once batches on br have run for yieldEvery
-// without doing so. A batch on a file with an offset never parks: its
-// goroutine only returns from io_uring_enter to queue more, so the
-// runtime sees one time slice that never ends, and every 10 ms its
-// monitor (sysmon) takes the P away from the thread waiting in
-// io_uring_enter as it would from a goroutine that ran too long. Each
-// such retake makes the thread's return from the system call take the
-// slow path and sends the monitor back to waking every 20 µs for a
-// millisecond or more: on a virtual machine at 4 KiB O_DIRECT reads and
-// queue depth 16 that was about 3,000 more context switches a second,
-// 10-20% of the CPU per read. A Gosched every yieldEvery starts a new
-// time slice, and the P is left alone. A Gosched is not free: it wakes
-// an idle thread, which often takes the goroutine over while the old
-// one goes back to sleep (tens of microseconds of CPU there), so it is
-// done no more often than the time slice needs: at 2 ms the futex calls
-// were 2.4 times those at 5 ms. The clock is read once per wait, not
-// per completion.
+// yield calls runtime.Gosched once batches on br have run for
+// timeslice.Every without doing so. A batch on a file with an offset
+// never parks: its goroutine only returns from io_uring_enter to queue
+// more, and would run one time slice that never ends (see package
+// timeslice); on a virtual machine at 4 KiB O_DIRECT reads and queue
+// depth 16 the runtime's retakes of its P were about 3,000 more context
+// switches a second, 10-20% of the CPU per read. Gosched itself wakes
+// an idle thread, which often takes the goroutine over: at a yield
+// every 2 ms the futex calls were 2.4 times those at 5 ms.
 func (br *batchRing) yield() {
-	now := monoNow()
-	if now-br.yielded < int64(yieldEvery) {
-		return
+	if br.slice.Due() {
+		runtime.Gosched()
 	}
-	br.yielded = now
-	runtime.Gosched()
 }
 
 func (br *batchRing) close() error {

@@ -14,6 +14,7 @@ import (
 	errorx "github.com/panjf2000/gnet/v2/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	"github.com/uring-go/uring/internal/timeslice"
 	"github.com/uring-go/uring/uring"
 )
 
@@ -282,7 +283,7 @@ func (l *loop) release() {
 
 // serve is the event loop proper.
 func (l *loop) serve() error {
-	yieldAt := time.Now().Add(yieldEvery)
+	var slice timeslice.Clock
 	for {
 		if l.runTasks() {
 			return nil
@@ -290,11 +291,10 @@ func (l *loop) serve() error {
 		if err := l.flush(); err != nil {
 			return err
 		}
-		if now := time.Now(); now.After(yieldAt) {
+		if slice.Due() {
 			if err := l.yield(); err != nil {
 				return err
 			}
-			yieldAt = now.Add(yieldEvery)
 		}
 		if err := l.enter(-1); err != nil {
 			return err
@@ -305,28 +305,13 @@ func (l *loop) serve() error {
 	}
 }
 
-// yieldEvery is how often the loop goroutine goes through the Go
-// scheduler (see yield): well within the runtime's 10 ms time slice.
-const yieldEvery = 5 * time.Millisecond
-
-// yield submits what is queued, then lets the Go scheduler run.
-//
-// The runtime counts a goroutine's time slice from the last time its
-// processor (P) scheduled a goroutine, and a loop that only ever waits
-// in io_uring_enter never reschedules, so its slice runs on. After 10 ms
-// sysmon asks for a preemption and, until one lands, takes the P away
-// at each of its ticks that finds the loop inside io_uring_enter,
-// whatever else is runnable; the P goes to another thread (on
-// GOMAXPROCS=1 one is woken for it, finds nothing and parks), and the
-// loop, its wait over, takes the P back and often has to wake sysmon
-// first. Each retake keeps sysmon at its shortest tick (20 us), so this
-// went on for as long as the loop ran (figures in docs/benchmarks.md:
-// hundreds of retakes and thousands of sysmon wake-ups a second at 35k
-// echoes a second on GOMAXPROCS=1). A goroutine locked to its thread
-// pays two thread switches to yield, so the loop yields once per
-// yieldEvery; gnet's loop, not locked, yields each time a poll finds
-// nothing. What is queued is submitted first, so that replies do not
-// wait for the yield.
+// yield submits what is queued, then lets the Go scheduler run (see
+// package timeslice: the loop only waits in io_uring_enter, and would
+// otherwise run one time slice that never ends). What is queued is
+// submitted first, so that replies do not wait for the yield. gnet's
+// loop, not locked to its thread, yields each time a poll finds
+// nothing; this one, locked, pays two thread switches to yield, and so
+// does it once per timeslice.Every.
 func (l *loop) yield() error {
 	if _, err := l.ring.Submit(); err != nil && err != syscall.EBUSY && err != syscall.EINTR {
 		return fmt.Errorf("uringnet/engine: event loop %d: submitting: %w", l.idx, err)
