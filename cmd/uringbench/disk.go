@@ -29,18 +29,28 @@ const diskBlock = 4096
 
 var flagDepths = flag.String("depths", "", "disk: the queue depths to compare, comma-separated (default 1,16,64,128; 1,16 with -short)")
 
-// diskDepths are the queue depths compared: -depths's, if it names any.
-func diskDepths() []int {
+// parseDepths reads -depths: queue depths, comma-separated, each a
+// positive integer.
+func parseDepths(s string) ([]int, error) {
 	var ds []int
-	for _, f := range strings.Split(*flagDepths, ",") {
-		if qd, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && qd > 0 {
-			ds = append(ds, qd)
+	for _, f := range strings.Split(s, ",") {
+		qd, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || qd <= 0 || qd > 4096 {
+			return nil, fmt.Errorf("-depths %q: %q is not a queue depth: want positive integers up to 4096, comma-separated, e.g. 1,16,128", s, f)
 		}
+		ds = append(ds, qd)
 	}
-	switch {
-	case len(ds) > 0:
+	return ds, nil
+}
+
+// diskDepths are the queue depths compared: -depths's, if given (main
+// has checked it).
+func diskDepths() []int {
+	if *flagDepths != "" {
+		ds, _ := parseDepths(*flagDepths)
 		return ds
-	case *flagShort:
+	}
+	if *flagShort {
 		return []int{1, 16}
 	}
 	return []int{1, 16, 64, 128}

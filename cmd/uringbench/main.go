@@ -228,6 +228,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "uringbench: -client %q: want c, go or auto\n", *flagClient)
 		os.Exit(2)
 	}
+	if *flagDepths != "" {
+		if _, err := parseDepths(*flagDepths); err != nil {
+			fmt.Fprintln(os.Stderr, "uringbench:", err)
+			os.Exit(2)
+		}
+	}
 	if *flagShort {
 		*flagDur = 300 * time.Millisecond
 		*flagRuns = 1

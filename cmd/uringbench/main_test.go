@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -615,5 +616,20 @@ func TestSchedClientChecks(t *testing.T) {
 				t.Fatalf("stdout %q, stderr %q, want %q", out, stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+// -depths takes positive queue depths, comma-separated, and refuses
+// anything else with a message that says what it wants.
+func TestParseDepths(t *testing.T) {
+	for in, want := range map[string][]int{"16": {16}, "1,16, 128": {1, 16, 128}} {
+		if got, err := parseDepths(in); err != nil || !slices.Equal(got, want) {
+			t.Errorf("parseDepths(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"0", "-1", "1,x", "1,,2", "5000"} {
+		if got, err := parseDepths(in); err == nil || !strings.Contains(err.Error(), "positive integers") {
+			t.Errorf("parseDepths(%q) = %v, %v; want an error saying what -depths takes", in, got, err)
+		}
 	}
 }
