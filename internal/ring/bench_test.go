@@ -1,9 +1,9 @@
 package ring
 
 import (
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/uring-go/uring/internal/testutil"
 )
 
 // BenchmarkNoop is the floor under uring.Ring's BenchmarkNoop: the same
@@ -20,7 +20,7 @@ func BenchmarkNoop(b *testing.B) {
 			defer r.Close()
 			b.ReportAllocs()
 			b.ResetTimer()
-			usr0, sys0 := cpuTimes()
+			usr0, sys0 := testutil.CPUTimes()
 			for i := 0; i < b.N; i += batch {
 				n := min(batch, b.N-i)
 				for j := range n {
@@ -44,16 +44,7 @@ func BenchmarkNoop(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			usr1, sys1 := cpuTimes()
-			b.ReportMetric(float64(usr1-usr0)/float64(b.N), "usr-ns/op")
-			b.ReportMetric(float64(sys1-sys0)/float64(b.N), "sys-ns/op")
+			testutil.ReportCPU(b, usr0, sys0)
 		})
 	}
-}
-
-// cpuTimes is the process's user and system CPU time so far.
-func cpuTimes() (usr, sys time.Duration) {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
