@@ -160,16 +160,8 @@ func TestIdleBufferResidency(t *testing.T) {
 				t.Fatal("no receive buffers")
 			}
 			openIdle(t, tcpSockaddr(t, addr), 1000, true)
-			page := unix.Getpagesize()
-			vec := make([]byte, len(mem)/page)
-			if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(mem))), uintptr(len(mem)), uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
-				t.Fatalf("mincore: %v", errno)
-			}
-			resident := 0
-			for _, v := range vec {
-				resident += int(v & 1)
-			}
-			t.Logf("%d of %d pages of the receive buffers resident (%d KiB)", resident, len(vec), resident*page>>10)
+			resident := residentPages(t, mem)
+			t.Logf("%d pages of the receive buffers resident", resident)
 			// Twice the 16, should a round of completions have found
 			// more than 8 at once.
 			if limit := 32; resident > limit {
@@ -210,18 +202,25 @@ func TestIdleUDPBufferResidency(t *testing.T) {
 		}
 	}
 	size := e.cfg.bufRingEntries * (l.bufSize + udpHeadroom)
-	mem := unsafe.Slice(unsafe.SliceData(l.ubr.Buf(0, l.bufSize)), size)
+	resident := residentPages(t, unsafe.Slice(unsafe.SliceData(l.ubr.Buf(0, l.bufSize)), size))
+	t.Logf("%d pages of the udp receive buffers resident", resident)
+	if limit := 32; resident > limit {
+		t.Errorf("%d pages of the udp receive buffers resident after 1000 one-byte echoes in turn, want at most %d", resident, limit)
+	}
+}
+
+// residentPages counts the pages of mem (which starts on a page) that
+// are in memory (mincore).
+func residentPages(t *testing.T, mem []byte) int {
+	t.Helper()
 	page := unix.Getpagesize()
 	vec := make([]byte, (len(mem)+page-1)/page)
 	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(unsafe.SliceData(mem))), uintptr(len(mem)), uintptr(unsafe.Pointer(unsafe.SliceData(vec)))); errno != 0 {
 		t.Fatalf("mincore: %v", errno)
 	}
-	resident := 0
+	n := 0
 	for _, v := range vec {
-		resident += int(v & 1)
+		n += int(v & 1)
 	}
-	t.Logf("%d of %d pages of the udp receive buffers resident (%d KiB)", resident, len(vec), resident*page>>10)
-	if limit := 32; resident > limit {
-		t.Errorf("%d pages of the udp receive buffers resident after 1000 one-byte echoes in turn, want at most %d", resident, limit)
-	}
+	return n
 }
