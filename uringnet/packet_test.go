@@ -662,11 +662,18 @@ func packetBlockedWriteTo(t *testing.T, detach bool) {
 		}
 	}
 	// drain reads datagrams until one is missing for a while and checks
-	// that they are numbered from first to last, exclusive.
+	// that they are numbered from first to last, exclusive. Each one
+	// expected may take seconds on a loaded machine (the last may come
+	// from a WriteTo that was waiting for room); none more may come
+	// within 200 ms.
 	drain := func(first, last int) {
 		buf := make([]byte, 16)
 		for want := first; ; want++ {
-			rcv.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			wait := 10 * time.Second
+			if want == last {
+				wait = 200 * time.Millisecond
+			}
+			rcv.SetReadDeadline(time.Now().Add(wait))
 			n, _, err := rcv.ReadFrom(buf)
 			if errors.Is(err, os.ErrDeadlineExceeded) && want == last {
 				return
