@@ -79,7 +79,9 @@ type bufRingConfig struct{ initial int }
 // the receives since the last Publish asked for, and at least to twice
 // the target. A ring that serves a few receives at a time thus keeps
 // about n buffers in use, and one under load about twice what a round
-// of completions uses.
+// of completions uses. The buffers' memory is advised against
+// transparent huge pages (MADV_NOHUGEPAGE), which would make 2 MiB
+// resident around the first byte written.
 func WithInitialBuffers(n int) BufRingOption {
 	return func(c *bufRingConfig) { c.initial = n }
 }
@@ -154,6 +156,11 @@ func (r *Ring[T]) NewBufRing(group uint16, entries int, bufSize int, opts ...Buf
 	}
 	br.users = r.bufRingUsers
 	if cfg.initial > 0 && cfg.initial < entries {
+		// With transparent huge pages on for all memory, the kernel's
+		// first write into a buffer would make the 2 MiB around it
+		// resident, 32 buffers of 64 KiB: no huge pages here. A kernel
+		// without them refuses the advice, which changes nothing.
+		unix.Madvise(bufMem, unix.MADV_NOHUGEPAGE)
 		br.lazy = true
 		br.target = cfg.initial
 		// The first handed out is the last in spare: bid 0.

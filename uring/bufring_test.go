@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -473,5 +474,53 @@ func TestBufRingInitialBuffersGrow(t *testing.T) {
 	// Everything recycled: the kernel holds the target, the rest wait.
 	if br.inRing != br.target || br.inRing+len(br.spare) != entries {
 		t.Errorf("%d buffers in the ring, %d spare, target %d; want the target in the ring and %d in all", br.inRing, len(br.spare), br.target, entries)
+	}
+}
+
+// A ring with WithInitialBuffers advises its buffers' memory against
+// transparent huge pages ("nh" in the mapping's VmFlags in
+// /proc/self/smaps): with them on for all memory, the first receive
+// would make 2 MiB around its buffer resident. A ring with every buffer
+// handed over is left as it is.
+func TestBufRingInitialBuffersNoHugePages(t *testing.T) {
+	testutil.CheckFDs(t)
+	for _, lazy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lazy=%v", lazy), func(t *testing.T) {
+			r := newRing[string](t, 4)
+			var opts []BufRingOption
+			if lazy {
+				opts = append(opts, WithInitialBuffers(16))
+			}
+			br, err := r.NewBufRing(6, 256, 64<<10, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer br.Close()
+			start := uintptr(unsafe.Pointer(unsafe.SliceData(br.Buf(0, 1))))
+			smaps, err := os.ReadFile("/proc/self/smaps")
+			if err != nil {
+				t.Skipf("no /proc/self/smaps: %v", err)
+			}
+			flags, found := "", false
+			for _, line := range strings.Split(string(smaps), "\n") {
+				if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+					var lo, hi uintptr
+					_, err := fmt.Sscanf(f[0], "%x-%x", &lo, &hi)
+					found = err == nil && lo <= start && start < hi
+					continue
+				}
+				if found && strings.HasPrefix(line, "VmFlags:") {
+					flags = line
+					break
+				}
+			}
+			if flags == "" {
+				t.Fatalf("no mapping in /proc/self/smaps holds the buffers at %#x", start)
+			}
+			nh := strings.Contains(flags+" ", " nh ")
+			if nh != lazy {
+				t.Errorf("buffers' mapping has %q: MADV_NOHUGEPAGE %v, want %v", flags, nh, lazy)
+			}
+		})
 	}
 }
